@@ -1,0 +1,1 @@
+//! Async client for HashiCorp Consul's HTTP API: KV, transactions, sessions, locks, events.

@@ -1,0 +1,5 @@
+//! The `consul-sim` binary.
+
+fn main() {
+    println!("consul-sim: not yet serving");
+}

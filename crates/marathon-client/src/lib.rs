@@ -1,0 +1,1 @@
+//! Async client for Mesos Marathon's REST API v2 and its event stream.

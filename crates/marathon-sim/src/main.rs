@@ -1,0 +1,5 @@
+//! The `marathon-sim` binary.
+
+fn main() {
+    println!("marathon-sim: not yet serving");
+}

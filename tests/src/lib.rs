@@ -1,0 +1,1 @@
+//! End-to-end scenarios across the duncan CLI and both simulators.
