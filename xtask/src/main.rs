@@ -3,6 +3,7 @@
 //! Each command lives in its own module. The workspace root is found from
 //! `CARGO_MANIFEST_DIR`, so the commands work from any directory.
 
+mod system;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,11 @@ pub(crate) fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// The cargo that runs us, so every step uses the same toolchain.
+pub(crate) fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
 /// Runs `program args…` in the workspace root, echoing it first, and fails if it fails.

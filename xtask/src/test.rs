@@ -1,14 +1,15 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use crate::run_step;
+use crate::{cargo, run_step, system};
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
-        anyhow::bail!("`cargo xtask test` takes no arguments (got `{arg}`)");
+        bail!("`cargo xtask test` takes no arguments (got `{arg}`)");
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    system::ensure_installed(&[system::DOCKER_REGISTRY])?;
+    let cargo = cargo();
     run_step(&cargo, &["fmt", "--all", "--", "--check"])?;
     run_step(
         &cargo,
