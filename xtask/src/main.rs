@@ -3,6 +3,7 @@
 //! Each command lives in its own module. The workspace root is found from
 //! `CARGO_MANIFEST_DIR`, so the commands work from any directory.
 
+mod release;
 mod system;
 mod test;
 
@@ -16,6 +17,7 @@ usage: cargo xtask <command>
 
 commands:
   test      fmt check, clippy, nextest, doctests (what CI runs)
+  release   build and pack the release archive: release [--dry-run] [--out DIR]
 ";
 
 fn main() -> Result<()> {
@@ -24,6 +26,7 @@ fn main() -> Result<()> {
     let rest: Vec<String> = args.collect();
     match command.as_deref() {
         Some("test") => test::run(&rest),
+        Some("release") => release::run(&rest),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
