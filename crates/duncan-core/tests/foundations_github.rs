@@ -11,10 +11,18 @@ fn settings(org: Option<&str>) -> Settings {
     s
 }
 
+/// One row: org, app, previous tag, new tag, expected text.
+type Case = (
+    Option<&'static str>,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn github_diff_link_matches_the_go_tool() {
-    // (org, app, prev, tag, expected text)
-    let table: &[(Option<&str>, &str, Option<&str>, &str, &str)] = &[
+    let table: &[Case] = &[
         (
             Some("acme"),
             "web",
