@@ -1,0 +1,482 @@
+//! What REST says about a deployment and its apps, and the verdict drawn from it.
+//!
+//! Pure functions over the JSON Marathon returns (`GET /v2/apps/{id}` with tasks, and
+//! `GET /v2/deployments`), so the rules that decide success, supersession and cancellation can be
+//! tested on exact responses.
+
+use serde_json::Value;
+
+/// One app the watch expects to reach a new version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedApp {
+    /// The Marathon app id.
+    pub app_id: String,
+    /// The image the app must run at the end, when known (a deploy knows it; a bare
+    /// `duncan watch ID` does not).
+    pub image: Option<String>,
+}
+
+/// How one app looks right now, compared with what the watch expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppObservation {
+    /// The Marathon app id.
+    pub app_id: String,
+    /// The app's definition is the one the deployment installs (version and image).
+    pub on_target: bool,
+    /// The app's definition version now.
+    pub version: Option<String>,
+    /// The image the app's definition names now.
+    pub image: Option<String>,
+    /// Instances wanted.
+    pub instances: u32,
+    /// Tasks of the current definition that are running.
+    pub new_running: u32,
+    /// Tasks of the current definition that are running and healthy (running, for apps without
+    /// health checks).
+    pub new_healthy: u32,
+    /// Tasks started from an older definition, still alive.
+    pub old_tasks: u32,
+    /// The longest health-check grace period plus failure allowance, in seconds.
+    pub health_allowance_secs: u64,
+}
+
+impl AppObservation {
+    /// True when the app runs the target definition with exactly its instances, all healthy,
+    /// and no task of an older definition is left.
+    pub fn is_done(&self) -> bool {
+        self.on_target
+            && self.old_tasks == 0
+            && self.new_running == self.instances
+            && self.new_healthy == self.instances
+    }
+}
+
+/// Reads an app JSON (with tasks embedded, as `GET /v2/apps/{id}` answers) against what is
+/// expected: `target_version` is the deployment's version, which Marathon gives the apps it
+/// changes.
+pub fn observe_app(
+    app: &Value,
+    expected: &ExpectedApp,
+    target_version: Option<&str>,
+) -> AppObservation {
+    let version = app
+        .get("version")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let image = crate::plan::app_image(app).map(str::to_owned);
+    let version_ok = match (target_version, version.as_deref()) {
+        (Some(target), Some(now)) => target == now,
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    let image_ok = match (&expected.image, &image) {
+        (Some(want), Some(now)) => want == now,
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    let instances = app
+        .get("instances")
+        .and_then(Value::as_u64)
+        .map_or(0, saturating_u32);
+    // A task belongs to the current definition when it was started at or after the last
+    // configuration change: a pure scale changes `version` but keeps the old tasks valid.
+    let config_since = app
+        .get("versionInfo")
+        .and_then(|v| v.get("lastConfigChangeAt"))
+        .and_then(Value::as_str)
+        .or(version.as_deref());
+    let health_checks = app
+        .get("healthChecks")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let mut new_running = 0u32;
+    let mut new_healthy = 0u32;
+    let mut old_tasks = 0u32;
+    for task in app
+        .get("tasks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if !task_is_alive(task) {
+            continue;
+        }
+        let task_version = task.get("version").and_then(Value::as_str);
+        let current = match (task_version, config_since) {
+            // ISO-8601 timestamps in Marathon's single format compare correctly as strings.
+            (Some(tv), Some(since)) => tv >= since,
+            _ => false,
+        };
+        if !current {
+            old_tasks = old_tasks.saturating_add(1);
+            continue;
+        }
+        if !task_is_running(task) {
+            continue;
+        }
+        new_running = new_running.saturating_add(1);
+        if health_checks == 0 || task_is_healthy(task) {
+            new_healthy = new_healthy.saturating_add(1);
+        }
+    }
+    AppObservation {
+        app_id: expected.app_id.clone(),
+        on_target: version_ok && image_ok,
+        version,
+        image,
+        instances,
+        new_running,
+        new_healthy,
+        old_tasks,
+        health_allowance_secs: health_allowance_secs(app),
+    }
+}
+
+fn saturating_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn task_state(task: &Value) -> Option<&str> {
+    task.get("state")
+        .or_else(|| task.get("taskStatus"))
+        .and_then(Value::as_str)
+}
+
+fn task_is_alive(task: &Value) -> bool {
+    !matches!(
+        task_state(task),
+        Some(
+            "TASK_FINISHED"
+                | "TASK_FAILED"
+                | "TASK_KILLED"
+                | "TASK_LOST"
+                | "TASK_ERROR"
+                | "TASK_DROPPED"
+                | "TASK_GONE"
+                | "TASK_GONE_BY_OPERATOR"
+        )
+    )
+}
+
+fn task_is_running(task: &Value) -> bool {
+    match task_state(task) {
+        Some(state) => state == "TASK_RUNNING",
+        // Marathon before 1.2 has no `state` on tasks; `startedAt` is set once running.
+        None => task.get("startedAt").is_some_and(|s| !s.is_null()),
+    }
+}
+
+fn task_is_healthy(task: &Value) -> bool {
+    match task.get("healthCheckResults").and_then(Value::as_array) {
+        Some(results) if !results.is_empty() => results
+            .iter()
+            .all(|r| r.get("alive").and_then(Value::as_bool) == Some(true)),
+        _ => false,
+    }
+}
+
+/// The longest time one task may take to become healthy: for each health check its grace period
+/// plus interval × allowed failures; the maximum over the app's checks (0 without checks).
+pub fn health_allowance_secs(app: &Value) -> u64 {
+    app.get("healthChecks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|check| {
+            let num =
+                |k: &str, default: u64| check.get(k).and_then(Value::as_u64).unwrap_or(default);
+            // Defaults are Marathon's own.
+            num("gracePeriodSeconds", 300).saturating_add(
+                num("intervalSeconds", 60).saturating_mul(num("maxConsecutiveFailures", 3)),
+            )
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A deployment as `GET /v2/deployments` lists it, reduced to what the watch needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentSummary {
+    /// The deployment id.
+    pub id: String,
+    /// The version the deployment installs.
+    pub version: Option<String>,
+    /// The apps it touches.
+    pub affected_apps: Vec<String>,
+    /// The current step, 1-based.
+    pub current_step: u32,
+    /// The number of steps.
+    pub total_steps: u32,
+}
+
+/// Reads one entry of `GET /v2/deployments`.
+pub fn summarize_deployment(deployment: &Value) -> Option<DeploymentSummary> {
+    let id = deployment.get("id")?.as_str()?.to_owned();
+    let affected_apps = deployment
+        .get("affectedApps")
+        .and_then(Value::as_array)
+        .map(|apps| {
+            apps.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let num = |k: &str| {
+        deployment
+            .get(k)
+            .and_then(Value::as_u64)
+            .map_or(0, saturating_u32)
+    };
+    Some(DeploymentSummary {
+        id,
+        version: deployment
+            .get("version")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        affected_apps,
+        current_step: num("currentStep"),
+        total_steps: num("totalSteps"),
+    })
+}
+
+/// The state the verdict is drawn from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Our deployment, when `/v2/deployments` still lists it.
+    pub ours: Option<DeploymentSummary>,
+    /// Other running deployments that touch one of our apps.
+    pub others: Vec<DeploymentSummary>,
+    /// Our apps.
+    pub apps: Vec<AppObservation>,
+}
+
+/// What the watch concludes from a snapshot and the events seen so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep watching.
+    Running,
+    /// The deployment finished and REST confirms every app runs the new version, healthy.
+    Succeeded,
+    /// Another deployment took over our apps.
+    Superseded {
+        /// The deployments now holding them (may be empty when they have already finished).
+        by: Vec<String>,
+    },
+    /// Our deployment ended without the apps reaching the new version, and no one else changed
+    /// them: it was cancelled (or Marathon failed it).
+    Cancelled,
+}
+
+/// Judges a snapshot. `finished_event` is true once `deployment_success` or
+/// `deployment_failed` for our id was seen on the stream.
+pub fn judge(snapshot: &Snapshot, success_event: bool, failed_event: bool) -> Verdict {
+    let all_done = !snapshot.apps.is_empty() && snapshot.apps.iter().all(AppObservation::is_done);
+    let gone = snapshot.ours.is_none();
+    if all_done && !failed_event && (success_event || gone) {
+        return Verdict::Succeeded;
+    }
+    if !(failed_event || gone) {
+        return Verdict::Running;
+    }
+    if success_event && !failed_event && !all_done && snapshot.others.is_empty() {
+        // Marathon said success, but the apps do not look done yet (task lists lag behind the
+        // event by a moment): keep checking until the deadline.
+        if snapshot.apps.iter().all(|a| a.on_target) {
+            return Verdict::Running;
+        }
+    }
+    let moved_on = snapshot.apps.iter().any(|a| !a.on_target);
+    if !snapshot.others.is_empty() || moved_on {
+        Verdict::Superseded {
+            by: snapshot.others.iter().map(|d| d.id.clone()).collect(),
+        }
+    } else {
+        Verdict::Cancelled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const V1: &str = "2017-03-01T10:00:00.000Z";
+    const V2: &str = "2017-03-02T10:00:00.000Z";
+
+    fn expected() -> ExpectedApp {
+        ExpectedApp {
+            app_id: "/shop-stage/web".into(),
+            image: Some("acme/shop:v2".into()),
+        }
+    }
+
+    fn task(version: &str, alive: Option<bool>) -> Value {
+        let results = match alive {
+            Some(a) => json!([{"alive": a}]),
+            None => json!([]),
+        };
+        json!({"id": "t", "state": "TASK_RUNNING", "version": version, "healthCheckResults": results})
+    }
+
+    fn app(version: &str, image: &str, tasks: Vec<Value>) -> Value {
+        json!({
+            "id": "/shop-stage/web", "instances": 2, "version": version,
+            "versionInfo": {"lastConfigChangeAt": version, "lastScalingAt": version},
+            "container": {"docker": {"image": image}},
+            "healthChecks": [{"gracePeriodSeconds": 10, "intervalSeconds": 5, "maxConsecutiveFailures": 2}],
+            "tasks": tasks
+        })
+    }
+
+    #[test]
+    fn all_new_tasks_healthy_and_no_old_ones_is_done() {
+        let a = app(
+            V2,
+            "acme/shop:v2",
+            vec![task(V2, Some(true)), task(V2, Some(true))],
+        );
+        let obs = observe_app(&a, &expected(), Some(V2));
+        assert!(obs.is_done(), "{obs:?}");
+        assert_eq!(obs.health_allowance_secs, 20);
+    }
+
+    #[test]
+    fn an_old_task_left_means_not_done() {
+        let a = app(
+            V2,
+            "acme/shop:v2",
+            vec![
+                task(V2, Some(true)),
+                task(V2, Some(true)),
+                task(V1, Some(true)),
+            ],
+        );
+        let obs = observe_app(&a, &expected(), Some(V2));
+        assert_eq!(obs.old_tasks, 1);
+        assert!(!obs.is_done());
+    }
+
+    #[test]
+    fn unhealthy_new_task_means_not_done() {
+        let a = app(
+            V2,
+            "acme/shop:v2",
+            vec![task(V2, Some(true)), task(V2, Some(false))],
+        );
+        let obs = observe_app(&a, &expected(), Some(V2));
+        assert_eq!((obs.new_running, obs.new_healthy), (2, 1));
+        assert!(!obs.is_done());
+    }
+
+    #[test]
+    fn wrong_image_is_not_on_target() {
+        let a = app(
+            V2,
+            "acme/shop:v3",
+            vec![task(V2, Some(true)), task(V2, Some(true))],
+        );
+        assert!(!observe_app(&a, &expected(), Some(V2)).on_target);
+    }
+
+    #[test]
+    fn scaled_app_keeps_tasks_started_since_last_config_change() {
+        let mut a = app(
+            V2,
+            "acme/shop:v2",
+            vec![task(V1, Some(true)), task(V2, Some(true))],
+        );
+        a["versionInfo"]["lastConfigChangeAt"] = json!(V1);
+        let obs = observe_app(&a, &expected(), Some(V2));
+        assert_eq!(obs.old_tasks, 0);
+        assert!(obs.is_done());
+    }
+
+    #[test]
+    fn apps_without_health_checks_count_running_tasks() {
+        let mut a = app(V2, "acme/shop:v2", vec![task(V2, None), task(V2, None)]);
+        a.as_object_mut().unwrap().remove("healthChecks");
+        assert!(observe_app(&a, &expected(), Some(V2)).is_done());
+    }
+
+    fn snapshot(done: bool, on_target: bool, ours: bool, others: &[&str]) -> Snapshot {
+        let summary = |id: &str| DeploymentSummary {
+            id: id.into(),
+            version: None,
+            affected_apps: vec!["/shop-stage/web".into()],
+            current_step: 1,
+            total_steps: 1,
+        };
+        Snapshot {
+            ours: ours.then(|| summary("ours")),
+            others: others.iter().map(|id| summary(id)).collect(),
+            apps: vec![AppObservation {
+                app_id: "/shop-stage/web".into(),
+                on_target,
+                version: None,
+                image: None,
+                instances: 1,
+                new_running: u32::from(done),
+                new_healthy: u32::from(done),
+                old_tasks: 0,
+                health_allowance_secs: 0,
+            }],
+        }
+    }
+
+    #[test]
+    fn success_needs_rest_confirmation() {
+        assert_eq!(
+            judge(&snapshot(true, true, false, &[]), true, false),
+            Verdict::Succeeded
+        );
+        assert_eq!(
+            judge(&snapshot(false, true, false, &[]), true, false),
+            Verdict::Running
+        );
+        assert_eq!(
+            judge(&snapshot(true, true, true, &[]), false, false),
+            Verdict::Running
+        );
+    }
+
+    #[test]
+    fn vanished_deployment_with_apps_done_is_success() {
+        assert_eq!(
+            judge(&snapshot(true, true, false, &[]), false, false),
+            Verdict::Succeeded
+        );
+    }
+
+    #[test]
+    fn failure_with_another_deployment_is_superseded() {
+        assert_eq!(
+            judge(&snapshot(false, false, false, &["theirs"]), false, true),
+            Verdict::Superseded {
+                by: vec!["theirs".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn vanished_deployment_with_apps_unchanged_is_cancelled() {
+        assert_eq!(
+            judge(&snapshot(false, true, false, &[]), false, false),
+            Verdict::Cancelled
+        );
+        assert_eq!(
+            judge(&snapshot(false, true, false, &[]), false, true),
+            Verdict::Cancelled
+        );
+    }
+
+    #[test]
+    fn deployments_list_entries_are_summarized() {
+        let d = json!({"id": "d1", "version": V2, "affectedApps": ["/a"], "currentStep": 2, "totalSteps": 3,
+                       "steps": [], "currentActions": []});
+        let s = summarize_deployment(&d).unwrap();
+        assert_eq!((s.id.as_str(), s.current_step, s.total_steps), ("d1", 2, 3));
+        assert_eq!(s.affected_apps, ["/a"]);
+    }
+}

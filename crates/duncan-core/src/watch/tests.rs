@@ -1,0 +1,391 @@
+//! The watch loop against a scripted Marathon (no server): each rule of step 6 on its own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+
+const V1: &str = "2017-03-01T10:00:00.000Z";
+const V2: &str = "2017-03-02T10:00:00.000Z";
+
+#[derive(Debug, thiserror::Error)]
+#[error("fake Marathon is down")]
+struct Down;
+
+#[derive(Clone, Default)]
+struct FakeMarathon {
+    inner: Arc<Mutex<FakeState>>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    deployments: Vec<Value>,
+    apps: HashMap<String, Value>,
+    down: bool,
+    reads: u32,
+}
+
+impl FakeMarathon {
+    fn set_deployments(&self, deployments: Vec<Value>) {
+        self.inner.lock().unwrap().deployments = deployments;
+    }
+    fn set_app(&self, app: Value) {
+        let id = app["id"].as_str().unwrap().to_owned();
+        self.inner.lock().unwrap().apps.insert(id, app);
+    }
+    fn set_down(&self, down: bool) {
+        self.inner.lock().unwrap().down = down;
+    }
+    fn reads(&self) -> u32 {
+        self.inner.lock().unwrap().reads
+    }
+}
+
+impl MarathonRead for FakeMarathon {
+    type Error = Down;
+
+    async fn deployments(&self) -> Result<Vec<Value>, Down> {
+        let mut s = self.inner.lock().unwrap();
+        s.reads += 1;
+        if s.down {
+            return Err(Down);
+        }
+        Ok(s.deployments.clone())
+    }
+
+    async fn app(&self, app_id: &str) -> Result<Option<Value>, Down> {
+        let s = self.inner.lock().unwrap();
+        if s.down {
+            return Err(Down);
+        }
+        Ok(s.apps.get(app_id).cloned())
+    }
+}
+
+fn app(version: &str, image: &str, healthy: &[bool], old: usize) -> Value {
+    let mut tasks: Vec<Value> = healthy
+        .iter()
+        .map(|h| json!({"state": "TASK_RUNNING", "version": version, "healthCheckResults": [{"alive": h}]}))
+        .collect();
+    for _ in 0..old {
+        tasks.push(json!({"state": "TASK_RUNNING", "version": V1, "healthCheckResults": [{"alive": true}]}));
+    }
+    json!({"id": "/shop-stage/web", "instances": 2, "version": version,
+           "versionInfo": {"lastConfigChangeAt": version},
+           "container": {"docker": {"image": image}},
+           "healthChecks": [{"gracePeriodSeconds": 1, "intervalSeconds": 1, "maxConsecutiveFailures": 1}],
+           "tasks": tasks})
+}
+
+fn deployment(id: &str) -> Value {
+    json!({"id": id, "version": V2, "affectedApps": ["/shop-stage/web"], "currentStep": 1, "totalSteps": 1})
+}
+
+fn target() -> WatchTarget {
+    WatchTarget {
+        deployment_id: "ours".into(),
+        version: Some(V2.into()),
+        apps: vec![ExpectedApp {
+            app_id: "/shop-stage/web".into(),
+            image: Some("acme/shop:v2".into()),
+        }],
+    }
+}
+
+fn quick() -> WatchOptions {
+    WatchOptions {
+        deadline: Some(Duration::from_secs(5)),
+        stall_window: Some(Duration::from_secs(5)),
+        poll_interval: Duration::from_millis(20),
+        resync_interval: Duration::from_millis(200),
+    }
+}
+
+fn collecting() -> (ProgressSink, Arc<Mutex<Vec<Progress>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::clone(&seen);
+    (
+        ProgressSink::new(move |p| store.lock().unwrap().push(p)),
+        seen,
+    )
+}
+
+type Signals = tokio_stream_shim::Receiver;
+
+mod tokio_stream_shim {
+    //! A tiny `Stream` over an mpsc receiver (tokio-stream is not a dependency).
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::Signal;
+
+    pub struct Receiver(pub tokio::sync::mpsc::UnboundedReceiver<Signal>);
+
+    impl futures_util::Stream for Receiver {
+        type Item = Signal;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Signal>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}
+
+fn signals() -> (mpsc::UnboundedSender<Signal>, Signals) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (tx, tokio_stream_shim::Receiver(rx))
+}
+
+#[tokio::test]
+async fn success_event_confirmed_by_rest_is_success() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
+    let (tx, rx) = signals();
+    let (sink, seen) = collecting();
+    let driver = {
+        let fake = fake.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+            fake.set_deployments(vec![]);
+            tx.send(Signal::DeploymentSuccess { id: "ours".into() })
+                .unwrap();
+            tx
+        }
+    };
+    let (target, options) = (target(), quick());
+    let (report, _tx) = tokio::join!(
+        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+        driver
+    );
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+    let seen = seen.lock().unwrap();
+    assert!(seen.contains(&Progress::AppHealth {
+        app: "/shop-stage/web".into(),
+        healthy: 2,
+        target: 2
+    }));
+    assert!(seen.contains(&Progress::Step { k: 1, n: 1 }));
+}
+
+#[tokio::test]
+async fn success_event_without_rest_confirmation_is_not_success() {
+    let fake = FakeMarathon::default();
+    // Marathon says success, but an old task is still there and REST never catches up.
+    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 1));
+    let (tx, rx) = signals();
+    tx.send(Signal::DeploymentSuccess { id: "ours".into() })
+        .unwrap();
+    let options = WatchOptions {
+        deadline: Some(Duration::from_millis(400)),
+        ..quick()
+    };
+    let report =
+        watch_deployment(&fake, Some(rx), &target(), &options, &ProgressSink::none()).await;
+    assert_eq!(
+        report.outcome,
+        WatchOutcome::TimedOut {
+            after: Duration::from_millis(400)
+        }
+    );
+}
+
+#[tokio::test]
+async fn success_event_for_another_id_is_ignored() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+    let (tx, rx) = signals();
+    tx.send(Signal::DeploymentSuccess {
+        id: "theirs".into(),
+    })
+    .unwrap();
+    let options = WatchOptions {
+        deadline: Some(Duration::from_millis(300)),
+        ..quick()
+    };
+    let report =
+        watch_deployment(&fake, Some(rx), &target(), &options, &ProgressSink::none()).await;
+    assert_eq!(
+        report.outcome,
+        WatchOutcome::TimedOut {
+            after: Duration::from_millis(300)
+        }
+    );
+}
+
+#[tokio::test]
+async fn failed_event_with_another_deployment_is_superseded() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("theirs")]);
+    fake.set_app(app("2017-03-03T10:00:00.000Z", "acme/shop:v9", &[], 2));
+    let (tx, rx) = signals();
+    tx.send(Signal::DeploymentFailed { id: "ours".into() })
+        .unwrap();
+    let report =
+        watch_deployment(&fake, Some(rx), &target(), &quick(), &ProgressSink::none()).await;
+    assert_eq!(
+        report.outcome,
+        WatchOutcome::Superseded {
+            by: vec!["theirs".into()]
+        }
+    );
+}
+
+#[tokio::test]
+async fn vanished_deployment_with_apps_unchanged_is_cancelled() {
+    let fake = FakeMarathon::default();
+    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
+    let report =
+        watch_deployment::<_, Signals>(&fake, None, &target(), &quick(), &ProgressSink::none())
+            .await;
+    assert_eq!(report.outcome, WatchOutcome::Cancelled);
+}
+
+#[tokio::test]
+async fn no_new_healthy_task_within_the_window_is_a_stall() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    fake.set_app(app(V2, "acme/shop:v2", &[false, false], 2));
+    let options = WatchOptions {
+        stall_window: Some(Duration::from_millis(200)),
+        ..quick()
+    };
+    let report =
+        watch_deployment::<_, Signals>(&fake, None, &target(), &options, &ProgressSink::none())
+            .await;
+    assert_eq!(
+        report.outcome,
+        WatchOutcome::Stalled {
+            window: Duration::from_millis(200)
+        }
+    );
+    assert_eq!(report.apps[0].old_tasks, 2);
+}
+
+#[tokio::test]
+async fn stream_end_falls_back_to_polling_and_still_sees_success() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
+    let (tx, rx) = signals();
+    drop(tx);
+    let (sink, seen) = collecting();
+    let done = CancellationToken::new();
+    let driver = {
+        let fake = fake.clone();
+        let done = done.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+            fake.set_deployments(vec![]);
+            done.cancelled().await;
+        }
+    };
+    let (target, options) = (target(), quick());
+    let watch = async {
+        let report = watch_deployment(&fake, Some(rx), &target, &options, &sink).await;
+        done.cancel();
+        report
+    };
+    let (report, ()) = tokio::join!(watch, driver);
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&Progress::FallingBackToPolling)
+    );
+}
+
+#[tokio::test]
+async fn reconnect_resyncs_over_rest_at_once() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
+    let (tx, rx) = signals();
+    let options = WatchOptions {
+        // Without the reconnect, nothing would be read again for a long time.
+        resync_interval: Duration::from_secs(30),
+        ..quick()
+    };
+    let (sink, seen) = collecting();
+    let driver = {
+        let fake = fake.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // The success event was lost while the stream was down.
+            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+            fake.set_deployments(vec![]);
+            tx.send(Signal::Reconnected).unwrap();
+            tx
+        }
+    };
+    let target = target();
+    let (report, _tx) = tokio::join!(
+        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+        driver
+    );
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+    assert!(seen.lock().unwrap().contains(&Progress::StreamReconnected));
+}
+
+#[tokio::test]
+async fn unreachable_marathon_times_out_and_says_so() {
+    let fake = FakeMarathon::default();
+    fake.set_down(true);
+    let options = WatchOptions {
+        deadline: Some(Duration::from_millis(150)),
+        ..quick()
+    };
+    let (sink, seen) = collecting();
+    let report = watch_deployment::<_, Signals>(&fake, None, &target(), &options, &sink).await;
+    assert!(matches!(report.outcome, WatchOutcome::TimedOut { .. }));
+    assert!(report.marathon_unreachable);
+    assert!(fake.reads() > 1, "kept retrying");
+    // One warning, not one per retry.
+    let warnings = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| matches!(p, Progress::Warning { .. }))
+        .count();
+    assert_eq!(warnings, 1);
+}
+
+#[tokio::test]
+async fn target_of_running_reads_affected_apps_and_version() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    let t = target_of_running(&fake, "ours").await.unwrap();
+    assert_eq!(t.version.as_deref(), Some(V2));
+    assert_eq!(t.apps[0].app_id, "/shop-stage/web");
+    let err = target_of_running(&fake, "nope").await.unwrap_err();
+    assert!(err.to_string().contains("nope"));
+}
+
+#[test]
+fn default_windows_grow_with_instances_and_grace() {
+    let obs = |instances, allowance| AppObservation {
+        app_id: "/a".into(),
+        on_target: true,
+        version: None,
+        image: None,
+        instances,
+        new_running: 0,
+        new_healthy: 0,
+        old_tasks: 0,
+        health_allowance_secs: allowance,
+    };
+    assert_eq!(default_deadline(&[]), Duration::from_secs(120));
+    assert_eq!(
+        default_deadline(&[obs(10, 330)]),
+        Duration::from_secs(60 + 10 * 360)
+    );
+    assert_eq!(
+        default_stall_window(&[obs(1, 330), obs(1, 30)]),
+        Duration::from_secs(450)
+    );
+}
