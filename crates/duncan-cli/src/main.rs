@@ -1,5 +1,85 @@
-//! The `duncan` command line.
+//! The `duncan` command line: deploy Docker image tags to Mesos Marathon, with the deploy lock,
+//! release tags, history and audit log kept in Consul.
+//!
+//! This binary is the only part of duncan that prints, prompts, reads environment variables and
+//! files, or exits; the domain lives in `duncan-core`.
 
-fn main() {
-    println!("duncan {}", env!("CARGO_PKG_VERSION"));
+// Parts used by the commands still being wired to duncan-core.
+#![allow(dead_code)]
+
+mod cli;
+mod commands;
+mod config;
+mod duration;
+mod failure;
+mod output;
+mod prompt;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::failure::{ExitStatus, Failure};
+use crate::output::{RED, paint};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and --version are not errors; every real usage error exits 2.
+            let code = if e.use_stderr() {
+                ExitStatus::Usage.code()
+            } else {
+                ExitStatus::Ok.code()
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    output::init_color(cli.global.color, cli.global.json);
+    init_tracing(cli.global.verbose, cli.global.quiet);
+
+    let status = match commands::run(cli) {
+        Ok(status) => status,
+        Err(failure) => {
+            report(&failure);
+            failure.status
+        }
+    };
+    ExitCode::from(status.code())
+}
+
+/// Prints a failure as one line, plus what to do next.
+fn report(failure: &Failure) {
+    // An empty message is a failure already told (or a closed pipe): nothing more to say.
+    if failure.message.is_empty() {
+        return;
+    }
+    let mut err = anstream::stderr().lock();
+    let _ = writeln!(err, "{} {}", paint(RED, "error:"), failure.message);
+    if let Some(hint) = &failure.hint {
+        let _ = writeln!(err, "  {hint}");
+    }
+}
+
+/// Sends tracing to stderr: warnings by default, more with -v, errors only with -q; `RUST_LOG`
+/// wins over both.
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(output::stderr_is_terminal())
+        .try_init();
 }

@@ -1,0 +1,279 @@
+//! Reading `~/.duncan.yml`: the Go tool's keys as it wrote them, plus duncan's newer keys.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::failure::Failure;
+
+/// Keys the Go tool knew for services duncan does not talk to: accepted and reported as unused.
+pub const UNUSED_GO_KEYS: &[(&str, &str)] = &[
+    ("chronos_host", "Chronos jobs are not managed by duncan"),
+    (
+        "chronos_json_path",
+        "Chronos jobs are not managed by duncan",
+    ),
+    (
+        "marathon_json_path",
+        "duncan reads the running group from Marathon instead of JSON files",
+    ),
+    ("slythe_host", "Slythe is not used by duncan"),
+    ("vault_host", "Vault secrets are not managed by duncan"),
+    ("vault_token", "Vault secrets are not managed by duncan"),
+    (
+        "docker_conf_url",
+        "registry credentials come from registry_auth or quay_token",
+    ),
+    ("kubernetes_cluster", "duncan deploys to Marathon only"),
+    ("kubernetes_namespace", "duncan deploys to Marathon only"),
+];
+
+/// `apps` as the Go tool's versions wrote it: a list of names, or (older versions) a map from
+/// name to the JSON files of its Marathon / Chronos definitions.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum AppsKey {
+    /// `apps: [dogfood, skulls]`.
+    List(Vec<String>),
+    /// `apps: {dex: {marathon: [...]}}`: only the names are used.
+    Map(BTreeMap<String, serde_yaml::Value>),
+}
+
+/// One webhook of the `webhooks` list: a bare URL (Slack-compatible) or a URL with its format.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum WebhookKey {
+    /// A Slack-compatible incoming-webhook URL.
+    Url(String),
+    /// A URL with its format.
+    Detailed {
+        /// The URL (a secret: never printed whole).
+        url: String,
+        /// `slack` (the default) or `json`.
+        #[serde(default)]
+        format: Option<String>,
+    },
+}
+
+/// The `timeouts` mapping.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsKey {
+    /// Deadline of a deployment (`10m`).
+    pub deploy: Option<String>,
+    /// Timeout of each HTTP request (`30s`).
+    pub request: Option<String>,
+    /// How long a deploy waits for a held lock by default (`0`: not at all).
+    pub lock_wait: Option<String>,
+}
+
+/// The `registry_auth` mapping: a username and password, or a bearer token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAuthKey {
+    /// User name for basic auth.
+    pub username: Option<String>,
+    /// Password for basic auth.
+    pub password: Option<String>,
+    /// A registry token.
+    pub token: Option<String>,
+}
+
+/// Every key duncan understands, as found in the file.
+#[derive(Debug, Default, Deserialize)]
+pub struct FileKeys {
+    /// Go: the DC/OS base URL; Marathon is at `{marathon_host}/service/marathon`.
+    pub marathon_host: Option<String>,
+    /// Marathon's own URL (wins over `marathon_host`).
+    pub marathon_url: Option<String>,
+    /// DC/OS / Marathon token.
+    pub marathon_token: Option<String>,
+    /// Go: Consul's host (`https://` added when no scheme is given).
+    pub consul_host: Option<String>,
+    /// Consul's URL (wins over `consul_host`).
+    pub consul_url: Option<String>,
+    /// Go: Consul ACL token.
+    pub consul_token: Option<String>,
+    /// A file holding the Consul ACL token.
+    pub consul_token_file: Option<String>,
+    /// Go: GitHub organisation for diff links.
+    pub github_org: Option<String>,
+    /// Go: app → GitHub repository.
+    pub repos: Option<BTreeMap<String, String>>,
+    /// Go: image prefix, e.g. `quay.io/myorg`.
+    pub docker_repo_prefix: Option<String>,
+    /// Registry host when it is not the first part of `docker_repo_prefix`.
+    pub docker_registry_host: Option<String>,
+    /// Go: quay.io token, used as registry bearer token.
+    pub quay_token: Option<String>,
+    /// Registry credentials.
+    pub registry_auth: Option<RegistryAuthKey>,
+    /// Go: Slack incoming webhook.
+    pub slack_webhook_url: Option<String>,
+    /// More webhooks.
+    pub webhooks: Option<Vec<WebhookKey>>,
+    /// Environments a command may name.
+    pub environments: Option<Vec<String>>,
+    /// Go: apps searched by `config search` and listed by `status`.
+    pub apps: Option<AppsKey>,
+    /// Timeouts.
+    pub timeouts: Option<TimeoutsKey>,
+    /// Name recorded as deployer.
+    pub user: Option<String>,
+    /// Every other key: unused Go keys and unknown keys.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// A configuration file that was read.
+#[derive(Debug)]
+pub struct LoadedFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its keys.
+    pub keys: FileKeys,
+    /// Its Unix permission bits, when known.
+    pub mode: Option<u32>,
+}
+
+/// Reads and parses a configuration file. `Ok(None)` when `required` is false and the file does
+/// not exist (the default `$HOME/.duncan.yml` is optional).
+pub fn read(path: &Path, required: bool) -> Result<Option<LoadedFile>, Failure> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "cannot read configuration file {}: {}",
+                path.display(),
+                io_reason(&e)
+            ))
+            .hint("check the path given with --config (or DUNCAN_CONFIG)"));
+        }
+    };
+    let keys = parse(&text).map_err(|e| {
+        Failure::usage(format!(
+            "configuration file {} is malformed: {e}",
+            path.display()
+        ))
+        .hint("fix the file; it is YAML with keys such as consul_host, marathon_host and apps")
+    })?;
+    Ok(Some(LoadedFile {
+        path: path.to_owned(),
+        keys,
+        mode: file_mode(path),
+    }))
+}
+
+/// Parses the text of a configuration file. The error names line and column when YAML gives them.
+pub fn parse(text: &str) -> Result<FileKeys, String> {
+    // An empty file (or one holding only comments) is an empty configuration, not an error.
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
+    {
+        return Ok(FileKeys::default());
+    }
+    serde_yaml::from_str::<FileKeys>(text).map_err(|e| {
+        let what = e.to_string();
+        // serde_yaml appends " at line L column C"; say it our way, first.
+        let what = what.split(" at line ").next().unwrap_or(&what).to_owned();
+        match e.location() {
+            Some(at) => format!("line {}, column {}: {what}", at.line(), at.column()),
+            None => what,
+        }
+    })
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_path: &Path) -> Option<u32> {
+    None
+}
+
+impl FileKeys {
+    /// Whether the file holds a secret (a token, a password or a webhook URL).
+    pub fn holds_secret(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        set(&self.consul_token)
+            || set(&self.marathon_token)
+            || set(&self.quay_token)
+            || set(&self.slack_webhook_url)
+            || self.registry_auth.is_some()
+            || self.webhooks.as_ref().is_some_and(|w| !w.is_empty())
+            || self
+                .other
+                .get("vault_token")
+                .and_then(serde_yaml::Value::as_str)
+                .is_some_and(|s| !s.trim().is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GO_EXAMPLE: &str = "# populate w/ valid values and save at ~/.duncan.yml\n---\n\
+        marathon_host: https://mesos-host.com\nchronos_host: https://mesos-host.com\n\
+        github_org: myorg\ndocker_repo_prefix: quay.io/myorg\ndocker_conf_url:\nquay_token:\n\
+        slack_webhook_url:\nconsul_host: https://consul.host\nconsul_token:\n\
+        vault_host: https://vault.host\nvault_token:\napps:\n  - dogfood\n  - skulls\n\
+        repos:\n  dogfood: dogfood-repo\n";
+
+    #[test]
+    fn go_example_shape_parses_with_empty_values() {
+        let keys = parse(GO_EXAMPLE).unwrap();
+        assert_eq!(
+            keys.marathon_host.as_deref(),
+            Some("https://mesos-host.com")
+        );
+        assert!(keys.quay_token.is_none());
+        assert!(matches!(keys.apps, Some(AppsKey::List(ref a)) if a.len() == 2));
+        assert!(keys.other.contains_key("chronos_host"));
+        assert!(keys.other.contains_key("vault_token"));
+        assert!(!keys.holds_secret());
+    }
+
+    #[test]
+    fn old_map_form_of_apps_is_accepted() {
+        let keys =
+            parse("apps:\n  dex:\n    marathon:\n      - dex-{{env}}-group.json\n  etl: {}\n")
+                .unwrap();
+        assert!(matches!(keys.apps, Some(AppsKey::Map(ref m)) if m.len() == 2));
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let err = parse("consul_host: a\napps: [dogfood\n").unwrap_err();
+        assert!(err.starts_with("line "), "{err}");
+        assert!(err.contains("column"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_column() {
+        let err = parse("consul_host: a\nenvironments: 5\n").unwrap_err();
+        assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    #[test]
+    fn empty_or_comment_only_file_is_empty_config() {
+        assert!(parse("").unwrap().other.is_empty());
+        assert!(parse("# nothing\n---\n").unwrap().apps.is_none());
+    }
+}

@@ -1,0 +1,189 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::file::{LoadedFile, parse};
+use super::*;
+
+fn config(
+    yaml: &str,
+    vars: &[(&str, &str)],
+    flags: Overrides,
+    mode: u32,
+) -> Result<Config, Failure> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let loaded = LoadedFile {
+        path: PathBuf::from("/home/u/.duncan.yml"),
+        keys: parse(yaml).unwrap(),
+        mode: Some(mode),
+    };
+    Config::from_parts(Some(loaded), &flags, &|name| vars.get(name).cloned())
+}
+
+#[test]
+fn marathon_host_means_the_dcos_base() {
+    let c = config(
+        "marathon_host: https://dcos.example/\n",
+        &[],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap();
+    assert_eq!(
+        c.marathon_url.value.as_deref(),
+        Some("https://dcos.example/service/marathon")
+    );
+    assert_eq!(c.marathon_url.source, Source::File("marathon_host"));
+}
+
+#[test]
+fn flag_beats_env_beats_file_beats_default() {
+    let yaml = "marathon_url: http://file:8080\nconsul_host: consul.file\n";
+    let c = config(yaml, &[], Overrides::default(), 0o600).unwrap();
+    assert_eq!(c.consul_url.value, "https://consul.file");
+    assert_eq!(c.marathon_url.value.as_deref(), Some("http://file:8080"));
+
+    let vars = [
+        ("MARATHON_URL", "http://env:8080"),
+        ("CONSUL_HTTP_ADDR", "127.0.0.1:8500"),
+    ];
+    let c = config(yaml, &vars, Overrides::default(), 0o600).unwrap();
+    assert_eq!(c.marathon_url.source, Source::Env("MARATHON_URL"));
+    assert_eq!(c.consul_url.value, "http://127.0.0.1:8500");
+
+    let flags = Overrides {
+        marathon_url: Some("http://flag:1".to_owned()),
+        ..Overrides::default()
+    };
+    let c = config(yaml, &vars, flags, 0o600).unwrap();
+    assert_eq!(c.marathon_url.value.as_deref(), Some("http://flag:1"));
+    assert_eq!(c.marathon_url.source, Source::Flag("--marathon-url"));
+
+    let c = config("", &[], Overrides::default(), 0o600).unwrap();
+    assert_eq!(c.consul_url.value, DEFAULT_CONSUL_URL);
+    assert_eq!(c.consul_url.source, Source::Default);
+    assert!(c.marathon_url.value.is_none());
+}
+
+#[test]
+fn environments_default_to_stage_and_production() {
+    let c = config("", &[], Overrides::default(), 0o600).unwrap();
+    assert_eq!(c.environments.value, ["stage", "production"]);
+    assert!(c.check_environment("production").is_ok());
+    let err = c.check_environment("qa").unwrap_err();
+    assert!(
+        err.message.contains("allowed: stage, production"),
+        "{}",
+        err.message
+    );
+
+    let c = config(
+        "environments: [stage, production, qa]\n",
+        &[],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap();
+    assert!(c.check_environment("qa").is_ok());
+}
+
+#[test]
+fn unused_go_keys_are_noted_and_unknown_keys_warned() {
+    let c = config(
+        "chronos_host: x\nvault_token: y\nfavourite_colour: blue\n",
+        &[],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap();
+    let note = |k: &str| {
+        c.key_notes
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, n)| n.clone())
+    };
+    assert!(
+        note("chronos_host")
+            .unwrap()
+            .starts_with("accepted, not used")
+    );
+    assert!(note("favourite_colour").unwrap().contains("unknown"));
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("unknown key `favourite_colour`"))
+    );
+}
+
+#[test]
+fn readable_file_with_token_is_warned_about() {
+    let c = config("consul_token: abc\n", &[], Overrides::default(), 0o644).unwrap();
+    assert!(
+        c.warnings.iter().any(|w| w.contains("chmod 600")),
+        "{:?}",
+        c.warnings
+    );
+    let c = config("consul_token: abc\n", &[], Overrides::default(), 0o600).unwrap();
+    assert!(c.warnings.is_empty());
+    let c = config("github_org: x\n", &[], Overrides::default(), 0o644).unwrap();
+    assert!(c.warnings.is_empty());
+}
+
+#[test]
+fn tokens_are_redacted_in_debug_output() {
+    let c = config(
+        "consul_token: very-secret\nslack_webhook_url: https://hooks.example/T/B/X\n",
+        &[],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("very-secret"));
+    assert!(!debug.contains("T/B/X"));
+}
+
+#[test]
+fn quay_token_becomes_registry_token_and_timeouts_parse() {
+    let c = config(
+        "quay_token: q\ntimeouts:\n  deploy: 10m\n  request: 5s\n",
+        &[],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap();
+    assert!(matches!(
+        c.registry_auth.value,
+        Some(RegistryAuth::Token(_))
+    ));
+    assert_eq!(c.deploy_timeout.value, Some(Duration::from_secs(600)));
+    assert_eq!(c.request_timeout.value, Duration::from_secs(5));
+    let err = config(
+        "timeouts:\n  deploy: ten\n",
+        &[],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap_err();
+    assert!(err.message.contains("timeouts.deploy"), "{}", err.message);
+}
+
+#[test]
+fn consul_token_comes_from_env_before_file() {
+    let c = config(
+        "consul_token: file-token\n",
+        &[("CONSUL_HTTP_TOKEN", "env-token")],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap();
+    assert_eq!(
+        c.consul_token.value.as_ref().map(Secret::expose),
+        Some("env-token")
+    );
+    assert_eq!(c.consul_token.source, Source::Env("CONSUL_HTTP_TOKEN"));
+}
