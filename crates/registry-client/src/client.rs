@@ -1,0 +1,690 @@
+//! The registry client: configuration, the manifest check and the authentication flows.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use crate::challenge::{Challenge, parse_challenges};
+use crate::reference::is_valid_digest;
+use crate::{Credentials, ImageReference, RegistryError};
+
+/// OCI image index (a multi-platform image).
+pub const MEDIA_TYPE_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// OCI image manifest.
+pub const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Docker manifest list (a multi-platform image).
+pub const MEDIA_TYPE_DOCKER_MANIFEST_LIST: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker image manifest, schema 2.
+pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// The header in which registries return a manifest's digest.
+const DIGEST_HEADER: &str = "Docker-Content-Digest";
+
+/// Registries limit manifests to 4 MiB; anything bigger is not a manifest.
+const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// Token and error answers are small JSON documents.
+const MAX_SMALL_BODY_BYTES: usize = 256 * 1024;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to reach a registry host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// TLS, verified against the system's web roots and any added CA certificate. The default
+    /// for every host, as for Docker.
+    Https,
+    /// Plain HTTP, only for hosts listed with
+    /// [`RegistryClientBuilder::plain_http_host`] (Docker's "insecure registries").
+    Http,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Https => "https",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// What a registry holds under a tag or digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Manifest {
+    /// The manifest's content digest, such as `sha256:3f…`: pulling by it always gets exactly
+    /// this content.
+    pub digest: String,
+    /// The manifest's media type (one of the `MEDIA_TYPE_*` constants for current registries).
+    pub media_type: String,
+    /// The manifest's size in bytes.
+    pub size: u64,
+}
+
+/// Builds a [`RegistryClient`].
+///
+/// ```
+/// use std::time::Duration;
+/// use registry_client::RegistryClient;
+///
+/// let client = RegistryClient::builder()
+///     .timeout(Duration::from_secs(5))
+///     .plain_http_host("localhost:5000")
+///     .build()?;
+/// # Ok::<(), registry_client::RegistryError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RegistryClientBuilder {
+    timeout: Duration,
+    plain_http_hosts: BTreeSet<String>,
+    root_certificates: Vec<Vec<u8>>,
+    user_agent: String,
+}
+
+impl Default for RegistryClientBuilder {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            plain_http_hosts: BTreeSet::new(),
+            root_certificates: Vec::new(),
+            user_agent: concat!("registry-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl RegistryClientBuilder {
+    /// The limit for each request (connect, send, read the answer). Default 10 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Reach `host` (`host` or `host:port`, as in the image reference) over plain HTTP, like a
+    /// Docker "insecure registry". Every other host is reached over HTTPS.
+    pub fn plain_http_host(mut self, host: impl Into<String>) -> Self {
+        self.plain_http_hosts
+            .insert(host.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Also trust the CA certificate(s) in `pem` (one or more PEM blocks), for registries
+    /// behind a private CA.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// The `User-Agent` sent with every request.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InvalidConfig`] when a CA certificate is not PEM or the HTTP client
+    /// cannot be set up.
+    pub fn build(self) -> Result<RegistryClient, RegistryError> {
+        let mut http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .user_agent(self.user_agent);
+        for pem in &self.root_certificates {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                RegistryError::InvalidConfig {
+                    reason: "a CA certificate is not valid PEM".to_owned(),
+                    source: Some(source),
+                }
+            })?;
+            if certificates.is_empty() {
+                return Err(RegistryError::InvalidConfig {
+                    reason: "a CA certificate file holds no certificate".to_owned(),
+                    source: None,
+                });
+            }
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http
+            .build()
+            .map_err(|source| RegistryError::InvalidConfig {
+                reason: "the HTTP client cannot be built".to_owned(),
+                source: Some(source),
+            })?;
+        Ok(RegistryClient {
+            http,
+            plain_http_hosts: self.plain_http_hosts,
+        })
+    }
+}
+
+/// A client for the OCI distribution / Docker Registry HTTP API v2, which checks that an image
+/// tag (or digest) exists and reports its digest.
+///
+/// It speaks to any registry: anonymous access, HTTP basic authentication and the bearer-token
+/// challenge used by Docker Hub, Quay, GHCR, GitLab, Harbor and the CNCF registry.
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    plain_http_hosts: BTreeSet<String>,
+}
+
+/// How a request is authorised; the secret goes only into the `Authorization` header.
+enum Authorization<'a> {
+    None,
+    Basic {
+        username: &'a str,
+        password: &'a str,
+    },
+    Bearer(String),
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEntry {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// One manifest check: the image, where it lives and how to reach it.
+struct Check<'a> {
+    image: &'a ImageReference,
+    registry: &'a str,
+    scheme: Scheme,
+    base: Url,
+}
+
+impl RegistryClient {
+    /// A client with the default configuration: HTTPS for every host, 10-second timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InvalidConfig`] when the HTTP client cannot be set up.
+    pub fn new() -> Result<Self, RegistryError> {
+        RegistryClientBuilder::default().build()
+    }
+
+    /// A builder for a client with a timeout, plain-HTTP hosts or extra CA certificates.
+    pub fn builder() -> RegistryClientBuilder {
+        RegistryClientBuilder::default()
+    }
+
+    /// The scheme used for `host` (`host` or `host:port`).
+    pub fn scheme_for(&self, host: &str) -> Scheme {
+        if self.plain_http_hosts.contains(&host.to_ascii_lowercase()) {
+            Scheme::Http
+        } else {
+            Scheme::Https
+        }
+    }
+
+    /// Checks that the registry holds `image`'s tag (or digest) and returns its manifest's
+    /// digest, media type and size.
+    ///
+    /// Sends `HEAD /v2/<repository>/manifests/<tag>` accepting OCI indexes and manifests and
+    /// Docker manifest lists and manifests, and answers the registry's authentication challenge
+    /// with `credentials`: basic authentication, or a token fetched from the bearer realm
+    /// (anonymously or with the basic credentials). The digest comes from the
+    /// `Docker-Content-Digest` header, or, when a registry omits it, from hashing the manifest.
+    ///
+    /// ```no_run
+    /// use registry_client::{Credentials, ImageReference, RegistryClient, RegistryError};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = RegistryClient::new()?;
+    /// let image: ImageReference = "quay.io/team/app:v1.2.3".parse()?;
+    /// match client.check_manifest(&image, &Credentials::basic("team+robot", "token")).await {
+    ///     Ok(manifest) => println!("{image} is {}", manifest.digest),
+    ///     Err(RegistryError::ManifestUnknown { .. }) => println!("{image} does not exist"),
+    ///     Err(other) => return Err(other.into()),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::ManifestUnknown`] when the tag is missing, [`RegistryError::NameUnknown`]
+    /// when the repository is, [`RegistryError::Unauthorized`] / [`RegistryError::Forbidden`]
+    /// when access is refused, [`RegistryError::Unreachable`] for transport failures, and the
+    /// other variants for answers that are not a registry's.
+    pub async fn check_manifest(
+        &self,
+        image: &ImageReference,
+        credentials: &Credentials,
+    ) -> Result<Manifest, RegistryError> {
+        let registry = image.registry_host();
+        let scheme = self.scheme_for(registry);
+        let base = Url::parse(&format!("{}://{registry}/", scheme.as_str())).map_err(|_| {
+            RegistryError::InvalidReference(crate::ReferenceError::InvalidDomain {
+                reference: image.to_string(),
+                domain: registry.to_owned(),
+            })
+        })?;
+        let check = Check {
+            image,
+            registry,
+            scheme,
+            base,
+        };
+        let manifest_url = check.url(&format!(
+            "v2/{}/manifests/{}",
+            image.repository(),
+            image.manifest_reference()
+        ))?;
+
+        let mut authorization = match credentials {
+            Credentials::Bearer { token } => Authorization::Bearer(token.clone()),
+            _ => Authorization::None,
+        };
+        let mut response = self
+            .send(&check, Method::HEAD, &manifest_url, &authorization, true)
+            .await?;
+        if response.status() == StatusCode::UNAUTHORIZED
+            && matches!(authorization, Authorization::None)
+        {
+            authorization = self
+                .answer_challenge(&check, response.headers(), credentials)
+                .await?;
+            response = self
+                .send(&check, Method::HEAD, &manifest_url, &authorization, true)
+                .await?;
+        }
+
+        match response.status() {
+            status if status.is_success() => {
+                let manifest = match manifest_from_headers(response.headers()) {
+                    Some(manifest) => manifest,
+                    None => {
+                        // Some registries omit the digest on HEAD: hash the manifest itself.
+                        let response = self
+                            .send(&check, Method::GET, &manifest_url, &authorization, true)
+                            .await?;
+                        if !response.status().is_success() {
+                            return Err(check.status_error(response, credentials).await);
+                        }
+                        check.manifest_from_body(response).await?
+                    }
+                };
+                if let Some(expected) = image.digest()
+                    && manifest.digest != expected
+                {
+                    return Err(RegistryError::DigestMismatch {
+                        registry: registry.to_owned(),
+                        repository: image.repository().to_owned(),
+                        expected: expected.to_owned(),
+                        actual: manifest.digest,
+                    });
+                }
+                Ok(manifest)
+            }
+            StatusCode::NOT_FOUND => Err(self.not_found(&check, &authorization).await),
+            _ => Err(check.status_error(response, credentials).await),
+        }
+    }
+
+    /// Tells a missing tag from a missing repository: a HEAD answer has no body to carry the
+    /// error code, so ask for the repository's tag list, which is `NAME_UNKNOWN` when the
+    /// repository does not exist.
+    async fn not_found(
+        &self,
+        check: &Check<'_>,
+        authorization: &Authorization<'_>,
+    ) -> RegistryError {
+        let repository = check.image.repository();
+        let manifest_unknown = || RegistryError::ManifestUnknown {
+            registry: check.registry.to_owned(),
+            repository: repository.to_owned(),
+            reference: check.image.manifest_reference().to_owned(),
+        };
+        let Ok(mut tags_url) = check.url(&format!("v2/{repository}/tags/list")) else {
+            return manifest_unknown();
+        };
+        tags_url.query_pairs_mut().append_pair("n", "1");
+        match self
+            .send(check, Method::GET, &tags_url, authorization, false)
+            .await
+        {
+            Ok(response) if response.status() == StatusCode::NOT_FOUND => {
+                let codes = read_limited(response, MAX_SMALL_BODY_BYTES)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|body| serde_json::from_slice::<ErrorBody>(&body).ok())
+                    .map(|body| body.errors)
+                    .unwrap_or_default();
+                // A 404 without a registry error code is most likely a missing repository too.
+                if codes.is_empty() || codes.iter().any(|e| e.code == "NAME_UNKNOWN") {
+                    RegistryError::NameUnknown {
+                        registry: check.registry.to_owned(),
+                        repository: repository.to_owned(),
+                    }
+                } else {
+                    manifest_unknown()
+                }
+            }
+            _ => manifest_unknown(),
+        }
+    }
+
+    /// Answers a 401's challenge: basic credentials for `Basic`, a token from the realm for
+    /// `Bearer`.
+    async fn answer_challenge<'c>(
+        &self,
+        check: &Check<'_>,
+        headers: &HeaderMap,
+        credentials: &'c Credentials,
+    ) -> Result<Authorization<'c>, RegistryError> {
+        let challenges: Vec<Challenge> = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(parse_challenges)
+            .collect();
+        let unauthorized = |reason: &str| check.unauthorized(reason);
+
+        if let Some(bearer) = challenges.iter().find(|c| c.is("Bearer")) {
+            let token = self.fetch_token(check, bearer, credentials).await?;
+            return Ok(Authorization::Bearer(token));
+        }
+        if challenges.iter().any(|c| c.is("Basic")) {
+            return match credentials {
+                Credentials::Basic { username, password } => {
+                    Ok(Authorization::Basic { username, password })
+                }
+                _ => Err(unauthorized(
+                    "the registry asks for a user name and password, and none were given",
+                )),
+            };
+        }
+        Err(unauthorized(
+            "the registry asks for authentication without a Basic or Bearer challenge",
+        ))
+    }
+
+    /// The bearer-token flow: `GET realm?service=…&scope=repository:<repo>:pull`, anonymously
+    /// or with basic credentials; the token is in `token` or `access_token`.
+    async fn fetch_token(
+        &self,
+        check: &Check<'_>,
+        challenge: &Challenge,
+        credentials: &Credentials,
+    ) -> Result<String, RegistryError> {
+        let realm = challenge.param("realm").unwrap_or_default();
+        let decode = |what: String| RegistryError::Decode {
+            registry: check.registry.to_owned(),
+            what,
+        };
+        let mut url = Url::parse(realm).map_err(|_| {
+            decode(format!(
+                "the bearer challenge's realm `{realm}` is not a URL"
+            ))
+        })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if check.scheme == Scheme::Http || credentials.is_anonymous() => {}
+            "http" => {
+                return Err(RegistryError::InsecureTokenRealm {
+                    registry: check.registry.to_owned(),
+                    realm: realm.to_owned(),
+                });
+            }
+            _ => {
+                return Err(decode(format!(
+                    "the bearer challenge's realm `{realm}` is not an HTTP URL"
+                )));
+            }
+        }
+        let own_scope = format!("repository:{}:pull", check.image.repository());
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = challenge.param("service") {
+                query.append_pair("service", service);
+            }
+            query.append_pair("scope", &own_scope);
+            if let Some(scope) = challenge.param("scope").filter(|s| *s != own_scope) {
+                query.append_pair("scope", scope);
+            }
+        }
+
+        let mut request = self.http.get(url.clone());
+        if let Credentials::Basic { username, password } = credentials {
+            request = request.basic_auth(username, Some(password));
+        }
+        tracing::debug!(url = %url, "fetching a registry token");
+        let response = request
+            .send()
+            .await
+            .map_err(|source| check.unreachable(source))?;
+        match response.status() {
+            status if status.is_success() => {}
+            StatusCode::UNAUTHORIZED => {
+                return Err(check.unauthorized(if credentials.is_anonymous() {
+                    "the token server refuses anonymous access"
+                } else {
+                    "the token server refused the credentials"
+                }));
+            }
+            StatusCode::FORBIDDEN => return Err(check.forbidden()),
+            status => {
+                return Err(RegistryError::Server {
+                    registry: check.registry.to_owned(),
+                    status: status.as_u16(),
+                    message: Some("from the token server".to_owned()),
+                });
+            }
+        }
+        let body = read_limited(response, MAX_SMALL_BODY_BYTES)
+            .await
+            .map_err(|source| check.unreachable(source))?
+            .ok_or_else(|| decode("the token server's answer is too large".to_owned()))?;
+        let answer: TokenAnswer = serde_json::from_slice(&body)
+            .map_err(|_| decode("the token server's answer is not JSON".to_owned()))?;
+        answer
+            .token
+            .or(answer.access_token)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| decode("the token server's answer has no token".to_owned()))
+    }
+
+    async fn send(
+        &self,
+        check: &Check<'_>,
+        method: Method,
+        url: &Url,
+        authorization: &Authorization<'_>,
+        accept_manifests: bool,
+    ) -> Result<Response, RegistryError> {
+        let mut request = self.http.request(method.clone(), url.clone());
+        if accept_manifests {
+            request = request.header(
+                ACCEPT,
+                [
+                    MEDIA_TYPE_OCI_INDEX,
+                    MEDIA_TYPE_OCI_MANIFEST,
+                    MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+                    MEDIA_TYPE_DOCKER_MANIFEST,
+                ]
+                .join(", "),
+            );
+        }
+        request = match authorization {
+            Authorization::None => request,
+            Authorization::Basic { username, password } => {
+                request.basic_auth(username, Some(password))
+            }
+            Authorization::Bearer(token) => request.bearer_auth(token),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|source| check.unreachable(source))?;
+        tracing::debug!(%method, url = %url, status = response.status().as_u16(), "registry request");
+        Ok(response)
+    }
+}
+
+impl Check<'_> {
+    fn url(&self, path: &str) -> Result<Url, RegistryError> {
+        self.base.join(path).map_err(|_| {
+            RegistryError::InvalidReference(crate::ReferenceError::InvalidRepository {
+                reference: self.image.to_string(),
+                reason: "the repository cannot be put in a URL",
+            })
+        })
+    }
+
+    fn unreachable(&self, source: reqwest::Error) -> RegistryError {
+        RegistryError::Unreachable {
+            registry: self.registry.to_owned(),
+            source,
+        }
+    }
+
+    fn unauthorized(&self, reason: &str) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: self.registry.to_owned(),
+            repository: self.image.repository().to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn forbidden(&self) -> RegistryError {
+        RegistryError::Forbidden {
+            registry: self.registry.to_owned(),
+            repository: self.image.repository().to_owned(),
+        }
+    }
+
+    /// Maps a failed manifest answer (other than 404) to an error.
+    async fn status_error(&self, response: Response, credentials: &Credentials) -> RegistryError {
+        match response.status() {
+            StatusCode::UNAUTHORIZED => self.unauthorized(if credentials.is_anonymous() {
+                "authentication is required and no credentials were given"
+            } else {
+                "the credentials were refused"
+            }),
+            StatusCode::FORBIDDEN => self.forbidden(),
+            StatusCode::NOT_FOUND => RegistryError::ManifestUnknown {
+                registry: self.registry.to_owned(),
+                repository: self.image.repository().to_owned(),
+                reference: self.image.manifest_reference().to_owned(),
+            },
+            status => {
+                let message = read_limited(response, MAX_SMALL_BODY_BYTES)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|body| serde_json::from_slice::<ErrorBody>(&body).ok())
+                    .and_then(|body| body.errors.into_iter().next())
+                    .map(|e| shorten(&format!("{} {}", e.code, e.message)));
+                RegistryError::Server {
+                    registry: self.registry.to_owned(),
+                    status: status.as_u16(),
+                    message,
+                }
+            }
+        }
+    }
+
+    async fn manifest_from_body(&self, response: Response) -> Result<Manifest, RegistryError> {
+        let decode = |what: &str| RegistryError::Decode {
+            registry: self.registry.to_owned(),
+            what: what.to_owned(),
+        };
+        let header_digest = digest_header(response.headers());
+        let content_type = content_type(response.headers());
+        let body = read_limited(response, MAX_MANIFEST_BYTES)
+            .await
+            .map_err(|source| self.unreachable(source))?
+            .ok_or_else(|| decode("the manifest is larger than 4 MiB"))?;
+        let digest = header_digest.unwrap_or_else(|| format!("sha256:{:x}", Sha256::digest(&body)));
+        let media_type = match content_type {
+            Some(media_type) => media_type,
+            None => serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("mediaType")?.as_str().map(str::to_owned))
+                .ok_or_else(|| decode("the manifest has no media type"))?,
+        };
+        Ok(Manifest {
+            digest,
+            media_type,
+            size: body.len() as u64,
+        })
+    }
+}
+
+/// The manifest's description from a HEAD answer, when all three headers are there and valid.
+fn manifest_from_headers(headers: &HeaderMap) -> Option<Manifest> {
+    let size = headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Manifest {
+        digest: digest_header(headers)?,
+        media_type: content_type(headers)?,
+        size,
+    })
+}
+
+fn digest_header(headers: &HeaderMap) -> Option<String> {
+    let digest = headers.get(DIGEST_HEADER)?.to_str().ok()?.trim();
+    is_valid_digest(digest).then(|| digest.to_owned())
+}
+
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let media_type = value.split(';').next().unwrap_or(value).trim();
+    (!media_type.is_empty()).then(|| media_type.to_owned())
+}
+
+/// Reads a body up to `limit` bytes; `Ok(None)` when it is larger.
+async fn read_limited(
+    mut response: Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// Keeps a registry's error message to one readable line.
+fn shorten(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default().trim();
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", line.get(..cut).unwrap_or(line)),
+        None => line.to_owned(),
+    }
+}

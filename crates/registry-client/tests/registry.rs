@@ -1,0 +1,372 @@
+//! The manifest check against the real CNCF registry (Debian's `docker-registry`), in each of its
+//! authentication modes.
+
+use duncan_tests::registry::{RegistryAuth, TestRegistry};
+use registry_client::{
+    Credentials, ImageReference, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+    RegistryClient, RegistryError,
+};
+
+const USER: &str = "deployer";
+const PASSWORD: &str = "correct-horse-battery-staple";
+const WRONG_PASSWORD: &str = "Tr0ub4dor-and-3";
+
+fn client_for(registry: &TestRegistry) -> RegistryClient {
+    RegistryClient::builder()
+        .plain_http_host(registry.host())
+        .build()
+        .expect("a client with default TLS settings builds")
+}
+
+fn image(registry: &TestRegistry, path: &str) -> ImageReference {
+    ImageReference::parse(&format!("{}/{path}", registry.host())).expect("a valid reference")
+}
+
+/// Every way of printing an error: its message chain and its Debug form.
+fn everything_printed(error: &RegistryError) -> String {
+    let mut text = format!("{error:?}\n{error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!("\n{cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn present_tag_reports_the_pushed_digest() {
+    let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+    let pushed = registry.push_image("acme/shop", "v1").expect("push");
+    let other = registry.push_image("acme/shop", "v2").expect("push");
+
+    let manifest = client_for(&registry)
+        .check_manifest(&image(&registry, "acme/shop:v1"), &Credentials::Anonymous)
+        .await
+        .expect("the tag exists");
+
+    assert_eq!(manifest.digest, pushed);
+    assert_ne!(manifest.digest, other, "each tag has its own digest");
+    assert_eq!(manifest.media_type, MEDIA_TYPE_DOCKER_MANIFEST);
+    assert!(manifest.size > 0);
+}
+
+#[tokio::test]
+async fn image_pinned_by_digest_is_found_and_checked() {
+    let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+    let v1 = registry.push_image("acme/shop", "v1").expect("push");
+    let v2 = registry.push_image("acme/shop", "v2").expect("push");
+    let client = client_for(&registry);
+
+    let by_digest = client
+        .check_manifest(
+            &image(&registry, &format!("acme/shop@{v1}")),
+            &Credentials::Anonymous,
+        )
+        .await
+        .expect("the digest exists");
+    assert_eq!(by_digest.digest, v1);
+
+    // A tag and a digest: the digest is fetched, so a retagged image is still the pinned one.
+    let pinned = client
+        .check_manifest(
+            &image(&registry, &format!("acme/shop:v2@{v1}")),
+            &Credentials::Anonymous,
+        )
+        .await
+        .expect("the pinned digest exists");
+    assert_eq!(pinned.digest, v1);
+    assert_ne!(pinned.digest, v2);
+}
+
+#[tokio::test]
+async fn missing_tag_is_manifest_unknown() {
+    let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+
+    let error = client_for(&registry)
+        .check_manifest(
+            &image(&registry, "acme/shop:v1-typo"),
+            &Credentials::Anonymous,
+        )
+        .await
+        .expect_err("the tag does not exist");
+
+    match &error {
+        RegistryError::ManifestUnknown {
+            repository,
+            reference,
+            registry: host,
+        } => {
+            assert_eq!(repository, "acme/shop");
+            assert_eq!(reference, "v1-typo");
+            assert_eq!(host, &registry.host());
+        }
+        other => panic!("expected ManifestUnknown, got {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "acme/shop:v1-typo is not in registry {}: no such tag or digest",
+            registry.host()
+        )
+    );
+}
+
+#[tokio::test]
+async fn missing_repository_is_name_unknown() {
+    let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+
+    let error = client_for(&registry)
+        .check_manifest(&image(&registry, "acme/shpo:v1"), &Credentials::Anonymous)
+        .await
+        .expect_err("the repository does not exist");
+
+    assert!(
+        matches!(&error, RegistryError::NameUnknown { repository, .. } if repository == "acme/shpo"),
+        "expected NameUnknown, got {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn manifest_list_tag_reports_the_list_digest() {
+    let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+    let amd64 = registry.push_image("acme/multi", "amd64").expect("push");
+    let arm64 = registry.push_image("acme/multi", "arm64").expect("push");
+    let list = registry
+        .push_index("acme/multi", "v1", &[amd64.clone(), arm64.clone()])
+        .expect("push the list");
+
+    let manifest = client_for(&registry)
+        .check_manifest(&image(&registry, "acme/multi:v1"), &Credentials::Anonymous)
+        .await
+        .expect("the list exists");
+
+    assert_eq!(manifest.digest, list);
+    assert_eq!(manifest.media_type, MEDIA_TYPE_DOCKER_MANIFEST_LIST);
+    assert_ne!(manifest.digest, amd64);
+    assert_ne!(manifest.digest, arm64);
+}
+
+#[tokio::test]
+async fn htpasswd_registry_accepts_the_right_password() {
+    let registry =
+        TestRegistry::start(RegistryAuth::htpasswd(USER, PASSWORD)).expect("registry starts");
+    let pushed = registry.push_image("acme/shop", "v1").expect("push");
+
+    let manifest = client_for(&registry)
+        .check_manifest(
+            &image(&registry, "acme/shop:v1"),
+            &Credentials::basic(USER, PASSWORD),
+        )
+        .await
+        .expect("basic authentication succeeds");
+
+    assert_eq!(manifest.digest, pushed);
+}
+
+#[tokio::test]
+async fn htpasswd_registry_refuses_a_wrong_password_without_revealing_it() {
+    let registry =
+        TestRegistry::start(RegistryAuth::htpasswd(USER, PASSWORD)).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+
+    let error = client_for(&registry)
+        .check_manifest(
+            &image(&registry, "acme/shop:v1"),
+            &Credentials::basic(USER, WRONG_PASSWORD),
+        )
+        .await
+        .expect_err("the password is wrong");
+
+    assert!(
+        matches!(&error, RegistryError::Unauthorized { reason, .. } if reason.contains("refused")),
+        "expected Unauthorized, got {error:?}"
+    );
+    let printed = everything_printed(&error);
+    assert!(!printed.contains(WRONG_PASSWORD), "{printed}");
+    assert!(!printed.contains(PASSWORD), "{printed}");
+}
+
+#[tokio::test]
+async fn htpasswd_registry_without_credentials_says_they_are_needed() {
+    let registry =
+        TestRegistry::start(RegistryAuth::htpasswd(USER, PASSWORD)).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+
+    let error = client_for(&registry)
+        .check_manifest(&image(&registry, "acme/shop:v1"), &Credentials::Anonymous)
+        .await
+        .expect_err("credentials are required");
+
+    assert!(
+        matches!(&error, RegistryError::Unauthorized { reason, .. } if reason.contains("none were given")),
+        "expected Unauthorized, got {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn bearer_challenge_fetches_a_token_with_the_credentials() {
+    let registry =
+        TestRegistry::start(RegistryAuth::token(USER, PASSWORD)).expect("registry starts");
+    let pushed = registry.push_image("acme/shop", "v1").expect("push");
+    let requests_before = registry.token_requests();
+
+    let manifest = client_for(&registry)
+        .check_manifest(
+            &image(&registry, "acme/shop:v1"),
+            &Credentials::basic(USER, PASSWORD),
+        )
+        .await
+        .expect("the bearer flow succeeds");
+
+    assert_eq!(manifest.digest, pushed);
+    assert_eq!(
+        registry.token_requests(),
+        requests_before + 1,
+        "one token was fetched from the realm"
+    );
+}
+
+#[tokio::test]
+async fn bearer_challenge_finds_missing_tags_and_repositories() {
+    let registry =
+        TestRegistry::start(RegistryAuth::token(USER, PASSWORD)).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+    let client = client_for(&registry);
+    let credentials = Credentials::basic(USER, PASSWORD);
+
+    let missing_tag = client
+        .check_manifest(&image(&registry, "acme/shop:v9"), &credentials)
+        .await
+        .expect_err("no such tag");
+    assert!(
+        matches!(missing_tag, RegistryError::ManifestUnknown { .. }),
+        "{missing_tag:?}"
+    );
+
+    let missing_repository = client
+        .check_manifest(&image(&registry, "acme/nothing:v1"), &credentials)
+        .await
+        .expect_err("no such repository");
+    assert!(
+        matches!(missing_repository, RegistryError::NameUnknown { .. }),
+        "{missing_repository:?}"
+    );
+}
+
+#[tokio::test]
+async fn bearer_challenge_with_a_wrong_password_is_refused_by_the_token_server() {
+    let registry =
+        TestRegistry::start(RegistryAuth::token(USER, PASSWORD)).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+
+    let error = client_for(&registry)
+        .check_manifest(
+            &image(&registry, "acme/shop:v1"),
+            &Credentials::basic(USER, WRONG_PASSWORD),
+        )
+        .await
+        .expect_err("the token server refuses");
+
+    assert!(
+        matches!(&error, RegistryError::Unauthorized { reason, .. } if reason.contains("token server refused")),
+        "expected Unauthorized, got {error:?}"
+    );
+    assert!(!everything_printed(&error).contains(WRONG_PASSWORD));
+}
+
+#[tokio::test]
+async fn bearer_challenge_anonymously_gets_a_token_without_access() {
+    let registry =
+        TestRegistry::start(RegistryAuth::token(USER, PASSWORD)).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+    let requests_before = registry.token_requests();
+
+    let error = client_for(&registry)
+        .check_manifest(&image(&registry, "acme/shop:v1"), &Credentials::Anonymous)
+        .await
+        .expect_err("anonymous clients may not pull");
+
+    assert_eq!(registry.token_requests(), requests_before + 1);
+    assert!(
+        matches!(error, RegistryError::Unauthorized { .. }),
+        "expected Unauthorized, got {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn ready_bearer_token_is_sent_to_the_registry() {
+    let registry =
+        TestRegistry::start(RegistryAuth::token(USER, PASSWORD)).expect("registry starts");
+    let pushed = registry.push_image("acme/shop", "v1").expect("push");
+    let token = registry
+        .token_for_pull("acme/shop")
+        .expect("the token server mints a token");
+    let requests_before = registry.token_requests();
+
+    let manifest = client_for(&registry)
+        .check_manifest(
+            &image(&registry, "acme/shop:v1"),
+            &Credentials::bearer(token.clone()),
+        )
+        .await
+        .expect("the token is accepted");
+
+    assert_eq!(manifest.digest, pushed);
+    assert_eq!(
+        registry.token_requests(),
+        requests_before,
+        "a ready token needs no token request"
+    );
+
+    let refused = client_for(&registry)
+        .check_manifest(
+            &image(&registry, "acme/shop:v1"),
+            &Credentials::bearer(format!("{token}x")),
+        )
+        .await
+        .expect_err("a tampered token is refused");
+    assert!(
+        matches!(refused, RegistryError::Unauthorized { .. }),
+        "{refused:?}"
+    );
+    assert!(!everything_printed(&refused).contains(&token));
+}
+
+#[tokio::test]
+async fn stopped_registry_is_unreachable() {
+    let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+    let reference = image(&registry, "acme/shop:v1");
+    let client = client_for(&registry);
+    drop(registry);
+
+    let error = client
+        .check_manifest(&reference, &Credentials::basic(USER, PASSWORD))
+        .await
+        .expect_err("nothing listens any more");
+
+    assert!(
+        matches!(error, RegistryError::Unreachable { .. }),
+        "{error:?}"
+    );
+    assert!(!everything_printed(&error).contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn https_is_used_unless_the_host_is_listed_as_plain_http() {
+    let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+
+    // The test registry speaks plain HTTP only, so an HTTPS attempt cannot succeed.
+    let error = RegistryClient::new()
+        .expect("default client")
+        .check_manifest(&image(&registry, "acme/shop:v1"), &Credentials::Anonymous)
+        .await
+        .expect_err("TLS to a plain-HTTP server fails");
+
+    assert!(
+        matches!(error, RegistryError::Unreachable { .. }),
+        "{error:?}"
+    );
+}

@@ -1,0 +1,611 @@
+//! A real CNCF distribution registry for tests: Debian's `docker-registry`, started on a free
+//! loopback port with a temporary storage folder, and filled through its own HTTP API (blob
+//! upload and manifest PUT), so no Docker engine is needed.
+//!
+//! ```no_run
+//! use duncan_tests::registry::{RegistryAuth, TestRegistry};
+//!
+//! let registry = TestRegistry::start(RegistryAuth::None)?;
+//! let digest = registry.push_image("acme/shop", "v1")?;
+//! println!("{}/acme/shop:v1 is {digest}", registry.host());
+//! # anyhow::Ok(())
+//! ```
+//!
+//! The methods are synchronous, and may be called from plain code as well as from inside an async
+//! test: the registry's HTTP work runs on the launcher's own runtime, on its own threads.
+
+use std::fmt;
+use std::future::Future;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+mod token;
+
+use token::TokenServer;
+
+/// The Debian package that ships the registry binary.
+const PACKAGE: &str = "docker-registry";
+/// Where Debian installs the registry binary.
+const DEBIAN_BINARY: &str = "/usr/bin/docker-registry";
+/// How long the registry may take to answer `/v2/` after it is started.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often a start is tried: the free port found may be taken before the registry binds it.
+const START_ATTEMPTS: usize = 3;
+
+const MEDIA_TYPE_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const MEDIA_TYPE_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const MEDIA_TYPE_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+const MEDIA_TYPE_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// How the test registry authenticates clients.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistryAuth {
+    /// No authentication: anyone may pull and push.
+    None,
+    /// The registry's own `auth.htpasswd`: HTTP basic authentication against a bcrypt htpasswd
+    /// file holding this one user.
+    Htpasswd {
+        /// The user name.
+        user: String,
+        /// The user's password.
+        password: String,
+    },
+    /// The registry's `auth.token`: the bearer-challenge flow, with a token server started by the
+    /// launcher that grants pull and push to this one user (checked with HTTP basic
+    /// authentication) and nothing to anonymous clients.
+    Token {
+        /// The user name.
+        user: String,
+        /// The user's password.
+        password: String,
+    },
+}
+
+impl RegistryAuth {
+    /// Basic authentication by the registry itself, for `user` with `password`.
+    pub fn htpasswd(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Self::Htpasswd {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    /// The bearer-token flow, with a token server that knows `user` with `password`.
+    pub fn token(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Self::Token {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+}
+
+impl fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, user) = match self {
+            Self::None => return f.write_str("None"),
+            Self::Htpasswd { user, .. } => ("Htpasswd", user),
+            Self::Token { user, .. } => ("Token", user),
+        };
+        f.debug_struct(kind)
+            .field("user", user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A running `docker-registry serve` on `127.0.0.1`, killed (and its storage removed) on drop.
+pub struct TestRegistry {
+    child: Child,
+    port: u16,
+    pusher: Pusher,
+    token_server: Option<Arc<TokenServer>>,
+    runtime: Option<tokio::runtime::Runtime>,
+    // Dropped last: the registry and token server use files in it until they are stopped.
+    dir: tempfile::TempDir,
+}
+
+impl fmt::Debug for TestRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestRegistry")
+            .field("host", &self.host())
+            .field("auth", &self.pusher.auth)
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestRegistry {
+    /// Starts the registry with `auth` on a free loopback port and waits until `/v2/` answers.
+    ///
+    /// # Errors
+    ///
+    /// When the `docker-registry` binary is not installed (the message names the Debian
+    /// package), when the registry does not come up (the message quotes its log), or when a
+    /// helper it needs is missing (`openssl`, for [`RegistryAuth::Token`]).
+    pub fn start(auth: RegistryAuth) -> Result<Self> {
+        let binary = find_binary()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("test-registry")
+            .enable_all()
+            .build()
+            .context("cannot start the test registry's tokio runtime")?;
+        let dir = tempfile::Builder::new()
+            .prefix("duncan-test-registry-")
+            .tempdir()
+            .context("cannot create the test registry's temporary folder")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .context("cannot build an HTTP client")?;
+
+        let token_server = match &auth {
+            RegistryAuth::Token { user, password } => {
+                let server = run_on(&runtime, TokenServer::start(dir.path(), user, password))
+                    .context("cannot start the test token server")?;
+                Some(Arc::new(server))
+            }
+            _ => None,
+        };
+        if let RegistryAuth::Htpasswd { user, password } = &auth {
+            write_htpasswd(&dir.path().join("htpasswd"), user, password)?;
+        }
+
+        let mut last_error = None;
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port()?;
+            let config = registry_config(dir.path(), port, &auth, token_server.as_deref());
+            let config_path = dir.path().join("config.yml");
+            std::fs::write(&config_path, config).context("cannot write the registry config")?;
+            let mut child = spawn(&binary, &config_path, dir.path())?;
+            let base = format!("http://127.0.0.1:{port}");
+            match wait_until_ready(&mut child, &runtime, &http, &base, dir.path()) {
+                Ok(()) => {
+                    return Ok(Self {
+                        child,
+                        port,
+                        pusher: Pusher {
+                            http,
+                            base,
+                            auth,
+                            token_server: token_server.clone(),
+                        },
+                        token_server,
+                        runtime: Some(runtime),
+                        dir,
+                    });
+                }
+                Err(error) => {
+                    // Most likely the port was taken in between: try another one.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_error = Some(error);
+                }
+            }
+        }
+        runtime.shutdown_background();
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("the test registry did not start")))
+    }
+
+    /// The registry's `host:port`, as used in image references: `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The registry's base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.pusher.base.clone()
+    }
+
+    /// How many token requests the token server has answered (always 0 without
+    /// [`RegistryAuth::Token`]), including those of [`push_image`](Self::push_image).
+    pub fn token_requests(&self) -> usize {
+        self.token_server
+            .as_ref()
+            .map_or(0, |server| server.requests())
+    }
+
+    /// The token server's URL (the bearer realm), with [`RegistryAuth::Token`].
+    pub fn token_realm(&self) -> Option<String> {
+        self.token_server.as_ref().map(|server| server.realm())
+    }
+
+    /// A signed token granting pull on `repository` to the configured user, such as a CI system
+    /// would hold, for tests of ready bearer tokens; only with [`RegistryAuth::Token`].
+    ///
+    /// # Errors
+    ///
+    /// Without token authentication, or when signing fails.
+    pub fn token_for_pull(&self, repository: &str) -> Result<String> {
+        let (Some(server), RegistryAuth::Token { user, .. }) =
+            (&self.token_server, &self.pusher.auth)
+        else {
+            bail!("the test registry does not use token authentication");
+        };
+        let (server, user, repository) = (Arc::clone(server), user.clone(), repository.to_owned());
+        self.run(async move { server.mint(&user, &[(repository, vec!["pull"])]).await })
+    }
+
+    /// Pushes a small image (a config blob and one layer blob, unique to `repository:tag`) and
+    /// tags its Docker schema 2 manifest as `tag`; returns the manifest's digest.
+    ///
+    /// # Errors
+    ///
+    /// When the registry refuses an upload or the manifest.
+    pub fn push_image(&self, repository: &str, tag: &str) -> Result<String> {
+        let pusher = self.pusher.clone();
+        let (repository, tag) = (repository.to_owned(), tag.to_owned());
+        self.run(async move { pusher.push_image(&repository, &tag).await })
+            .context("cannot push an image to the test registry")
+    }
+
+    /// Pushes a Docker manifest list tagged `tag` that references the manifests `digests`
+    /// (already in `repository`, for example from [`push_image`](Self::push_image)), one
+    /// platform each; returns the list's digest.
+    ///
+    /// # Errors
+    ///
+    /// When a referenced manifest is missing or the registry refuses the list.
+    pub fn push_index(&self, repository: &str, tag: &str, digests: &[String]) -> Result<String> {
+        let pusher = self.pusher.clone();
+        let (repository, tag, digests) = (repository.to_owned(), tag.to_owned(), digests.to_vec());
+        self.run(async move { pusher.push_index(&repository, &tag, &digests).await })
+            .context("cannot push a manifest list to the test registry")
+    }
+
+    /// Runs `future` on the launcher's runtime from a fresh thread, so that the caller may be
+    /// plain code or an async test's own runtime thread alike.
+    fn run<T: Send>(&self, future: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        let Some(runtime) = &self.runtime else {
+            bail!("the test registry's runtime is gone");
+        };
+        run_on(runtime, future)
+    }
+
+    fn stop(&mut self) {
+        // The child may already have exited; both errors then only say so.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(runtime) = self.runtime.take() {
+            // `shutdown_background` may be called from inside another runtime; a plain drop may not.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// What pushing needs, cheap to clone into the runtime's tasks.
+#[derive(Clone)]
+struct Pusher {
+    http: reqwest::Client,
+    base: String,
+    auth: RegistryAuth,
+    token_server: Option<Arc<TokenServer>>,
+}
+
+impl Pusher {
+    async fn push_image(&self, repository: &str, tag: &str) -> Result<String> {
+        let layer = format!("duncan test layer of {repository}:{tag}\n").into_bytes();
+        let layer_digest = sha256_digest(&layer);
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        }))?;
+        let config_digest = sha256_digest(&config);
+        self.upload_blob(repository, &config, &config_digest)
+            .await?;
+        self.upload_blob(repository, &layer, &layer_digest).await?;
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_TYPE_MANIFEST,
+            "config": {"mediaType": MEDIA_TYPE_CONFIG, "size": config.len(), "digest": config_digest},
+            "layers": [{"mediaType": MEDIA_TYPE_LAYER, "size": layer.len(), "digest": layer_digest}],
+        }))?;
+        self.put_manifest(repository, tag, MEDIA_TYPE_MANIFEST, manifest)
+            .await
+    }
+
+    async fn push_index(&self, repository: &str, tag: &str, digests: &[String]) -> Result<String> {
+        const ARCHITECTURES: [&str; 6] = ["amd64", "arm64", "arm", "ppc64le", "s390x", "386"];
+        let mut manifests = Vec::new();
+        for (digest, architecture) in digests.iter().zip(ARCHITECTURES.iter().cycle()) {
+            let url = format!("{}/v2/{repository}/manifests/{digest}", self.base);
+            let response = self
+                .authorize(self.http.head(&url), repository)
+                .await?
+                .header("Accept", ACCEPT_MANIFESTS)
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                bail!("manifest {repository}@{digest}: HTTP {}", response.status());
+            }
+            let size: u64 = header(&response, "Content-Length")?
+                .parse()
+                .context("Content-Length is not a number")?;
+            let media_type = header(&response, "Content-Type")?;
+            manifests.push(json!({
+                "mediaType": media_type,
+                "size": size,
+                "digest": digest,
+                "platform": {"architecture": architecture, "os": "linux"},
+            }));
+        }
+        let list = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_TYPE_MANIFEST_LIST,
+            "manifests": manifests,
+        }))?;
+        self.put_manifest(repository, tag, MEDIA_TYPE_MANIFEST_LIST, list)
+            .await
+    }
+
+    /// `POST /v2/<repo>/blobs/uploads/`, then `PUT <location>&digest=…` with the whole blob.
+    async fn upload_blob(&self, repository: &str, blob: &[u8], digest: &str) -> Result<()> {
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
+        let response = self
+            .authorize(self.http.post(&start), repository)
+            .await?
+            .send()
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            bail!(
+                "starting a blob upload to {repository}: HTTP {}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        let location = header(&response, "Location")?;
+        let mut url = reqwest::Url::parse(&start)?
+            .join(&location)
+            .context("the upload Location is not a URL")?;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let response = self
+            .authorize(self.http.put(url), repository)
+            .await?
+            .header("Content-Type", "application/octet-stream")
+            .body(blob.to_vec())
+            .send()
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            bail!(
+                "finishing the blob upload of {digest} to {repository}: HTTP {}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+        media_type: &str,
+        manifest: Vec<u8>,
+    ) -> Result<String> {
+        let expected = sha256_digest(&manifest);
+        let url = format!("{}/v2/{repository}/manifests/{tag}", self.base);
+        let response = self
+            .authorize(self.http.put(&url), repository)
+            .await?
+            .header("Content-Type", media_type)
+            .body(manifest)
+            .send()
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            bail!(
+                "putting manifest {repository}:{tag}: HTTP {}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
+        }
+        let digest = header(&response, "Docker-Content-Digest")?;
+        if digest != expected {
+            bail!("the registry stored {repository}:{tag} as {digest}, expected {expected}");
+        }
+        Ok(digest)
+    }
+
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+        repository: &str,
+    ) -> Result<reqwest::RequestBuilder> {
+        Ok(match &self.auth {
+            RegistryAuth::None => request,
+            RegistryAuth::Htpasswd { user, password } => request.basic_auth(user, Some(password)),
+            RegistryAuth::Token { user, .. } => {
+                let Some(server) = &self.token_server else {
+                    bail!("token authentication without a token server");
+                };
+                let token = server
+                    .mint(user, &[(repository.to_owned(), vec!["pull", "push"])])
+                    .await?;
+                request.bearer_auth(token)
+            }
+        })
+    }
+}
+
+/// Runs `future` on `runtime` from a scoped thread: `block_on` may not be called from a thread that
+/// already drives a runtime, which an async test's thread does.
+fn run_on<T: Send>(
+    runtime: &tokio::runtime::Runtime,
+    future: impl Future<Output = Result<T>> + Send,
+) -> Result<T> {
+    let handle = runtime.handle().clone();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || handle.block_on(future))
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the test registry's worker panicked")))
+    })
+}
+
+fn wait_until_ready(
+    child: &mut Child,
+    runtime: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    base: &str,
+    dir: &Path,
+) -> Result<()> {
+    let url = format!("{base}/v2/");
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().context("cannot watch the registry")? {
+            bail!(
+                "the registry exited ({status}) before answering; its log:\n{}",
+                read_log(dir)
+            );
+        }
+        // Any HTTP answer (401 with authentication) means the registry is serving.
+        let answered = run_on(runtime, async { Ok(http.get(&url).send().await.is_ok()) })?;
+        if answered {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the registry did not answer on {url} within {STARTUP_TIMEOUT:?}; its log:\n{}",
+                read_log(dir)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn find_binary() -> Result<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(PACKAGE))
+            .find(|candidate| candidate.is_file())
+    });
+    match on_path {
+        Some(path) => Ok(path),
+        None if Path::new(DEBIAN_BINARY).is_file() => Ok(PathBuf::from(DEBIAN_BINARY)),
+        None => bail!(
+            "the CNCF registry binary `docker-registry` is not installed: install the Debian \
+             package `{PACKAGE}` (apt-get install {PACKAGE})"
+        ),
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn spawn(binary: &Path, config: &Path, dir: &Path) -> Result<Child> {
+    let log = std::fs::File::create(dir.join("registry.log"))
+        .context("cannot create the registry log")?;
+    let log_err = log.try_clone()?;
+    Command::new(binary)
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .with_context(|| format!("cannot run {}", binary.display()))
+}
+
+fn read_log(dir: &Path) -> String {
+    let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines
+        .get(lines.len().saturating_sub(20)..)
+        .unwrap_or_default()
+        .join("\n")
+}
+
+fn registry_config(
+    dir: &Path,
+    port: u16,
+    auth: &RegistryAuth,
+    token: Option<&TokenServer>,
+) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut config = format!(
+        "version: 0.1\n\
+         log:\n  level: error\n  accesslog:\n    disabled: true\n\
+         storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  \
+         maintenance:\n    uploadpurging:\n      enabled: false\n\
+         http:\n  addr: 127.0.0.1:{port}\n  secret: duncan-test-{nanos}\n",
+        storage = dir.join("storage").display(),
+    );
+    match (auth, token) {
+        (RegistryAuth::Htpasswd { .. }, _) => config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: duncan-test-registry\n    path: {}\n",
+            dir.join("htpasswd").display()
+        )),
+        (RegistryAuth::Token { .. }, Some(token)) => config.push_str(&format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    \
+             rootcertbundle: {bundle}\n",
+            realm = token.realm(),
+            service = token::SERVICE,
+            issuer = token::ISSUER,
+            bundle = token.certificate_path().display(),
+        )),
+        _ => {}
+    }
+    config
+}
+
+/// Writes an htpasswd file with a bcrypt hash, the only format the registry accepts. Cost 4 (the
+/// minimum) keeps each authenticated request cheap on a slow machine.
+fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<()> {
+    let salt: [u8; 16] = Sha256::digest(format!("{user}:{:?}", SystemTime::now()))
+        .get(..16)
+        .and_then(|bytes| bytes.try_into().ok())
+        .unwrap_or([7; 16]);
+    let hash = bcrypt::hash_with_salt(password, 4, salt)
+        .map_err(|error| anyhow::anyhow!("cannot hash the htpasswd password: {error:?}"))?
+        .format_for_version(bcrypt::Version::TwoY);
+    let mut file = std::fs::File::create(path).context("cannot write the htpasswd file")?;
+    writeln!(file, "{user}:{hash}")?;
+    Ok(())
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Result<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .with_context(|| format!("the registry's answer has no {name} header"))
+}
+
+/// `sha256:` and the hex SHA-256 of `bytes`: a registry digest.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+/// Base64url without padding, as JWTs use.
+fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
