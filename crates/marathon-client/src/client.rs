@@ -1,0 +1,646 @@
+//! The REST half of the client: groups, apps, deployments, info and ping.
+
+use std::sync::Arc;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use crate::model::{App, Deployment, DeploymentRef, DeploymentStep, Group, Info};
+use crate::{Auth, Config, Error};
+
+/// What to embed in a group response (`embed=…`).
+///
+/// Marathon's default, when no embed is given, is [`GroupEmbed::Groups`] and
+/// [`GroupEmbed::Apps`]; any embed given replaces that default set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GroupEmbed {
+    /// `group.groups`: nested groups.
+    Groups,
+    /// `group.apps`: the apps of each group.
+    Apps,
+    /// `group.apps.tasks`: each app's tasks.
+    AppTasks,
+    /// `group.apps.counts`: each app's task counts.
+    AppCounts,
+    /// `group.apps.deployments`: the deployments touching each app.
+    AppDeployments,
+    /// `group.apps.lastTaskFailure`: each app's last task failure.
+    AppLastTaskFailure,
+    /// `group.apps.taskStats`: each app's task statistics.
+    AppTaskStats,
+}
+
+impl GroupEmbed {
+    /// The query value, such as `group.apps.counts`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupEmbed::Groups => "group.groups",
+            GroupEmbed::Apps => "group.apps",
+            GroupEmbed::AppTasks => "group.apps.tasks",
+            GroupEmbed::AppCounts => "group.apps.counts",
+            GroupEmbed::AppDeployments => "group.apps.deployments",
+            GroupEmbed::AppLastTaskFailure => "group.apps.lastTaskFailure",
+            GroupEmbed::AppTaskStats => "group.apps.taskStats",
+        }
+    }
+}
+
+/// What to embed in an app response (`embed=app.…` for one app, `embed=apps.…` for the list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AppEmbed {
+    /// The app's tasks.
+    Tasks,
+    /// The task counts (`tasksRunning`, `tasksHealthy`…).
+    Counts,
+    /// The deployments touching the app.
+    Deployments,
+    /// The last task failure.
+    LastTaskFailure,
+    /// Readiness check results.
+    Readiness,
+    /// Task statistics.
+    TaskStats,
+}
+
+impl AppEmbed {
+    fn suffix(self) -> &'static str {
+        match self {
+            AppEmbed::Tasks => "tasks",
+            AppEmbed::Counts => "counts",
+            AppEmbed::Deployments => "deployments",
+            AppEmbed::LastTaskFailure => "lastTaskFailure",
+            AppEmbed::Readiness => "readiness",
+            AppEmbed::TaskStats => "taskStats",
+        }
+    }
+}
+
+/// Options of a group update.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupUpdateOptions {
+    /// Cancel deployments that hold the group's apps (`force=true`); they end with
+    /// `deployment_failed`. Without it, a locked app makes the update fail with
+    /// [`Error::AppLocked`].
+    pub force: bool,
+}
+
+/// Options of an app update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppUpdateOptions {
+    /// Cancel deployments that hold the app (`force=true`).
+    pub force: bool,
+    /// `partialUpdate`: merge the fields sent into the definition (`true`) or replace the
+    /// definition with the one sent (`false`). Always sent explicitly, because Marathon's
+    /// default changed between versions.
+    pub partial_update: bool,
+}
+
+impl Default for AppUpdateOptions {
+    /// No force, full replacement (`partialUpdate=false`).
+    fn default() -> Self {
+        AppUpdateOptions {
+            force: false,
+            partial_update: false,
+        }
+    }
+}
+
+/// An async client for Marathon's REST API v2 and its event stream.
+///
+/// Cheap to clone; clones share one connection pool.
+///
+/// Every REST request has the configured timeout. Reads (`GET`) are retried with jittered
+/// exponential backoff when Marathon is unavailable (502/503/504, for example without a
+/// leader) or cannot be connected to. Writes are retried only when the connection could not
+/// be made at all, so a change is never sent twice.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    http: reqwest::Client,
+    /// For the event stream: no overall timeout (the idle watchdog replaces it) and no
+    /// automatic redirects (the stream follows them itself, keeping `Authorization`).
+    pub(crate) stream_http: reqwest::Client,
+    pub(crate) auth_header: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Builds a client from a configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when a CA certificate is not valid PEM or a credential cannot
+    /// be put in a header; [`Error::Transport`] when the TLS backend cannot be initialised.
+    pub fn new(config: Config) -> Result<Client, Error> {
+        let mut certificates = Vec::new();
+        for pem in &config.ca_certificates_pem {
+            certificates.push(reqwest::Certificate::from_pem(pem).map_err(|_| {
+                Error::invalid_input("CA certificate is not a valid PEM certificate")
+            })?);
+        }
+        let builder = |timeout: Option<std::time::Duration>, redirects: bool| {
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .user_agent(config.user_agent.clone());
+            if let Some(timeout) = timeout {
+                builder = builder.timeout(timeout);
+            }
+            if !redirects {
+                builder = builder.redirect(reqwest::redirect::Policy::none());
+            }
+            for certificate in &certificates {
+                builder = builder.add_root_certificate(certificate.clone());
+            }
+            builder
+                .build()
+                .map_err(|e| Error::transport("building the HTTP client", e))
+        };
+        let http = builder(Some(config.request_timeout), true)?;
+        let stream_http = builder(None, false)?;
+        let auth_header = config.auth.as_ref().map(auth_header).transpose()?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                stream_http,
+                auth_header,
+            }),
+        })
+    }
+
+    /// Builds a client from [`Config::from_env`].
+    ///
+    /// # Errors
+    /// As [`Config::from_env`] and [`Client::new`].
+    pub fn from_env() -> Result<Client, Error> {
+        Client::new(Config::from_env()?)
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// `GET /ping`: succeeds when Marathon answers.
+    ///
+    /// # Errors
+    /// Any [`Error`] the request produces.
+    pub async fn ping(&self) -> Result<(), Error> {
+        let url = self.url(&["ping"], &[])?;
+        self.read(url).await.map(drop)
+    }
+
+    /// `GET /v2/info`: Marathon's version and leader.
+    ///
+    /// # Errors
+    /// Any [`Error`] the request produces.
+    pub async fn info(&self) -> Result<Info, Error> {
+        let url = self.url(&["v2", "info"], &[])?;
+        self.read_json(url).await
+    }
+
+    /// `GET /v2/groups/{id}`: one group, with exactly the embeds given (an empty slice sends
+    /// none, and Marathon then embeds groups and apps).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the group does not exist; [`Error::InvalidInput`] when `id`
+    /// is not a valid Marathon id; any other [`Error`] the request produces.
+    pub async fn group(&self, id: &str, embed: &[GroupEmbed]) -> Result<Group, Error> {
+        let mut path = vec!["v2", "groups"];
+        path.extend(id_segments(id, true)?);
+        let query: Vec<(&str, &str)> = embed.iter().map(|e| ("embed", e.as_str())).collect();
+        let url = self.url(&path, &query)?;
+        self.read_json(url).await
+    }
+
+    /// `GET /v2/groups`: the root group, which holds every group and app.
+    ///
+    /// # Errors
+    /// Any [`Error`] the request produces.
+    pub async fn root_group(&self, embed: &[GroupEmbed]) -> Result<Group, Error> {
+        self.group("/", embed).await
+    }
+
+    /// `PUT /v2/groups/{id}`: replaces the group's definition and returns the deployment that
+    /// applies it.
+    ///
+    /// The group is sent as received (fields the model does not name included), except its
+    /// `version` and its subgroups' `version`, which would ask Marathon for a rollback.
+    /// `apps` is the complete set: apps left out are stopped.
+    ///
+    /// # Errors
+    /// [`Error::AppLocked`] when a running deployment holds one of the apps and `force` is
+    /// off; [`Error::Invalid`] when Marathon rejects the definition; any other [`Error`].
+    pub async fn update_group(
+        &self,
+        group: &Group,
+        options: GroupUpdateOptions,
+    ) -> Result<DeploymentRef, Error> {
+        let url = self.group_update_url(group, options.force, false)?;
+        let body = group
+            .to_update_body()
+            .map_err(|e| Error::decode("group to send", e))?;
+        let response = self.write(Method::PUT, url, Some(&body)).await?;
+        deployment_ref(&response, "group update response")
+    }
+
+    /// `PUT /v2/groups/{id}?dryRun=true`: the steps the update would run, without running
+    /// them.
+    ///
+    /// # Errors
+    /// As [`Client::update_group`].
+    pub async fn dry_run_group_update(
+        &self,
+        group: &Group,
+        options: GroupUpdateOptions,
+    ) -> Result<Vec<DeploymentStep>, Error> {
+        #[derive(Deserialize)]
+        struct Plan {
+            #[serde(default)]
+            steps: Vec<DeploymentStep>,
+        }
+        let url = self.group_update_url(group, options.force, true)?;
+        let body = group
+            .to_update_body()
+            .map_err(|e| Error::decode("group to send", e))?;
+        let response = self.write(Method::PUT, url, Some(&body)).await?;
+        let plan: Plan = decode(&response.body, "group dry run response")?;
+        Ok(plan.steps)
+    }
+
+    fn group_update_url(&self, group: &Group, force: bool, dry_run: bool) -> Result<Url, Error> {
+        let mut path = vec!["v2", "groups"];
+        path.extend(id_segments(&group.id, true)?);
+        let mut query = Vec::new();
+        if force {
+            query.push(("force", "true"));
+        }
+        if dry_run {
+            query.push(("dryRun", "true"));
+        }
+        self.url(&path, &query)
+    }
+
+    /// `GET /v2/apps/{id}`: one app with the embeds given.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the app does not exist; [`Error::InvalidInput`] when `id` is
+    /// not a valid Marathon id; any other [`Error`].
+    pub async fn app(&self, id: &str, embed: &[AppEmbed]) -> Result<App, Error> {
+        #[derive(Deserialize)]
+        struct Wrapper {
+            app: App,
+        }
+        let mut path = vec!["v2", "apps"];
+        path.extend(id_segments(id, false)?);
+        let embeds: Vec<String> = embed
+            .iter()
+            .map(|e| format!("app.{}", e.suffix()))
+            .collect();
+        let query: Vec<(&str, &str)> = embeds.iter().map(|e| ("embed", e.as_str())).collect();
+        let url = self.url(&path, &query)?;
+        let wrapper: Wrapper = self.read_json(url).await?;
+        Ok(wrapper.app)
+    }
+
+    /// `GET /v2/apps`: every app, with the embeds given.
+    ///
+    /// # Errors
+    /// Any [`Error`] the request produces.
+    pub async fn apps(&self, embed: &[AppEmbed]) -> Result<Vec<App>, Error> {
+        #[derive(Deserialize)]
+        struct Wrapper {
+            apps: Vec<App>,
+        }
+        let embeds: Vec<String> = embed
+            .iter()
+            .map(|e| format!("apps.{}", e.suffix()))
+            .collect();
+        let query: Vec<(&str, &str)> = embeds.iter().map(|e| ("embed", e.as_str())).collect();
+        let url = self.url(&["v2", "apps"], &query)?;
+        let wrapper: Wrapper = self.read_json(url).await?;
+        Ok(wrapper.apps)
+    }
+
+    /// `PUT /v2/apps/{id}`: updates (or creates) one app and returns the deployment that
+    /// applies the change.
+    ///
+    /// The app's `version` is not sent: with it, Marathon would roll the app back to that
+    /// version instead. Everything else is sent as received.
+    ///
+    /// # Errors
+    /// [`Error::AppLocked`] when a running deployment holds the app and `force` is off;
+    /// [`Error::Invalid`] when Marathon rejects the definition; any other [`Error`].
+    pub async fn update_app(
+        &self,
+        app: &App,
+        options: AppUpdateOptions,
+    ) -> Result<DeploymentRef, Error> {
+        let mut path = vec!["v2", "apps"];
+        path.extend(id_segments(&app.id, false)?);
+        let mut query = vec![(
+            "partialUpdate",
+            if options.partial_update {
+                "true"
+            } else {
+                "false"
+            },
+        )];
+        if options.force {
+            query.push(("force", "true"));
+        }
+        let url = self.url(&path, &query)?;
+        let mut body = serde_json::to_value(app).map_err(|e| Error::decode("app to send", e))?;
+        if let Some(object) = body.as_object_mut() {
+            object.shift_remove("version");
+        }
+        let response = self.write(Method::PUT, url, Some(&body)).await?;
+        deployment_ref(&response, "app update response")
+    }
+
+    /// `GET /v2/deployments`: the running deployments.
+    ///
+    /// # Errors
+    /// Any [`Error`] the request produces.
+    pub async fn deployments(&self) -> Result<Vec<Deployment>, Error> {
+        let url = self.url(&["v2", "deployments"], &[])?;
+        self.read_json(url).await
+    }
+
+    /// `DELETE /v2/deployments/{id}`: cancels a deployment and starts a rollback deployment
+    /// that reverts its changes. Returns the rollback deployment.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when no such deployment runs; any other [`Error`].
+    pub async fn cancel_deployment(&self, id: &str) -> Result<DeploymentRef, Error> {
+        let url = self.url(&["v2", "deployments", deployment_id_segment(id)?], &[])?;
+        let response = self.write(Method::DELETE, url, None).await?;
+        deployment_ref(&response, "deployment cancel response")
+    }
+
+    /// `DELETE /v2/deployments/{id}?force=true`: stops a deployment where it is, without a
+    /// rollback. The apps are left half-deployed.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when no such deployment runs; any other [`Error`].
+    pub async fn force_cancel_deployment(&self, id: &str) -> Result<(), Error> {
+        let url = self.url(
+            &["v2", "deployments", deployment_id_segment(id)?],
+            &[("force", "true")],
+        )?;
+        self.write(Method::DELETE, url, None).await.map(drop)
+    }
+
+    /// Builds `{base}/{segments…}?{query}`.
+    pub(crate) fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, Error> {
+        let mut url = self.inner.config.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::invalid_input("base URL cannot have a path"))?
+            .pop_if_empty()
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    async fn read_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, Error> {
+        let context = format!("GET {} response", url.path());
+        let response = self.read(url).await?;
+        decode(&response.body, &context)
+    }
+
+    async fn read(&self, url: Url) -> Result<Received, Error> {
+        let policy = self.inner.config.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_retries)
+            .with_jitter();
+        (|| self.send(Method::GET, url.clone(), None))
+            .retry(backoff)
+            .when(Error::is_transient)
+            .notify(|error, delay| {
+                tracing::debug!(%error, ?delay, "retrying Marathon read");
+            })
+            .await
+    }
+
+    async fn write(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Received, Error> {
+        let policy = self.inner.config.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_retries)
+            .with_jitter();
+        // Only a failed connect proves Marathon never saw the request.
+        (|| self.send(method.clone(), url.clone(), body))
+            .retry(backoff)
+            .when(Error::is_connect)
+            .await
+    }
+
+    /// Sends one request; maps non-success statuses to errors.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Received, Error> {
+        let context = format!("{method} {}", url.path());
+        let mut request = self
+            .inner
+            .http
+            .request(method, url)
+            .header(ACCEPT, "application/json");
+        if let Some(auth) = &self.inner.auth_header {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        if let Some(body) = body {
+            let bytes = serde_json::to_vec(body).map_err(|e| Error::decode("request body", e))?;
+            request = request.header(CONTENT_TYPE, "application/json").body(bytes);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::transport(context.clone(), e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::transport(format!("{context} (reading the body)"), e))?;
+        if !status.is_success() {
+            tracing::debug!(%status, %context, "Marathon answered with an error");
+            return Err(Error::from_response(status, &body));
+        }
+        Ok(Received { headers, body })
+    }
+}
+
+/// A successful response, read whole.
+struct Received {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::decode(context, e))
+}
+
+/// Reads `{version, deploymentId}` from a change's response; falls back to the
+/// `Marathon-Deployment-Id` header and, for a created app, to its `deployments` list.
+fn deployment_ref(response: &Received, context: &str) -> Result<DeploymentRef, Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Loose {
+        #[serde(default)]
+        version: Option<String>,
+        #[serde(default)]
+        deployment_id: Option<String>,
+        #[serde(default)]
+        deployments: Vec<crate::model::DeploymentRefId>,
+    }
+    let loose: Loose = decode(&response.body, context)?;
+    let header_id = response
+        .headers
+        .get("Marathon-Deployment-Id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let deployment_id = loose
+        .deployment_id
+        .or(header_id)
+        .or_else(|| loose.deployments.into_iter().next().map(|d| d.id));
+    match (loose.version, deployment_id) {
+        (Some(version), Some(deployment_id)) => Ok(DeploymentRef {
+            version,
+            deployment_id,
+        }),
+        _ => Err(Error::decode(
+            context,
+            serde::de::Error::custom("expected a version and a deployment id"),
+        )),
+    }
+}
+
+fn auth_header(auth: &Auth) -> Result<HeaderValue, Error> {
+    let value = match auth {
+        Auth::Token(token) => format!("token={token}"),
+        Auth::Basic { username, password } => {
+            use base64::Engine as _;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            format!("Basic {encoded}")
+        }
+    };
+    let mut header = HeaderValue::from_str(&value).map_err(|_| {
+        Error::invalid_input("credential contains characters not allowed in a header")
+    })?;
+    // Keeps the value out of HTTP/2 header compression tables and out of Debug output.
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// Splits a Marathon id (`/prod/web`) into path segments, refusing anything that could
+/// leave the intended path (`..`, `?`, `%`…). Marathon ids are lowercase letters, digits,
+/// `-` and `.` per segment.
+fn id_segments(id: &str, allow_root: bool) -> Result<Vec<&str>, Error> {
+    let trimmed = id.trim_matches('/');
+    if trimmed.is_empty() {
+        return if allow_root {
+            Ok(Vec::new())
+        } else {
+            Err(Error::invalid_input("an app id cannot be empty"))
+        };
+    }
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    for segment in &segments {
+        let valid_chars = segment
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if segment.is_empty() || *segment == "." || *segment == ".." || !valid_chars {
+            return Err(Error::invalid_input(format!(
+                "{id:?} is not a valid Marathon id (segments of lowercase letters, digits, '-' and '.')"
+            )));
+        }
+    }
+    Ok(segments)
+}
+
+fn deployment_id_segment(id: &str) -> Result<&str, Error> {
+    let valid = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(id)
+    } else {
+        Err(Error::invalid_input(format!(
+            "{id:?} is not a valid deployment id"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_with_dot_dot_or_query_is_refused() {
+        for id in ["/a/../b", "/a?x=1", "/A", "/a//b", "/a b", "/a%2e"] {
+            assert!(id_segments(id, false).is_err(), "{id} accepted");
+        }
+    }
+
+    #[test]
+    fn nested_id_splits_into_segments() {
+        assert_eq!(
+            id_segments("/prod/web-1.x", false).unwrap(),
+            ["prod", "web-1.x"]
+        );
+        assert!(id_segments("/", true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn url_keeps_base_path_prefix() {
+        let client =
+            Client::new(Config::new("http://dcos.example/service/marathon").unwrap()).unwrap();
+        let url = client
+            .url(&["v2", "groups", "prod"], &[("embed", "group.apps")])
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://dcos.example/service/marathon/v2/groups/prod?embed=group.apps"
+        );
+    }
+
+    #[test]
+    fn token_header_is_token_equals_and_sensitive() {
+        let header = auth_header(&Auth::Token("abc".into())).unwrap();
+        assert_eq!(header.to_str().unwrap(), "token=abc");
+        assert!(header.is_sensitive());
+    }
+}

@@ -1,0 +1,359 @@
+//! The error type of every call, and how Marathon's error responses map onto it.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+/// Longest excerpt of a response body kept in an error, so that a huge HTML error page
+/// does not end up in a log line whole.
+const BODY_EXCERPT_LIMIT: usize = 1024;
+
+/// Everything that can go wrong when talking to Marathon.
+///
+/// Variants built from an HTTP status carry Marathon's own `message`, so a caller can show it
+/// as is. No variant ever carries a credential: tokens and passwords travel only in headers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// One or more apps touched by the request are locked by running deployments (409).
+    ///
+    /// Retry with `force` to cancel those deployments, or wait for them to finish.
+    /// `deployment_ids` is filled from the `deployments` array of the response, or, for the
+    /// older plain-string form of this error, from the deployment links in the message.
+    #[error("app is locked by deployment(s) {}: {message}", deployment_ids.join(", "))]
+    AppLocked {
+        /// Ids of the deployments holding the lock.
+        deployment_ids: Vec<String>,
+        /// Marathon's message.
+        message: String,
+    },
+    /// The app, group or deployment does not exist (404).
+    #[error("not found: {message}")]
+    NotFound {
+        /// Marathon's message.
+        message: String,
+    },
+    /// Marathon did not accept the credentials, or none were given (401).
+    #[error("unauthorized: {message}")]
+    Unauthorized {
+        /// Marathon's message.
+        message: String,
+    },
+    /// The credentials are valid but may not do this (403).
+    #[error("forbidden: {message}")]
+    Forbidden {
+        /// Marathon's message.
+        message: String,
+    },
+    /// Marathon rejected the request body or parameters (400 or 422).
+    #[error("invalid request ({status}): {message}{}", format_details(details))]
+    Invalid {
+        /// The HTTP status, 400 or 422.
+        status: u16,
+        /// Marathon's message, such as `Object is not valid`.
+        message: String,
+        /// Which parts of the request were wrong, and why.
+        details: Vec<InvalidDetail>,
+    },
+    /// Marathon cannot answer now: no leader elected, or a proxy in front of it has no
+    /// backend (502, 503, 504). Reads are retried on this error before it is returned.
+    #[error("Marathon is unavailable ({status}): {message}")]
+    Unavailable {
+        /// The HTTP status.
+        status: u16,
+        /// Marathon's or the proxy's message.
+        message: String,
+    },
+    /// A 409 conflict other than an app lock, such as creating something that exists.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// Marathon's message.
+        message: String,
+    },
+    /// Any other unexpected status.
+    #[error("unexpected response {status}: {body}")]
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// The beginning of the response body.
+        body: String,
+    },
+    /// The request could not be sent or its response not received (connection refused,
+    /// DNS, TLS, timeout, connection reset).
+    #[error("{context}: {source}")]
+    Transport {
+        /// What was being done, such as `GET /v2/groups/prod`.
+        context: String,
+        /// The underlying HTTP error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A response arrived but its body is not what Marathon sends (truncated, not JSON,
+    /// wrong shape).
+    #[error("could not decode {context}: {source}")]
+    Decode {
+        /// What was being decoded, such as `GET /v2/apps/web response`.
+        context: String,
+        /// The JSON error, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The caller passed something that cannot be sent, such as an invalid app id or base
+    /// URL; nothing was sent.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// What is wrong with the input.
+        message: String,
+    },
+    /// The event stream endpoint answered with something other than a server-sent event
+    /// stream (for example an HTML login page).
+    #[error("not an event stream: status {status}, content type {content_type:?}")]
+    NotAnEventStream {
+        /// The HTTP status.
+        status: u16,
+        /// The `Content-Type` received, if any.
+        content_type: Option<String>,
+    },
+    /// No byte arrived on the event stream for longer than the idle timeout. Marathon sends a
+    /// keep-alive every 10 seconds, so a silent stream is a dead one.
+    #[error("event stream idle for more than {after:?}")]
+    StreamIdle {
+        /// The idle timeout that elapsed.
+        after: Duration,
+    },
+    /// An event on the stream was larger than the configured maximum.
+    #[error("event stream sent an event larger than {limit} bytes")]
+    EventTooLarge {
+        /// The configured maximum size in bytes.
+        limit: usize,
+    },
+    /// The event stream redirected too often, or to somewhere it cannot follow.
+    #[error("event stream redirect not followed: {reason}")]
+    Redirect {
+        /// Why the redirect was not followed.
+        reason: String,
+    },
+    /// The server closed the event stream.
+    #[error("event stream closed by the server")]
+    StreamClosed,
+}
+
+/// One entry of the `details` array of Marathon's 400 and 422 responses.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InvalidDetail {
+    /// JSON path of the offending field, such as `/id`.
+    #[serde(default)]
+    pub path: String,
+    /// What is wrong with it.
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+fn format_details(details: &[InvalidDetail]) -> String {
+    let mut out = String::new();
+    for detail in details {
+        out.push_str(&format!("; {}: {}", detail.path, detail.errors.join(", ")));
+    }
+    out
+}
+
+impl Error {
+    /// True when retrying the same request later may succeed without any change: Marathon
+    /// was unavailable, or the connection could not be made.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unavailable { .. } => true,
+            Error::Transport { source, .. } => source.is_connect(),
+            _ => false,
+        }
+    }
+
+    /// True when no connection could be made at all, so the request was certainly not
+    /// received by Marathon (safe to resend even for writes).
+    pub(crate) fn is_connect(&self) -> bool {
+        matches!(self, Error::Transport { source, .. } if source.is_connect())
+    }
+
+    pub(crate) fn transport(context: impl Into<String>, source: reqwest::Error) -> Self {
+        // reqwest's Display includes the URL; ours never holds a secret (credentials live
+        // in headers only), so keeping it helps diagnose which server failed.
+        Error::Transport {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn decode(context: impl Into<String>, source: serde_json::Error) -> Self {
+        Error::Decode {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    /// Builds the error for a non-success response from its status and body.
+    pub(crate) fn from_response(status: StatusCode, body: &[u8]) -> Self {
+        let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+        let text = String::from_utf8_lossy(body);
+        let message = parsed
+            .as_ref()
+            .and_then(|b| b.message.clone())
+            .unwrap_or_else(|| excerpt(text.trim()));
+        match status.as_u16() {
+            400 | 422 => Error::Invalid {
+                status: status.as_u16(),
+                message,
+                details: parsed.map(|b| b.details).unwrap_or_default(),
+            },
+            401 => Error::Unauthorized { message },
+            403 => Error::Forbidden { message },
+            404 => Error::NotFound { message },
+            409 => {
+                let mut ids: Vec<String> = parsed
+                    .as_ref()
+                    .map(|b| b.deployments.iter().map(|d| d.id.clone()).collect())
+                    .unwrap_or_default();
+                if ids.is_empty() {
+                    ids = deployment_ids_in(&message);
+                }
+                if ids.is_empty() && !message.to_ascii_lowercase().contains("locked") {
+                    Error::Conflict { message }
+                } else {
+                    Error::AppLocked {
+                        deployment_ids: ids,
+                        message,
+                    }
+                }
+            }
+            502..=504 => Error::Unavailable {
+                status: status.as_u16(),
+                message,
+            },
+            other => Error::Server {
+                status: other,
+                body: excerpt(&text),
+            },
+        }
+    }
+}
+
+/// The shape of Marathon's error bodies; every field is optional because proxies and older
+/// versions send less.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    details: Vec<InvalidDetail>,
+    #[serde(default)]
+    deployments: Vec<DeploymentIdOnly>,
+}
+
+#[derive(Deserialize)]
+struct DeploymentIdOnly {
+    id: String,
+}
+
+/// Finds the ids in `/v2/deployments/<ID>` links, as the older plain-string 409 carries them.
+fn deployment_ids_in(message: &str) -> Vec<String> {
+    const MARKER: &str = "/v2/deployments/";
+    let mut ids = Vec::new();
+    let mut rest = message;
+    while let Some(start) = rest.find(MARKER) {
+        let after = &rest[start + MARKER.len()..];
+        let id: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        if !id.is_empty() && !ids.contains(&id) {
+            ids.push(id);
+        }
+        rest = after;
+    }
+    ids
+}
+
+/// Cuts a body to a readable length on a character boundary.
+pub(crate) fn excerpt(text: &str) -> String {
+    if text.len() <= BODY_EXCERPT_LIMIT {
+        return text.to_owned();
+    }
+    let mut end = BODY_EXCERPT_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locked_409_with_deployments_array_lists_ids() {
+        let body = br#"{"message":"App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.","deployments":[{"id":"d1"},{"id":"d2"}]}"#;
+        match Error::from_response(StatusCode::CONFLICT, body) {
+            Error::AppLocked { deployment_ids, .. } => assert_eq!(deployment_ids, ["d1", "d2"]),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn locked_409_plain_string_form_takes_ids_from_links() {
+        let body = b"App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43'.";
+        match Error::from_response(StatusCode::CONFLICT, body) {
+            Error::AppLocked { deployment_ids, .. } => {
+                assert_eq!(deployment_ids, ["5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43"]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_409_is_a_conflict() {
+        let body = br#"{"message":"An app with id [/foo] already exists."}"#;
+        assert!(matches!(
+            Error::from_response(StatusCode::CONFLICT, body),
+            Error::Conflict { message } if message.contains("already exists")
+        ));
+    }
+
+    #[test]
+    fn invalid_422_keeps_details() {
+        let body = br#"{"message":"Object is not valid","details":[{"path":"/id","errors":["must be lowercase"]}]}"#;
+        let err = Error::from_response(StatusCode::UNPROCESSABLE_ENTITY, body);
+        assert_eq!(
+            err.to_string(),
+            "invalid request (422): Object is not valid; /id: must be lowercase"
+        );
+    }
+
+    #[test]
+    fn unavailable_503_is_transient_and_404_is_not() {
+        let unavailable = Error::from_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            br#"{"message":"Could not determine the current leader"}"#,
+        );
+        assert!(unavailable.is_transient());
+        assert!(!Error::from_response(StatusCode::NOT_FOUND, b"").is_transient());
+    }
+
+    #[test]
+    fn server_error_body_is_cut_to_an_excerpt() {
+        let body = vec![b'x'; 10_000];
+        match Error::from_response(StatusCode::INTERNAL_SERVER_ERROR, &body) {
+            Error::Server { status, body } => {
+                assert_eq!(status, 500);
+                assert!(body.len() < 1100, "kept {} bytes", body.len());
+                assert!(body.ends_with("(10000 bytes)"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

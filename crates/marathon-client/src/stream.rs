@@ -1,0 +1,449 @@
+//! The event stream: one connection ([`EventStream`]) and a stream that reconnects by itself
+//! ([`ReconnectingEventStream`]).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
+
+use crate::sse::SseParser;
+use crate::{Client, Error, Event};
+
+/// Options of an event stream subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStreamOptions {
+    /// Only these event types (`event_type=…`, repeatable); empty means all of them.
+    /// [`crate::event_types`] has the names.
+    pub event_types: Vec<String>,
+    /// The stream fails with [`Error::StreamIdle`] when no byte (not even a keep-alive)
+    /// arrives for this long. Marathon sends a keep-alive every 10 seconds; the default is
+    /// 30 seconds.
+    pub idle_timeout: Duration,
+    /// Largest event accepted, in bytes (default 32 MiB). Full-format deployment events of a
+    /// large group reach several megabytes; the streams ask for the light plan format anyway.
+    pub max_event_bytes: usize,
+    /// Redirects followed when connecting (default 5).
+    pub max_redirects: usize,
+}
+
+impl Default for EventStreamOptions {
+    fn default() -> Self {
+        EventStreamOptions {
+            event_types: Vec::new(),
+            idle_timeout: Duration::from_secs(30),
+            max_event_bytes: 32 * 1024 * 1024,
+            max_redirects: 5,
+        }
+    }
+}
+
+impl EventStreamOptions {
+    /// All event types, default limits.
+    pub fn new() -> Self {
+        EventStreamOptions::default()
+    }
+
+    /// Only these event types.
+    pub fn with_event_types<I, S>(mut self, types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.event_types = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The idle watchdog's timeout.
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The largest event accepted.
+    pub fn with_max_event_bytes(mut self, limit: usize) -> Self {
+        self.max_event_bytes = limit;
+        self
+    }
+}
+
+/// One connection to `/v2/events`, as a [`Stream`] of events.
+///
+/// An `Err(Error::Decode)` item (an event whose JSON is malformed) is not fatal and the
+/// stream goes on; any other `Err` item is the last one (the connection is gone: closed,
+/// idle, or failed).
+pub struct EventStream {
+    inner: BoxStream<'static, Result<Event, Error>>,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream").finish_non_exhaustive()
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Event, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+struct Connection {
+    body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    parser: SseParser,
+    idle_timeout: Duration,
+    pending: VecDeque<Result<Event, Error>>,
+    finished: bool,
+}
+
+impl Connection {
+    async fn next_item(&mut self) -> Option<Result<Event, Error>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            if self.finished {
+                return None;
+            }
+            let failure = match tokio::time::timeout(self.idle_timeout, self.body.next()).await {
+                Err(_) => Error::StreamIdle {
+                    after: self.idle_timeout,
+                },
+                Ok(None) => Error::StreamClosed,
+                Ok(Some(Err(e))) => Error::transport("reading the event stream", e),
+                Ok(Some(Ok(bytes))) => match self.parser.push(&bytes) {
+                    Ok(messages) => {
+                        for message in messages {
+                            let event = Event::parse(message.event.as_deref(), &message.data)
+                                .map_err(|e| {
+                                    let name = message.event.as_deref().unwrap_or("unnamed");
+                                    Error::decode(format!("{name} event"), e)
+                                });
+                            self.pending.push_back(event);
+                        }
+                        continue;
+                    }
+                    Err(e) => e,
+                },
+            };
+            self.finished = true;
+            return Some(Err(failure));
+        }
+    }
+}
+
+impl Client {
+    /// Subscribes to `GET /v2/events` (with `Accept: text/event-stream`, the chosen
+    /// `event_type` filters and `plan-format=light`) and returns once Marathon has answered
+    /// with an event stream, so no event after this call returns can be missed.
+    ///
+    /// Redirects (such as a non-leader pointing at the leader) are followed here rather
+    /// than by the HTTP library, so the `Authorization` header is kept; a redirect from
+    /// `https` to `http` is refused while credentials are set.
+    ///
+    /// # Errors
+    /// [`Error::NotAnEventStream`] when the answer is not `text/event-stream`;
+    /// [`Error::Unauthorized`], [`Error::Forbidden`], [`Error::Unavailable`]… for error
+    /// statuses; [`Error::Redirect`] for redirect loops; [`Error::Transport`] when Marathon
+    /// cannot be reached or does not answer within the request timeout.
+    pub async fn events(&self, options: &EventStreamOptions) -> Result<EventStream, Error> {
+        let mut query: Vec<(&str, &str)> = options
+            .event_types
+            .iter()
+            .map(|t| ("event_type", t.as_str()))
+            .collect();
+        query.push(("plan-format", "light"));
+        let mut url = self.url(&["v2", "events"], &query)?;
+        let mut redirects = 0;
+        let timeout = self.inner.config.request_timeout;
+        loop {
+            let context = format!("GET {}", url.path());
+            let mut request = self
+                .inner
+                .stream_http
+                .get(url.clone())
+                .header(ACCEPT, "text/event-stream");
+            if let Some(auth) = &self.inner.auth_header {
+                request = request.header(AUTHORIZATION, auth.clone());
+            }
+            let response = match tokio::time::timeout(timeout, request.send()).await {
+                Ok(result) => result.map_err(|e| Error::transport(context.clone(), e))?,
+                Err(_) => {
+                    return Err(Error::StreamIdle { after: timeout });
+                }
+            };
+            let status = response.status();
+            if status.is_redirection() {
+                redirects += 1;
+                if redirects > options.max_redirects {
+                    return Err(Error::Redirect {
+                        reason: format!("more than {} redirects", options.max_redirects),
+                    });
+                }
+                let location = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| Error::Redirect {
+                        reason: format!("{status} without a usable Location header"),
+                    })?;
+                let next = url.join(location).map_err(|e| Error::Redirect {
+                    reason: format!("Location does not parse: {e}"),
+                })?;
+                let downgrade = url.scheme() == "https" && next.scheme() != "https";
+                if !matches!(next.scheme(), "http" | "https")
+                    || (downgrade && self.inner.auth_header.is_some())
+                {
+                    return Err(Error::Redirect {
+                        reason: format!("refusing to follow a redirect to a {} URL", next.scheme()),
+                    });
+                }
+                tracing::debug!(from = %url.path(), to = %next.path(), "event stream redirected");
+                url = next;
+                continue;
+            }
+            if !status.is_success() {
+                let body = tokio::time::timeout(timeout, response.bytes())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                return Err(Error::from_response(status, &body));
+            }
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let is_sse = content_type.as_deref().is_some_and(|ct| {
+                ct.trim()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            });
+            if status != StatusCode::OK || !is_sse {
+                return Err(Error::NotAnEventStream {
+                    status: status.as_u16(),
+                    content_type,
+                });
+            }
+            let connection = Connection {
+                body: response.bytes_stream().boxed(),
+                parser: SseParser::new(options.max_event_bytes),
+                idle_timeout: options.idle_timeout,
+                pending: VecDeque::new(),
+                finished: false,
+            };
+            let inner = futures_util::stream::unfold(connection, |mut connection| async move {
+                let item = connection.next_item().await?;
+                Some((item, connection))
+            })
+            .boxed();
+            return Ok(EventStream { inner });
+        }
+    }
+
+    /// Subscribes like [`Client::events`] and keeps the subscription alive: when the
+    /// connection drops, it yields [`StreamItem::Disconnected`], reconnects with jittered
+    /// exponential backoff, and yields [`StreamItem::Reconnected`] once subscribed again.
+    ///
+    /// Marathon replays nothing, so events between the two are lost: on `Reconnected` the
+    /// consumer should re-read what it watches over REST. The first connection is made
+    /// before this returns, so its failure (bad URL, credentials, not an event stream) is
+    /// reported at once.
+    ///
+    /// # Errors
+    /// As [`Client::events`], for the first connection.
+    pub async fn reconnecting_events(
+        &self,
+        options: EventStreamOptions,
+        policy: ReconnectPolicy,
+    ) -> Result<ReconnectingEventStream, Error> {
+        let first = self.events(&options).await?;
+        let state = Reconnecting {
+            client: self.clone(),
+            options,
+            policy,
+            current: Some(first),
+            failed_attempts: 0,
+            finished: false,
+        };
+        let inner = futures_util::stream::unfold(state, |mut state| async move {
+            let item = state.next_item().await?;
+            Some((item, state))
+        })
+        .boxed();
+        Ok(ReconnectingEventStream { inner })
+    }
+}
+
+/// How a [`ReconnectingEventStream`] waits between connection attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// Delay before the first attempt after a drop.
+    pub min_delay: Duration,
+    /// Longest delay between attempts.
+    pub max_delay: Duration,
+    /// Consecutive failed attempts after which the stream gives up with the last error;
+    /// `None` retries forever.
+    pub max_attempts: Option<usize>,
+}
+
+impl Default for ReconnectPolicy {
+    /// 100 ms doubling up to 5 s, forever.
+    fn default() -> Self {
+        ReconnectPolicy {
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            max_attempts: None,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The delay before attempt `attempt` (0-based): exponential, capped, with "equal
+    /// jitter" (between half and all of it), so clients dropped together do not reconnect
+    /// together.
+    fn delay(&self, attempt: usize) -> Duration {
+        let exponent = u32::try_from(attempt.min(20)).unwrap_or(20);
+        let base = self
+            .min_delay
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(self.max_delay);
+        base.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+/// An item of a [`ReconnectingEventStream`].
+#[derive(Debug)]
+#[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "events are the common item; boxing them would cost an allocation each"
+)]
+pub enum StreamItem {
+    /// An event.
+    Event(Event),
+    /// The connection dropped; the stream is reconnecting. Until `Reconnected`, events are
+    /// being missed.
+    Disconnected(Error),
+    /// The stream is subscribed again after a drop; events may have been missed, so re-read
+    /// state over REST.
+    Reconnected,
+}
+
+/// A stream of events that reconnects by itself; see [`Client::reconnecting_events`].
+///
+/// An `Err(Error::Decode)` item is not fatal; any other `Err` item is the last one: the
+/// server refused the subscription for good (credentials, not an event stream), or
+/// [`ReconnectPolicy::max_attempts`] ran out.
+pub struct ReconnectingEventStream {
+    inner: BoxStream<'static, Result<StreamItem, Error>>,
+}
+
+impl std::fmt::Debug for ReconnectingEventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconnectingEventStream")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for ReconnectingEventStream {
+    type Item = Result<StreamItem, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+struct Reconnecting {
+    client: Client,
+    options: EventStreamOptions,
+    policy: ReconnectPolicy,
+    current: Option<EventStream>,
+    failed_attempts: usize,
+    finished: bool,
+}
+
+/// Errors no reconnect can cure.
+fn is_permanent(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Unauthorized { .. }
+            | Error::Forbidden { .. }
+            | Error::NotFound { .. }
+            | Error::NotAnEventStream { .. }
+            | Error::InvalidInput { .. }
+            | Error::Invalid { .. }
+            | Error::Redirect { .. }
+    )
+}
+
+impl Reconnecting {
+    async fn next_item(&mut self) -> Option<Result<StreamItem, Error>> {
+        if self.finished {
+            return None;
+        }
+        if let Some(stream) = self.current.as_mut() {
+            return match stream.next().await {
+                Some(Ok(event)) => Some(Ok(StreamItem::Event(event))),
+                Some(Err(error @ Error::Decode { .. })) => Some(Err(error)),
+                Some(Err(error)) => {
+                    self.current = None;
+                    tracing::debug!(%error, "event stream dropped; reconnecting");
+                    Some(Ok(StreamItem::Disconnected(error)))
+                }
+                None => {
+                    self.current = None;
+                    Some(Ok(StreamItem::Disconnected(Error::StreamClosed)))
+                }
+            };
+        }
+        loop {
+            tokio::time::sleep(self.policy.delay(self.failed_attempts)).await;
+            match self.client.events(&self.options).await {
+                Ok(stream) => {
+                    self.current = Some(stream);
+                    self.failed_attempts = 0;
+                    return Some(Ok(StreamItem::Reconnected));
+                }
+                Err(error) => {
+                    self.failed_attempts += 1;
+                    let exhausted = self
+                        .policy
+                        .max_attempts
+                        .is_some_and(|max| self.failed_attempts >= max);
+                    if is_permanent(&error) || exhausted {
+                        self.finished = true;
+                        return Some(Err(error));
+                    }
+                    tracing::debug!(%error, attempt = self.failed_attempts, "event stream reconnect failed");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_is_jittered_and_capped() {
+        let policy = ReconnectPolicy {
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            max_attempts: None,
+        };
+        for attempt in 0..40 {
+            let delay = policy.delay(attempt);
+            assert!(delay <= Duration::from_secs(1), "{delay:?}");
+            assert!(delay >= Duration::from_millis(50), "{delay:?}");
+        }
+    }
+}
