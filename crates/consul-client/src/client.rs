@@ -1,0 +1,476 @@
+//! The HTTP core: building URLs, sending requests with the token header and a timeout,
+//! retrying reads, and turning error statuses into typed errors.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::config::{Config, RetryPolicy};
+use crate::error::{ConfigError, Error, Result};
+
+/// Characters kept as they are in a KV key path: unreserved characters and `/`.
+const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Characters kept as they are in a single path segment (session id, event name).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// How much of an error body is kept in [`Error::Server`].
+const MAX_ERROR_BODY: usize = 4096;
+
+/// An async client for Consul's HTTP API.
+///
+/// Cheap to clone: clones share one connection pool. The operations are grouped by API:
+/// [`Client::kv`], [`Client::txn`], [`Client::session`], [`Client::event`],
+/// [`Client::status`], [`Client::acl`], and [`Lock`](crate::Lock) on top of them.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<HeaderValue>,
+    datacenter: Option<String>,
+    namespace: Option<String>,
+    timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("address", &self.inner.base.as_str())
+            .field("token", &self.inner.token.as_ref().map(|_| "<redacted>"))
+            .field("datacenter", &self.inner.datacenter)
+            .field("namespace", &self.inner.namespace)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request may be sent again after a failure whose outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// A read: retried on transport errors, 429 and 5xx.
+    Idempotent,
+    /// A write: retried only when the connection could not even be opened.
+    Write,
+}
+
+/// One request to `/v1/{path}`.
+pub(crate) struct Request {
+    pub method: Method,
+    /// Path below `/v1/`, already percent-encoded (use [`key_path`] and [`segment`]).
+    pub path: String,
+    /// Query parameters; `None` values are sent as bare flags (`?recurse`).
+    pub params: Vec<(&'static str, Option<String>)>,
+    pub body: Option<Vec<u8>>,
+    /// Time Consul may hold the request on purpose (a blocking query's wait).
+    pub hold: Duration,
+    pub retry: Retry,
+    /// Error statuses that the caller interprets itself (e.g. 404 for a missing key).
+    pub pass_through: &'static [StatusCode],
+}
+
+impl Request {
+    pub fn new(method: Method, path: String, retry: Retry) -> Self {
+        Self {
+            method,
+            path,
+            params: Vec::new(),
+            body: None,
+            hold: Duration::ZERO,
+            retry,
+            pass_through: &[],
+        }
+    }
+
+    pub fn get(path: String) -> Self {
+        Self::new(Method::GET, path, Retry::Idempotent)
+    }
+
+    pub fn put(path: String) -> Self {
+        Self::new(Method::PUT, path, Retry::Write)
+    }
+
+    pub fn param(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.params.push((name, Some(value.into())));
+        self
+    }
+
+    pub fn flag(mut self, name: &'static str) -> Self {
+        self.params.push((name, None));
+        self
+    }
+
+    pub fn query(mut self, opts: &crate::QueryOptions) -> Self {
+        opts.append_to(&mut self.params);
+        self.hold = opts.max_hold();
+        self
+    }
+
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    pub fn pass_through(mut self, statuses: &'static [StatusCode]) -> Self {
+        self.pass_through = statuses;
+        self
+    }
+}
+
+/// A response whose status was a success or one the caller asked to see.
+pub(crate) struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json<T: DeserializeOwned>(&self, context: &str) -> Result<T> {
+        decode(&self.body, context)
+    }
+
+    pub fn meta(&self) -> Result<crate::QueryMeta> {
+        crate::QueryMeta::from_headers(&self.headers)
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T> {
+    serde_json::from_slice(body).map_err(|source| Error::Decode {
+        context: context.to_owned(),
+        source,
+    })
+}
+
+/// Percent-encodes a KV key for the URL path, keeping its `/` separators.
+pub(crate) fn key_path(key: &str) -> String {
+    utf8_percent_encode(key, KEY_PATH).to_string()
+}
+
+/// Percent-encodes one path segment.
+pub(crate) fn segment(value: &str) -> String {
+    utf8_percent_encode(value, SEGMENT).to_string()
+}
+
+impl Client {
+    /// Builds a client from `config`: reads the token file (when set), loads the CA
+    /// certificate and builds the HTTP client (unless the config carries the caller's own).
+    ///
+    /// The HTTP client built here follows no redirects, so the token header can never be
+    /// forwarded to another host.
+    pub fn new(config: Config) -> Result<Self> {
+        let token = match &config.token_file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::TokenFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                Some(text.trim().to_owned())
+            }
+            None => config.token.clone(),
+        }
+        .filter(|t| !t.is_empty());
+        let token = match token {
+            Some(t) => {
+                let mut value =
+                    HeaderValue::from_str(&t).map_err(|_| ConfigError::TokenNotHeaderSafe)?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let http = match config.http_client {
+            Some(client) => client,
+            None => {
+                let mut builder = reqwest::Client::builder()
+                    .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("consul-client-rust/", env!("CARGO_PKG_VERSION")))
+                    .danger_accept_invalid_certs(!config.tls_verify);
+                if let Some(path) = &config.ca_cert {
+                    let pem = std::fs::read(path).map_err(|source| ConfigError::CaCertFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+                        ConfigError::CaCert {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                    for cert in certs {
+                        builder = builder.add_root_certificate(cert);
+                    }
+                }
+                builder
+                    .build()
+                    .map_err(|source| ConfigError::HttpClient { source })?
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base: config.address,
+                token,
+                datacenter: config.datacenter,
+                namespace: config.namespace,
+                timeout: config.timeout,
+                retry: config.retry,
+            }),
+        })
+    }
+
+    /// A client configured from Consul's environment variables; see [`Config::from_env`].
+    pub fn from_env() -> Result<Self> {
+        Self::new(Config::from_env()?)
+    }
+
+    /// The address requests go to.
+    pub fn address(&self) -> &Url {
+        &self.inner.base
+    }
+
+    fn url(&self, req: &Request) -> Url {
+        let mut url = self.inner.base.clone();
+        let prefix = self.inner.base.path().trim_end_matches('/');
+        url.set_path(&format!("{prefix}/v1/{}", req.path));
+        let dc = self
+            .inner
+            .datacenter
+            .as_ref()
+            .map(|dc| ("dc", Some(dc.clone())));
+        let ns = self
+            .inner
+            .namespace
+            .as_ref()
+            .map(|ns| ("ns", Some(ns.clone())));
+        let params: Vec<_> = dc
+            .into_iter()
+            .chain(ns)
+            .chain(req.params.iter().cloned())
+            .collect();
+        if !params.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &params {
+                match value {
+                    Some(v) => pairs.append_pair(name, v),
+                    None => pairs.append_key_only(name),
+                };
+            }
+        }
+        url
+    }
+
+    /// Sends `req`, retrying as its [`Retry`] kind allows, and returns the response when its
+    /// status is a success or one of `req.pass_through`.
+    pub(crate) async fn send(&self, req: &Request) -> Result<Response> {
+        let retry = self.inner.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(retry.min_delay)
+            .with_max_delay(retry.max_delay)
+            .with_max_times(retry.max_retries);
+        (|| self.send_once(req))
+            .retry(backoff)
+            .when(|e| should_retry(req.retry, e))
+            .adjust(|e, delay| match (e, delay) {
+                // Honour Consul's Retry-After, within the policy's largest delay.
+                (Error::RateLimited { retry_after: Some(after) }, Some(d)) => {
+                    Some(d.max((*after).min(retry.max_delay)))
+                }
+                (_, d) => d,
+            })
+            .notify(|e, delay| {
+                tracing::debug!(method = %req.method, path = %req.path, ?delay, error = %e, "retrying Consul request");
+            })
+            .await
+    }
+
+    async fn send_once(&self, req: &Request) -> Result<Response> {
+        let url = self.url(req);
+        let mut builder = self
+            .inner
+            .http
+            .request(req.method.clone(), url)
+            .timeout(self.inner.timeout + req.hold);
+        if let Some(token) = &self.inner.token {
+            builder = builder.header("X-Consul-Token", token.clone());
+        }
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
+        }
+        let resp = builder
+            .send()
+            .await
+            .map_err(|source| Error::Transport { source })?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|source| Error::Transport { source })?
+            .to_vec();
+        if status.is_success() || req.pass_through.contains(&status) {
+            return Ok(Response {
+                status,
+                headers,
+                body,
+            });
+        }
+        Err(status_error(status, &headers, &body))
+    }
+}
+
+fn should_retry(kind: Retry, error: &Error) -> bool {
+    match (kind, error) {
+        (_, Error::Transport { source }) if source.is_connect() => true,
+        (Retry::Idempotent, Error::Transport { source }) => !source.is_timeout(),
+        (Retry::Idempotent, Error::RateLimited { .. }) => true,
+        (Retry::Idempotent, Error::Server { status, .. }) => *status >= 500,
+        _ => false,
+    }
+}
+
+/// Turns an error status into the typed error it stands for.
+pub(crate) fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
+    let text = String::from_utf8_lossy(body);
+    let message = text.trim();
+    match status {
+        StatusCode::FORBIDDEN if message.contains("ACL not found") => Error::AclNotFound,
+        StatusCode::FORBIDDEN => Error::PermissionDenied {
+            message: truncate(if message.is_empty() {
+                "Permission denied"
+            } else {
+                message
+            }),
+        },
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
+            retry_after: headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+        },
+        StatusCode::INTERNAL_SERVER_ERROR if message.contains("invalid session") => {
+            Error::InvalidSession {
+                message: truncate(message),
+            }
+        }
+        _ => Error::Server {
+            status: status.as_u16(),
+            body: truncate(message),
+        },
+    }
+}
+
+fn truncate(text: &str) -> String {
+    if text.len() <= MAX_ERROR_BODY {
+        return text.to_owned();
+    }
+    let mut end = MAX_ERROR_BODY;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", text.get(..end).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(address: &str) -> Client {
+        Client::new(
+            Config::new(address)
+                .expect("address")
+                .with_datacenter("dc 1"),
+        )
+        .expect("client")
+    }
+
+    #[test]
+    fn url_keeps_prefix_and_encodes_key() {
+        let c = client("https://proxy.example/consul/");
+        let req = Request::get(format!("kv/{}", key_path("a b/c?d"))).flag("recurse");
+        assert_eq!(
+            c.url(&req).as_str(),
+            "https://proxy.example/consul/v1/kv/a%20b/c%3Fd?dc=dc+1&recurse"
+        );
+    }
+
+    #[test]
+    fn url_without_params_has_no_query() {
+        let c = Client::new(Config::default()).expect("client");
+        assert_eq!(
+            c.url(&Request::get("status/leader".into())).as_str(),
+            "http://127.0.0.1:8500/v1/status/leader"
+        );
+    }
+
+    #[test]
+    fn acl_not_found_is_told_apart_from_permission_denied() {
+        let h = HeaderMap::new();
+        assert!(matches!(
+            status_error(StatusCode::FORBIDDEN, &h, b"ACL not found"),
+            Error::AclNotFound
+        ));
+        assert!(matches!(
+            status_error(StatusCode::FORBIDDEN, &h, b"Permission denied"),
+            Error::PermissionDenied { .. }
+        ));
+    }
+
+    #[test]
+    fn rate_limit_reads_retry_after() {
+        let mut h = HeaderMap::new();
+        h.insert("Retry-After", HeaderValue::from_static("3"));
+        match status_error(StatusCode::TOO_MANY_REQUESTS, &h, b"") {
+            Error::RateLimited { retry_after } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(3)))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn writes_are_not_retried_after_a_server_error() {
+        let err = Error::Server {
+            status: 503,
+            body: String::new(),
+        };
+        assert!(!should_retry(Retry::Write, &err));
+        assert!(should_retry(Retry::Idempotent, &err));
+    }
+
+    #[test]
+    fn long_error_bodies_are_truncated_on_a_char_boundary() {
+        let body = "é".repeat(MAX_ERROR_BODY);
+        let t = truncate(&body);
+        assert!(t.len() <= MAX_ERROR_BODY + "…".len());
+    }
+
+    #[test]
+    fn debug_of_client_redacts_token() {
+        let c = Client::new(Config::default().with_token("tok-123")).expect("client");
+        assert!(!format!("{c:?}").contains("tok-123"));
+    }
+}

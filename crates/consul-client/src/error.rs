@@ -1,0 +1,338 @@
+//! Errors returned by every operation of this crate.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong when talking to Consul.
+///
+/// No variant ever carries the ACL token: not in its fields, not in its `Display` text and not in
+/// its `Debug` output.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Consul refused the request because the token lacks the needed rights (HTTP 403
+    /// `Permission denied`).
+    #[error("permission denied by Consul: {message}")]
+    PermissionDenied {
+        /// Consul's message, e.g. `Permission denied`.
+        message: String,
+    },
+
+    /// Consul does not know the token that was sent (HTTP 403 `ACL not found`).
+    #[error("Consul does not know the ACL token that was sent (ACL not found)")]
+    AclNotFound,
+
+    /// The object the request names does not exist, where the API treats that as an error
+    /// (for example renewing a session that has expired).
+    #[error("{what} not found")]
+    NotFound {
+        /// What was not found, e.g. `session 3f0c…`.
+        what: String,
+    },
+
+    /// A transaction was rolled back: nothing it contained was applied.
+    #[error("transaction rolled back: {}", format_txn_errors(errors))]
+    TxnRolledBack {
+        /// One entry per failed operation, as Consul reported them.
+        errors: Vec<TxnError>,
+    },
+
+    /// Consul answered HTTP 429: the agent or servers are rate-limiting requests.
+    #[error("rate limited by Consul{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// How long Consul asked the client to wait, when it said so in `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+
+    /// A session named in the request is not valid (unknown, expired or destroyed).
+    #[error("invalid session: {message}")]
+    InvalidSession {
+        /// Consul's message.
+        message: String,
+    },
+
+    /// Consul answered with an unexpected HTTP status.
+    #[error("Consul answered HTTP {status}: {body}")]
+    Server {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body (at most a few KiB).
+        body: String,
+    },
+
+    /// The request could not be sent or its answer could not be received (connection refused,
+    /// reset, TLS failure, timeout).
+    #[error("could not reach Consul: {source}")]
+    Transport {
+        /// The underlying HTTP client error. Its URL never contains a secret.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// Consul's answer could not be understood.
+    #[error("could not decode Consul's answer to {context}: {source}")]
+    Decode {
+        /// Which request's answer failed to decode.
+        context: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A header or field of Consul's answer held a value that makes no sense.
+    #[error("unexpected answer from Consul: {message}")]
+    UnexpectedResponse {
+        /// What was wrong with it.
+        message: String,
+    },
+
+    /// The request was refused before anything was sent, because its input is invalid.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+
+    /// The client could not be configured.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// A lock key exists but is not used as a lock (its flags differ from the lock's flags).
+    #[error("key {key:?} exists and is not used as a lock (flags {flags})")]
+    LockConflict {
+        /// The lock key.
+        key: String,
+        /// The flags found on the key.
+        flags: u64,
+    },
+}
+
+impl Error {
+    /// True when Consul refused the request for lack of rights: a 403 `Permission denied`, or a
+    /// transaction rolled back because one of its operations was denied.
+    pub fn is_permission_denied(&self) -> bool {
+        match self {
+            Self::PermissionDenied { .. } => true,
+            Self::TxnRolledBack { errors } => errors.iter().any(TxnError::is_permission_denied),
+            _ => false,
+        }
+    }
+
+    /// True when retrying the same request later may succeed: transport failures, rate limiting
+    /// and server-side (5xx) errors.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::RateLimited { .. } => true,
+            Self::Server { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// One failed operation of a rolled-back transaction.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct TxnError {
+    /// Index of the failed operation in the list that was sent (starting at 0).
+    #[serde(rename = "OpIndex")]
+    pub op_index: usize,
+    /// Consul's explanation, e.g. `failed to set key "a": index is stale`.
+    #[serde(rename = "What")]
+    pub what: String,
+}
+
+impl TxnError {
+    /// True when this operation was refused by an ACL.
+    pub fn is_permission_denied(&self) -> bool {
+        self.what.contains("Permission denied") || self.what.contains("permission denied")
+    }
+}
+
+fn format_txn_errors(errors: &[TxnError]) -> String {
+    if errors.is_empty() {
+        return "no reason given".to_owned();
+    }
+    errors
+        .iter()
+        .map(|e| format!("op {}: {}", e.op_index, e.what))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why a request was refused before anything was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// A key (or key prefix) cannot be used with Consul's KV store.
+    #[error("invalid key {key:?}: {reason}")]
+    Key {
+        /// The key as given.
+        key: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
+    /// A value is larger than Consul accepts for one KV entry.
+    #[error("value of {size} bytes is larger than Consul's limit of {limit} bytes")]
+    ValueTooLarge {
+        /// Size of the value given.
+        size: usize,
+        /// The limit (512 KiB).
+        limit: usize,
+    },
+
+    /// A transaction holds more operations than Consul accepts.
+    #[error("transaction has {count} operations; Consul accepts at most {limit}")]
+    TooManyOperations {
+        /// Number of operations given.
+        count: usize,
+        /// The limit (128).
+        limit: usize,
+    },
+
+    /// A transaction's body is larger than Consul accepts.
+    #[error("transaction body of {size} bytes is larger than Consul's limit of {limit} bytes")]
+    TxnTooLarge {
+        /// Size of the encoded body.
+        size: usize,
+        /// The limit (512 KiB).
+        limit: usize,
+    },
+
+    /// Options that Consul does not accept together, or an out-of-range option.
+    #[error("invalid options: {0}")]
+    Options(&'static str),
+
+    /// A name used in a URL path (session id, event name) is malformed.
+    #[error("invalid {kind} {value:?}: {reason}")]
+    Name {
+        /// What the name is, e.g. `session id`.
+        kind: &'static str,
+        /// The name as given.
+        value: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
+    /// A duration is outside the range Consul accepts.
+    #[error("{what} of {value:?} is out of range: {reason}")]
+    Duration {
+        /// Which duration, e.g. `session TTL`.
+        what: &'static str,
+        /// The duration given.
+        value: Duration,
+        /// The accepted range.
+        reason: &'static str,
+    },
+}
+
+/// Why a [`Config`](crate::Config) could not be turned into a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The address is not a usable `http://` or `https://` URL.
+    #[error("invalid Consul address {address:?}: {reason}")]
+    Address {
+        /// The address as given.
+        address: String,
+        /// Why it is refused.
+        reason: String,
+    },
+
+    /// An environment variable holds a value that cannot be understood.
+    #[error("invalid value {value:?} for {variable}: {reason}")]
+    Environment {
+        /// The variable's name.
+        variable: &'static str,
+        /// Its value (never used for the token variables).
+        value: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
+    /// The token file could not be read.
+    #[error("could not read the Consul token file {}: {source}", path.display())]
+    TokenFile {
+        /// The file's path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The token cannot be sent in an HTTP header (it holds control characters).
+    #[error("the Consul token holds characters that cannot be sent in an HTTP header")]
+    TokenNotHeaderSafe,
+
+    /// The CA certificate file could not be read.
+    #[error("could not read the CA certificate {}: {source}", path.display())]
+    CaCertFile {
+        /// The file's path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The CA certificate file holds no usable PEM certificate.
+    #[error("invalid CA certificate in {}: {source}", path.display())]
+    CaCert {
+        /// The file's path.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client: {source}")]
+    HttpClient {
+        /// The builder's error.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txn_rollback_message_lists_every_failed_op() {
+        let err = Error::TxnRolledBack {
+            errors: vec![
+                TxnError {
+                    op_index: 1,
+                    what: "index is stale".into(),
+                },
+                TxnError {
+                    op_index: 3,
+                    what: "Permission denied".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "transaction rolled back: op 1: index is stale; op 3: Permission denied"
+        );
+        assert!(err.is_permission_denied());
+    }
+
+    #[test]
+    fn server_errors_are_transient_only_when_5xx() {
+        assert!(
+            Error::Server {
+                status: 503,
+                body: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !Error::Server {
+                status: 400,
+                body: String::new()
+            }
+            .is_transient()
+        );
+        assert!(!Error::AclNotFound.is_transient());
+    }
+}

@@ -1,0 +1,577 @@
+//! A distributed lock on one KV key, in the pattern of the `Lock` of Consul's Go `api`
+//! package: a session, an `acquire` write, blocking queries while waiting, and a monitor
+//! that reports loss.
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::Client;
+use crate::error::{Error, Result};
+use crate::kv::{KvPair, PutOptions};
+use crate::query::{QueryOptions, next_index};
+use crate::renew::{SessionLost, SessionRenewer};
+use crate::session::{SessionBehavior, SessionRequest};
+use crate::validate::{self, Empty};
+
+/// The flags Consul's Go `api` Lock (and `consul lock`) store on lock keys. Using the same
+/// value lets this lock and theirs recognise each other's keys.
+pub const GO_API_LOCK_FLAGS: u64 = 0x2ddc_cbc0_58a5_0c18;
+
+/// How long the monitor's blocking queries wait per round.
+const MONITOR_WAIT: Duration = Duration::from_secs(60);
+
+/// Options of a [`Lock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockOptions {
+    /// The key to lock.
+    pub key: String,
+    /// The value stored on the key while the lock is held (who holds it, since when…);
+    /// readable by others with [`Lock::holder`].
+    pub value: Vec<u8>,
+    /// The flags stored on the key. A key that exists with other flags is not a lock of
+    /// this kind and is refused with [`Error::LockConflict`]. Default:
+    /// [`GO_API_LOCK_FLAGS`].
+    pub flags: u64,
+    /// An existing session to lock with. When unset, each acquisition creates a session
+    /// (and renews it, and destroys it on release).
+    pub session: Option<String>,
+    /// Name of the session created for the lock.
+    pub session_name: String,
+    /// TTL of the session created for the lock (10 s – 24 h).
+    pub session_ttl: Duration,
+    /// Lock-delay of the session created for the lock: after the session is lost, nobody
+    /// can take the lock for this long.
+    pub lock_delay: Duration,
+    /// How often the created session is renewed (default: TTL / 2).
+    pub renew_interval: Option<Duration>,
+    /// How many consecutive failed reads the monitor tolerates before reporting the lock
+    /// as lost.
+    pub monitor_retries: u32,
+    /// While waiting, how often to try again when the lock is free but still in its
+    /// lock-delay (no write will end that, so a blocking query cannot be used).
+    pub lock_delay_retry: Duration,
+}
+
+impl LockOptions {
+    /// Options to lock `key`, storing `value` on it while held.
+    pub fn new(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+            flags: GO_API_LOCK_FLAGS,
+            session: None,
+            session_name: "consul-client lock".to_owned(),
+            session_ttl: Duration::from_secs(15),
+            lock_delay: Duration::from_secs(15),
+            renew_interval: None,
+            monitor_retries: 3,
+            lock_delay_retry: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets the flags stored on the key.
+    pub fn flags(mut self, flags: u64) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Locks with an existing session instead of creating one per acquisition.
+    pub fn session(mut self, session: impl Into<String>) -> Self {
+        self.session = Some(session.into());
+        self
+    }
+
+    /// Sets the name of the session created for the lock.
+    pub fn session_name(mut self, name: impl Into<String>) -> Self {
+        self.session_name = name.into();
+        self
+    }
+
+    /// Sets the TTL of the session created for the lock.
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// Sets the lock-delay of the session created for the lock.
+    pub fn lock_delay(mut self, delay: Duration) -> Self {
+        self.lock_delay = delay;
+        self
+    }
+
+    /// Sets how often the created session is renewed.
+    pub fn renew_interval(mut self, interval: Duration) -> Self {
+        self.renew_interval = Some(interval);
+        self
+    }
+
+    /// Sets how often to retry while the lock is in its lock-delay.
+    pub fn lock_delay_retry(mut self, interval: Duration) -> Self {
+        self.lock_delay_retry = interval;
+        self
+    }
+}
+
+/// How long [`Lock::acquire`] may wait for a lock held by someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcquireMode {
+    /// One attempt: if the lock is held, report who holds it at once.
+    TryOnce,
+    /// Wait up to this long for the holder to let go, using blocking queries.
+    WaitUpTo(Duration),
+}
+
+/// The outcome of [`Lock::acquire`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LockAttempt {
+    /// The lock is ours.
+    Acquired(HeldLock),
+    /// Someone else holds the lock (or it is free but still in its lock-delay).
+    Busy {
+        /// The lock key as it is now: its value names the holder, its `session` is the
+        /// holder's session (`None` when the lock is free but in its lock-delay). `None`
+        /// when the key does not exist.
+        holder: Option<KvPair>,
+    },
+}
+
+/// Why a held lock was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockLost {
+    /// The lock's session was lost.
+    Session(SessionLost),
+    /// The key is no longer held by our session: it was released, deleted, or taken by the
+    /// session named here.
+    KeyLost {
+        /// The session holding the key now, if any.
+        holder_session: Option<String>,
+    },
+    /// The monitor could not read the key for several attempts in a row; the lock may be
+    /// held still, but nobody can tell.
+    MonitorFailed {
+        /// The last error.
+        last_error: String,
+    },
+}
+
+impl fmt::Display for LockLost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Session(lost) => write!(f, "lock lost: {lost}"),
+            Self::KeyLost {
+                holder_session: Some(s),
+            } => {
+                write!(f, "lock lost: the key is now held by session {s}")
+            }
+            Self::KeyLost {
+                holder_session: None,
+            } => f.write_str("lock lost: the key was released or deleted"),
+            Self::MonitorFailed { last_error } => {
+                write!(
+                    f,
+                    "lock state unknown: the key could not be read: {last_error}"
+                )
+            }
+        }
+    }
+}
+
+/// A lock on one KV key.
+///
+/// ```no_run
+/// # async fn demo(client: consul_client::Client) -> Result<(), consul_client::Error> {
+/// use std::time::Duration;
+/// use consul_client::{AcquireMode, Lock, LockAttempt, LockOptions};
+///
+/// let lock = Lock::new(client, LockOptions::new("jobs/nightly/lock", b"worker-1".to_vec()))?;
+/// match lock.acquire(AcquireMode::WaitUpTo(Duration::from_secs(30))).await? {
+///     LockAttempt::Acquired(mut held) => {
+///         tokio::select! {
+///             lost = held.lost() => eprintln!("{lost}"),
+///             _ = tokio::time::sleep(Duration::from_secs(5)) => {} // the guarded work
+///         }
+///         held.release().await?;
+///     }
+///     LockAttempt::Busy { holder } => {
+///         let who = holder.as_ref().and_then(|p| p.value_str()).unwrap_or("nobody");
+///         eprintln!("held by {who}");
+///     }
+///     _ => {}
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Lock {
+    client: Client,
+    opts: LockOptions,
+}
+
+impl Lock {
+    /// A lock described by `opts`. The key and value are checked here; nothing is sent.
+    pub fn new(client: Client, opts: LockOptions) -> Result<Self> {
+        validate::key(&opts.key, Empty::Refuse)?;
+        validate::value(&opts.value)?;
+        if let Some(session) = &opts.session {
+            validate::uuid("session id", session)?;
+        }
+        Ok(Self { client, opts })
+    }
+
+    /// The lock's options.
+    pub fn options(&self) -> &LockOptions {
+        &self.opts
+    }
+
+    /// The key as it is now when a session holds it (its value names the holder), `None`
+    /// when the lock is free.
+    pub async fn holder(&self) -> Result<Option<KvPair>> {
+        let (pair, _) = self
+            .client
+            .kv()
+            .get(&self.opts.key, &QueryOptions::consistent())
+            .await?;
+        Ok(pair.filter(|p| p.session.is_some()))
+    }
+
+    /// Tries to take the lock, once or waiting up to a bound.
+    ///
+    /// Without [`LockOptions::session`], a session is created first (TTL, lock-delay and
+    /// behaviour `release`) and renewed while the lock is held; it is destroyed again when
+    /// the lock is not obtained. While the lock is held by another session, the wait uses
+    /// blocking queries, so it ends as soon as the holder lets go.
+    pub async fn acquire(&self, mode: AcquireMode) -> Result<LockAttempt> {
+        let (session, owned) = match &self.opts.session {
+            Some(s) => (s.clone(), false),
+            None => (self.create_session().await?, true),
+        };
+        let outcome = self.try_acquire(&session, mode).await;
+        match outcome {
+            Ok(None) => Ok(LockAttempt::Acquired(self.hold(session, owned))),
+            Ok(Some(holder)) => {
+                if owned {
+                    self.destroy_quietly(&session).await;
+                }
+                Ok(LockAttempt::Busy { holder })
+            }
+            Err(e) => {
+                if owned {
+                    self.destroy_quietly(&session).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_session(&self) -> Result<String> {
+        let req = SessionRequest::new(self.opts.session_name.clone())
+            .ttl(self.opts.session_ttl)
+            .lock_delay(self.opts.lock_delay)
+            .behavior(SessionBehavior::Release);
+        self.client.session().create(&req).await
+    }
+
+    async fn destroy_quietly(&self, session: &str) {
+        if let Err(e) = self.client.session().destroy(session).await {
+            tracing::debug!(session, error = %e, "could not destroy the lock's session");
+        }
+    }
+
+    /// `Ok(None)` when acquired, `Ok(Some(holder))` when busy.
+    async fn try_acquire(
+        &self,
+        session: &str,
+        mode: AcquireMode,
+    ) -> Result<Option<Option<KvPair>>> {
+        let kv = self.client.kv();
+        let key = &self.opts.key;
+        let deadline = match mode {
+            AcquireMode::TryOnce => None,
+            AcquireMode::WaitUpTo(d) => Some(Instant::now() + d),
+        };
+        let remaining = || {
+            deadline
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or_default()
+        };
+        // Below this, a blocking query is pointless; report the holder instead.
+        let out_of_time = |left: Duration| left < Duration::from_millis(10);
+        let mut index = 0;
+        loop {
+            let opts = if index > 0 {
+                QueryOptions::new().blocking(index, remaining())
+            } else {
+                QueryOptions::new()
+            };
+            let (pair, meta) = kv.get(key, &opts).await?;
+            if let Some(p) = &pair
+                && p.flags != self.opts.flags
+            {
+                return Err(Error::LockConflict {
+                    key: key.clone(),
+                    flags: p.flags,
+                });
+            }
+            let held_by_other = pair
+                .as_ref()
+                .and_then(|p| p.session.as_deref())
+                .is_some_and(|s| s != session);
+            if held_by_other {
+                if out_of_time(remaining()) {
+                    return Ok(Some(pair));
+                }
+                // Block until the key changes (or the wait ends).
+                index = next_index(index, meta.index);
+                continue;
+            }
+            let put = PutOptions::new().acquire(session).flags(self.opts.flags);
+            if kv.put(key, &self.opts.value, &put).await? {
+                return Ok(None);
+            }
+            // Refused although it looked free: someone was faster, or the lock-delay of a
+            // lost session is running.
+            let (pair, meta) = kv.get(key, &QueryOptions::new()).await?;
+            if out_of_time(remaining()) {
+                return Ok(Some(pair));
+            }
+            if pair.as_ref().is_some_and(|p| p.session.is_some()) {
+                index = next_index(0, meta.index);
+            } else {
+                // Lock-delay: no write will signal its end, so pause instead of blocking.
+                tokio::time::sleep(self.opts.lock_delay_retry.min(remaining())).await;
+                index = 0;
+            }
+        }
+    }
+
+    fn hold(&self, session: String, owned: bool) -> HeldLock {
+        let renewer = owned.then(|| {
+            let interval = self
+                .opts
+                .renew_interval
+                .unwrap_or(self.opts.session_ttl / 2);
+            SessionRenewer::start_with_interval(
+                self.client.clone(),
+                session.clone(),
+                self.opts.session_ttl,
+                interval,
+            )
+        });
+        let (tx, rx) = watch::channel(None);
+        let monitor = tokio::spawn(monitor(
+            self.client.clone(),
+            self.opts.key.clone(),
+            session.clone(),
+            renewer.as_ref().map(SessionRenewer::subscribe),
+            self.opts.monitor_retries,
+            tx,
+        ));
+        HeldLock {
+            client: self.client.clone(),
+            key: self.opts.key.clone(),
+            value: self.opts.value.clone(),
+            flags: self.opts.flags,
+            session,
+            owns_session: owned,
+            renewer,
+            monitor: Some(monitor),
+            lost: rx,
+        }
+    }
+}
+
+/// Watches the lock key (and the session renewer) until the lock is lost.
+async fn monitor(
+    client: Client,
+    key: String,
+    session: String,
+    mut renewer: Option<watch::Receiver<Option<SessionLost>>>,
+    retries: u32,
+    tx: watch::Sender<Option<LockLost>>,
+) {
+    let mut index = 0;
+    let mut failures = 0u32;
+    let lost = loop {
+        let opts = if index > 0 {
+            QueryOptions::new().blocking(index, MONITOR_WAIT)
+        } else {
+            QueryOptions::new()
+        };
+        let kv = client.kv();
+        let read = kv.get(&key, &opts);
+        let session_lost = async {
+            match renewer.as_mut() {
+                Some(rx) => {
+                    let seen = rx.wait_for(Option::is_some).await.map(|v| v.clone());
+                    match seen {
+                        Ok(v) => v,
+                        // The renewer is gone (the lock is being released): nothing to report.
+                        Err(_) => std::future::pending().await,
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            lost = session_lost => {
+                if let Some(lost) = lost {
+                    break LockLost::Session(lost);
+                }
+            }
+            read = read => match read {
+                Ok((Some(p), meta)) if p.session.as_deref() == Some(session.as_str()) => {
+                    failures = 0;
+                    index = next_index(index, meta.index);
+                }
+                Ok((pair, _)) => {
+                    break LockLost::KeyLost { holder_session: pair.and_then(|p| p.session) };
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures > retries {
+                        break LockLost::MonitorFailed { last_error: e.to_string() };
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    };
+    tracing::debug!(key, reason = %lost, "lock lost");
+    // The owner may be gone already; then nobody needs to know.
+    let _ = tx.send(Some(lost));
+}
+
+/// A lock that is held. Release it with [`HeldLock::release`].
+///
+/// While held, its session is renewed (when the lock created it) and its key is monitored;
+/// [`HeldLock::lost`] resolves as soon as either reports a loss. Dropping a held lock without
+/// releasing it stops the renewal and, inside a Tokio runtime, releases the key and destroys
+/// the session in a background task (best effort; the session's TTL is the backstop).
+pub struct HeldLock {
+    client: Client,
+    key: String,
+    value: Vec<u8>,
+    flags: u64,
+    session: String,
+    owns_session: bool,
+    renewer: Option<SessionRenewer>,
+    monitor: Option<JoinHandle<()>>,
+    lost: watch::Receiver<Option<LockLost>>,
+}
+
+impl fmt::Debug for HeldLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldLock")
+            .field("key", &self.key)
+            .field("session", &self.session)
+            .field("owns_session", &self.owns_session)
+            .field("lost", &*self.lost.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeldLock {
+    /// The locked key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The session holding the lock; use it to fence writes (`TxnOp::check_session`).
+    pub fn session_id(&self) -> &str {
+        &self.session
+    }
+
+    /// Why the lock was lost, if it was.
+    pub fn loss(&self) -> Option<LockLost> {
+        self.lost.borrow().clone()
+    }
+
+    /// A receiver that changes to `Some` when the lock is lost.
+    pub fn subscribe(&self) -> watch::Receiver<Option<LockLost>> {
+        self.lost.clone()
+    }
+
+    /// Waits until the lock is lost.
+    pub async fn lost(&mut self) -> LockLost {
+        match self.lost.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or(LockLost::KeyLost {
+                holder_session: None,
+            }),
+            Err(_) => LockLost::MonitorFailed {
+                last_error: "the lock monitor stopped".to_owned(),
+            },
+        }
+    }
+
+    /// Releases the lock (the key keeps its value, without a session) and destroys the
+    /// session when the lock created it. Succeeds also when the lock was already lost.
+    pub async fn release(mut self) -> Result<()> {
+        self.stop_background();
+        let (client, key, value, flags, session, owns) = self.take_parts();
+        release_parts(&client, &key, &value, flags, &session, owns).await
+    }
+
+    fn stop_background(&mut self) {
+        if let Some(monitor) = self.monitor.take() {
+            monitor.abort();
+        }
+        self.renewer = None;
+    }
+
+    fn take_parts(&mut self) -> (Client, String, Vec<u8>, u64, String, bool) {
+        let owns = std::mem::replace(&mut self.owns_session, false);
+        let session = std::mem::take(&mut self.session);
+        (
+            self.client.clone(),
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.value),
+            self.flags,
+            session,
+            owns,
+        )
+    }
+}
+
+async fn release_parts(
+    client: &Client,
+    key: &str,
+    value: &[u8],
+    flags: u64,
+    session: &str,
+    owns: bool,
+) -> Result<()> {
+    let put = PutOptions::new().release(session).flags(flags);
+    let released = client.kv().put(key, value, &put).await;
+    if owns {
+        // Destroying the session releases the key too, so do it even if the release failed.
+        let destroyed = client.session().destroy(session).await;
+        released?;
+        destroyed?;
+        return Ok(());
+    }
+    released.map(|_| ())
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        self.stop_background();
+        if self.session.is_empty() {
+            return; // Released already.
+        }
+        let (client, key, value, flags, session, owns) = self.take_parts();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = release_parts(&client, &key, &value, flags, &session, owns).await {
+                    tracing::debug!(key, error = %e, "could not release a dropped lock");
+                }
+            });
+        }
+    }
+}

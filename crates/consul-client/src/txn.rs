@@ -1,0 +1,591 @@
+//! Transactions (`/v1/txn`): several KV operations applied atomically, or none of them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::Client;
+use crate::client::Request;
+use crate::error::{Error, InvalidInput, Result, TxnError};
+use crate::kv::KvPair;
+use crate::validate::{self, Empty, MAX_TXN_BODY, MAX_TXN_OPS};
+use reqwest::StatusCode;
+
+/// One KV operation of a transaction.
+///
+/// Build them with the constructors (`TxnOp::set`, `TxnOp::check_index`, …). They serialize
+/// to Consul's wire format, `{"KV": {"Verb": …, "Key": …, …}}`:
+///
+/// ```
+/// use consul_client::TxnOp;
+/// let op = TxnOp::cas("app/current", b"v2".to_vec(), 17);
+/// assert_eq!(
+///     serde_json::to_string(&op).unwrap(),
+///     r#"{"KV":{"Verb":"cas","Key":"app/current","Value":"djI=","Index":17}}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TxnOp {
+    /// Sets the key's value.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+        /// Flags stored with it.
+        flags: Option<u64>,
+    },
+    /// Sets the key's value if its `ModifyIndex` equals `index` (0: only if absent).
+    Cas {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+        /// Flags stored with it.
+        flags: Option<u64>,
+        /// The expected `ModifyIndex`.
+        index: u64,
+    },
+    /// Takes the key's lock for `session` and sets its value.
+    Lock {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+        /// Flags stored with it.
+        flags: Option<u64>,
+        /// The session taking the lock.
+        session: String,
+    },
+    /// Releases the key's lock held by `session` and sets its value.
+    Unlock {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+        /// Flags stored with it.
+        flags: Option<u64>,
+        /// The session releasing the lock.
+        session: String,
+    },
+    /// Reads the key; fails the transaction if it does not exist.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Reads every key under the prefix.
+    GetTree {
+        /// The prefix.
+        prefix: String,
+    },
+    /// Fails the transaction unless the key's `ModifyIndex` equals `index`.
+    CheckIndex {
+        /// The key.
+        key: String,
+        /// The expected `ModifyIndex`.
+        index: u64,
+    },
+    /// Fails the transaction unless the key's lock is held by `session`.
+    CheckSession {
+        /// The key.
+        key: String,
+        /// The expected lock holder.
+        session: String,
+    },
+    /// Fails the transaction if the key exists.
+    CheckNotExists {
+        /// The key.
+        key: String,
+    },
+    /// Deletes the key.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Deletes every key under the prefix (an empty prefix is refused).
+    DeleteTree {
+        /// The prefix.
+        prefix: String,
+    },
+    /// Deletes the key if its `ModifyIndex` equals `index`.
+    DeleteCas {
+        /// The key.
+        key: String,
+        /// The expected `ModifyIndex`.
+        index: u64,
+    },
+}
+
+impl TxnOp {
+    /// `set`: sets the key's value.
+    pub fn set(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Self::Set {
+            key: key.into(),
+            value: value.into(),
+            flags: None,
+        }
+    }
+
+    /// `cas`: sets the value if the key's `ModifyIndex` equals `index` (0: only if absent).
+    pub fn cas(key: impl Into<String>, value: impl Into<Vec<u8>>, index: u64) -> Self {
+        Self::Cas {
+            key: key.into(),
+            value: value.into(),
+            flags: None,
+            index,
+        }
+    }
+
+    /// `lock`: takes the key's lock for `session` and sets its value.
+    pub fn lock(
+        key: impl Into<String>,
+        value: impl Into<Vec<u8>>,
+        session: impl Into<String>,
+    ) -> Self {
+        Self::Lock {
+            key: key.into(),
+            value: value.into(),
+            flags: None,
+            session: session.into(),
+        }
+    }
+
+    /// `unlock`: releases the lock held by `session` and sets the key's value.
+    pub fn unlock(
+        key: impl Into<String>,
+        value: impl Into<Vec<u8>>,
+        session: impl Into<String>,
+    ) -> Self {
+        Self::Unlock {
+            key: key.into(),
+            value: value.into(),
+            flags: None,
+            session: session.into(),
+        }
+    }
+
+    /// `get`: reads the key (the transaction fails if it is missing).
+    pub fn get(key: impl Into<String>) -> Self {
+        Self::Get { key: key.into() }
+    }
+
+    /// `get-tree`: reads every key under `prefix`.
+    pub fn get_tree(prefix: impl Into<String>) -> Self {
+        Self::GetTree {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// `check-index`: the key's `ModifyIndex` must equal `index`.
+    pub fn check_index(key: impl Into<String>, index: u64) -> Self {
+        Self::CheckIndex {
+            key: key.into(),
+            index,
+        }
+    }
+
+    /// `check-session`: the key's lock must be held by `session`.
+    pub fn check_session(key: impl Into<String>, session: impl Into<String>) -> Self {
+        Self::CheckSession {
+            key: key.into(),
+            session: session.into(),
+        }
+    }
+
+    /// `check-not-exists`: the key must not exist.
+    pub fn check_not_exists(key: impl Into<String>) -> Self {
+        Self::CheckNotExists { key: key.into() }
+    }
+
+    /// `delete`: deletes the key.
+    pub fn delete(key: impl Into<String>) -> Self {
+        Self::Delete { key: key.into() }
+    }
+
+    /// `delete-tree`: deletes every key under `prefix`.
+    pub fn delete_tree(prefix: impl Into<String>) -> Self {
+        Self::DeleteTree {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// `delete-cas`: deletes the key if its `ModifyIndex` equals `index`.
+    pub fn delete_cas(key: impl Into<String>, index: u64) -> Self {
+        Self::DeleteCas {
+            key: key.into(),
+            index,
+        }
+    }
+
+    /// Sets the flags stored by a `set`, `cas`, `lock` or `unlock`; other verbs ignore them.
+    pub fn with_flags(mut self, new_flags: u64) -> Self {
+        match &mut self {
+            Self::Set { flags, .. }
+            | Self::Cas { flags, .. }
+            | Self::Lock { flags, .. }
+            | Self::Unlock { flags, .. } => *flags = Some(new_flags),
+            _ => {}
+        }
+        self
+    }
+
+    fn wire(&self) -> WireOp<'_> {
+        let mut w = WireOp {
+            verb: "",
+            key: "",
+            value: None,
+            flags: None,
+            index: None,
+            session: None,
+        };
+        match self {
+            Self::Set { key, value, flags } => {
+                w = WireOp {
+                    verb: "set",
+                    key,
+                    value: Some(value),
+                    flags: *flags,
+                    ..w
+                }
+            }
+            Self::Cas {
+                key,
+                value,
+                flags,
+                index,
+            } => {
+                w = WireOp {
+                    verb: "cas",
+                    key,
+                    value: Some(value),
+                    flags: *flags,
+                    index: Some(*index),
+                    ..w
+                }
+            }
+            Self::Lock {
+                key,
+                value,
+                flags,
+                session,
+            } => {
+                w = WireOp {
+                    verb: "lock",
+                    key,
+                    value: Some(value),
+                    flags: *flags,
+                    session: Some(session),
+                    ..w
+                }
+            }
+            Self::Unlock {
+                key,
+                value,
+                flags,
+                session,
+            } => {
+                w = WireOp {
+                    verb: "unlock",
+                    key,
+                    value: Some(value),
+                    flags: *flags,
+                    session: Some(session),
+                    ..w
+                }
+            }
+            Self::Get { key } => {
+                w = WireOp {
+                    verb: "get",
+                    key,
+                    ..w
+                }
+            }
+            Self::GetTree { prefix } => {
+                w = WireOp {
+                    verb: "get-tree",
+                    key: prefix,
+                    ..w
+                }
+            }
+            Self::CheckIndex { key, index } => {
+                w = WireOp {
+                    verb: "check-index",
+                    key,
+                    index: Some(*index),
+                    ..w
+                }
+            }
+            Self::CheckSession { key, session } => {
+                w = WireOp {
+                    verb: "check-session",
+                    key,
+                    session: Some(session),
+                    ..w
+                }
+            }
+            Self::CheckNotExists { key } => {
+                w = WireOp {
+                    verb: "check-not-exists",
+                    key,
+                    ..w
+                }
+            }
+            Self::Delete { key } => {
+                w = WireOp {
+                    verb: "delete",
+                    key,
+                    ..w
+                }
+            }
+            Self::DeleteTree { prefix } => {
+                w = WireOp {
+                    verb: "delete-tree",
+                    key: prefix,
+                    ..w
+                }
+            }
+            Self::DeleteCas { key, index } => {
+                w = WireOp {
+                    verb: "delete-cas",
+                    key,
+                    index: Some(*index),
+                    ..w
+                }
+            }
+        }
+        w
+    }
+
+    fn validate(&self) -> Result<(), InvalidInput> {
+        let w = self.wire();
+        let empty = if matches!(self, Self::GetTree { .. }) {
+            Empty::Allow
+        } else {
+            Empty::Refuse
+        };
+        validate::key(w.key, empty)?;
+        if let Some(value) = w.value {
+            validate::value(value)?;
+        }
+        if let Some(session) = w.session {
+            validate::uuid("session id", session)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for TxnOp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Outer<'a> {
+            #[serde(rename = "KV")]
+            kv: WireOp<'a>,
+        }
+        Outer { kv: self.wire() }.serialize(serializer)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct WireOp<'a> {
+    verb: &'static str,
+    key: &'a str,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "base64_value"
+    )]
+    value: Option<&'a [u8]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flags: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<&'a str>,
+}
+
+fn base64_value<S: Serializer>(
+    value: &Option<&[u8]>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_str(&BASE64.encode(v)),
+        None => s.serialize_none(),
+    }
+}
+
+/// What a committed transaction returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TxnResponse {
+    /// The KV entries the operations returned, in operation order: the entry read by `get`,
+    /// every entry of a `get-tree`, and the entry written by `set`, `cas`, `lock`, `unlock`,
+    /// `check-index` and `check-session` (Consul leaves the value out of those). `delete`
+    /// verbs and `check-not-exists` return nothing.
+    pub results: Vec<KvPair>,
+}
+
+#[derive(Deserialize)]
+struct WireResponse {
+    #[serde(rename = "Results", default)]
+    results: Option<Vec<WireResult>>,
+    #[serde(rename = "Errors", default)]
+    errors: Option<Vec<TxnError>>,
+}
+
+#[derive(Deserialize)]
+struct WireResult {
+    #[serde(rename = "KV", default)]
+    kv: Option<KvPair>,
+}
+
+/// Checks a transaction and encodes its body, refusing what Consul would refuse.
+///
+/// This is the body [`Client::txn`] sends; it is public so that callers can log or pin it.
+pub fn encode_txn(ops: &[TxnOp]) -> Result<Vec<u8>> {
+    if ops.len() > MAX_TXN_OPS {
+        return Err(InvalidInput::TooManyOperations {
+            count: ops.len(),
+            limit: MAX_TXN_OPS,
+        }
+        .into());
+    }
+    for op in ops {
+        op.validate()?;
+    }
+    let body = serde_json::to_vec(ops).map_err(|source| Error::Decode {
+        context: "encoding a transaction".to_owned(),
+        source,
+    })?;
+    if body.len() > MAX_TXN_BODY {
+        return Err(InvalidInput::TxnTooLarge {
+            size: body.len(),
+            limit: MAX_TXN_BODY,
+        }
+        .into());
+    }
+    Ok(body)
+}
+
+impl Client {
+    /// Applies `ops` atomically: all of them, or, when any fails, none
+    /// ([`Error::TxnRolledBack`] then lists each failed operation's index and Consul's
+    /// reason).
+    ///
+    /// Refused before sending: more than 128 operations, invalid keys, values over 512 KiB,
+    /// a body over 512 KiB. A transaction is a write and is not retried after it may have
+    /// reached Consul.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: consul_client::Client, session: &str) -> Result<(), consul_client::Error> {
+    /// use consul_client::TxnOp;
+    /// let done = client
+    ///     .txn(&[
+    ///         TxnOp::check_session("app/lock", session),
+    ///         TxnOp::set("app/current", b"v2".to_vec()),
+    ///         TxnOp::unlock("app/lock", Vec::new(), session),
+    ///     ])
+    ///     .await?;
+    /// println!("{} entries returned", done.results.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn txn(&self, ops: &[TxnOp]) -> Result<TxnResponse> {
+        let body = encode_txn(ops)?;
+        let req = Request::put("txn".to_owned())
+            .body(body)
+            .pass_through(&[StatusCode::CONFLICT]);
+        let resp = self.send(&req).await?;
+        let wire: WireResponse = resp.json("a transaction")?;
+        let errors = wire.errors.unwrap_or_default();
+        if resp.status == StatusCode::CONFLICT || !errors.is_empty() {
+            return Err(Error::TxnRolledBack { errors });
+        }
+        Ok(TxnResponse {
+            results: wire
+                .results
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|r| r.kv)
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SID: &str = "adf4238a-882b-9ddc-4a9d-5b6758e4159e";
+
+    #[test]
+    fn every_verb_serializes_with_consul_names() {
+        let ops = [
+            TxnOp::set("a", b"1".to_vec()).with_flags(7),
+            TxnOp::cas("a", b"1".to_vec(), 3),
+            TxnOp::lock("l", b"h".to_vec(), SID),
+            TxnOp::unlock("l", Vec::new(), SID),
+            TxnOp::get("a"),
+            TxnOp::get_tree(""),
+            TxnOp::check_index("a", 3),
+            TxnOp::check_session("l", SID),
+            TxnOp::check_not_exists("b"),
+            TxnOp::delete("a"),
+            TxnOp::delete_tree("p/"),
+            TxnOp::delete_cas("a", 9),
+        ];
+        let json: serde_json::Value =
+            serde_json::from_slice(&encode_txn(&ops).expect("valid")).expect("json");
+        let verbs: Vec<&str> = json
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|op| op["KV"]["Verb"].as_str())
+            .collect();
+        assert_eq!(
+            verbs,
+            [
+                "set",
+                "cas",
+                "lock",
+                "unlock",
+                "get",
+                "get-tree",
+                "check-index",
+                "check-session",
+                "check-not-exists",
+                "delete",
+                "delete-tree",
+                "delete-cas"
+            ]
+        );
+        assert_eq!(json[0]["KV"]["Flags"], 7);
+        assert_eq!(json[0]["KV"]["Value"], "MQ==");
+    }
+
+    #[test]
+    fn more_than_128_ops_are_refused() {
+        let ops: Vec<TxnOp> = (0..129).map(|i| TxnOp::get(format!("k{i}"))).collect();
+        assert!(matches!(
+            encode_txn(&ops),
+            Err(Error::InvalidInput(InvalidInput::TooManyOperations {
+                count: 129,
+                limit: 128
+            }))
+        ));
+        assert!(encode_txn(&ops[..128]).is_ok());
+    }
+
+    #[test]
+    fn delete_tree_of_everything_is_refused() {
+        assert!(encode_txn(&[TxnOp::delete_tree("")]).is_err());
+    }
+
+    #[test]
+    fn decodes_rollback_errors() {
+        let body = r#"{"Results":null,"Errors":[{"OpIndex":1,"What":"failed to set key \"a\": index is stale"}]}"#;
+        let wire: WireResponse = serde_json::from_str(body).expect("json");
+        let errors = wire.errors.unwrap_or_default();
+        assert_eq!(errors[0].op_index, 1);
+        assert!(errors[0].what.contains("index is stale"));
+    }
+}
