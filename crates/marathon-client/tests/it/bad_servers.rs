@@ -1,0 +1,385 @@
+//! Misbehaving servers: every failure must come back as a clear, typed error.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use marathon_client::{
+    Config, Error, Event, EventStreamOptions, Group, GroupUpdateOptions, ReconnectPolicy,
+    StreamItem,
+};
+
+use crate::util::{RawServer, Reply, client, response, sse_head};
+
+const ATTACHED: &[u8] = b"event: event_stream_attached\r\ndata: {\"remoteAddress\":\"127.0.0.1\",\"eventType\":\"event_stream_attached\",\"timestamp\":\"2017-02-18T19:12:00.102Z\"}\r\n\r\n";
+
+#[tokio::test]
+async fn html_body_where_json_is_expected_is_a_decode_error() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(response("200 OK", "text/html", b"<html>login</html>"))
+    })
+    .await;
+    let err = client(&server.url).info().await.unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert!(err.to_string().contains("/v2/info"), "{err}");
+}
+
+#[tokio::test]
+async fn truncated_json_is_a_decode_error() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(response(
+            "200 OK",
+            "application/json",
+            b"{\"id\":\"/a\",\"apps\":[{\"id\"",
+        ))
+    })
+    .await;
+    let err = client(&server.url).group("/a", &[]).await.unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn body_cut_short_of_its_content_length_is_a_transport_error() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"apps\":[".to_vec(),
+        )
+    })
+    .await;
+    let err = client(&server.url).apps(&[]).await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn unreachable_address_is_a_transport_error_without_the_token() {
+    // Bind, note the port, close: nothing listens there any more.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = marathon_client::Client::new(
+        Config::new(&format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .with_token("very-secret-token")
+            .with_retry(crate::util::quick_retry()),
+    )
+    .unwrap();
+    let err = client.ping().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(matches!(err, Error::Transport { .. }));
+    assert!(!format!("{err} {err:?}").contains("very-secret-token"));
+}
+
+#[tokio::test]
+async fn reads_retry_on_503_until_marathon_answers() {
+    let server = RawServer::start(|_, n| {
+        if n < 2 {
+            Reply::Close(response(
+                "503 Service Unavailable",
+                "application/json",
+                br#"{"message":"Could not determine the current leader"}"#,
+            ))
+        } else {
+            Reply::Close(response(
+                "200 OK",
+                "application/json",
+                br#"{"name":"marathon","leader":"m1:8080"}"#,
+            ))
+        }
+    })
+    .await;
+    let info = client(&server.url).info().await.unwrap();
+    assert_eq!(info.leader.as_deref(), Some("m1:8080"));
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn writes_are_not_retried_on_503() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(response(
+            "503 Service Unavailable",
+            "text/plain",
+            b"no leader",
+        ))
+    })
+    .await;
+    let group = Group {
+        id: "/shop".into(),
+        ..Group::default()
+    };
+    let err = client(&server.url)
+        .update_group(&group, GroupUpdateOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Unavailable { status: 503, .. }),
+        "{err:?}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn invalid_id_is_refused_before_any_request() {
+    let server =
+        RawServer::start(|_, _| Reply::Close(response("200 OK", "application/json", b"{}"))).await;
+    let err = client(&server.url)
+        .app("/shop/../admin", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn html_reply_to_the_event_stream_is_not_an_event_stream() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(response("200 OK", "text/html", b"<html>sign in</html>"))
+    })
+    .await;
+    let err = client(&server.url)
+        .events(&EventStreamOptions::new())
+        .await
+        .unwrap_err();
+    match err {
+        Error::NotAnEventStream {
+            status,
+            content_type,
+        } => {
+            assert_eq!(status, 200);
+            assert_eq!(content_type.as_deref(), Some("text/html"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stream_request_sends_exact_accept_filters_and_light_plans() {
+    let server =
+        RawServer::start(|_, _| Reply::Hold([sse_head(), ATTACHED.to_vec()].concat())).await;
+    let options =
+        EventStreamOptions::new().with_event_types(["deployment_success", "deployment_failed"]);
+    let mut events = client(&server.url).events(&options).await.unwrap();
+    assert!(matches!(
+        events.next().await,
+        Some(Ok(Event::EventStreamAttached(_)))
+    ));
+    let head = &server.requests()[0];
+    assert!(
+        head.starts_with("GET /v2/events?event_type=deployment_success&event_type=deployment_failed&plan-format=light HTTP/1.1"),
+        "{head}"
+    );
+    assert!(head.contains("\r\naccept: text/event-stream\r\n"), "{head}");
+}
+
+#[tokio::test]
+async fn silent_event_stream_trips_the_idle_watchdog() {
+    let server = RawServer::start(|_, _| {
+        Reply::Hold([sse_head(), ATTACHED.to_vec(), b"\r\n".to_vec()].concat())
+    })
+    .await;
+    let options = EventStreamOptions::new().with_idle_timeout(Duration::from_millis(300));
+    let mut events = client(&server.url).events(&options).await.unwrap();
+    assert!(matches!(
+        events.next().await,
+        Some(Ok(Event::EventStreamAttached(_)))
+    ));
+    let err = events.next().await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::StreamIdle { .. }), "{err:?}");
+    assert!(events.next().await.is_none(), "an idle stream ends");
+}
+
+#[tokio::test]
+async fn redirected_stream_keeps_the_authorization_header_across_hosts() {
+    let target =
+        RawServer::start(|_, _| Reply::Hold([sse_head(), ATTACHED.to_vec()].concat())).await;
+    let location = format!(
+        "http://localhost:{}/v2/events?plan-format=light",
+        target.port
+    );
+    let origin = RawServer::start(move |_, _| {
+        Reply::Close(
+            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
+                .into_bytes(),
+        )
+    })
+    .await;
+    let client =
+        marathon_client::Client::new(Config::new(&origin.url).unwrap().with_token("dcos-token"))
+            .unwrap();
+    let mut events = client.events(&EventStreamOptions::new()).await.unwrap();
+    assert!(matches!(
+        events.next().await,
+        Some(Ok(Event::EventStreamAttached(_)))
+    ));
+    let head = &target.requests()[0];
+    assert!(
+        head.contains("\r\nauthorization: token=dcos-token\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\naccept: text/event-stream\r\n"), "{head}");
+}
+
+#[tokio::test]
+async fn redirect_loop_is_a_redirect_error() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(
+            b"HTTP/1.1 302 Found\r\nLocation: /v2/events\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        )
+    })
+    .await;
+    let err = client(&server.url)
+        .events(&EventStreamOptions::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Redirect { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn multi_megabyte_crlf_event_arrives_whole() {
+    let big = "x".repeat(3 * 1024 * 1024);
+    let event = format!(
+        "event: deployment_info\r\ndata: {{\"plan\":{{\"id\":\"d1\",\"steps\":[],\"note\":\"{big}\"}},\"eventType\":\"deployment_info\"}}\r\n\r\n"
+    );
+    let server = RawServer::start(move |_, _| {
+        Reply::Hold([sse_head(), ATTACHED.to_vec(), event.clone().into_bytes()].concat())
+    })
+    .await;
+    let mut events = client(&server.url)
+        .events(&EventStreamOptions::new())
+        .await
+        .unwrap();
+    events.next().await.unwrap().unwrap();
+    match events.next().await.unwrap().unwrap() {
+        Event::DeploymentInfo(info) => {
+            assert_eq!(info.plan.id, "d1");
+            assert_eq!(
+                info.plan.extra["note"].as_str().map(str::len),
+                Some(big.len())
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn event_over_the_size_limit_ends_the_stream_with_an_error() {
+    let event = format!(
+        "event: deployment_info\r\ndata: {}\r\n\r\n",
+        "x".repeat(64 * 1024)
+    );
+    let server = RawServer::start(move |_, _| {
+        Reply::Hold([sse_head(), event.clone().into_bytes()].concat())
+    })
+    .await;
+    let options = EventStreamOptions::new().with_max_event_bytes(16 * 1024);
+    let mut events = client(&server.url).events(&options).await.unwrap();
+    let err = events.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, Error::EventTooLarge { limit: 16384 }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_event_is_reported_and_the_stream_goes_on() {
+    let server = RawServer::start(|_, _| {
+        Reply::Hold(
+            [
+                sse_head(),
+                b"event: deployment_success\r\ndata: {not json\r\n\r\n".to_vec(),
+                ATTACHED.to_vec(),
+            ]
+            .concat(),
+        )
+    })
+    .await;
+    let mut events = client(&server.url)
+        .events(&EventStreamOptions::new())
+        .await
+        .unwrap();
+    let err = events.next().await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert!(matches!(
+        events.next().await,
+        Some(Ok(Event::EventStreamAttached(_)))
+    ));
+}
+
+#[tokio::test]
+async fn reconnecting_stream_reports_the_drop_and_the_reconnect() {
+    let server = RawServer::start(|_, n| {
+        let events = [sse_head(), ATTACHED.to_vec()].concat();
+        // The first connection closes after its first event; later ones stay open.
+        if n == 0 {
+            Reply::Close(events)
+        } else {
+            Reply::Hold(events)
+        }
+    })
+    .await;
+    let policy = ReconnectPolicy {
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_attempts: Some(5),
+    };
+    let mut stream = client(&server.url)
+        .reconnecting_events(EventStreamOptions::new(), policy)
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..4 {
+        kinds.push(match stream.next().await.unwrap().unwrap() {
+            StreamItem::Event(e) => e.event_type().to_owned(),
+            StreamItem::Disconnected(_) => "disconnected".to_owned(),
+            StreamItem::Reconnected => "reconnected".to_owned(),
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(
+        kinds,
+        [
+            "event_stream_attached",
+            "disconnected",
+            "reconnected",
+            "event_stream_attached"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn reconnecting_stream_gives_up_at_once_on_bad_credentials() {
+    let server = RawServer::start(|_, n| {
+        if n == 0 {
+            Reply::Close([sse_head(), ATTACHED.to_vec()].concat())
+        } else {
+            Reply::Close(response(
+                "401 Unauthorized",
+                "application/json",
+                br#"{"message":"invalid token"}"#,
+            ))
+        }
+    })
+    .await;
+    let policy = ReconnectPolicy {
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_attempts: None,
+    };
+    let mut stream = client(&server.url)
+        .reconnecting_events(EventStreamOptions::new(), policy)
+        .await
+        .unwrap();
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(StreamItem::Event(_)))
+    ));
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(StreamItem::Disconnected(_)))
+    ));
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, Error::Unauthorized { ref message } if message == "invalid token"),
+        "{err:?}"
+    );
+    assert!(stream.next().await.is_none());
+}
