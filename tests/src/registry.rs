@@ -30,6 +30,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+mod tls;
 mod token;
 
 use token::TokenServer;
@@ -115,6 +116,7 @@ pub struct TestRegistry {
     port: u16,
     pusher: Pusher,
     token_server: Option<Arc<TokenServer>>,
+    ca_pem: Option<String>,
     runtime: Option<tokio::runtime::Runtime>,
     // Dropped last: the registry and token server use files in it until they are stopped.
     dir: tempfile::TempDir,
@@ -139,6 +141,22 @@ impl TestRegistry {
     /// package), when the registry does not come up (the message quotes its log), or when a
     /// helper it needs is missing (`openssl`, for [`RegistryAuth::Token`]).
     pub fn start(auth: RegistryAuth) -> Result<Self> {
+        Self::launch(auth, false)
+    }
+
+    /// Like [`start`](Self::start), but the registry serves HTTPS with a certificate for
+    /// `127.0.0.1` signed by a private CA ([`ca_certificate_pem`](Self::ca_certificate_pem)),
+    /// as production registries do. A token server (with [`RegistryAuth::Token`]) still answers
+    /// on plain HTTP.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start); `openssl` makes the certificates.
+    pub fn start_tls(auth: RegistryAuth) -> Result<Self> {
+        Self::launch(auth, true)
+    }
+
+    fn launch(auth: RegistryAuth, tls: bool) -> Result<Self> {
         let binary = find_binary()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -150,10 +168,19 @@ impl TestRegistry {
             .prefix("duncan-test-registry-")
             .tempdir()
             .context("cannot create the test registry's temporary folder")?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .context("cannot build an HTTP client")?;
+        let tls = if tls {
+            Some(tls::make(dir.path())?)
+        } else {
+            None
+        };
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        if let Some(tls) = &tls {
+            http = http.add_root_certificate(
+                reqwest::Certificate::from_pem(tls.ca_pem.as_bytes())
+                    .context("the test CA is not PEM")?,
+            );
+        }
+        let http = http.build().context("cannot build an HTTP client")?;
 
         let token_server = match &auth {
             RegistryAuth::Token { user, password } => {
@@ -170,11 +197,18 @@ impl TestRegistry {
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             let port = free_port()?;
-            let config = registry_config(dir.path(), port, &auth, token_server.as_deref());
+            let config = registry_config(
+                dir.path(),
+                port,
+                &auth,
+                token_server.as_deref(),
+                tls.as_ref(),
+            );
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).context("cannot write the registry config")?;
             let mut child = spawn(&binary, &config_path, dir.path())?;
-            let base = format!("http://127.0.0.1:{port}");
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let base = format!("{scheme}://127.0.0.1:{port}");
             match wait_until_ready(&mut child, &runtime, &http, &base, dir.path()) {
                 Ok(()) => {
                     return Ok(Self {
@@ -187,6 +221,7 @@ impl TestRegistry {
                             token_server: token_server.clone(),
                         },
                         token_server,
+                        ca_pem: tls.map(|tls| tls.ca_pem),
                         runtime: Some(runtime),
                         dir,
                     });
@@ -208,9 +243,16 @@ impl TestRegistry {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// The registry's base URL, `http://127.0.0.1:PORT`.
+    /// The registry's base URL, `http://127.0.0.1:PORT` (`https://` when started with
+    /// [`start_tls`](Self::start_tls)).
     pub fn url(&self) -> String {
         self.pusher.base.clone()
+    }
+
+    /// The PEM of the private CA that signed the registry's certificate, when started with
+    /// [`start_tls`](Self::start_tls).
+    pub fn ca_certificate_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// How many token requests the token server has answered (always 0 without
@@ -546,6 +588,7 @@ fn registry_config(
     port: u16,
     auth: &RegistryAuth,
     token: Option<&TokenServer>,
+    tls: Option<&tls::TlsFiles>,
 ) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -558,6 +601,13 @@ fn registry_config(
          http:\n  addr: 127.0.0.1:{port}\n  secret: duncan-test-{nanos}\n",
         storage = dir.join("storage").display(),
     );
+    if let Some(tls) = tls {
+        config.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            tls.certificate.display(),
+            tls.key.display()
+        ));
+    }
     match (auth, token) {
         (RegistryAuth::Htpasswd { .. }, _) => config.push_str(&format!(
             "auth:\n  htpasswd:\n    realm: duncan-test-registry\n    path: {}\n",

@@ -370,3 +370,76 @@ async fn https_is_used_unless_the_host_is_listed_as_plain_http() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn https_registry_behind_a_private_ca_is_checked_with_that_ca() {
+    let registry = TestRegistry::start_tls(RegistryAuth::None).expect("registry starts");
+    let pushed = registry.push_image("acme/shop", "v1").expect("push");
+    let reference = image(&registry, "acme/shop:v1");
+    let ca = registry
+        .ca_certificate_pem()
+        .expect("a TLS registry has a CA");
+
+    let manifest = RegistryClient::builder()
+        .add_root_certificate_pem(ca)
+        .build()
+        .expect("the CA is valid PEM")
+        .check_manifest(&reference, &Credentials::Anonymous)
+        .await
+        .expect("HTTPS with the private CA");
+    assert_eq!(manifest.digest, pushed);
+
+    let untrusted = RegistryClient::new()
+        .expect("default client")
+        .check_manifest(&reference, &Credentials::Anonymous)
+        .await
+        .expect_err("the private CA is not trusted by default");
+    assert!(
+        matches!(untrusted, RegistryError::Unreachable { .. }),
+        "{untrusted:?}"
+    );
+}
+
+#[tokio::test]
+async fn credentials_are_not_sent_to_a_plain_http_realm_of_an_https_registry() {
+    let registry =
+        TestRegistry::start_tls(RegistryAuth::token(USER, PASSWORD)).expect("registry starts");
+    registry.push_image("acme/shop", "v1").expect("push");
+    let realm = registry.token_realm().expect("a token server");
+    assert!(realm.starts_with("http://"), "{realm}");
+    let client = RegistryClient::builder()
+        .add_root_certificate_pem(registry.ca_certificate_pem().expect("CA"))
+        .build()
+        .expect("client");
+    let requests_before = registry.token_requests();
+
+    let error = client
+        .check_manifest(
+            &image(&registry, "acme/shop:v1"),
+            &Credentials::basic(USER, PASSWORD),
+        )
+        .await
+        .expect_err("the password must not travel in clear");
+
+    assert!(
+        matches!(&error, RegistryError::InsecureTokenRealm { realm: named, .. } if *named == realm),
+        "{error:?}"
+    );
+    assert_eq!(
+        registry.token_requests(),
+        requests_before,
+        "no credential was sent"
+    );
+}
+
+#[test]
+fn invalid_ca_certificate_is_a_configuration_error() {
+    let error = RegistryClient::builder()
+        .add_root_certificate_pem("not a certificate")
+        .build()
+        .expect_err("no PEM block");
+    assert!(
+        matches!(error, RegistryError::InvalidConfig { .. }),
+        "{error:?}"
+    );
+}

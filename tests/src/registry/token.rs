@@ -251,9 +251,10 @@ fn openssl() -> tokio::process::Command {
     command
 }
 
-fn openssl_missing(error: std::io::Error) -> anyhow::Error {
+/// The error for an `openssl` command that cannot be run, naming the package to install.
+pub(super) fn openssl_missing(error: std::io::Error) -> anyhow::Error {
     anyhow::Error::new(error).context(
-        "cannot run `openssl`, which signs the test tokens: install the Debian package `openssl` \
+        "cannot run `openssl`, which makes the test registry's keys and tokens: install the Debian package `openssl` \
          (apt-get install openssl)",
     )
 }
