@@ -1,1 +1,648 @@
 //! A server that answers Marathon's REST API and simulates deployments over time, for tests.
+//!
+//! `marathon-sim` speaks Marathon 1.4–1.6's REST API v2: groups, apps, deployments and the
+//! server-sent event stream, at `/` and under DC/OS's `/service/marathon`. Deployments are built
+//! from the change a `PUT` makes and advance over *simulated* time as tasks start and pass or
+//! fail health checks, with the events Marathon emits, in its order and wire format. How tasks of
+//! an image behave is set by rules on the image (see [`TaskOutcome`]).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use marathon_sim::{MarathonSim, SimOptions, TaskOutcome};
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = MarathonSim::start(
+//!     SimOptions::default()
+//!         .task_start(Duration::from_millis(50))
+//!         .rule("registry.example/shop:bad-*", TaskOutcome::NeverHealthy),
+//! )
+//! .await?;
+//! println!("Marathon at {}", sim.url());
+//! sim.control().advance_clock(Duration::from_secs(600)); // jump past every grace period
+//! sim.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod clock;
+mod deploy;
+mod events;
+mod http;
+mod model;
+mod state;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::SimClock;
+use crate::events::EventBus;
+use crate::state::{State, TaskConfig};
+
+/// How the tasks of an image behave once launched.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOutcome {
+    /// Tasks start after the task-start delay and pass their health checks at once (the default).
+    Healthy,
+    /// Tasks run but never pass a health check: after the grace period and
+    /// `maxConsecutiveFailures` failed checks they are killed and relaunched, forever.
+    NeverHealthy,
+    /// Tasks start, fail a second later (`TASK_FAILED`) and are relaunched with Marathon's backoff.
+    CrashLoop,
+    /// Tasks start and pass their first health check only after this extra time.
+    Slow(Duration),
+}
+
+/// The error of parsing a [`TaskOutcome`] from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown task outcome {0:?}: expected healthy, never-healthy, crash-loop or slow:<ms>")]
+pub struct ParseOutcomeError(String);
+
+impl FromStr for TaskOutcome {
+    type Err = ParseOutcomeError;
+
+    /// Parses `healthy`, `never-healthy`, `crash-loop` or `slow:<ms>` (e.g. `slow:250`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "healthy" => Ok(TaskOutcome::Healthy),
+            "never-healthy" => Ok(TaskOutcome::NeverHealthy),
+            "crash-loop" => Ok(TaskOutcome::CrashLoop),
+            other => other
+                .strip_prefix("slow:")
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .map(|ms| TaskOutcome::Slow(Duration::from_millis(ms)))
+                .ok_or_else(|| ParseOutcomeError(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for TaskOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskOutcome::Healthy => f.write_str("healthy"),
+            TaskOutcome::NeverHealthy => f.write_str("never-healthy"),
+            TaskOutcome::CrashLoop => f.write_str("crash-loop"),
+            TaskOutcome::Slow(d) => write!(f, "slow:{}", d.as_millis()),
+        }
+    }
+}
+
+/// Credentials the simulator demands when auth is on.
+#[derive(Clone, Default)]
+pub(crate) struct Auth {
+    pub(crate) token: Option<String>,
+    pub(crate) basic: Option<(String, String)>,
+}
+
+impl Auth {
+    fn enabled(&self) -> bool {
+        self.token.is_some() || self.basic.is_some()
+    }
+}
+
+/// How to start a [`MarathonSim`].
+///
+/// The default listens on `127.0.0.1:0`, starts tasks after 300 ms, sends a keep-alive every 10 s,
+/// needs no auth and runs simulated time at real speed.
+#[derive(Clone)]
+pub struct SimOptions {
+    listen: SocketAddr,
+    task_start: Duration,
+    keepalive: Duration,
+    auth: Auth,
+    rules: Vec<(String, TaskOutcome)>,
+    speed: f64,
+    event_buffer: usize,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            task_start: Duration::from_millis(300),
+            keepalive: Duration::from_secs(10),
+            auth: Auth::default(),
+            rules: Vec::new(),
+            speed: 1.0,
+            event_buffer: 256,
+        }
+    }
+}
+
+impl fmt::Debug for SimOptions {
+    // Credentials never appear in Debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimOptions")
+            .field("listen", &self.listen)
+            .field("task_start", &self.task_start)
+            .field("keepalive", &self.keepalive)
+            .field("token", &self.auth.token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "basic_auth",
+                &self
+                    .auth
+                    .basic
+                    .as_ref()
+                    .map(|(user, _)| (user, "<redacted>")),
+            )
+            .field("rules", &self.rules)
+            .field("speed", &self.speed)
+            .field("event_buffer", &self.event_buffer)
+            .finish()
+    }
+}
+
+impl SimOptions {
+    /// Listens on this address (port 0 picks a free port).
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Tasks run this long (simulated time) after being staged.
+    #[must_use]
+    pub fn task_start(mut self, d: Duration) -> Self {
+        self.task_start = d;
+        self
+    }
+
+    /// Event streams get a bare `\r\n` keep-alive this often (real time).
+    #[must_use]
+    pub fn keepalive(mut self, d: Duration) -> Self {
+        self.keepalive = d;
+        self
+    }
+
+    /// Turns DC/OS token auth on: requests need `Authorization: token=<token>`.
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.auth.token = Some(token.into());
+        self
+    }
+
+    /// Turns HTTP basic auth on with this user and password.
+    #[must_use]
+    pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth.basic = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Tasks of images matching `image_glob` (`*`, `?`) behave as `outcome`; later rules win.
+    #[must_use]
+    pub fn rule(mut self, image_glob: impl Into<String>, outcome: TaskOutcome) -> Self {
+        self.rules.push((image_glob.into(), outcome));
+        self
+    }
+
+    /// Simulated time runs `factor`× real time (0 stops it; only `advance_clock` moves it then).
+    #[must_use]
+    pub fn speed(mut self, factor: f64) -> Self {
+        self.speed = factor;
+        self
+    }
+
+    /// How many events an event-stream subscriber may have unsent before it is dropped as a
+    /// slow consumer (default 256).
+    #[must_use]
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events;
+        self
+    }
+}
+
+/// How a deployment ended, or that it has not.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentOutcome {
+    /// Still running.
+    Running,
+    /// Finished: `deployment_success`.
+    Succeeded,
+    /// Overridden by a forced deployment: `deployment_failed`.
+    Failed,
+    /// Stopped by `DELETE /v2/deployments/{id}?force=true`: `deployment_failed`, no rollback.
+    Cancelled,
+    /// Cancelled by `DELETE /v2/deployments/{id}`: `deployment_failed`, and a rollback started.
+    RolledBack,
+}
+
+/// One deployment the simulator ran or runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    /// The deployment id.
+    pub id: String,
+    /// Its version (the group version it deploys).
+    pub version: String,
+    /// The apps it changes.
+    pub affected_apps: Vec<String>,
+    /// When it started, in simulated time since the simulator started.
+    pub started: Duration,
+    /// When it ended, in simulated time, if it has.
+    pub ended: Option<Duration>,
+    /// How it ended.
+    pub outcome: DeploymentOutcome,
+}
+
+/// One request the simulator answered.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// Path and query as sent, prefix included.
+    pub path_and_query: String,
+    /// Request headers (names lowercase). `Debug` redacts `authorization`.
+    pub headers: Vec<(String, String)>,
+    /// The response status.
+    pub status: u16,
+    /// Bytes of the request body.
+    pub bytes_in: u64,
+    /// Bytes of the response body sent so far (streams keep growing).
+    pub bytes_out: u64,
+}
+
+impl RecordedRequest {
+    /// The first value of a header, by lowercase name.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str(),
+                    if n.eq_ignore_ascii_case("authorization") {
+                        "<redacted>"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("path_and_query", &self.path_and_query)
+            .field("headers", &headers)
+            .field("status", &self.status)
+            .field("bytes_in", &self.bytes_in)
+            .field("bytes_out", &self.bytes_out)
+            .finish()
+    }
+}
+
+/// Totals over every recorded request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// Number of requests.
+    pub count: u64,
+    /// Request body bytes.
+    pub bytes_in: u64,
+    /// Response body bytes.
+    pub bytes_out: u64,
+}
+
+pub(crate) struct RequestEntry {
+    pub(crate) method: String,
+    pub(crate) path_and_query: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) status: u16,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: Arc<AtomicU64>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) clock: Arc<SimClock>,
+    state: Mutex<State>,
+    pub(crate) bus: EventBus,
+    pub(crate) leader: AtomicBool,
+    pub(crate) forbidden: AtomicBool,
+    pub(crate) auth: Auth,
+    pub(crate) keepalive: Duration,
+    pub(crate) requests: Mutex<Vec<RequestEntry>>,
+    wake: Notify,
+    pub(crate) addr: SocketAddr,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Brings the simulation up to now, runs `f`, and publishes the events it caused, in order.
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut st = lock(&self.state);
+        st.advance_to(self.clock.now());
+        let result = f(&mut st);
+        let events = std::mem::take(&mut st.pending);
+        self.bus.publish(&events);
+        result
+    }
+
+    /// As [`Shared::with_state`], then wakes the ticker: the change may have made work due.
+    pub(crate) fn mutate<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let result = self.with_state(f);
+        self.wake.notify_one();
+        result
+    }
+}
+
+/// Handle for steering a running simulator from a test. Cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("addr", &self.shared.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// Tasks of images matching `image_glob` launched from now on behave as `outcome`.
+    pub fn set_rule(&self, image_glob: &str, outcome: TaskOutcome) {
+        self.shared
+            .mutate(|st| st.config.rules.push((image_glob.to_owned(), outcome)));
+    }
+
+    /// Tasks staged from now on run after `d`.
+    pub fn set_task_start(&self, d: Duration) {
+        self.shared.mutate(|st| st.config.task_start = d);
+    }
+
+    /// Simulated time runs `factor`× real time from now on (0 stops it).
+    pub fn set_speed(&self, factor: f64) {
+        self.shared.with_state(|_| ());
+        self.shared.clock.set_speed(factor);
+        self.shared.wake.notify_one();
+    }
+
+    /// Jumps simulated time forward by `d` now, running every transition on the way in order.
+    pub fn advance_clock(&self, d: Duration) {
+        self.shared.clock.advance(d);
+        self.shared.mutate(|_| ());
+    }
+
+    /// The current simulated time since start.
+    #[must_use]
+    pub fn sim_time(&self) -> Duration {
+        self.shared.clock.now().0
+    }
+
+    /// `false` makes every API call answer 503 and closes event streams, as during a leader
+    /// election; `true` ends that.
+    pub fn set_leader_available(&self, up: bool) {
+        self.shared.leader.store(up, Ordering::SeqCst);
+        if !up {
+            self.shared.bus.drop_all();
+        }
+    }
+
+    /// `true` makes every authenticated request answer 403 (an identity without rights).
+    pub fn set_forbidden(&self, forbidden: bool) {
+        self.shared.forbidden.store(forbidden, Ordering::SeqCst);
+    }
+
+    /// Closes every open event stream now.
+    pub fn drop_event_streams(&self) {
+        self.shared.bus.drop_all();
+    }
+
+    /// While `true`, event streams send nothing, not even keep-alives.
+    pub fn stall_event_streams(&self, stalled: bool) {
+        self.shared.bus.set_stalled(stalled);
+    }
+
+    /// How many event streams are open.
+    #[must_use]
+    pub fn event_stream_count(&self) -> usize {
+        self.shared.bus.subscriber_count()
+    }
+
+    /// Every request answered since start (or the last [`Control::clear_requests`]).
+    #[must_use]
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests)
+            .iter()
+            .map(|e| RecordedRequest {
+                method: e.method.clone(),
+                path_and_query: e.path_and_query.clone(),
+                headers: e.headers.clone(),
+                status: e.status,
+                bytes_in: e.bytes_in,
+                bytes_out: e.bytes_out.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Totals over [`Control::requests`].
+    #[must_use]
+    pub fn request_stats(&self) -> RequestStats {
+        lock(&self.shared.requests)
+            .iter()
+            .fold(RequestStats::default(), |mut s, e| {
+                s.count += 1;
+                s.bytes_in += e.bytes_in;
+                s.bytes_out += e.bytes_out.load(Ordering::Relaxed);
+                s
+            })
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Every deployment started so far, oldest first.
+    #[must_use]
+    pub fn deployment_history(&self) -> Vec<DeploymentRecord> {
+        self.shared.with_state(|st| st.history.clone())
+    }
+
+    /// Finishes a running deployment at once (its events go out now) when its tasks could
+    /// become healthy; `false` when it is unknown, already over, or its images never get healthy.
+    pub fn complete_deployment_now(&self, id: &str) -> bool {
+        self.shared.mutate(|st| st.complete_now(id))
+    }
+
+    /// The Docker image an app runs now (its definition), if the app exists.
+    #[must_use]
+    pub fn app_image(&self, id: &str) -> Option<String> {
+        self.shared
+            .with_state(|st| st.apps.get(id).map(model::App::image))
+    }
+}
+
+/// A running simulator. Dropping it stops the server; [`MarathonSim::shutdown`] waits for that.
+pub struct MarathonSim {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for MarathonSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MarathonSim")
+            .field("addr", &self.shared.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest real time between two simulation ticks.
+const MAX_TICK: Duration = Duration::from_millis(20);
+
+impl MarathonSim {
+    /// Binds the listener and starts serving.
+    ///
+    /// # Errors
+    ///
+    /// Returns the error of binding the listen address.
+    pub async fn start(options: SimOptions) -> std::io::Result<MarathonSim> {
+        let listener = tokio::net::TcpListener::bind(options.listen).await?;
+        let addr = listener.local_addr()?;
+        let clock = Arc::new(SimClock::new(options.speed));
+        let config = TaskConfig {
+            rules: options.rules,
+            task_start: options.task_start,
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(Arc::clone(&clock), config)),
+            clock,
+            bus: EventBus::new(options.event_buffer),
+            leader: AtomicBool::new(true),
+            forbidden: AtomicBool::new(false),
+            auth: options.auth,
+            keepalive: options.keepalive,
+            requests: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+            addr,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let app = http::router(Arc::clone(&shared));
+        let mut server_stop = stopped.clone();
+        let server = tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            let _ = axum::serve(listener, service)
+                .with_graceful_shutdown(async move {
+                    let _ = server_stop.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        let ticker = tokio::spawn(tick(Arc::clone(&shared), stopped));
+        Ok(MarathonSim {
+            shared,
+            stop,
+            tasks: vec![server, ticker],
+        })
+    }
+
+    /// The address it listens on.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// A handle to steer it.
+    #[must_use]
+    pub fn control(&self) -> Control {
+        Control {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Closes event streams, stops serving and waits (briefly) for open requests to finish.
+    pub async fn shutdown(mut self) {
+        self.shared.bus.drop_all();
+        self.stop.send_replace(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for MarathonSim {
+    fn drop(&mut self) {
+        self.shared.bus.drop_all();
+        self.stop.send_replace(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Drives simulated time: wakes when the next transition is due, on changes, or every tick.
+async fn tick(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let next = shared.with_state(|st| st.next_due());
+        let wait = next
+            .and_then(|at| shared.clock.real_until(at))
+            .unwrap_or(MAX_TICK)
+            .clamp(Duration::from_millis(1), MAX_TICK);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shared.wake.notified() => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_parse_from_their_rule_spelling() {
+        assert_eq!("healthy".parse(), Ok(TaskOutcome::Healthy));
+        assert_eq!("never-healthy".parse(), Ok(TaskOutcome::NeverHealthy));
+        assert_eq!("crash-loop".parse(), Ok(TaskOutcome::CrashLoop));
+        assert_eq!(
+            "slow:250".parse(),
+            Ok(TaskOutcome::Slow(Duration::from_millis(250)))
+        );
+        assert!("slow:soon".parse::<TaskOutcome>().is_err());
+        assert!("sick".parse::<TaskOutcome>().is_err());
+    }
+
+    #[test]
+    fn options_debug_redacts_credentials() {
+        let options = SimOptions::default()
+            .token("s3cret-token")
+            .basic_auth("ops", "hunter2");
+        let text = format!("{options:?}");
+        assert!(
+            !text.contains("s3cret-token") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(text.contains("ops"));
+    }
+}

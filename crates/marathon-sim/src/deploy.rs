@@ -1,0 +1,947 @@
+//! Deployments: built from a change of the desired apps, stepped forward as tasks come up, ended
+//! by success, by a forced deployment or by a cancel (with or without a rollback).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::clock::SimTime;
+use crate::events::{OutEvent, PlanJson};
+use crate::model::{self, App};
+use crate::state::{GroupEmbed, GroupMeta, State};
+use crate::{DeploymentOutcome, DeploymentRecord, TaskOutcome};
+
+/// Why a request changes nothing.
+#[derive(Debug)]
+pub(crate) enum Rejection {
+    /// 422: the definition breaks Marathon's validation (`path`, `message` pairs).
+    Invalid(Vec<(String, String)>),
+    /// 409: apps are locked by these deployments.
+    Locked(Vec<String>),
+    /// 404 with this message.
+    NotFound(String),
+    /// 409 with this message (e.g. creating what exists).
+    Conflict(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ActionKind {
+    Start,
+    Stop,
+    Scale,
+    Restart,
+}
+
+impl ActionKind {
+    fn name(self) -> &'static str {
+        match self {
+            ActionKind::Start => "StartApplication",
+            ActionKind::Stop => "StopApplication",
+            ActionKind::Scale => "ScaleApplication",
+            ActionKind::Restart => "RestartApplication",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Action {
+    pub(crate) kind: ActionKind,
+    pub(crate) app: String,
+    /// For a restart: how many old tasks stay until new ones are up (fixed when the step starts).
+    keep_old: usize,
+}
+
+/// A running deployment.
+pub(crate) struct Deployment {
+    pub(crate) id: String,
+    pub(crate) version: String,
+    pub(crate) affected: Vec<String>,
+    pub(crate) steps: Vec<Vec<Action>>,
+    pub(crate) current: usize,
+    step_started: bool,
+    /// The apps as they were before: what a rollback restores (`None`: did not exist).
+    original_apps: BTreeMap<String, Option<App>>,
+    plan: Arc<PlanJson>,
+    record: usize,
+}
+
+/// What a change of one app needs.
+#[derive(Debug)]
+enum Change {
+    Start(App),
+    Stop(String),
+    Scale(App),
+    Restart(App),
+}
+
+impl Change {
+    fn id(&self) -> &str {
+        match self {
+            Change::Start(a) | Change::Scale(a) | Change::Restart(a) => a.id(),
+            Change::Stop(id) => id,
+        }
+    }
+}
+
+fn steps_json(steps: &[Vec<Action>]) -> Value {
+    Value::Array(
+        steps
+            .iter()
+            .map(|s| json!({"actions": s.iter().map(|a| json!({"action": a.kind.name(), "app": a.app})).collect::<Vec<_>>()}))
+            .collect(),
+    )
+}
+
+/// The steps Marathon builds for a change: stops, then starts, then scales and restarts.
+fn plan_steps(changes: &[Change]) -> Vec<Vec<Action>> {
+    let action = |kind, app: &str| Action {
+        kind,
+        app: app.to_owned(),
+        keep_old: 0,
+    };
+    let mut stop = Vec::new();
+    let mut start = Vec::new();
+    let mut run = Vec::new();
+    for c in changes {
+        match c {
+            Change::Stop(id) => stop.push(action(ActionKind::Stop, id)),
+            Change::Start(app) => {
+                start.push(action(ActionKind::Start, app.id()));
+                run.push(action(ActionKind::Scale, app.id()));
+            }
+            Change::Scale(app) => run.push(action(ActionKind::Scale, app.id())),
+            Change::Restart(app) => run.push(action(ActionKind::Restart, app.id())),
+        }
+    }
+    [stop, start, run]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// How the groups change along with the apps.
+struct GroupTarget<'a> {
+    /// Groups to store (with their new metadata).
+    groups: BTreeMap<String, GroupMeta>,
+    /// Groups to forget.
+    removed_groups: Vec<String>,
+    /// The group named in `group_change_success`; it and its ancestors get the new version.
+    event_group: &'a str,
+}
+
+/// What the caller of an update gets back.
+pub(crate) enum Applied {
+    /// A deployment started: its version and id.
+    Started {
+        version: String,
+        deployment_id: String,
+    },
+    /// A dry run: the steps it would take.
+    DryRun(Value),
+}
+
+impl State {
+    fn root_snapshot(&self) -> Value {
+        let embed = GroupEmbed {
+            groups: true,
+            apps: true,
+            app: Default::default(),
+        };
+        self.render_group("/", embed).unwrap_or(Value::Null)
+    }
+
+    /// Compares the desired apps of a scope with the current ones.
+    fn diff(
+        &self,
+        scope: &dyn Fn(&str) -> bool,
+        desired: &BTreeMap<String, Map<String, Value>>,
+        version: &str,
+    ) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for (id, app) in self.apps.iter().filter(|(id, _)| scope(id)) {
+            if !desired.contains_key(id) {
+                changes.push(Change::Stop(app.id().to_owned()));
+            }
+        }
+        for (id, def) in desired {
+            let fresh = |config_changed: bool, old: Option<&App>| App {
+                def: def.clone(),
+                version: version.to_owned(),
+                last_config_change: if config_changed {
+                    version.to_owned()
+                } else {
+                    old.map_or_else(|| version.to_owned(), |o| o.last_config_change.clone())
+                },
+                last_scaling: version.to_owned(),
+            };
+            match self.apps.get(id) {
+                None => changes.push(Change::Start(fresh(true, None))),
+                Some(old) if old.def == *def => {}
+                Some(old) if old.only_scale_differs(def) => {
+                    changes.push(Change::Scale(fresh(false, Some(old))))
+                }
+                Some(old) => changes.push(Change::Restart(fresh(true, Some(old)))),
+            }
+        }
+        changes
+    }
+
+    /// Applies a change set: lock check, `force`, dry run, then the new state and its deployment.
+    fn apply(
+        &mut self,
+        changes: Vec<Change>,
+        target: GroupTarget<'_>,
+        force: bool,
+        dry_run: bool,
+        version: String,
+    ) -> Result<Applied, Rejection> {
+        let GroupTarget {
+            groups,
+            removed_groups,
+            event_group,
+        } = target;
+        let affected: Vec<String> = changes.iter().map(|c| c.id().to_owned()).collect();
+        let mut conflicts: Vec<String> = Vec::new();
+        for d in &self.deployments {
+            if d.affected.iter().any(|a| affected.contains(a)) {
+                conflicts.push(d.id.clone());
+            }
+        }
+        if !conflicts.is_empty() && !force && !dry_run {
+            return Err(Rejection::Locked(conflicts));
+        }
+        let steps = plan_steps(&changes);
+        if dry_run {
+            return Ok(Applied::DryRun(json!({"steps": steps_json(&steps)})));
+        }
+        for id in &conflicts {
+            // A forced update ends the deployments it overrides; they fail.
+            self.end_deployment(id, DeploymentOutcome::Failed);
+        }
+        let original = self.root_snapshot();
+        let mut original_apps = BTreeMap::new();
+        for id in &affected {
+            original_apps.insert(id.clone(), self.apps.get(id).cloned());
+        }
+        for g in removed_groups {
+            self.groups.remove(&g);
+        }
+        for (id, meta) in groups {
+            self.groups.insert(id, meta);
+        }
+        for change in changes {
+            match change {
+                Change::Stop(id) => {
+                    self.apps.remove(&id);
+                }
+                Change::Start(app) | Change::Scale(app) | Change::Restart(app) => {
+                    let id = app.id().to_owned();
+                    self.ensure_parents(&id, &version);
+                    self.apps.insert(id, app);
+                }
+            }
+        }
+        // The changed group and its ancestors carry the new version.
+        let mut g = event_group.to_owned();
+        loop {
+            if let Some(meta) = self.groups.get_mut(&g) {
+                meta.version = version.clone();
+            }
+            if g == "/" {
+                break;
+            }
+            g = model::parent(&g);
+        }
+        self.emit(
+            "group_change_success",
+            json!({"groupId": event_group, "version": version}),
+        );
+        let id = self.start_deployment(steps, affected, original_apps, original, version.clone());
+        Ok(Applied::Started {
+            version,
+            deployment_id: id,
+        })
+    }
+
+    fn start_deployment(
+        &mut self,
+        steps: Vec<Vec<Action>>,
+        affected: Vec<String>,
+        original_apps: BTreeMap<String, Option<App>>,
+        original: Value,
+        version: String,
+    ) -> String {
+        let id = crate::state::uuid();
+        let target = self.root_snapshot();
+        let plan = Arc::new(PlanJson::new(
+            id.clone(),
+            version.clone(),
+            steps_json(&steps),
+            original,
+            target,
+        ));
+        self.history.push(DeploymentRecord {
+            id: id.clone(),
+            version: version.clone(),
+            affected_apps: affected.clone(),
+            started: self.now.0,
+            ended: None,
+            outcome: DeploymentOutcome::Running,
+        });
+        let record = self.history.len() - 1;
+        self.deployments.push(Deployment {
+            id: id.clone(),
+            version,
+            affected,
+            steps,
+            current: 0,
+            step_started: false,
+            original_apps,
+            plan,
+            record,
+        });
+        id
+    }
+
+    fn deployment_event(&mut self, kind: &'static str, plan: &Arc<PlanJson>, body: Value) {
+        let body = match body {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let timestamp = self.ts(self.now);
+        self.pending.push(OutEvent {
+            kind,
+            body,
+            timestamp,
+            plan: Some(Arc::clone(plan)),
+        });
+    }
+
+    /// Removes a running deployment, emitting `deployment_success` or `deployment_failed`.
+    fn end_deployment(&mut self, id: &str, outcome: DeploymentOutcome) -> Option<Deployment> {
+        let pos = self.deployments.iter().position(|d| d.id == id)?;
+        let d = self.deployments.remove(pos);
+        let kind = if outcome == DeploymentOutcome::Succeeded {
+            "deployment_success"
+        } else {
+            "deployment_failed"
+        };
+        self.deployment_event(kind, &d.plan.clone(), json!({"id": d.id, "plan": null}));
+        if let Some(r) = self.history.get_mut(d.record) {
+            r.ended = Some(self.now.0);
+            r.outcome = outcome;
+        }
+        Some(d)
+    }
+
+    // ----- the API's changes -----
+
+    /// `PUT /v2/groups/{id}`: `apps` (and `groups`) in the body are the complete set.
+    pub(crate) fn update_group(
+        &mut self,
+        gid: &str,
+        body: &Map<String, Value>,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Applied, Rejection> {
+        let version = self.new_version();
+        let mut desired = BTreeMap::new();
+        let mut groups = BTreeMap::new();
+        let mut errors = Vec::new();
+        self.desired_group(
+            gid,
+            body,
+            "",
+            &version,
+            &mut desired,
+            &mut groups,
+            &mut errors,
+        );
+        if !errors.is_empty() {
+            return Err(Rejection::Invalid(errors));
+        }
+        let removed_groups: Vec<String> = self
+            .groups
+            .keys()
+            .filter(|g| (model::is_under(g, gid) && g.as_str() != gid) && !groups.contains_key(*g))
+            .cloned()
+            .collect();
+        let scope = |id: &str| model::is_under(id, gid);
+        let changes = self.diff(&scope, &desired, &version);
+        self.apply(
+            changes,
+            GroupTarget {
+                groups,
+                removed_groups,
+                event_group: gid,
+            },
+            force,
+            dry_run,
+            version,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn desired_group(
+        &self,
+        gid: &str,
+        body: &Map<String, Value>,
+        prefix: &str,
+        version: &str,
+        desired: &mut BTreeMap<String, Map<String, Value>>,
+        groups: &mut BTreeMap<String, GroupMeta>,
+        errors: &mut Vec<(String, String)>,
+    ) {
+        let mut extra = self
+            .groups
+            .get(gid)
+            .map(|g| g.extra.clone())
+            .unwrap_or_default();
+        for (k, v) in body {
+            if !matches!(k.as_str(), "id" | "apps" | "groups" | "version" | "pods") {
+                extra.insert(k.clone(), v.clone());
+            }
+        }
+        groups.insert(
+            gid.to_owned(),
+            GroupMeta {
+                version: version.to_owned(),
+                extra,
+            },
+        );
+        match body.get("apps") {
+            Some(Value::Array(apps)) => {
+                for (i, app) in apps.iter().enumerate() {
+                    let path = format!("{prefix}/apps({i})");
+                    let Value::Object(def) = app else {
+                        errors.push((path, "error.expected.jsobject".to_owned()));
+                        continue;
+                    };
+                    let Some(raw) = def.get("id").and_then(Value::as_str) else {
+                        errors.push((format!("{path}/id"), "error.path.missing".to_owned()));
+                        continue;
+                    };
+                    let Some(id) = model::resolve_id(gid, raw) else {
+                        errors.push((format!("{path}/id"), id_error()));
+                        continue;
+                    };
+                    if model::parent(&id) != gid {
+                        errors.push((
+                            format!("{path}/id"),
+                            format!("identifier {id} is not child of {gid}"),
+                        ));
+                        continue;
+                    }
+                    errors.extend(model::check_app(def, &path));
+                    desired.insert(id.clone(), model::normalize_app(def.clone(), &id));
+                }
+            }
+            Some(Value::Null) | None => {
+                for (id, app) in &self.apps {
+                    if model::parent(id) == gid {
+                        desired.insert(id.clone(), app.def.clone());
+                    }
+                }
+            }
+            Some(_) => errors.push((
+                format!("{prefix}/apps"),
+                "error.expected.jsarray".to_owned(),
+            )),
+        }
+        match body.get("groups") {
+            Some(Value::Array(children)) => {
+                for (i, child) in children.iter().enumerate() {
+                    let path = format!("{prefix}/groups({i})");
+                    let Value::Object(child) = child else {
+                        errors.push((path, "error.expected.jsobject".to_owned()));
+                        continue;
+                    };
+                    let Some(raw) = child.get("id").and_then(Value::as_str) else {
+                        errors.push((format!("{path}/id"), "error.path.missing".to_owned()));
+                        continue;
+                    };
+                    match model::resolve_id(gid, raw) {
+                        Some(cid) if model::parent(&cid) == gid => {
+                            self.desired_group(
+                                &cid, child, &path, version, desired, groups, errors,
+                            );
+                        }
+                        Some(cid) => errors.push((
+                            format!("{path}/id"),
+                            format!("identifier {cid} is not child of {gid}"),
+                        )),
+                        None => errors.push((format!("{path}/id"), id_error())),
+                    }
+                }
+            }
+            Some(Value::Null) | None => {
+                // Subgroups not named stay as they are, apps included.
+                for (g, meta) in &self.groups {
+                    if model::is_under(g, gid) && g != gid {
+                        groups.insert(g.clone(), meta.clone());
+                    }
+                }
+                for (id, app) in &self.apps {
+                    if model::is_under(id, gid) && model::parent(id) != gid {
+                        desired.insert(id.clone(), app.def.clone());
+                    }
+                }
+            }
+            Some(_) => errors.push((
+                format!("{prefix}/groups"),
+                "error.expected.jsarray".to_owned(),
+            )),
+        }
+    }
+
+    /// `PUT /v2/apps/{id}` (and `POST /v2/apps`): returns whether the app was created.
+    pub(crate) fn update_app(
+        &mut self,
+        id: &str,
+        body: &Map<String, Value>,
+        partial: bool,
+        force: bool,
+        create_only: bool,
+    ) -> Result<(bool, Applied), Rejection> {
+        let existing = self.apps.get(id).cloned();
+        if create_only && existing.is_some() {
+            return Err(Rejection::Conflict(format!(
+                "An app with id [{id}] already exists."
+            )));
+        }
+        let errors = model::check_app(body, "");
+        if !errors.is_empty() {
+            return Err(Rejection::Invalid(errors));
+        }
+        let def = match (&existing, partial) {
+            (Some(old), true) => {
+                let mut merged = old.def.clone();
+                for (k, v) in body {
+                    merged.insert(k.clone(), v.clone());
+                }
+                merged
+            }
+            _ => body.clone(),
+        };
+        let def = model::normalize_app(def, id);
+        let version = self.new_version();
+        let mut desired = BTreeMap::new();
+        desired.insert(id.to_owned(), def);
+        let only = |other: &str| other == id;
+        let changes = self.diff(&only, &desired, &version);
+        let parent = model::parent(id);
+        let target = GroupTarget {
+            groups: BTreeMap::new(),
+            removed_groups: Vec::new(),
+            event_group: &parent,
+        };
+        let applied = self.apply(changes, target, force, false, version)?;
+        Ok((existing.is_none(), applied))
+    }
+
+    /// `DELETE /v2/apps/{id}`.
+    pub(crate) fn delete_app(&mut self, id: &str, force: bool) -> Result<Applied, Rejection> {
+        if !self.apps.contains_key(id) {
+            return Err(Rejection::NotFound(format!("App '{id}' does not exist")));
+        }
+        let version = self.new_version();
+        let changes = vec![Change::Stop(id.to_owned())];
+        let parent = model::parent(id);
+        let target = GroupTarget {
+            groups: BTreeMap::new(),
+            removed_groups: Vec::new(),
+            event_group: &parent,
+        };
+        self.apply(changes, target, force, false, version)
+    }
+
+    /// `DELETE /v2/deployments/{id}`: `Ok(None)` for `force`, else the rollback's version and id.
+    pub(crate) fn cancel(
+        &mut self,
+        id: &str,
+        force: bool,
+    ) -> Result<Option<(String, String)>, Rejection> {
+        let outcome = if force {
+            DeploymentOutcome::Cancelled
+        } else {
+            DeploymentOutcome::RolledBack
+        };
+        let Some(d) = self.end_deployment(id, outcome) else {
+            return Err(Rejection::NotFound(format!(
+                "DeploymentPlan {id} does not exist"
+            )));
+        };
+        if force {
+            return Ok(None);
+        }
+        // The rollback restores each affected app as it was before, old version included, so
+        // tasks still running that version count as already rolled back.
+        let version = self.new_version();
+        let original = self.root_snapshot();
+        let mut changes = Vec::new();
+        let mut original_apps = BTreeMap::new();
+        for (app_id, before) in d.original_apps {
+            let now = self.apps.get(&app_id).cloned();
+            original_apps.insert(app_id.clone(), now.clone());
+            match (now, before) {
+                (Some(cur), Some(old)) if cur == old => {}
+                (Some(cur), Some(old)) if cur.only_scale_differs(&old.def) => {
+                    changes.push(Change::Scale(old))
+                }
+                (Some(_), Some(old)) => changes.push(Change::Restart(old)),
+                (None, Some(old)) => changes.push(Change::Start(old)),
+                (Some(_), None) => changes.push(Change::Stop(app_id)),
+                (None, None) => {}
+            }
+        }
+        let affected: Vec<String> = changes.iter().map(|c| c.id().to_owned()).collect();
+        let steps = plan_steps(&changes);
+        for change in changes {
+            match change {
+                Change::Stop(app_id) => {
+                    self.apps.remove(&app_id);
+                }
+                Change::Start(app) | Change::Scale(app) | Change::Restart(app) => {
+                    let app_id = app.id().to_owned();
+                    self.ensure_parents(&app_id, &version);
+                    self.apps.insert(app_id, app);
+                }
+            }
+        }
+        if let Some(root) = self.groups.get_mut("/") {
+            root.version = version.clone();
+        }
+        let new_id =
+            self.start_deployment(steps, affected, original_apps, original, version.clone());
+        Ok(Some((version, new_id)))
+    }
+
+    // ----- progress -----
+
+    /// Moves simulated time forward to `target`, firing every transition on the way in order.
+    pub(crate) fn advance_to(&mut self, target: SimTime) {
+        // A bound against any cycle of transitions that never moves time forward.
+        for _ in 0..100_000 {
+            match self.next_due() {
+                Some(at) if at <= target => {
+                    if at > self.now {
+                        self.now = at;
+                    }
+                    self.fire_due_tasks();
+                    self.progress();
+                }
+                _ => break,
+            }
+        }
+        if target > self.now {
+            self.now = target;
+        }
+        self.fire_due_tasks();
+        self.progress();
+    }
+
+    /// Steps every running deployment as far as it can go now, then keeps idle apps scaled.
+    pub(crate) fn progress(&mut self) {
+        let ids: Vec<String> = self.deployments.iter().map(|d| d.id.clone()).collect();
+        for id in ids {
+            self.progress_deployment(&id);
+        }
+        self.reconcile_idle_apps();
+    }
+
+    fn progress_deployment(&mut self, id: &str) {
+        loop {
+            let Some(pos) = self.deployments.iter().position(|d| d.id == id) else {
+                return;
+            };
+            let Some(d) = self.deployments.get(pos) else {
+                return;
+            };
+            let plan = Arc::clone(&d.plan);
+            let Some(step) = d.steps.get(d.current).cloned() else {
+                self.end_deployment(id, DeploymentOutcome::Succeeded);
+                return;
+            };
+            let current_step = json!({"actions": step.iter().map(|a| json!({"action": a.kind.name(), "app": a.app})).collect::<Vec<_>>()});
+            let mut step = step;
+            if !d.step_started {
+                self.deployment_event(
+                    "deployment_info",
+                    &plan,
+                    json!({"plan": null, "currentStep": current_step}),
+                );
+                for action in &mut step {
+                    self.start_action(action);
+                }
+                if let Some(d) = self.deployments.get_mut(pos) {
+                    d.step_started = true;
+                    if let Some(s) = d.steps.get_mut(d.current) {
+                        *s = step.clone();
+                    }
+                }
+            }
+            let mut done = true;
+            for action in &step {
+                done &= self.run_action(action);
+            }
+            if !done {
+                return;
+            }
+            self.deployment_event(
+                "deployment_step_success",
+                &plan,
+                json!({"plan": null, "currentStep": current_step}),
+            );
+            if let Some(d) = self.deployments.get_mut(pos) {
+                d.current += 1;
+                d.step_started = false;
+            }
+        }
+    }
+
+    fn task_ids(&self, app: &str, pick: impl Fn(&crate::state::Task) -> bool) -> Vec<String> {
+        self.tasks
+            .get(app)
+            .into_iter()
+            .flatten()
+            .filter(|t| pick(t))
+            .map(|t| t.id.clone())
+            .collect()
+    }
+
+    fn start_action(&mut self, action: &mut Action) {
+        let Some(app) = self.apps.get(&action.app) else {
+            return;
+        };
+        if action.kind != ActionKind::Restart {
+            return;
+        }
+        let n = app.instances();
+        let version = app.version.clone();
+        let (min_healthy, max_capacity) = capacities(app);
+        let mut old: Vec<(bool, String)> = self
+            .tasks
+            .get(&action.app)
+            .into_iter()
+            .flatten()
+            .filter(|t| t.version != version)
+            .map(|t| (self.is_ready(t), t.id.clone()))
+            .collect();
+        let mut kill_now = old.len().saturating_sub(min_healthy);
+        if min_healthy == max_capacity && max_capacity <= old.len() {
+            // Marathon kills one task at once so that a full app can make progress at all.
+            kill_now = kill_now.max(1);
+        }
+        let _ = n;
+        old.sort(); // Tasks that are not up go first.
+        for (_, id) in old.iter().take(kill_now) {
+            self.kill(&action.app, id);
+        }
+        action.keep_old = old.len().saturating_sub(kill_now);
+    }
+
+    /// Does what an action can do now; returns whether it is complete.
+    fn run_action(&mut self, action: &Action) -> bool {
+        match action.kind {
+            ActionKind::Start => true,
+            ActionKind::Stop => {
+                for id in self.task_ids(&action.app, |_| true) {
+                    self.kill(&action.app, &id);
+                }
+                true
+            }
+            ActionKind::Scale => {
+                self.scale_to_instances(&action.app);
+                let Some(app) = self.apps.get(&action.app) else {
+                    return true;
+                };
+                let n = app.instances();
+                let list = self
+                    .tasks
+                    .get(&action.app)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                list.len() == n && list.iter().filter(|t| self.is_ready(t)).count() >= n
+            }
+            ActionKind::Restart => self.run_restart(action),
+        }
+    }
+
+    fn run_restart(&mut self, action: &Action) -> bool {
+        let Some(app) = self.apps.get(&action.app) else {
+            return true;
+        };
+        let n = app.instances();
+        let version = app.version.clone();
+        let (_, max_capacity) = capacities(app);
+        let new_ready = self
+            .tasks
+            .get(&action.app)
+            .into_iter()
+            .flatten()
+            .filter(|t| t.version == version && self.is_ready(t))
+            .count();
+        // One old task goes for every new task that is up.
+        let keep = action.keep_old.saturating_sub(new_ready);
+        let mut old: Vec<(bool, String)> = self
+            .tasks
+            .get(&action.app)
+            .into_iter()
+            .flatten()
+            .filter(|t| t.version != version)
+            .map(|t| (self.is_ready(t), t.id.clone()))
+            .collect();
+        old.sort();
+        let surplus = old.len().saturating_sub(keep);
+        for (_, id) in old.iter().take(surplus) {
+            self.kill(&action.app, id);
+        }
+        let old_alive = old.len() - surplus;
+        let new_alive = self.task_ids(&action.app, |t| t.version == version).len();
+        let room = max_capacity
+            .saturating_sub(old_alive + new_alive)
+            .min(n.saturating_sub(new_alive));
+        if room > 0 && self.can_launch(&action.app) {
+            for _ in 0..room {
+                self.launch(&action.app);
+            }
+        }
+        old_alive == 0 && new_ready >= n
+    }
+
+    /// Finishes a deployment at once when all its remaining tasks could become healthy.
+    pub(crate) fn complete_now(&mut self, id: &str) -> bool {
+        let Some(d) = self.deployments.iter().find(|d| d.id == id) else {
+            return false;
+        };
+        let apps: Vec<String> = d
+            .steps
+            .iter()
+            .skip(d.current)
+            .flatten()
+            .map(|a| a.app.clone())
+            .collect();
+        for app_id in &apps {
+            if let Some(app) = self.apps.get(app_id)
+                && matches!(
+                    self.config.outcome(&app.image()),
+                    TaskOutcome::NeverHealthy | TaskOutcome::CrashLoop
+                )
+            {
+                return false;
+            }
+        }
+        for app_id in &apps {
+            let Some(app) = self.apps.get(app_id) else {
+                for tid in self.task_ids(app_id, |_| true) {
+                    self.kill(app_id, &tid);
+                }
+                continue;
+            };
+            let version = app.version.clone();
+            let n = app.instances();
+            for tid in self.task_ids(app_id, |t| t.version != version) {
+                self.kill(app_id, &tid);
+            }
+            let have = self.task_ids(app_id, |_| true).len();
+            for _ in have..n {
+                self.launch(app_id);
+            }
+            for tid in self.task_ids(app_id, |_| true).into_iter().skip(n) {
+                self.kill(app_id, &tid);
+            }
+            // Run every pending transition of these tasks now.
+            let now = self.now;
+            for _ in 0..4 {
+                if let Some(list) = self.tasks.get_mut(app_id) {
+                    for t in list.iter_mut().filter(|t| t.next_at.is_some()) {
+                        t.next_at = Some(now);
+                    }
+                }
+                self.fire_due_tasks();
+            }
+        }
+        self.progress_deployment(id);
+        !self.deployments.iter().any(|d| d.id == id)
+    }
+
+    /// `GET /v2/deployments`.
+    pub(crate) fn render_deployments(&self) -> Value {
+        Value::Array(
+            self.deployments
+                .iter()
+                .map(|d| {
+                    let current: Vec<Value> = d
+                        .steps
+                        .get(d.current)
+                        .into_iter()
+                        .flatten()
+                        .map(|a| json!({"action": a.kind.name(), "app": a.app, "readinessCheckResults": []}))
+                        .collect();
+                    json!({
+                        "id": d.id,
+                        "version": d.version,
+                        "affectedApps": d.affected,
+                        "affectedPods": [],
+                        "steps": steps_json(&d.steps),
+                        "currentActions": current,
+                        "currentStep": (d.current + 1).min(d.steps.len()),
+                        "totalSteps": d.steps.len(),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+/// `(minimum healthy, maximum capacity)` of a restart, computed as Marathon does.
+fn capacities(app: &App) -> (usize, usize) {
+    let n = app.instances();
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let (min_healthy, max_capacity) = {
+        let nf = n as f64;
+        (
+            (nf * app.minimum_health_capacity() - 1e-9).ceil().max(0.0) as usize,
+            (nf * (1.0 + app.maximum_over_capacity()) + 1e-9).floor() as usize,
+        )
+    };
+    (min_healthy, max_capacity.max(n))
+}
+
+/// Marathon's message for an id that breaks its grammar.
+pub(crate) fn id_error() -> String {
+    format!(
+        "must fully match regular expression '{}'",
+        model::ID_SEGMENT_PATTERN
+    )
+}
+
+impl State {
+    /// `DELETE /v2/groups/{id}`: stops every app in the group and removes it (the root stays).
+    pub(crate) fn delete_group(&mut self, gid: &str, force: bool) -> Result<Applied, Rejection> {
+        if !self.groups.contains_key(gid) {
+            return Err(Rejection::NotFound(format!("Group '{gid}' does not exist")));
+        }
+        let version = self.new_version();
+        let removed: Vec<String> = self
+            .groups
+            .keys()
+            .filter(|g| g.as_str() != "/" && (g.as_str() == gid || model::is_under(g, gid)))
+            .cloned()
+            .collect();
+        let scope = |id: &str| model::is_under(id, gid);
+        let changes = self.diff(&scope, &BTreeMap::new(), &version);
+        let parent = model::parent(gid);
+        let target = GroupTarget {
+            groups: BTreeMap::new(),
+            removed_groups: removed,
+            event_group: &parent,
+        };
+        self.apply(changes, target, force, false, version)
+    }
+}

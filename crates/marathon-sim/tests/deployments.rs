@@ -1,0 +1,182 @@
+//! Scenario tests: deployments progress as Marathon's do, with its events in its order.
+
+mod support;
+
+use std::time::Duration;
+
+use marathon_sim::{DeploymentOutcome, SimOptions, TaskOutcome};
+use serde_json::{Value, json};
+use support::*;
+
+const V1: &str = "registry.example/shop:v1";
+const V2: &str = "registry.example/shop:v2";
+
+fn shop(image: &str) -> Value {
+    json!({"id": "/shop-prod", "apps": [app("web", image, 3), app("worker", image, 3)]})
+}
+
+fn fast() -> SimOptions {
+    SimOptions::default().task_start(Duration::from_millis(30))
+}
+
+#[tokio::test]
+async fn healthy_rolling_deploy_emits_steps_and_success_and_apps_run_new_version() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    deploy(&client, &url, "/shop-prod", &shop(V1)).await;
+    wait_idle(&client, &url).await;
+
+    let mut stream = subscribe(&client, &url, "").await;
+    let (first, attached) = stream.next_event().await.expect("first event");
+    assert_eq!(first, "event_stream_attached");
+    assert!(attached["remoteAddress"].is_string());
+
+    let id = deploy(&client, &url, "/shop-prod", &shop(V2)).await;
+    let seen = stream
+        .until(|k, d| k == "deployment_success" && d["id"] == id.as_str())
+        .await;
+    let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    let pos = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap_or(usize::MAX);
+    assert!(
+        pos("group_change_success") < pos("deployment_info"),
+        "{kinds:?}"
+    );
+    assert!(
+        pos("deployment_info") < pos("deployment_step_success"),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"status_update_event") && kinds.contains(&"health_status_changed_event"),
+        "{kinds:?}"
+    );
+    for (kind, data) in &seen {
+        if kind.starts_with("deployment_") {
+            assert_eq!(
+                data["plan"]["id"],
+                id.as_str(),
+                "{kind} carries the plan of our deployment"
+            );
+            assert!(data["plan"]["original"].is_object() && data["plan"]["target"].is_object());
+        }
+    }
+    let info = &seen[pos("deployment_info")].1;
+    assert_eq!(
+        info["currentStep"]["actions"][0]["action"],
+        "RestartApplication"
+    );
+
+    let (status, apps) = get_json(&client, &format!("{url}/v2/apps")).await;
+    assert_eq!(status, 200);
+    let apps = apps["apps"].as_array().expect("apps list");
+    assert_eq!(apps.len(), 2);
+    for app in apps {
+        assert_eq!(app["container"]["docker"]["image"], V2);
+        assert_eq!(app["tasksHealthy"], 3);
+        assert_eq!(app["tasksRunning"], 3);
+        assert_eq!(app["deployments"], json!([]));
+        let (_, one) = get_json(
+            &client,
+            &format!("{url}/v2/apps{}", app["id"].as_str().unwrap_or_default()),
+        )
+        .await;
+        let tasks = one["app"]["tasks"].as_array().expect("tasks");
+        assert_eq!(tasks.len(), 3);
+        for t in tasks {
+            assert_eq!(t["version"], app["version"]);
+            assert_eq!(t["healthCheckResults"][0]["alive"], true);
+        }
+    }
+    let history = sim.control().deployment_history();
+    assert_eq!(history.len(), 2);
+    assert!(
+        history
+            .iter()
+            .all(|d| d.outcome == DeploymentOutcome::Succeeded)
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn never_healthy_deployment_keeps_running_past_grace_period_and_relaunches_tasks() {
+    let options = SimOptions::default()
+        .task_start(Duration::from_millis(10))
+        .speed(0.0)
+        .rule("*:bad", TaskOutcome::NeverHealthy);
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    let control = sim.control();
+    deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"id": "/shop-prod", "apps": [app("web", V1, 2)]}),
+    )
+    .await;
+    control.advance_clock(Duration::from_secs(1));
+    wait_idle(&client, &url).await;
+
+    let mut stream = subscribe(
+        &client,
+        &url,
+        "?event_type=status_update_event&event_type=deployment_success",
+    )
+    .await;
+    let id = deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"id": "/shop-prod", "apps": [app("web", "registry.example/shop:bad", 2)]}),
+    )
+    .await;
+    // Grace 30 s + 3 failed checks 5 s apart: killed after ~40 s; jump well past several rounds.
+    for _ in 0..20 {
+        control.advance_clock(Duration::from_secs(10));
+    }
+    let (_, deployments) = get_json(&client, &format!("{url}/v2/deployments")).await;
+    assert_eq!(
+        deployments[0]["id"],
+        id.as_str(),
+        "the deployment still runs"
+    );
+    let mut killed = 0;
+    let mut staged = 0;
+    while let Ok(Some(item)) =
+        tokio::time::timeout(Duration::from_millis(300), stream.rx.recv()).await
+    {
+        if let Item::Event { kind, data } = item {
+            assert_ne!(kind, "deployment_success");
+            match data["taskStatus"].as_str() {
+                Some("TASK_KILLED") => killed += 1,
+                Some("TASK_STAGING") => staged += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        killed >= 2 && staged >= 3,
+        "unhealthy tasks are killed and relaunched: killed {killed}, staged {staged}"
+    );
+    let (_, app) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web")).await;
+    // minimumHealthCapacity 0.5 keeps one healthy old task; no new one is ever healthy.
+    assert_eq!(app["app"]["tasksHealthy"], 1);
+    let version = app["app"]["version"].clone();
+    let tasks = app["app"]["tasks"].as_array().cloned().unwrap_or_default();
+    assert!(
+        tasks
+            .iter()
+            .filter(|t| t["version"] == version)
+            .all(|t| t["healthCheckResults"][0]["alive"] != true)
+    );
+    assert!(
+        tasks.iter().any(|t| t["version"] != version),
+        "an old task keeps serving"
+    );
+    assert_eq!(app["app"]["deployments"][0]["id"], id.as_str());
+    assert!(app["app"]["lastTaskFailure"]["taskId"].is_string());
+    let history = control.deployment_history();
+    assert_eq!(
+        history.last().map(|d| d.outcome),
+        Some(DeploymentOutcome::Running)
+    );
+    sim.shutdown().await;
+}
