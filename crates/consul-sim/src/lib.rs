@@ -1,1 +1,403 @@
 //! An in-memory server that answers Consul's HTTP API (KV, txn, sessions, events, ACL) for tests.
+//!
+//! Start it on `127.0.0.1:0`, point any Consul client at [`ConsulSim::url`], and steer it with
+//! the [`Control`] handle: ACL tokens, injected faults, the request log and a sim clock for
+//! session TTLs and lock-delays.
+//!
+//! ```
+//! use consul_sim::{Access, ConsulSim, Rule, SimOptions};
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let sim = ConsulSim::start(
+//!     SimOptions::default()
+//!         .acl_master_token("root")
+//!         .token("deployer", vec![Rule::new("deploys/app/prod/", Access::Write)]),
+//! )
+//! .await?;
+//! assert!(sim.url().starts_with("http://127.0.0.1:"));
+//! let control = sim.control();
+//! control.advance_clock(Duration::from_secs(60)); // expire TTL sessions without sleeping
+//! assert!(control.kv_snapshot().is_empty());
+//! sim.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it shares with Consul
+//!
+//! - Tokens from `?token=` (which wins, as in Consul), `X-Consul-Token` or
+//!   `Authorization: Bearer`. In ACL mode the default policy is deny: no token is the anonymous
+//!   token (`403 Permission denied` on any key), an unknown token is `403 ACL not found`, a key no
+//!   rule allows is `403 Permission denied`, and a denied op inside a txn is `409` with
+//!   `What: "Permission denied"`. Recursive reads and `keys` filter out what the token may not
+//!   read instead of failing.
+//! - Boolean flags count by presence; reads answer `X-Consul-Index`, `X-Consul-KnownLeader`
+//!   and `X-Consul-LastContact`, also with a 404; blocking queries (`index`, `wait`: default
+//!   5 min, max 10 min, jitter up to wait/16) wait on a change notification, never by polling.
+//! - One index for every write; KV entries as `LockIndex, Key, Flags, Value, Session,
+//!   CreateIndex, ModifyIndex`; `cas`, `acquire` / `release` with LockIndex, lock-delay,
+//!   `recurse`, `keys` + `separator`, `raw`; 512 KiB values; key validation with the wording of
+//!   current Consul releases (`a-zA-Z0-9,-_./` only, no traversal, no leading `/`, no file
+//!   extensions proxies cache).
+//! - `/v1/txn` with every KV verb, Consul's error texts, rollback of the whole transaction,
+//!   128 operations and 512 KiB per request.
+//! - Sessions (TTL 10 s–24 h, expiry 2×TTL after the last renewal, lock-delay default 15 s and
+//!   capped at 60 s, `release` / `delete` behaviour, case-insensitive fields).
+//! - User events (`fire`, `list`, last 256, Consul's 512-byte Serf limit on the encoded event),
+//!   `status/leader`, `status/peers`, `agent/self`, `acl/token/self`.
+//!
+//! # Where it is simpler than Consul
+//!
+//! Only `key_prefix` rules are modelled. Session and event rules are not: every known token may
+//! create sessions and fire or read events, as if its policy also held
+//! `session_prefix "" { policy = "write" }` and `event_prefix "" { policy = "write" }`.
+//! `agent/self` needs the management token. Transactions accept KV operations only. There is
+//! one node (`consul-sim`) with one check (`serfHealth`).
+//!
+//! # Policy file
+//!
+//! The binary's `--policy-file FILE` (and [`PolicyFile::from_json`]) reads JSON of this shape;
+//! `access` is `read`, `write` or `deny`, and the longest matching prefix decides:
+//!
+//! ```json
+//! {"tokens": [
+//!   {"secret": "deployer-token",
+//!    "rules": [{"prefix": "deploys/app/", "access": "write"},
+//!              {"prefix": "", "access": "read"}]}
+//! ]}
+//! ```
+
+mod acl;
+mod events;
+mod http;
+mod kv;
+mod misc;
+mod server;
+mod session;
+mod shared;
+mod state;
+mod txn;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use acl::{Access, PolicyError, PolicyFile, PolicyToken, Rule};
+
+use acl::{AclTable, TokenEntry};
+use shared::{Shared, lock};
+
+/// How long the background task waits between TTL checks (in real time).
+const EXPIRY_TICK: Duration = Duration::from_millis(100);
+
+/// How to start a [`ConsulSim`]. The default listens on `127.0.0.1:0` with ACLs off.
+#[derive(Clone)]
+pub struct SimOptions {
+    listen: SocketAddr,
+    master_token: Option<String>,
+    tokens: Vec<(String, Vec<Rule>)>,
+}
+
+impl std::fmt::Debug for SimOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of Debug output.
+        f.debug_struct("SimOptions")
+            .field("listen", &self.listen)
+            .field("acl", &self.acl_enabled())
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            master_token: None,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+impl SimOptions {
+    /// The address to listen on (port 0 picks a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Turns ACL mode on, with `token` as the management token that may do anything.
+    pub fn acl_master_token(mut self, token: impl Into<String>) -> Self {
+        self.master_token = Some(token.into());
+        self
+    }
+
+    /// Adds a token with `key_prefix` rules. Adding a token also turns ACL mode on.
+    pub fn token(mut self, secret: impl Into<String>, rules: Vec<Rule>) -> Self {
+        self.tokens.push((secret.into(), rules));
+        self
+    }
+
+    /// Adds every token of a policy file (see the crate docs for its format).
+    pub fn policy(mut self, file: PolicyFile) -> Self {
+        for t in file.tokens {
+            self.tokens.push((t.secret, t.rules));
+        }
+        self
+    }
+
+    fn acl_enabled(&self) -> bool {
+        self.master_token.is_some() || !self.tokens.is_empty()
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn token_entry(rules: Vec<Rule>, management: bool, create_index: u64) -> TokenEntry {
+    TokenEntry {
+        accessor_id: http::uuid(),
+        rules,
+        management,
+        create_index,
+        create_time: now_rfc3339(),
+    }
+}
+
+/// A running simulated Consul. Dropping it (or [`ConsulSim::shutdown`]) stops it.
+#[derive(Debug)]
+pub struct ConsulSim {
+    addr: SocketAddr,
+    control: Control,
+    stop: watch::Sender<bool>,
+    accept: Option<JoinHandle<()>>,
+    expiry: JoinHandle<()>,
+}
+
+impl ConsulSim {
+    /// Binds the listener and starts serving in the background of the current tokio runtime.
+    pub async fn start(options: SimOptions) -> std::io::Result<ConsulSim> {
+        let mut acl = AclTable {
+            enabled: options.acl_enabled(),
+            ..AclTable::default()
+        };
+        if let Some(master) = options.master_token {
+            acl.tokens.insert(master, token_entry(Vec::new(), true, 1));
+        }
+        for (secret, rules) in options.tokens {
+            acl.tokens.insert(secret, token_entry(rules, false, 1));
+        }
+        let listener = TcpListener::bind(options.listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(acl));
+        let (stop, stop_rx) = watch::channel(false);
+        let accept = tokio::spawn(server::serve(listener, shared.clone(), stop_rx));
+        let ticker = shared.clone();
+        let expiry = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EXPIRY_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                ticker.expire_sessions();
+            }
+        });
+        tracing::debug!(%addr, "consul-sim listening");
+        Ok(ConsulSim {
+            addr,
+            control: Control { shared },
+            stop,
+            accept: Some(accept),
+            expiry,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A cheap, cloneable handle to steer and inspect the server.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Stops accepting, closes every open connection and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
+        // Requests held by pause() must not keep the server alive.
+        self.control.shared.paused.send_replace(false);
+        if let Some(accept) = self.accept.take() {
+            // The task ends on its own once told; an error only means it already ended.
+            let _ = accept.await;
+        }
+        self.expiry.abort();
+    }
+}
+
+impl Drop for ConsulSim {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        self.control.shared.paused.send_replace(false);
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+        }
+        self.expiry.abort();
+    }
+}
+
+/// A request as the sim received it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// The HTTP method, e.g. `"PUT"`.
+    pub method: String,
+    /// The path and query exactly as sent, e.g. `"/v1/kv/a?cas=0"`.
+    pub path_and_query: String,
+    /// Every header, names in lower case, values as sent.
+    pub headers: Vec<(String, String)>,
+    /// The status answered; 0 while unanswered, or when the connection was dropped.
+    pub status: u16,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (name matched case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl std::fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Token headers are redacted so that a failing assertion never prints a secret.
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let secret = k.eq_ignore_ascii_case("x-consul-token")
+                    || k.eq_ignore_ascii_case("authorization");
+                (k.as_str(), if secret { "<redacted>" } else { v.as_str() })
+            })
+            .collect();
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("path_and_query", &self.path_and_query)
+            .field("headers", &headers)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+/// The test's handle on a running [`ConsulSim`]; clones share the same server.
+#[derive(Clone)]
+pub struct Control {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// Adds (or replaces) a token with `key_prefix` rules. It only matters in ACL mode.
+    pub fn add_token(&self, secret: &str, rules: Vec<Rule>) {
+        let index = self.shared.read(|s| s.index.max(1));
+        lock(&self.shared.acl)
+            .tokens
+            .insert(secret.to_owned(), token_entry(rules, false, index));
+    }
+
+    /// The next `n` requests are answered with `status` (500, 503, 429…) and a Consul-like
+    /// plain-text body, without touching the state.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        lock(&self.shared.faults).fail = (n > 0).then_some((n, status));
+    }
+
+    /// Adds `d` of real delay before every request is handled.
+    pub fn set_latency(&self, d: Duration) {
+        lock(&self.shared.faults).latency = d;
+    }
+
+    /// The next `n` requests get their connection closed with no response at all.
+    pub fn drop_next(&self, n: usize) {
+        lock(&self.shared.faults).drop = n;
+    }
+
+    /// Holds every request (new and arriving) without an answer until [`Control::resume`].
+    pub fn pause(&self) {
+        self.shared.paused.send_replace(true);
+    }
+
+    /// Lets held requests proceed.
+    pub fn resume(&self) {
+        self.shared.paused.send_replace(false);
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// How many requests arrived (including dropped and failed ones).
+    pub fn request_count(&self) -> usize {
+        *lock(&self.shared.received)
+    }
+
+    /// Forgets the request log and resets the count.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+        *lock(&self.shared.received) = 0;
+    }
+
+    /// Moves the sim clock forward by `d` and runs session expiry at once; TTLs and
+    /// lock-delays are measured on this clock.
+    pub fn advance_clock(&self, d: Duration) {
+        self.shared.advance_clock(d);
+    }
+
+    /// Invalidates a session as the server would (locks released or keys deleted, lock-delay
+    /// started). Returns whether the session existed.
+    pub fn invalidate_session(&self, id: &str) -> bool {
+        self.shared
+            .write(|state, now| state.invalidate_session(id, now))
+    }
+
+    /// Every key and its value (an empty vector for a `null` value).
+    pub fn kv_snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        self.shared.read(|s| {
+            s.kv.entries
+                .iter()
+                .map(|(k, e)| (k.clone(), e.value.clone().unwrap_or_default()))
+                .collect()
+        })
+    }
+
+    /// The current value of the index counter.
+    pub fn index(&self) -> u64 {
+        self.shared.read(|s| s.index)
+    }
+
+    /// Simulates a leader change that loses history: the index (and every index recorded
+    /// above it) goes back to `to`, and waiting blocking queries return at once.
+    pub fn reset_index(&self, to: u64) {
+        self.shared.write(|state, _| state.reset_index(to));
+    }
+}
