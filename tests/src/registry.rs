@@ -26,13 +26,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::StatusCode;
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+mod push;
 mod tls;
 mod token;
 
+use push::Pusher;
 use token::TokenServer;
 
 /// The Debian package that ships the registry binary.
@@ -43,15 +43,6 @@ const DEBIAN_BINARY: &str = "/usr/bin/docker-registry";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often a start is tried: the free port found may be taken before the registry binds it.
 const START_ATTEMPTS: usize = 3;
-
-const MEDIA_TYPE_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const MEDIA_TYPE_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const MEDIA_TYPE_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const MEDIA_TYPE_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
-     application/vnd.oci.image.manifest.v1+json, \
-     application/vnd.docker.distribution.manifest.list.v2+json, \
-     application/vnd.docker.distribution.manifest.v2+json";
 
 /// How the test registry authenticates clients.
 #[derive(Clone, PartialEq, Eq)]
@@ -337,161 +328,6 @@ impl Drop for TestRegistry {
     }
 }
 
-/// What pushing needs, cheap to clone into the runtime's tasks.
-#[derive(Clone)]
-struct Pusher {
-    http: reqwest::Client,
-    base: String,
-    auth: RegistryAuth,
-    token_server: Option<Arc<TokenServer>>,
-}
-
-impl Pusher {
-    async fn push_image(&self, repository: &str, tag: &str) -> Result<String> {
-        let layer = format!("duncan test layer of {repository}:{tag}\n").into_bytes();
-        let layer_digest = sha256_digest(&layer);
-        let config = serde_json::to_vec(&json!({
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        }))?;
-        let config_digest = sha256_digest(&config);
-        self.upload_blob(repository, &config, &config_digest)
-            .await?;
-        self.upload_blob(repository, &layer, &layer_digest).await?;
-        let manifest = serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": MEDIA_TYPE_MANIFEST,
-            "config": {"mediaType": MEDIA_TYPE_CONFIG, "size": config.len(), "digest": config_digest},
-            "layers": [{"mediaType": MEDIA_TYPE_LAYER, "size": layer.len(), "digest": layer_digest}],
-        }))?;
-        self.put_manifest(repository, tag, MEDIA_TYPE_MANIFEST, manifest)
-            .await
-    }
-
-    async fn push_index(&self, repository: &str, tag: &str, digests: &[String]) -> Result<String> {
-        const ARCHITECTURES: [&str; 6] = ["amd64", "arm64", "arm", "ppc64le", "s390x", "386"];
-        let mut manifests = Vec::new();
-        for (digest, architecture) in digests.iter().zip(ARCHITECTURES.iter().cycle()) {
-            let url = format!("{}/v2/{repository}/manifests/{digest}", self.base);
-            let response = self
-                .authorize(self.http.head(&url), repository)
-                .await?
-                .header("Accept", ACCEPT_MANIFESTS)
-                .send()
-                .await?;
-            if !response.status().is_success() {
-                bail!("manifest {repository}@{digest}: HTTP {}", response.status());
-            }
-            let size: u64 = header(&response, "Content-Length")?
-                .parse()
-                .context("Content-Length is not a number")?;
-            let media_type = header(&response, "Content-Type")?;
-            manifests.push(json!({
-                "mediaType": media_type,
-                "size": size,
-                "digest": digest,
-                "platform": {"architecture": architecture, "os": "linux"},
-            }));
-        }
-        let list = serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": MEDIA_TYPE_MANIFEST_LIST,
-            "manifests": manifests,
-        }))?;
-        self.put_manifest(repository, tag, MEDIA_TYPE_MANIFEST_LIST, list)
-            .await
-    }
-
-    /// `POST /v2/<repo>/blobs/uploads/`, then `PUT <location>&digest=…` with the whole blob.
-    async fn upload_blob(&self, repository: &str, blob: &[u8], digest: &str) -> Result<()> {
-        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
-        let response = self
-            .authorize(self.http.post(&start), repository)
-            .await?
-            .send()
-            .await?;
-        if response.status() != StatusCode::ACCEPTED {
-            bail!(
-                "starting a blob upload to {repository}: HTTP {}: {}",
-                response.status(),
-                response.text().await.unwrap_or_default()
-            );
-        }
-        let location = header(&response, "Location")?;
-        let mut url = reqwest::Url::parse(&start)?
-            .join(&location)
-            .context("the upload Location is not a URL")?;
-        url.query_pairs_mut().append_pair("digest", digest);
-        let response = self
-            .authorize(self.http.put(url), repository)
-            .await?
-            .header("Content-Type", "application/octet-stream")
-            .body(blob.to_vec())
-            .send()
-            .await?;
-        if response.status() != StatusCode::CREATED {
-            bail!(
-                "finishing the blob upload of {digest} to {repository}: HTTP {}: {}",
-                response.status(),
-                response.text().await.unwrap_or_default()
-            );
-        }
-        Ok(())
-    }
-
-    async fn put_manifest(
-        &self,
-        repository: &str,
-        tag: &str,
-        media_type: &str,
-        manifest: Vec<u8>,
-    ) -> Result<String> {
-        let expected = sha256_digest(&manifest);
-        let url = format!("{}/v2/{repository}/manifests/{tag}", self.base);
-        let response = self
-            .authorize(self.http.put(&url), repository)
-            .await?
-            .header("Content-Type", media_type)
-            .body(manifest)
-            .send()
-            .await?;
-        if response.status() != StatusCode::CREATED {
-            bail!(
-                "putting manifest {repository}:{tag}: HTTP {}: {}",
-                response.status(),
-                response.text().await.unwrap_or_default()
-            );
-        }
-        let digest = header(&response, "Docker-Content-Digest")?;
-        if digest != expected {
-            bail!("the registry stored {repository}:{tag} as {digest}, expected {expected}");
-        }
-        Ok(digest)
-    }
-
-    async fn authorize(
-        &self,
-        request: reqwest::RequestBuilder,
-        repository: &str,
-    ) -> Result<reqwest::RequestBuilder> {
-        Ok(match &self.auth {
-            RegistryAuth::None => request,
-            RegistryAuth::Htpasswd { user, password } => request.basic_auth(user, Some(password)),
-            RegistryAuth::Token { user, .. } => {
-                let Some(server) = &self.token_server else {
-                    bail!("token authentication without a token server");
-                };
-                let token = server
-                    .mint(user, &[(repository.to_owned(), vec!["pull", "push"])])
-                    .await?;
-                request.bearer_auth(token)
-            }
-        })
-    }
-}
-
 /// Runs `future` on `runtime` from a scoped thread: `block_on` may not be called from a thread that
 /// already drives a runtime, which an async test's thread does.
 fn run_on<T: Send>(
@@ -639,15 +475,6 @@ fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<()> {
     let mut file = std::fs::File::create(path).context("cannot write the htpasswd file")?;
     writeln!(file, "{user}:{hash}")?;
     Ok(())
-}
-
-fn header(response: &reqwest::Response, name: &str) -> Result<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .with_context(|| format!("the registry's answer has no {name} header"))
 }
 
 /// `sha256:` and the hex SHA-256 of `bytes`: a registry digest.

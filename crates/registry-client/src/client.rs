@@ -1,15 +1,15 @@
 //! The registry client: configuration, the manifest check and the authentication flows.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
-use crate::challenge::{Challenge, parse_challenges};
+use crate::auth::Authorization;
+use crate::builder::{RegistryClientBuilder, Scheme};
 use crate::reference::is_valid_digest;
 use crate::{Credentials, ImageReference, RegistryError};
 
@@ -29,30 +29,7 @@ const DIGEST_HEADER: &str = "Docker-Content-Digest";
 /// Registries limit manifests to 4 MiB; anything bigger is not a manifest.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// Token and error answers are small JSON documents.
-const MAX_SMALL_BODY_BYTES: usize = 256 * 1024;
-
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How to reach a registry host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Scheme {
-    /// TLS, verified against the system's web roots and any added CA certificate. The default
-    /// for every host, as for Docker.
-    Https,
-    /// Plain HTTP, only for hosts listed with
-    /// [`RegistryClientBuilder::plain_http_host`] (Docker's "insecure registries").
-    Http,
-}
-
-impl Scheme {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Https => "https",
-            Self::Http => "http",
-        }
-    }
-}
+pub(crate) const MAX_SMALL_BODY_BYTES: usize = 256 * 1024;
 
 /// What a registry holds under a tag or digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,103 +44,14 @@ pub struct Manifest {
     pub size: u64,
 }
 
-/// Builds a [`RegistryClient`].
-///
-/// ```
-/// use std::time::Duration;
-/// use registry_client::RegistryClient;
-///
-/// let client = RegistryClient::builder()
-///     .timeout(Duration::from_secs(5))
-///     .plain_http_host("localhost:5000")
-///     .build()?;
-/// # Ok::<(), registry_client::RegistryError>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct RegistryClientBuilder {
-    timeout: Duration,
-    plain_http_hosts: BTreeSet<String>,
-    root_certificates: Vec<Vec<u8>>,
-    user_agent: String,
-}
-
-impl Default for RegistryClientBuilder {
-    fn default() -> Self {
+impl Manifest {
+    /// A manifest description, for code that stands in for a registry (in tests, say).
+    pub fn new(digest: impl Into<String>, media_type: impl Into<String>, size: u64) -> Self {
         Self {
-            timeout: DEFAULT_TIMEOUT,
-            plain_http_hosts: BTreeSet::new(),
-            root_certificates: Vec::new(),
-            user_agent: concat!("registry-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            digest: digest.into(),
+            media_type: media_type.into(),
+            size,
         }
-    }
-}
-
-impl RegistryClientBuilder {
-    /// The limit for each request (connect, send, read the answer). Default 10 seconds.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Reach `host` (`host` or `host:port`, as in the image reference) over plain HTTP, like a
-    /// Docker "insecure registry". Every other host is reached over HTTPS.
-    pub fn plain_http_host(mut self, host: impl Into<String>) -> Self {
-        self.plain_http_hosts
-            .insert(host.into().to_ascii_lowercase());
-        self
-    }
-
-    /// Also trust the CA certificate(s) in `pem` (one or more PEM blocks), for registries
-    /// behind a private CA.
-    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.root_certificates.push(pem.into());
-        self
-    }
-
-    /// The `User-Agent` sent with every request.
-    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = user_agent.into();
-        self
-    }
-
-    /// Builds the client.
-    ///
-    /// # Errors
-    ///
-    /// [`RegistryError::InvalidConfig`] when a CA certificate is not PEM or the HTTP client
-    /// cannot be set up.
-    pub fn build(self) -> Result<RegistryClient, RegistryError> {
-        let mut http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout)
-            .user_agent(self.user_agent);
-        for pem in &self.root_certificates {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
-                RegistryError::InvalidConfig {
-                    reason: "a CA certificate is not valid PEM".to_owned(),
-                    source: Some(source),
-                }
-            })?;
-            if certificates.is_empty() {
-                return Err(RegistryError::InvalidConfig {
-                    reason: "a CA certificate file holds no certificate".to_owned(),
-                    source: None,
-                });
-            }
-            for certificate in certificates {
-                http = http.add_root_certificate(certificate);
-            }
-        }
-        let http = http
-            .build()
-            .map_err(|source| RegistryError::InvalidConfig {
-                reason: "the HTTP client cannot be built".to_owned(),
-                source: Some(source),
-            })?;
-        Ok(RegistryClient {
-            http,
-            plain_http_hosts: self.plain_http_hosts,
-        })
     }
 }
 
@@ -174,26 +62,8 @@ impl RegistryClientBuilder {
 /// challenge used by Docker Hub, Quay, GHCR, GitLab, Harbor and the CNCF registry.
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
-    http: reqwest::Client,
-    plain_http_hosts: BTreeSet<String>,
-}
-
-/// How a request is authorised; the secret goes only into the `Authorization` header.
-enum Authorization<'a> {
-    None,
-    Basic {
-        username: &'a str,
-        password: &'a str,
-    },
-    Bearer(String),
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    #[serde(default)]
-    token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) plain_http_hosts: BTreeSet<String>,
 }
 
 #[derive(Deserialize)]
@@ -211,11 +81,11 @@ struct ErrorEntry {
 }
 
 /// One manifest check: the image, where it lives and how to reach it.
-struct Check<'a> {
-    image: &'a ImageReference,
-    registry: &'a str,
-    scheme: Scheme,
-    base: Url,
+pub(crate) struct Check<'a> {
+    pub(crate) image: &'a ImageReference,
+    pub(crate) registry: &'a str,
+    pub(crate) scheme: Scheme,
+    pub(crate) base: Url,
 }
 
 impl RegistryClient {
@@ -391,126 +261,6 @@ impl RegistryClient {
         }
     }
 
-    /// Answers a 401's challenge: basic credentials for `Basic`, a token from the realm for
-    /// `Bearer`.
-    async fn answer_challenge<'c>(
-        &self,
-        check: &Check<'_>,
-        headers: &HeaderMap,
-        credentials: &'c Credentials,
-    ) -> Result<Authorization<'c>, RegistryError> {
-        let challenges: Vec<Challenge> = headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(parse_challenges)
-            .collect();
-        let unauthorized = |reason: &str| check.unauthorized(reason);
-
-        if let Some(bearer) = challenges.iter().find(|c| c.is("Bearer")) {
-            let token = self.fetch_token(check, bearer, credentials).await?;
-            return Ok(Authorization::Bearer(token));
-        }
-        if challenges.iter().any(|c| c.is("Basic")) {
-            return match credentials {
-                Credentials::Basic { username, password } => {
-                    Ok(Authorization::Basic { username, password })
-                }
-                _ => Err(unauthorized(
-                    "the registry asks for a user name and password, and none were given",
-                )),
-            };
-        }
-        Err(unauthorized(
-            "the registry asks for authentication without a Basic or Bearer challenge",
-        ))
-    }
-
-    /// The bearer-token flow: `GET realm?service=…&scope=repository:<repo>:pull`, anonymously
-    /// or with basic credentials; the token is in `token` or `access_token`.
-    async fn fetch_token(
-        &self,
-        check: &Check<'_>,
-        challenge: &Challenge,
-        credentials: &Credentials,
-    ) -> Result<String, RegistryError> {
-        let realm = challenge.param("realm").unwrap_or_default();
-        let decode = |what: String| RegistryError::Decode {
-            registry: check.registry.to_owned(),
-            what,
-        };
-        let mut url = Url::parse(realm).map_err(|_| {
-            decode(format!(
-                "the bearer challenge's realm `{realm}` is not a URL"
-            ))
-        })?;
-        match url.scheme() {
-            "https" => {}
-            "http" if check.scheme == Scheme::Http || credentials.is_anonymous() => {}
-            "http" => {
-                return Err(RegistryError::InsecureTokenRealm {
-                    registry: check.registry.to_owned(),
-                    realm: realm.to_owned(),
-                });
-            }
-            _ => {
-                return Err(decode(format!(
-                    "the bearer challenge's realm `{realm}` is not an HTTP URL"
-                )));
-            }
-        }
-        let own_scope = format!("repository:{}:pull", check.image.repository());
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(service) = challenge.param("service") {
-                query.append_pair("service", service);
-            }
-            query.append_pair("scope", &own_scope);
-            if let Some(scope) = challenge.param("scope").filter(|s| *s != own_scope) {
-                query.append_pair("scope", scope);
-            }
-        }
-
-        let mut request = self.http.get(url.clone());
-        if let Credentials::Basic { username, password } = credentials {
-            request = request.basic_auth(username, Some(password));
-        }
-        tracing::debug!(url = %url, "fetching a registry token");
-        let response = request
-            .send()
-            .await
-            .map_err(|source| check.unreachable(source))?;
-        match response.status() {
-            status if status.is_success() => {}
-            StatusCode::UNAUTHORIZED => {
-                return Err(check.unauthorized(if credentials.is_anonymous() {
-                    "the token server refuses anonymous access"
-                } else {
-                    "the token server refused the credentials"
-                }));
-            }
-            StatusCode::FORBIDDEN => return Err(check.forbidden()),
-            status => {
-                return Err(RegistryError::Server {
-                    registry: check.registry.to_owned(),
-                    status: status.as_u16(),
-                    message: Some("from the token server".to_owned()),
-                });
-            }
-        }
-        let body = read_limited(response, MAX_SMALL_BODY_BYTES)
-            .await
-            .map_err(|source| check.unreachable(source))?
-            .ok_or_else(|| decode("the token server's answer is too large".to_owned()))?;
-        let answer: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|_| decode("the token server's answer is not JSON".to_owned()))?;
-        answer
-            .token
-            .or(answer.access_token)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| decode("the token server's answer has no token".to_owned()))
-    }
-
     async fn send(
         &self,
         check: &Check<'_>,
@@ -558,14 +308,14 @@ impl Check<'_> {
         })
     }
 
-    fn unreachable(&self, source: reqwest::Error) -> RegistryError {
+    pub(crate) fn unreachable(&self, source: reqwest::Error) -> RegistryError {
         RegistryError::Unreachable {
             registry: self.registry.to_owned(),
             source,
         }
     }
 
-    fn unauthorized(&self, reason: &str) -> RegistryError {
+    pub(crate) fn unauthorized(&self, reason: &str) -> RegistryError {
         RegistryError::Unauthorized {
             registry: self.registry.to_owned(),
             repository: self.image.repository().to_owned(),
@@ -573,7 +323,7 @@ impl Check<'_> {
         }
     }
 
-    fn forbidden(&self) -> RegistryError {
+    pub(crate) fn forbidden(&self) -> RegistryError {
         RegistryError::Forbidden {
             registry: self.registry.to_owned(),
             repository: self.image.repository().to_owned(),
@@ -666,7 +416,7 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Reads a body up to `limit` bytes; `Ok(None)` when it is larger.
-async fn read_limited(
+pub(crate) async fn read_limited(
     mut response: Response,
     limit: usize,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {

@@ -33,6 +33,8 @@
 //! The crate knows nothing of any deploy tool: it has no notion of apps, environments or
 //! configuration files beyond Docker's own.
 
+mod auth;
+mod builder;
 mod challenge;
 mod client;
 mod credentials;
@@ -40,9 +42,10 @@ mod docker_config;
 mod error;
 mod reference;
 
+pub use builder::{RegistryClientBuilder, Scheme};
 pub use client::{
     MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX,
-    MEDIA_TYPE_OCI_MANIFEST, Manifest, RegistryClient, RegistryClientBuilder, Scheme,
+    MEDIA_TYPE_OCI_MANIFEST, Manifest, RegistryClient,
 };
 pub use credentials::Credentials;
 pub use docker_config::{DockerConfig, DockerConfigError};

@@ -1,0 +1,129 @@
+//! Client configuration: timeout, plain-HTTP hosts, extra CA certificates.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::{RegistryClient, RegistryError};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to reach a registry host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// TLS, verified against the system's web roots and any added CA certificate. The default
+    /// for every host, as for Docker.
+    Https,
+    /// Plain HTTP, only for hosts listed with
+    /// [`RegistryClientBuilder::plain_http_host`] (Docker's "insecure registries").
+    Http,
+}
+
+impl Scheme {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Https => "https",
+            Self::Http => "http",
+        }
+    }
+}
+
+/// Builds a [`RegistryClient`].
+///
+/// ```
+/// use std::time::Duration;
+/// use registry_client::RegistryClient;
+///
+/// let client = RegistryClient::builder()
+///     .timeout(Duration::from_secs(5))
+///     .plain_http_host("localhost:5000")
+///     .build()?;
+/// # Ok::<(), registry_client::RegistryError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RegistryClientBuilder {
+    timeout: Duration,
+    plain_http_hosts: BTreeSet<String>,
+    root_certificates: Vec<Vec<u8>>,
+    user_agent: String,
+}
+
+impl Default for RegistryClientBuilder {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            plain_http_hosts: BTreeSet::new(),
+            root_certificates: Vec::new(),
+            user_agent: concat!("registry-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+impl RegistryClientBuilder {
+    /// The limit for each request (connect, send, read the answer). Default 10 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Reach `host` (`host` or `host:port`, as in the image reference) over plain HTTP, like a
+    /// Docker "insecure registry". Every other host is reached over HTTPS.
+    pub fn plain_http_host(mut self, host: impl Into<String>) -> Self {
+        self.plain_http_hosts
+            .insert(host.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Also trust the CA certificate(s) in `pem` (one or more PEM blocks), for registries
+    /// behind a private CA.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// The `User-Agent` sent with every request.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InvalidConfig`] when a CA certificate is not PEM or the HTTP client
+    /// cannot be set up.
+    pub fn build(self) -> Result<RegistryClient, RegistryError> {
+        let mut http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .user_agent(self.user_agent);
+        for pem in &self.root_certificates {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                RegistryError::InvalidConfig {
+                    reason: "a CA certificate is not valid PEM".to_owned(),
+                    source: Some(source),
+                }
+            })?;
+            if certificates.is_empty() {
+                return Err(RegistryError::InvalidConfig {
+                    reason: "a CA certificate file holds no certificate".to_owned(),
+                    source: None,
+                });
+            }
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http
+            .build()
+            .map_err(|source| RegistryError::InvalidConfig {
+                reason: "the HTTP client cannot be built".to_owned(),
+                source: Some(source),
+            })?;
+        Ok(RegistryClient {
+            http,
+            plain_http_hosts: self.plain_http_hosts,
+        })
+    }
+}
