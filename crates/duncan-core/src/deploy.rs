@@ -1,1 +1,610 @@
-//! (in progress) owned by the deploy-protocol helper.
+//! The deploy protocol, steps 1–9 of DESIGN.md, and `rollback` (the same protocol with an older
+//! tag).
+//!
+//! [`deploy`] validates, plans, checks the image, reads `current`, probes the ACL, asks for
+//! confirmation (or stops for a dry run), takes the lock, subscribes to Marathon's events, sends
+//! the group update, watches the deployment, and then either records the release in one fenced
+//! Consul transaction or rolls the deployment back and records the failure. The lock is released
+//! and its session destroyed on every path, including when the future is dropped half-way (the
+//! CLI does that on Ctrl-C).
+//!
+//! Failures are [`DeployError`]s whose [`DeployError::exit_code`] is the CLI's documented code:
+//! 3 lock held, 4 failed and rolled back, 5 failed and not rolled back, 7 not allowed, 1 for the
+//! rest.
+
+mod consul;
+mod error;
+pub mod image;
+mod marathon;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+pub use consul::read_current;
+pub use error::DeployError;
+pub use image::{ImageCheck, ImageCheckError, ImageFound, RegistryImageCheck, StaticImageCheck};
+pub use marathon::SignalStream;
+
+use crate::github::github_diff_link;
+use crate::names::{AppEnv, Tag};
+use crate::plan::{Plan, PlannedUpdate, build_plan};
+use crate::progress::{Progress, ProgressSink};
+use crate::release::Outcome;
+use crate::settings::Settings;
+use crate::watch::{ExpectedApp, WatchOptions, WatchOutcome, WatchTarget, watch_deployment};
+
+/// Everything an operation needs: the clients, the image check and the settings. The CLI builds
+/// one and passes it to every operation.
+pub struct Context {
+    /// The Consul client.
+    pub consul: consul_client::Client,
+    /// The Marathon client.
+    pub marathon: marathon_client::Client,
+    /// The registry check of new images.
+    pub images: Arc<dyn ImageCheck>,
+    /// duncan's settings, including the deployer identity.
+    pub settings: Settings,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The clients and settings redact their own secrets.
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The confirmation hook: called with the plan before anything changes; `false` declines. The
+/// CLI prompts here.
+pub type Confirm =
+    Arc<dyn Fn(Plan) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static>;
+
+/// Whether an operation deploys a new tag or goes back to an older one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeployKind {
+    /// A deploy of a new tag.
+    Deploy,
+    /// A rollback to `previous` or a tag from history.
+    Rollback,
+}
+
+/// What to deploy.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    /// The application and environment.
+    pub app_env: AppEnv,
+    /// The tag to deploy.
+    pub tag: Tag,
+    /// Deploy or rollback (recorded in history and audit).
+    pub kind: DeployKind,
+    /// How.
+    pub options: DeployOptions,
+}
+
+impl DeployRequest {
+    /// A deploy of `tag` to `app_env` with default options (see [`DeployOptions::default`]).
+    pub fn new(app_env: AppEnv, tag: Tag) -> Self {
+        DeployRequest {
+            app_env,
+            tag,
+            kind: DeployKind::Deploy,
+            options: DeployOptions::default(),
+        }
+    }
+}
+
+/// How to deploy. The default: no dry run, fail at once when the lock is held, roll back on
+/// failure, check the image, no confirmation, watch windows derived from the apps.
+#[derive(Clone, Default)]
+pub struct DeployOptions {
+    /// Stop after showing the plan.
+    pub dry_run: bool,
+    /// Ask Marathon for the update's steps (`?dryRun=true`) and put them in the plan.
+    pub marathon_steps: bool,
+    /// Wait up to this long for a lock held by someone else (blocking queries); `None` fails at
+    /// once with the holder.
+    pub wait_for_lock: Option<Duration>,
+    /// Cancel Marathon deployments that hold the apps (`?force=true`), with a warning.
+    pub force_marathon: bool,
+    /// Leave a failed deployment as it is instead of rolling it back.
+    pub no_rollback: bool,
+    /// Deploy without checking the image in its registry (recorded in the audit event).
+    pub skip_image_check: bool,
+    /// Deadline, stall window and polling of the watch (the CLI's `--timeout` is the deadline).
+    pub watch: WatchOptions,
+    /// Called with the plan before anything changes; `None` proceeds (`--yes`).
+    pub confirm: Option<Confirm>,
+}
+
+impl std::fmt::Debug for DeployOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeployOptions")
+            .field("dry_run", &self.dry_run)
+            .field("marathon_steps", &self.marathon_steps)
+            .field("wait_for_lock", &self.wait_for_lock)
+            .field("force_marathon", &self.force_marathon)
+            .field("no_rollback", &self.no_rollback)
+            .field("skip_image_check", &self.skip_image_check)
+            .field("watch", &self.watch)
+            .field("confirm", &self.confirm.is_some())
+            .finish()
+    }
+}
+
+/// How a deploy that did not fail ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeployOutcome {
+    /// Every selected app already ran the tag: nothing was touched.
+    NoOp,
+    /// `dry_run`: the plan was built and shown, nothing was touched.
+    DryRun,
+    /// The confirmation hook declined: nothing was touched.
+    Declined,
+    /// The apps run the new tag, healthy, and Consul records it.
+    Deployed {
+        /// The Marathon deployment id.
+        deployment_id: String,
+        /// The tag that was `current` before (now `previous`).
+        previous: Option<Tag>,
+    },
+}
+
+/// The result of a deploy that did not fail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeployReport {
+    /// The plan that was shown (and carried out, for [`DeployOutcome::Deployed`]).
+    pub plan: Plan,
+    /// How it ended.
+    pub outcome: DeployOutcome,
+    /// Things that went wrong without failing the deploy (notifiers…), safe to show.
+    pub warnings: Vec<String>,
+}
+
+/// Runs the deploy protocol (DESIGN.md steps 1–9) for `request`, reporting to `progress`.
+///
+/// # Errors
+///
+/// A [`DeployError`]; see its variants and [`DeployError::exit_code`].
+pub async fn deploy(
+    ctx: &Context,
+    request: DeployRequest,
+    progress: &ProgressSink,
+) -> Result<DeployReport, DeployError> {
+    let app_env = request.app_env.clone();
+    let started_at = OffsetDateTime::now_utc();
+
+    // Step 1: validate and plan. Names and tag are typed (validated when parsed).
+    ctx.settings.check_environment(&app_env.env)?;
+    let planned = plan_update(ctx, &app_env, &request.tag).await?;
+    if planned.plan.is_noop() {
+        progress.emit(Progress::PlanReady(Box::new(planned.plan.clone())));
+        progress.emit(Progress::Done);
+        return Ok(DeployReport {
+            plan: planned.plan,
+            outcome: DeployOutcome::NoOp,
+            warnings: Vec::new(),
+        });
+    }
+    let PlannedUpdate {
+        mut plan,
+        update_body,
+    } = planned;
+
+    // Step 2: image, current tag, diff link, ACL, plan shown.
+    check_image(ctx, &request, &mut plan, progress).await?;
+    let current = consul::tags(ctx, &app_env).await?.current;
+    plan.diff_link = Some(
+        github_diff_link(&ctx.settings, &app_env.app, current.as_ref(), &request.tag).to_string(),
+    );
+    plan.current = current;
+    consul::check_access(ctx, &app_env).await?;
+    progress.emit(Progress::AccessChecked);
+    if request.options.marathon_steps {
+        match marathon::dry_run_steps(&ctx.marathon, &update_body).await {
+            Ok(steps) => plan.marathon_steps = Some(steps),
+            Err(error) => progress.warn(format!("Marathon's dry run failed: {error}")),
+        }
+    }
+    progress.emit(Progress::PlanReady(Box::new(plan.clone())));
+    if request.options.dry_run {
+        progress.emit(Progress::Done);
+        return Ok(DeployReport {
+            plan,
+            outcome: DeployOutcome::DryRun,
+            warnings: Vec::new(),
+        });
+    }
+    if let Some(confirm) = &request.options.confirm
+        && !confirm(plan.clone()).await
+    {
+        progress.emit(Progress::Done);
+        return Ok(DeployReport {
+            plan,
+            outcome: DeployOutcome::Declined,
+            warnings: Vec::new(),
+        });
+    }
+
+    // Step 3: the lock. It is released and its session destroyed however this function ends:
+    // explicitly below, or by the lock's drop when the future is dropped half-way.
+    let lock = consul::acquire_lock(
+        ctx,
+        &app_env,
+        Some(request.tag.clone()),
+        request.options.wait_for_lock,
+        progress,
+    )
+    .await?;
+    progress.emit(Progress::LockAcquired);
+    let result = under_lock(ctx, &request, plan, &lock, started_at, progress).await;
+    consul::release_lock(lock, progress).await;
+    let (report, notice) = match result {
+        Ok(done) => done,
+        Err(error) => {
+            progress.emit(Progress::Done);
+            return Err(error);
+        }
+    };
+    // Step 9: notify, best-effort, once the lock is free.
+    let mut report = report;
+    if let Some(notice) = notice {
+        let warnings = notice.send(ctx).await;
+        for warning in &warnings {
+            progress.warn(warning.clone());
+        }
+        if let Ok(report) = &mut report {
+            report.warnings.extend(warnings);
+        }
+    }
+    progress.emit(Progress::Done);
+    report
+}
+
+/// Steps 3 (after the lock is taken) to 8. Returns the deploy's result and the notification to
+/// send once the lock is released; an `Err` is a failure before anything changed in Marathon.
+async fn under_lock(
+    ctx: &Context,
+    request: &DeployRequest,
+    mut plan: Plan,
+    lock: &crate::lock::DeployLock,
+    started_at: OffsetDateTime,
+    progress: &ProgressSink,
+) -> Result<(Result<DeployReport, DeployError>, Option<consul::Notice>), DeployError> {
+    let app_env = &request.app_env;
+    // Under the lock, read again what the plan was built from: another deployer may have
+    // changed the group or the tags while we waited, and a stale body would undo their work.
+    let PlannedUpdate {
+        plan: mut locked_plan,
+        update_body,
+    } = plan_update(ctx, app_env, &request.tag).await?;
+    let tags = consul::tags(ctx, app_env).await?;
+    locked_plan.digest = plan.digest.take();
+    locked_plan.image_check_skipped = plan.image_check_skipped;
+    locked_plan.marathon_steps = plan.marathon_steps.take();
+    if locked_plan.current != tags.current {
+        locked_plan.diff_link = Some(
+            github_diff_link(
+                &ctx.settings,
+                &app_env.app,
+                tags.current.as_ref(),
+                &request.tag,
+            )
+            .to_string(),
+        );
+    } else {
+        locked_plan.diff_link = plan.diff_link.take();
+    }
+    locked_plan.current.clone_from(&tags.current);
+    let plan = locked_plan;
+    if plan.is_noop() {
+        let report = DeployReport {
+            plan,
+            outcome: DeployOutcome::NoOp,
+            warnings: Vec::new(),
+        };
+        return Ok((Ok(report), None));
+    }
+
+    // Steps 4 and 5: subscribe, then update.
+    let (signals, started) = start_update(
+        ctx,
+        app_env,
+        &update_body,
+        request.options.force_marathon,
+        progress,
+    )
+    .await?;
+
+    // Step 6: watch.
+    let target = WatchTarget {
+        deployment_id: started.deployment_id.clone(),
+        version: Some(started.version.clone()),
+        apps: plan
+            .changes
+            .iter()
+            .map(|c| ExpectedApp {
+                app_id: c.app_id.clone(),
+                image: Some(c.new_image.clone()),
+            })
+            .collect(),
+    };
+    let report = watch_deployment(
+        &ctx.marathon,
+        signals,
+        &target,
+        &request.options.watch,
+        progress,
+    )
+    .await;
+
+    let finish = consul::Finish {
+        ctx,
+        request,
+        plan: &plan,
+        tags: &tags,
+        deployment_id: &started.deployment_id,
+        started_at,
+        progress,
+    };
+    if report.outcome.is_success() {
+        // Step 8.
+        return Ok(match finish.succeeded(lock).await {
+            Ok(notice) => (
+                Ok(DeployReport {
+                    outcome: DeployOutcome::Deployed {
+                        deployment_id: started.deployment_id.clone(),
+                        previous: tags.current.clone(),
+                    },
+                    plan: plan.clone(),
+                    warnings: Vec::new(),
+                }),
+                Some(notice),
+            ),
+            Err(error) => (Err(error), None),
+        });
+    }
+
+    // Step 7.
+    let error = failed(
+        ctx,
+        request,
+        &plan,
+        &started.deployment_id,
+        report.outcome,
+        progress,
+    )
+    .await;
+    let notice = finish.failed(&error).await;
+    Ok((Err(error), Some(notice)))
+}
+
+/// Step 7: decides whether to roll back, does it, and returns the error to report.
+async fn failed(
+    ctx: &Context,
+    request: &DeployRequest,
+    plan: &Plan,
+    deployment_id: &str,
+    outcome: WatchOutcome,
+    progress: &ProgressSink,
+) -> DeployError {
+    let reason = outcome.to_string();
+    match outcome {
+        // Someone else's deployment holds the apps now: cancelling would undo their work.
+        WatchOutcome::Superseded { by } => DeployError::FailedNotRolledBack {
+            deployment_id: deployment_id.to_owned(),
+            reason,
+            outcome: Outcome::Superseded,
+            superseded_by: by,
+            rollback_problem: None,
+        },
+        // Our deployment is gone: there is nothing left to cancel.
+        WatchOutcome::Cancelled => DeployError::FailedNotRolledBack {
+            deployment_id: deployment_id.to_owned(),
+            reason,
+            outcome: Outcome::Failed,
+            superseded_by: Vec::new(),
+            rollback_problem: None,
+        },
+        _ if request.options.no_rollback => DeployError::FailedNotRolledBack {
+            deployment_id: deployment_id.to_owned(),
+            reason,
+            outcome: Outcome::TimedOut,
+            superseded_by: Vec::new(),
+            rollback_problem: Some("not rolled back on request (--no-rollback)".to_owned()),
+        },
+        _ => {
+            let old_images: Vec<(String, String)> = plan
+                .changes
+                .iter()
+                .map(|c| (c.app_id.clone(), c.old_image.clone()))
+                .collect();
+            // The rollback gets its own deadline and stall window (the defaults, derived from
+            // the apps, unless the request set them).
+            match marathon::roll_back(
+                &ctx.marathon,
+                deployment_id,
+                &old_images,
+                &request.options.watch,
+                progress,
+            )
+            .await
+            {
+                marathon::RollbackResult::Finished { id } => DeployError::FailedRolledBack {
+                    deployment_id: deployment_id.to_owned(),
+                    rollback_id: id,
+                    reason,
+                },
+                marathon::RollbackResult::Failed {
+                    id,
+                    reason: problem,
+                } => DeployError::FailedNotRolledBack {
+                    deployment_id: deployment_id.to_owned(),
+                    reason,
+                    outcome: Outcome::RollbackFailed,
+                    superseded_by: Vec::new(),
+                    rollback_problem: Some(match id {
+                        Some(id) => format!("rollback {id} failed: {problem}"),
+                        None => problem,
+                    }),
+                },
+            }
+        }
+    }
+}
+
+/// Reads the group `/{app}-{env}` as JSON.
+pub(crate) async fn fetch_group_json(
+    ctx: &Context,
+    app_env: &AppEnv,
+) -> Result<serde_json::Value, DeployError> {
+    let group_id = app_env.group_id();
+    marathon::fetch_group(&ctx.marathon, &group_id)
+        .await
+        .map_err(|source| match source {
+            marathon_client::Error::NotFound { .. } => DeployError::GroupNotFound {
+                group: group_id.clone(),
+            },
+            source => DeployError::Marathon {
+                during: "reading the group",
+                source,
+            },
+        })
+}
+
+/// Takes the deploy lock for an operation other than a deploy (no tag in the holder).
+pub(crate) async fn lock_for(
+    ctx: &Context,
+    app_env: &AppEnv,
+    wait: Option<Duration>,
+    progress: &ProgressSink,
+) -> Result<crate::lock::DeployLock, DeployError> {
+    consul::acquire_lock(ctx, app_env, None, wait, progress).await
+}
+
+/// Releases a lock taken with [`lock_for`].
+pub(crate) async fn unlock(lock: crate::lock::DeployLock, progress: &ProgressSink) {
+    consul::release_lock(lock, progress).await;
+}
+
+/// The ACL probe, for operations other than deploy.
+pub(crate) async fn check_access_for(ctx: &Context, app_env: &AppEnv) -> Result<(), DeployError> {
+    consul::check_access(ctx, app_env).await
+}
+
+/// Steps 4 and 5: opens the event stream, then sends the group update (forcing past other
+/// deployments when asked). Returns the stream for the watch and Marathon's deployment.
+pub(crate) async fn start_update(
+    ctx: &Context,
+    app_env: &AppEnv,
+    body: &serde_json::Value,
+    force_marathon: bool,
+    progress: &ProgressSink,
+) -> Result<(Option<SignalStream>, marathon_client::DeploymentRef), DeployError> {
+    let signals = marathon::open_signals(&ctx.marathon, progress).await;
+    match marathon::put_group(&ctx.marathon, body, force_marathon, progress).await {
+        Ok(started) => {
+            progress.emit(Progress::DeploymentStarted {
+                id: started.deployment_id.clone(),
+            });
+            Ok((signals, started))
+        }
+        Err(marathon_client::Error::AppLocked { deployment_ids, .. }) => {
+            Err(DeployError::AppsLocked {
+                group: app_env.group_id(),
+                deployments: deployment_ids,
+            })
+        }
+        Err(source) => Err(DeployError::Marathon {
+            during: "updating the group",
+            source,
+        }),
+    }
+}
+
+/// Reads the group and builds the plan (step 1).
+async fn plan_update(
+    ctx: &Context,
+    app_env: &AppEnv,
+    tag: &Tag,
+) -> Result<PlannedUpdate, DeployError> {
+    let group = fetch_group_json(ctx, app_env).await?;
+    Ok(build_plan(
+        &group,
+        &ctx.settings.docker_repo_prefix,
+        app_env,
+        tag,
+    )?)
+}
+
+/// The registry check of step 2.
+async fn check_image(
+    ctx: &Context,
+    request: &DeployRequest,
+    plan: &mut Plan,
+    progress: &ProgressSink,
+) -> Result<(), DeployError> {
+    let image = plan.new_image();
+    if request.options.skip_image_check {
+        plan.image_check_skipped = true;
+        progress.emit(Progress::ImageCheckSkipped { image });
+        return Ok(());
+    }
+    match ctx.images.check(&image).await {
+        Ok(found) => {
+            progress.emit(Progress::ImageChecked {
+                image,
+                digest: found.digest.clone(),
+            });
+            plan.digest = Some(found.digest);
+            Ok(())
+        }
+        Err(ImageCheckError::Missing { image, detail }) => {
+            Err(DeployError::ImageMissing { image, detail })
+        }
+        Err(source) => Err(DeployError::ImageUnverifiable { image, source }),
+    }
+}
+
+/// What a rollback goes back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RollbackTarget {
+    /// Consul's `previous` tag.
+    Previous,
+    /// A tag that appears in the release history.
+    Tag(Tag),
+}
+
+/// Rolls `request.app_env` back: resolves the target tag (`previous`, or a tag from history)
+/// and runs the deploy protocol with it, recorded as a rollback.
+///
+/// # Errors
+///
+/// [`DeployError::NoRollbackTarget`] when there is no previous tag or the tag is not in
+/// history; otherwise as [`deploy`].
+pub async fn rollback(
+    ctx: &Context,
+    app_env: &AppEnv,
+    to: RollbackTarget,
+    options: DeployOptions,
+    progress: &ProgressSink,
+) -> Result<DeployReport, DeployError> {
+    let tag = consul::rollback_tag(ctx, app_env, &to).await?;
+    let request = DeployRequest {
+        app_env: app_env.clone(),
+        tag,
+        kind: DeployKind::Rollback,
+        options,
+    };
+    deploy(ctx, request, progress).await
+}

@@ -16,6 +16,7 @@
 //!
 //! The watch never reports success that REST does not confirm.
 
+mod client;
 mod observe;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 
+pub use client::signal_of;
 pub use observe::{
     AppObservation, DeploymentSummary, ExpectedApp, Snapshot, Verdict, health_allowance_secs,
     judge, observe_app, summarize_deployment,

@@ -1,0 +1,267 @@
+//! The Consul half of a deploy: the current tag, the ACL probe, the lock, and the records of
+//! the outcome (steps 2, 3, 7, 8 and 9).
+
+use time::OffsetDateTime;
+
+use super::{Context, DeployError, DeployKind, DeployRequest, RollbackTarget};
+use crate::access::{Access, probe_access};
+use crate::audit::{Event, EventKind, notify_all};
+use crate::github::{DiffLink, github_diff_link};
+use crate::lock::{DeployLock, LockError, LockRequest};
+use crate::names::{AppEnv, Tag};
+use crate::plan::Plan;
+use crate::progress::{Progress, ProgressSink};
+use crate::release::{
+    CommitRetry, HistoryRecord, Outcome, ReleaseKind, ReleaseTags, SuccessCommit, commit_success,
+    read_tags, record_failure, rollback_target,
+};
+
+/// Reads Consul's `current` tag of `app_env` (consistent read).
+///
+/// # Errors
+///
+/// The read error, boxed (Consul unreachable, permission denied, an invalid stored tag).
+pub async fn read_current(
+    ctx: &Context,
+    app_env: &AppEnv,
+) -> Result<Option<Tag>, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(read_tags(&ctx.consul, app_env).await?.current)
+}
+
+/// Reads the release tags (with the index that fences the success transaction).
+pub(crate) async fn tags(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags, DeployError> {
+    read_tags(&ctx.consul, app_env)
+        .await
+        .map_err(|source| DeployError::Consul {
+            during: "reading the release tags",
+            source: Box::new(source),
+        })
+}
+
+/// The ACL probe of step 2: refuses before any prompt when the token may not manage the app/env.
+pub(crate) async fn check_access(ctx: &Context, app_env: &AppEnv) -> Result<(), DeployError> {
+    match probe_access(&ctx.consul, app_env).await {
+        Ok(Access::Allowed) => Ok(()),
+        Ok(_) => Err(DeployError::NotAllowed {
+            app_env: app_env.clone(),
+        }),
+        Err(source) => Err(DeployError::Consul {
+            during: "checking access rights",
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// The tag a rollback deploys.
+pub(crate) async fn rollback_tag(
+    ctx: &Context,
+    app_env: &AppEnv,
+    to: &RollbackTarget,
+) -> Result<Tag, DeployError> {
+    let to = match to {
+        RollbackTarget::Previous => None,
+        RollbackTarget::Tag(tag) => Some(tag),
+    };
+    match rollback_target(&ctx.consul, app_env, to).await {
+        Ok(target) => Ok(target.tag),
+        Err(
+            error @ (crate::release::ReleaseError::NoPrevious { .. }
+            | crate::release::ReleaseError::TagNotInHistory { .. }),
+        ) => Err(DeployError::NoRollbackTarget {
+            app_env: app_env.clone(),
+            detail: error.to_string(),
+        }),
+        Err(source) => Err(DeployError::Consul {
+            during: "finding the rollback target",
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// Takes the deploy lock (step 3), waiting up to `wait` when asked to, and reports its loss as
+/// a warning as soon as it is noticed.
+pub(crate) async fn acquire_lock(
+    ctx: &Context,
+    app_env: &AppEnv,
+    tag: Option<Tag>,
+    wait: Option<std::time::Duration>,
+    progress: &ProgressSink,
+) -> Result<DeployLock, DeployError> {
+    let request = LockRequest::new(app_env.clone(), &ctx.settings, tag).wait(wait);
+    let lock = DeployLock::acquire_reporting(&ctx.consul, &request, |held| {
+        progress.emit(Progress::WaitingForLock {
+            holder: held.to_string(),
+        });
+    })
+    .await
+    .map_err(|error| match error {
+        LockError::Held(held) => DeployError::LockHeld { held },
+        LockError::PermissionDenied { .. } => DeployError::NotAllowed {
+            app_env: app_env.clone(),
+        },
+        other => DeployError::Consul {
+            during: "taking the deploy lock",
+            source: Box::new(other),
+        },
+    })?;
+    let mut loss = lock.subscribe();
+    let sink = progress.clone();
+    // Ends when the lock is lost (after saying so) or released (its sender is dropped).
+    tokio::spawn(async move {
+        while loss.changed().await.is_ok() {
+            let lost = loss.borrow().clone();
+            if let Some(lost) = lost {
+                sink.warn(format!(
+                    "the deploy lock was lost ({lost}); the release will not be recorded"
+                ));
+                break;
+            }
+        }
+    });
+    Ok(lock)
+}
+
+/// Releases the lock and destroys its session; a failure is a warning (the session then
+/// expires on its own).
+pub(crate) async fn release_lock(lock: DeployLock, progress: &ProgressSink) {
+    if let Err(error) = lock.release().await {
+        progress.warn(format!(
+            "could not release the deploy lock ({error}); it frees itself when its session expires"
+        ));
+    }
+}
+
+/// Records the outcome of a deploy whose Marathon deployment ran.
+pub(crate) struct Finish<'a> {
+    pub(crate) ctx: &'a Context,
+    pub(crate) request: &'a DeployRequest,
+    pub(crate) plan: &'a Plan,
+    pub(crate) tags: &'a ReleaseTags,
+    pub(crate) deployment_id: &'a str,
+    pub(crate) started_at: OffsetDateTime,
+    pub(crate) progress: &'a ProgressSink,
+}
+
+impl Finish<'_> {
+    fn record(&self, outcome: Outcome) -> HistoryRecord {
+        let mut record = HistoryRecord::new(
+            self.request.tag.clone(),
+            self.tags.current.clone(),
+            self.ctx.settings.deployer.clone(),
+            self.started_at,
+            outcome,
+        );
+        record.kind = match self.request.kind {
+            DeployKind::Rollback => ReleaseKind::Rollback,
+            _ => ReleaseKind::Deploy,
+        };
+        record.deployment_id = Some(self.deployment_id.to_owned());
+        if let Some(digest) = &self.plan.digest {
+            record
+                .image_digests
+                .insert(self.plan.new_image(), digest.clone());
+        }
+        record.image_check_skipped = self.plan.image_check_skipped;
+        record
+    }
+
+    fn event(&self, kind: EventKind, message: Option<String>) -> Event {
+        let mut event = Event::new(
+            &self.request.app_env,
+            self.ctx.settings.deployer.clone(),
+            kind,
+        )
+        .with_tag(self.request.tag.clone())
+        .with_previous_tag(self.tags.current.clone())
+        .with_deployment_id(self.deployment_id);
+        let mut notes: Vec<String> = message.into_iter().collect();
+        if self.plan.image_check_skipped {
+            notes.push("the registry check of the image was skipped (--skip-image-check)".into());
+        }
+        if !notes.is_empty() {
+            event = event.with_message(notes.join("; "));
+        }
+        event
+    }
+
+    /// Step 8: the fenced success transaction. Returns the notification to send (step 9) once
+    /// the lock is released.
+    pub(crate) async fn succeeded(&self, lock: &DeployLock) -> Result<Notice, DeployError> {
+        self.progress.emit(Progress::RecordingRelease);
+        let kind = match self.request.kind {
+            DeployKind::Rollback => EventKind::Rollback,
+            _ => EventKind::DeploySucceeded,
+        };
+        let event = self.event(kind, None);
+        let commit = SuccessCommit {
+            target: self.request.app_env.clone(),
+            session: lock.session_id().to_owned(),
+            tags: self.tags.clone(),
+            record: self.record(Outcome::Succeeded),
+            event: event.clone(),
+            audit_retention: self.ctx.settings.audit_retention,
+        };
+        match commit_success(&self.ctx.consul, &commit, &CommitRetry::default()).await {
+            Ok(_) => Ok(self.notice(event)),
+            Err(error) => Err(DeployError::ReleaseNotRecorded {
+                message: error.to_string(),
+                source: Box::new(error),
+            }),
+        }
+    }
+
+    /// Step 7's records: history and audit of the failure, tags untouched. A problem recording
+    /// is a warning: the error stays the deploy's. Returns the notification to send.
+    pub(crate) async fn failed(&self, error: &DeployError) -> Notice {
+        let outcome = match error {
+            DeployError::FailedRolledBack { .. } => Outcome::RolledBack,
+            DeployError::FailedNotRolledBack { outcome, .. } => *outcome,
+            _ => Outcome::Failed,
+        };
+        let mut record = self.record(outcome);
+        record.message = Some(error.to_string());
+        let event = self.event(outcome.event_kind(), Some(error.to_string()));
+        if let Err(problem) = record_failure(
+            &self.ctx.consul,
+            &self.request.app_env,
+            &record,
+            &event,
+            self.ctx.settings.audit_retention,
+            &CommitRetry::default(),
+        )
+        .await
+        {
+            self.progress.warn(format!(
+                "the failed deploy could not be recorded: {problem}"
+            ));
+        }
+        self.notice(event)
+    }
+
+    fn notice(&self, event: Event) -> Notice {
+        let link = github_diff_link(
+            &self.ctx.settings,
+            &self.request.app_env.app,
+            self.tags.current.as_ref(),
+            &self.request.tag,
+        );
+        Notice { event, link }
+    }
+}
+
+/// An announcement to send once the lock is free (step 9).
+pub(crate) struct Notice {
+    event: Event,
+    link: DiffLink,
+}
+
+impl Notice {
+    /// Sends it everywhere configured; returns the failures as warnings.
+    pub(crate) async fn send(&self, ctx: &Context) -> Vec<String> {
+        notify_all(&ctx.settings, Some(&ctx.consul), &self.event, &self.link)
+            .await
+            .into_iter()
+            .map(|w| w.to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,173 @@
+//! Why a deploy, rollback or scale failed, and the CLI exit code of each reason.
+
+use crate::deploy::image::ImageCheckError;
+use crate::names::{AppEnv, GroupId};
+use crate::plan::PlanError;
+use crate::release::Outcome;
+use crate::settings::EnvironmentNotAllowed;
+
+/// Why a deploy, rollback or scale failed. Every message is one line a user can act on and never
+/// contains a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeployError {
+    /// The environment is not in the configured list.
+    #[error(transparent)]
+    EnvironmentNotAllowed(#[from] EnvironmentNotAllowed),
+    /// Marathon has no group `/{app}-{env}`.
+    #[error("Marathon has no group {group}: check the app and environment names")]
+    GroupNotFound {
+        /// The group looked for.
+        group: GroupId,
+    },
+    /// No plan could be built (no app runs the application's image…).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The tag is not in the registry: refused before anything changed.
+    #[error("{image} does not exist in its registry ({detail}); nothing was changed")]
+    ImageMissing {
+        /// The image reference.
+        image: String,
+        /// The registry's answer.
+        detail: String,
+    },
+    /// The registry refused access or could not be reached: refused before anything changed.
+    #[error(
+        "could not verify that {image} exists: {source}; nothing was changed \
+         (pass --skip-image-check to deploy without the check)"
+    )]
+    ImageUnverifiable {
+        /// The image reference.
+        image: String,
+        /// The cause.
+        #[source]
+        source: ImageCheckError,
+    },
+    /// The Consul token may not manage this app/env (the ACL probe was refused).
+    #[error(
+        "you are not allowed to manage {app_env}: the Consul token may not write \
+         deploys/{app}/{env}/",
+        app = app_env.app,
+        env = app_env.env
+    )]
+    NotAllowed {
+        /// The app/env.
+        app_env: AppEnv,
+    },
+    /// Someone else holds the deploy lock.
+    #[error(
+        "the deploy lock of {} is held by {held}; try again later, or pass --wait DURATION",
+        held.target
+    )]
+    LockHeld {
+        /// Who holds it: user@host, tag, since when.
+        held: Box<crate::lock::LockHeld>,
+    },
+    /// Marathon deployments hold the apps, and `force_marathon` was not given.
+    #[error(
+        "the apps of {group} are locked by Marathon deployment(s) {}; nothing was changed \
+         (wait for them, or pass --force-marathon to cancel them)",
+        deployments.join(", ")
+    )]
+    AppsLocked {
+        /// The group.
+        group: GroupId,
+        /// The deployments holding the apps.
+        deployments: Vec<String>,
+    },
+    /// A Marathon request failed.
+    #[error("Marathon failed while {during}")]
+    Marathon {
+        /// What duncan was doing.
+        during: &'static str,
+        /// The cause.
+        #[source]
+        source: marathon_client::Error,
+    },
+    /// A Consul request failed.
+    #[error("Consul failed while {during}")]
+    Consul {
+        /// What duncan was doing.
+        during: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The deployment failed and Marathon rolled the apps back to their previous version; the
+    /// release tags are unchanged.
+    #[error(
+        "deployment {deployment_id} failed ({reason}); rolled back by deployment {rollback_id}, \
+         the apps run their previous version and the release tags are unchanged"
+    )]
+    FailedRolledBack {
+        /// Our deployment.
+        deployment_id: String,
+        /// Marathon's rollback deployment.
+        rollback_id: String,
+        /// Why ours failed.
+        reason: String,
+    },
+    /// The deployment failed and was not rolled back (superseded, cancelled, `no_rollback`, or
+    /// the rollback itself failed); the release tags are unchanged.
+    #[error(
+        "deployment {deployment_id} failed ({reason}) and was not rolled back{}; the release \
+         tags are unchanged",
+        rollback_problem.as_ref().map(|p| format!(": {p}")).unwrap_or_default()
+    )]
+    FailedNotRolledBack {
+        /// Our deployment.
+        deployment_id: String,
+        /// Why it failed.
+        reason: String,
+        /// The outcome recorded in history.
+        outcome: Outcome,
+        /// The deployments that superseded ours, if that is what happened.
+        superseded_by: Vec<String>,
+        /// Why there was no rollback, or how it failed.
+        rollback_problem: Option<String>,
+    },
+    /// The deploy succeeded in Marathon, but Consul could not record it.
+    #[error("{message}")]
+    ReleaseNotRecorded {
+        /// The exact state and the command that repairs it.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A rollback has nothing to go back to.
+    #[error("cannot roll back {app_env}: {detail}")]
+    NoRollbackTarget {
+        /// The app/env.
+        app_env: AppEnv,
+        /// Why.
+        detail: String,
+    },
+    /// A scale named an app type the group does not have.
+    #[error(
+        "group {group} has no app type {app_type} (types: {})",
+        if types.is_empty() { "none".to_owned() } else { types.join(", ") }
+    )]
+    UnknownAppType {
+        /// The group.
+        group: GroupId,
+        /// The type asked for.
+        app_type: String,
+        /// The types the group has.
+        types: Vec<String>,
+    },
+}
+
+impl DeployError {
+    /// The CLI's exit code for this error: 3 lock held, 4 failed and rolled back, 5 failed and
+    /// not rolled back, 7 not allowed, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DeployError::LockHeld { .. } => 3,
+            DeployError::FailedRolledBack { .. } => 4,
+            DeployError::FailedNotRolledBack { .. } => 5,
+            DeployError::NotAllowed { .. } => 7,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The Marathon half of a deploy: reading the group, opening the event stream, the group update
+//! with its 409 handling, and the rollback of a failed deployment.
+
+use std::pin::Pin;
+
+use futures_util::{Stream, StreamExt};
+use marathon_client::{
+    Client, Error, EventStreamOptions, GroupEmbed, GroupUpdateOptions, ReconnectPolicy, StreamItem,
+};
+use serde_json::Value;
+
+use crate::names::GroupId;
+use crate::progress::{Progress, ProgressSink};
+use crate::watch::{
+    ExpectedApp, Signal, WatchOptions, WatchReport, WatchTarget, signal_of, watch_deployment,
+};
+
+/// A boxed stream of watch signals, as the deploy hands to the watch.
+pub type SignalStream = Pin<Box<dyn Stream<Item = Signal> + Send>>;
+
+/// Reads the group `/{app}-{env}` (only that group) with its nested groups and apps, and no
+/// task data: exactly what a lossless update needs.
+pub(crate) async fn fetch_group(client: &Client, group: &GroupId) -> Result<Value, Error> {
+    let group = client
+        .group(group.as_str(), &[GroupEmbed::Groups, GroupEmbed::Apps])
+        .await?;
+    serde_json::to_value(&group).map_err(|source| Error::Decode {
+        context: "group".to_owned(),
+        source,
+    })
+}
+
+/// Opens the event stream before an update (protocol step 4): only the event types the watch
+/// acts on, in Marathon's light plan format. `None` when it cannot be had (the watch then polls).
+pub(crate) async fn open_signals(client: &Client, progress: &ProgressSink) -> Option<SignalStream> {
+    let options = EventStreamOptions::new().with_event_types(watch_event_types());
+    match client
+        .reconnecting_events(options, ReconnectPolicy::default())
+        .await
+    {
+        Ok(stream) => Some(Box::pin(stream.filter_map(|item| async move {
+            match item {
+                Ok(StreamItem::Event(event)) => Some(signal_of(&event)),
+                Ok(StreamItem::Reconnected) => Some(Signal::Reconnected),
+                // A drop (the stream reconnects by itself) or one malformed event: nothing
+                // to act on; the watch keeps reading REST on its own schedule meanwhile.
+                Ok(_) | Err(_) => None,
+            }
+        }))),
+        Err(error) => {
+            progress.warn(format!("Marathon's event stream is unavailable: {error}"));
+            None
+        }
+    }
+}
+
+fn watch_event_types() -> Vec<&'static str> {
+    use marathon_client::event_types as t;
+    vec![
+        t::DEPLOYMENT_INFO,
+        t::DEPLOYMENT_STEP_SUCCESS,
+        t::DEPLOYMENT_STEP_FAILURE,
+        t::DEPLOYMENT_SUCCESS,
+        t::DEPLOYMENT_FAILED,
+        t::STATUS_UPDATE,
+        t::HEALTH_STATUS_CHANGED,
+    ]
+}
+
+/// Sends the group update; on 409 with `force`, says which deployments are cancelled and forces.
+pub(crate) async fn put_group(
+    client: &Client,
+    body: &Value,
+    force: bool,
+    progress: &ProgressSink,
+) -> Result<marathon_client::DeploymentRef, Error> {
+    let group: marathon_client::Group =
+        serde_json::from_value(body.clone()).map_err(|source| Error::Decode {
+            context: "group to send".to_owned(),
+            source,
+        })?;
+    match client
+        .update_group(&group, GroupUpdateOptions { force: false })
+        .await
+    {
+        Err(Error::AppLocked { deployment_ids, .. }) if force => {
+            progress.emit(Progress::ForcingMarathon {
+                deployments: deployment_ids,
+            });
+            client
+                .update_group(&group, GroupUpdateOptions { force: true })
+                .await
+        }
+        other => other,
+    }
+}
+
+/// Marathon's dry-run steps of an update, as JSON.
+pub(crate) async fn dry_run_steps(client: &Client, body: &Value) -> Result<Value, Error> {
+    let group: marathon_client::Group =
+        serde_json::from_value(body.clone()).map_err(|source| Error::Decode {
+            context: "group to send".to_owned(),
+            source,
+        })?;
+    let steps = client
+        .dry_run_group_update(&group, GroupUpdateOptions { force: false })
+        .await?;
+    serde_json::to_value(&steps).map_err(|source| Error::Decode {
+        context: "dry-run steps".to_owned(),
+        source,
+    })
+}
+
+/// How the rollback of a failed deployment went.
+#[derive(Debug)]
+pub(crate) enum RollbackResult {
+    /// Marathon's rollback deployment finished with every app back on its old image.
+    Finished {
+        /// The rollback deployment id.
+        id: String,
+    },
+    /// The rollback could not be started or did not finish.
+    Failed {
+        /// The rollback deployment id, when one was started.
+        id: Option<String>,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Cancels our deployment without force, so that Marathon starts a rollback deployment to the
+/// previous app versions, and watches that rollback to its end (protocol step 7).
+pub(crate) async fn roll_back(
+    client: &Client,
+    deployment_id: &str,
+    old_images: &[(String, String)],
+    options: &WatchOptions,
+    progress: &ProgressSink,
+) -> RollbackResult {
+    // Subscribe before the cancel, as for the deploy itself.
+    let signals = open_signals(client, progress).await;
+    let rollback = match client.cancel_deployment(deployment_id).await {
+        Ok(rollback) => rollback,
+        Err(error) => {
+            return RollbackResult::Failed {
+                id: None,
+                reason: format!("Marathon refused to cancel deployment {deployment_id}: {error}"),
+            };
+        }
+    };
+    progress.emit(Progress::RollbackStarted {
+        id: rollback.deployment_id.clone(),
+    });
+    let target = WatchTarget {
+        deployment_id: rollback.deployment_id.clone(),
+        // Marathon gives the reverted apps back their old definitions (and versions), so only
+        // the images are checked.
+        version: None,
+        apps: old_images
+            .iter()
+            .map(|(app_id, image)| ExpectedApp {
+                app_id: app_id.clone(),
+                image: Some(image.clone()),
+            })
+            .collect(),
+    };
+    // The rollback gets a fresh deadline and stall window (the old ones were spent).
+    let report: WatchReport = watch_deployment(client, signals, &target, options, progress).await;
+    if report.outcome.is_success() {
+        progress.emit(Progress::RollbackFinished);
+        RollbackResult::Finished {
+            id: rollback.deployment_id,
+        }
+    } else {
+        RollbackResult::Failed {
+            id: Some(rollback.deployment_id),
+            reason: format!("the rollback deployment {}", report.outcome),
+        }
+    }
+}
