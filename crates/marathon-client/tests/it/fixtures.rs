@@ -226,7 +226,7 @@ fn captured_event_stream_without_event_names_parses_by_event_type() {
     let start = text.find("data: ").unwrap();
     let end = text[start..].find("```").unwrap() + start;
     let mut parser = SseParser::new(1 << 20);
-    let mut messages = parser.push(text[start..end].as_bytes()).unwrap();
+    let mut messages = parser.push(&text.as_bytes()[start..end]).unwrap();
     messages.extend(parser.push(b"\n\n").unwrap());
     let events: Vec<Event> = messages
         .iter()

@@ -4,4 +4,5 @@
 mod bad_servers;
 mod fixtures;
 mod requests;
+mod sim;
 mod util;
