@@ -247,8 +247,9 @@ impl RegistryClient {
                     .and_then(|body| serde_json::from_slice::<ErrorBody>(&body).ok())
                     .map(|body| body.errors)
                     .unwrap_or_default();
-                // A 404 without a registry error code is most likely a missing repository too.
-                if codes.is_empty() || codes.iter().any(|e| e.code == "NAME_UNKNOWN") {
+                // Only the registry's own code says the repository is missing: a bare 404 may
+                // come from a proxy or a registry without the tag-list endpoint.
+                if codes.iter().any(|e| e.code == "NAME_UNKNOWN") {
                     RegistryError::NameUnknown {
                         registry: check.registry.to_owned(),
                         repository: repository.to_owned(),

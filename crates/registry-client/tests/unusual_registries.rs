@@ -258,3 +258,49 @@ async fn digest_pinned_reference_with_other_content_is_a_mismatch() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn bare_404_without_registry_codes_is_a_missing_tag() {
+    // A proxy in front of a registry: 404 everywhere, no registry error body.
+    let host = serve(Router::new()).await;
+
+    let error = client(&[&host])
+        .check_manifest(&reference(&host, "team/app:v1"), &Credentials::Anonymous)
+        .await
+        .expect_err("nothing is there");
+
+    assert!(
+        matches!(&error, RegistryError::ManifestUnknown { reference, .. } if reference == "v1"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn registry_that_never_answers_is_unreachable_after_the_timeout() {
+    // Accepts connections and then says nothing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let host = listener.local_addr().expect("address").to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let client = RegistryClient::builder()
+        .plain_http_host(&host)
+        .timeout(std::time::Duration::from_millis(200))
+        .build()
+        .expect("client");
+
+    let error = client
+        .check_manifest(&reference(&host, "team/app:v1"), &Credentials::Anonymous)
+        .await
+        .expect_err("no answer");
+
+    match &error {
+        RegistryError::Unreachable { source, .. } => assert!(source.is_timeout(), "{source:?}"),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+}
