@@ -180,3 +180,266 @@ async fn never_healthy_deployment_keeps_running_past_grace_period_and_relaunches
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn forced_update_fails_the_running_deployment_and_starts_its_own() {
+    let options = fast().rule("*:slow", TaskOutcome::Slow(Duration::from_secs(3600)));
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    deploy(&client, &url, "/shop-prod", &shop(V1)).await;
+    wait_idle(&client, &url).await;
+    let stuck = deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &shop("registry.example/shop:slow"),
+    )
+    .await;
+
+    let mut stream = subscribe(
+        &client,
+        &url,
+        "?event_type=deployment_failed&event_type=deployment_success",
+    )
+    .await;
+    let res = put_group(&client, &url, "/shop-prod", &shop(V2), "").await;
+    assert_eq!(res.status(), 409, "without force the apps are locked");
+    let res = put_group(&client, &url, "/shop-prod", &shop(V2), "?force=true").await;
+    assert_eq!(res.status(), 200);
+    let forced: Value = res.json().await.expect("JSON");
+    let forced = forced["deploymentId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let seen = stream
+        .until(|k, d| k == "deployment_success" && d["id"] == forced.as_str())
+        .await;
+    assert_eq!(seen[0].0, "deployment_failed");
+    assert_eq!(seen[0].1["id"], stuck.as_str());
+    let history = sim.control().deployment_history();
+    let outcome = |id: &str| history.iter().find(|d| d.id == id).map(|d| d.outcome);
+    assert_eq!(outcome(&stuck), Some(DeploymentOutcome::Failed));
+    assert_eq!(outcome(&forced), Some(DeploymentOutcome::Succeeded));
+    assert_eq!(
+        sim.control().app_image("/shop-prod/web").as_deref(),
+        Some(V2)
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_deployment_rolls_the_apps_back_to_their_old_image() {
+    let options = fast().rule("*:v2", TaskOutcome::NeverHealthy);
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    deploy(&client, &url, "/shop-prod", &shop(V1)).await;
+    wait_idle(&client, &url).await;
+    let (_, before) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web")).await;
+    let failing = deploy(&client, &url, "/shop-prod", &shop(V2)).await;
+
+    let mut stream = subscribe(
+        &client,
+        &url,
+        "?event_type=deployment_failed&event_type=deployment_success",
+    )
+    .await;
+    let res = client
+        .delete(format!("{url}/v2/deployments/{failing}"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 200);
+    let header = res
+        .headers()
+        .get("Marathon-Deployment-Id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = res.json().await.expect("JSON");
+    let rollback = body["deploymentId"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(header.as_deref(), Some(rollback.as_str()));
+    assert_ne!(rollback, failing);
+    assert!(body["version"].is_string());
+
+    let seen = stream
+        .until(|k, d| k == "deployment_success" && d["id"] == rollback.as_str())
+        .await;
+    assert_eq!(
+        (seen[0].0.as_str(), &seen[0].1["id"]),
+        ("deployment_failed", &json!(failing))
+    );
+    let (_, after) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web")).await;
+    assert_eq!(after["app"]["container"]["docker"]["image"], V1);
+    assert_eq!(
+        after["app"]["version"], before["app"]["version"],
+        "the old definition comes back as it was"
+    );
+    assert_eq!(after["app"]["tasksHealthy"], 3);
+    let history = sim.control().deployment_history();
+    assert_eq!(
+        history.iter().find(|d| d.id == failing).map(|d| d.outcome),
+        Some(DeploymentOutcome::RolledBack)
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn force_cancel_answers_202_and_starts_no_rollback() {
+    let options = fast().rule("*:v2", TaskOutcome::NeverHealthy);
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    deploy(&client, &url, "/shop-prod", &shop(V1)).await;
+    wait_idle(&client, &url).await;
+    let failing = deploy(&client, &url, "/shop-prod", &shop(V2)).await;
+    let res = client
+        .delete(format!("{url}/v2/deployments/{failing}?force=true"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 202);
+    let (_, list) = get_json(&client, &format!("{url}/v2/deployments")).await;
+    assert_eq!(list, json!([]));
+    assert_eq!(
+        sim.control().app_image("/shop-prod/web").as_deref(),
+        Some(V2),
+        "no rollback"
+    );
+    let history = sim.control().deployment_history();
+    assert_eq!(
+        history.last().map(|d| d.outcome),
+        Some(DeploymentOutcome::Cancelled)
+    );
+    let res = client
+        .delete(format!("{url}/v2/deployments/{failing}"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(
+        body["message"],
+        format!("DeploymentPlan {failing} does not exist")
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn deployments_list_shows_steps_and_current_actions() {
+    let options = fast().rule("*:v2", TaskOutcome::NeverHealthy);
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    deploy(&client, &url, "/shop-prod", &shop(V1)).await;
+    wait_idle(&client, &url).await;
+    let id = deploy(&client, &url, "/shop-prod", &shop(V2)).await;
+    let (status, list) = get_json(&client, &format!("{url}/v2/deployments")).await;
+    assert_eq!(status, 200);
+    let d = &list[0];
+    assert_eq!(d["id"], id.as_str());
+    assert_eq!(
+        d["affectedApps"],
+        json!(["/shop-prod/web", "/shop-prod/worker"])
+    );
+    assert_eq!(d["totalSteps"], 1);
+    assert_eq!(d["currentStep"], 1);
+    assert_eq!(
+        d["steps"][0]["actions"][0],
+        json!({"action": "RestartApplication", "app": "/shop-prod/web"})
+    );
+    assert_eq!(d["currentActions"][1]["app"], "/shop-prod/worker");
+    assert!(d["version"].is_string());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn new_group_starts_then_scales_its_apps() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let mut stream = subscribe(
+        &client,
+        &url,
+        "?event_type=deployment_step_success&event_type=deployment_success",
+    )
+    .await;
+    let id = deploy(&client, &url, "/shop-prod", &shop(V1)).await;
+    let seen = stream.until(|k, _| k == "deployment_success").await;
+    let actions: Vec<Value> = seen
+        .iter()
+        .filter(|(k, _)| k == "deployment_step_success")
+        .map(|(_, d)| d["currentStep"]["actions"][0]["action"].clone())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![json!("StartApplication"), json!("ScaleApplication")]
+    );
+    assert_eq!(seen.last().map(|(_, d)| d["id"].clone()), Some(json!(id)));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn crash_looping_tasks_fail_and_are_relaunched() {
+    let options = SimOptions::default()
+        .task_start(Duration::from_millis(10))
+        .speed(0.0)
+        .rule("*:crash", TaskOutcome::CrashLoop);
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    let mut stream = subscribe(&client, &url, "?event_type=status_update_event").await;
+    deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"id": "/shop-prod", "apps": [app("web", "registry.example/shop:crash", 1)]}),
+    )
+    .await;
+    for _ in 0..10 {
+        sim.control().advance_clock(Duration::from_secs(5));
+    }
+    let mut failed = 0;
+    while let Ok(Some(item)) =
+        tokio::time::timeout(Duration::from_millis(300), stream.rx.recv()).await
+    {
+        if let Item::Event { data, .. } = item {
+            failed += usize::from(data["taskStatus"] == "TASK_FAILED");
+        }
+    }
+    assert!(failed >= 3, "tasks keep failing and coming back: {failed}");
+    let (_, app) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web")).await;
+    assert_eq!(app["app"]["lastTaskFailure"]["state"], "TASK_FAILED");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn complete_deployment_now_finishes_a_slow_deployment_at_once() {
+    let options = fast().rule("*:v2", TaskOutcome::Slow(Duration::from_secs(3600)));
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    deploy(&client, &url, "/shop-prod", &shop(V1)).await;
+    wait_idle(&client, &url).await;
+    let mut stream = subscribe(&client, &url, "?event_type=deployment_success").await;
+    let id = deploy(&client, &url, "/shop-prod", &shop(V2)).await;
+    assert!(sim.control().complete_deployment_now(&id));
+    let seen = stream.until(|k, _| k == "deployment_success").await;
+    assert_eq!(seen[0].1["id"], id.as_str());
+    assert!(!sim.control().complete_deployment_now(&id), "already over");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn deployments_of_one_group_never_overlap_in_history() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    for image in [V1, V2, V1] {
+        deploy(&client, &url, "/shop-prod", &shop(image)).await;
+        wait_idle(&client, &url).await;
+    }
+    let history = sim.control().deployment_history();
+    assert_eq!(history.len(), 3);
+    for pair in history.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(
+            a.ended.is_some_and(|end| end <= b.started),
+            "{a:?} overlaps {b:?}"
+        );
+    }
+    sim.shutdown().await;
+}

@@ -1,0 +1,428 @@
+//! The REST surface: shapes, error bodies, auth, the DC/OS prefix and the test controls.
+
+mod support;
+
+use std::time::Duration;
+
+use marathon_sim::SimOptions;
+use serde_json::{Value, json};
+use support::*;
+
+const V1: &str = "registry.example/shop:v1";
+
+fn fast() -> SimOptions {
+    SimOptions::default().task_start(Duration::from_millis(20))
+}
+
+#[tokio::test]
+async fn group_round_trip_keeps_unknown_fields_and_unchanged_app_versions() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let mut web = app("web", V1, 1);
+    web["constraints"] = json!([["hostname", "UNIQUE"]]);
+    web["x-future-field"] = json!({"nested": [1, 2]});
+    let body = json!({"id": "/shop-prod", "apps": [web, app("worker", V1, 1)]});
+    deploy(&client, &url, "/shop-prod", &body).await;
+    wait_idle(&client, &url).await;
+
+    let (status, group) = get_json(&client, &format!("{url}/v2/groups/shop-prod")).await;
+    assert_eq!(status, 200);
+    let apps = group["apps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(apps[0]["x-future-field"], json!({"nested": [1, 2]}));
+    assert_eq!(apps[0]["constraints"], json!([["hostname", "UNIQUE"]]));
+    assert!(
+        apps[0].get("tasksRunning").is_none(),
+        "no counts without embed"
+    );
+
+    // Send the group back with only the worker's image changed.
+    let mut changed = group.clone();
+    changed["apps"][1]["container"]["docker"]["image"] = json!("registry.example/shop:v2");
+    changed.as_object_mut().map(|g| g.remove("version"));
+    deploy(&client, &url, "/shop-prod", &changed).await;
+    wait_idle(&client, &url).await;
+    let (_, after) = get_json(&client, &format!("{url}/v2/groups/shop-prod")).await;
+    assert_eq!(
+        after["apps"][0]["version"], apps[0]["version"],
+        "the unchanged app keeps its version"
+    );
+    assert_ne!(after["apps"][1]["version"], apps[1]["version"]);
+    assert_eq!(
+        after["apps"][0]["x-future-field"],
+        json!({"nested": [1, 2]})
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn apps_missing_from_a_group_put_are_stopped() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"id": "/shop-prod", "apps": [app("web", V1, 1), app("worker", V1, 1)]}),
+    )
+    .await;
+    wait_idle(&client, &url).await;
+    deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"id": "/shop-prod", "apps": [app("web", V1, 1)]}),
+    )
+    .await;
+    wait_idle(&client, &url).await;
+    let (status, body) = get_json(&client, &format!("{url}/v2/apps/shop-prod/worker")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "App '/shop-prod/worker' does not exist");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn group_embed_replaces_the_default_set() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"id": "/shop-prod", "apps": [app("web", V1, 2)]}),
+    )
+    .await;
+    wait_idle(&client, &url).await;
+    let (_, root) = get_json(&client, &format!("{url}/v2/groups")).await;
+    assert_eq!(root["id"], "/");
+    assert_eq!(root["groups"][0]["id"], "/shop-prod");
+    let (_, only_apps) = get_json(
+        &client,
+        &format!("{url}/v2/groups/shop-prod?embed=group.apps.counts&embed=group.apps.tasks"),
+    )
+    .await;
+    assert!(only_apps.get("groups").is_none());
+    assert_eq!(only_apps["apps"][0]["tasksHealthy"], 2);
+    assert_eq!(
+        only_apps["apps"][0]["tasks"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let (_, only_groups) = get_json(&client, &format!("{url}/v2/groups?embed=group.groups")).await;
+    assert!(only_groups.get("apps").is_none() && only_groups["groups"].is_array());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn dry_run_returns_steps_and_changes_nothing() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let res = put_group(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"apps": [app("web", V1, 1)]}),
+        "?dryRun=true",
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(
+        body["steps"][0]["actions"][0],
+        json!({"action": "StartApplication", "app": "/shop-prod/web"})
+    );
+    assert_eq!(
+        get_json(&client, &format!("{url}/v2/groups/shop-prod"))
+            .await
+            .0,
+        404
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn app_put_creates_then_updates_partially() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let res = client
+        .put(format!("{url}/v2/apps/tools/cron"))
+        .json(&app("cron", V1, 1))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("Marathon-Deployment-Id").is_some());
+    wait_idle(&client, &url).await;
+    let res = client
+        .put(format!("{url}/v2/apps/tools/cron"))
+        .json(&json!({"instances": 2}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("JSON");
+    assert!(body["deploymentId"].is_string() && body["version"].is_string());
+    wait_idle(&client, &url).await;
+    let (_, app) = get_json(&client, &format!("{url}/v2/apps/tools/cron")).await;
+    assert_eq!(app["app"]["instances"], 2);
+    assert_eq!(
+        app["app"]["container"]["docker"]["image"], V1,
+        "partial update keeps the rest"
+    );
+    assert_eq!(app["app"]["tasksRunning"], 2);
+    assert_ne!(
+        app["app"]["versionInfo"]["lastScalingAt"],
+        app["app"]["versionInfo"]["lastConfigChangeAt"]
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn touching_a_locked_app_answers_marathons_409_body() {
+    let options = fast().rule("*:stuck", marathon_sim::TaskOutcome::NeverHealthy);
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    let id = deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"id": "/shop-prod", "apps": [app("web", "r/shop:stuck", 1)]}),
+    )
+    .await;
+    let res = client
+        .put(format!("{url}/v2/apps/shop-prod/web"))
+        .json(&json!({"instances": 3}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(
+        body,
+        json!({
+            "message": "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
+            "deployments": [{"id": id}],
+        })
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_json_answers_400_and_changes_nothing() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let res = client
+        .put(format!("{url}/v2/groups/shop-prod"))
+        .header("Content-Type", "application/json")
+        .body("{\"apps\": [")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["message"], "Invalid JSON");
+    assert_eq!(body["details"][0]["path"], "/");
+    assert!(body["details"][0]["errors"][0].is_string());
+    assert_eq!(
+        get_json(&client, &format!("{url}/v2/groups/shop-prod"))
+            .await
+            .0,
+        404
+    );
+    assert!(sim.control().deployment_history().is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_app_id_answers_422_with_validation_details() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let res = put_group(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"apps": [app("Web_App", V1, 1)]}),
+        "",
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["message"], "Object is not valid");
+    assert_eq!(body["details"][0]["path"], "/apps(0)/id");
+    let error = body["details"][0]["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("must fully match regular expression"),
+        "{error}"
+    );
+    let res = client
+        .put(format!("{url}/v2/apps/Bad_Id"))
+        .json(&json!({"instances": 1}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        get_json(&client, &format!("{url}/v2/groups/shop-prod"))
+            .await
+            .0,
+        404
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_group_answers_404_with_message() {
+    let (sim, client) = start(fast()).await;
+    let (status, body) = get_json(&client, &format!("{}/v2/groups/nowhere", sim.url())).await;
+    assert_eq!(status, 404);
+    assert_eq!(body, json!({"message": "Group '/nowhere' does not exist"}));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_is_served_under_the_dcos_prefix_too() {
+    let (sim, client) = start(fast()).await;
+    let base = format!("{}/service/marathon", sim.url());
+    let id = deploy(
+        &client,
+        &base,
+        "/shop-prod",
+        &json!({"apps": [app("web", V1, 1)]}),
+    )
+    .await;
+    let (status, list) = get_json(&client, &format!("{base}/v2/deployments")).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.as_array()
+            .is_some_and(|l| l.iter().all(|d| d["id"] == id.as_str()))
+    );
+    let (status, info) = get_json(&client, &format!("{base}/v2/info")).await;
+    assert_eq!((status, info["name"].clone()), (200, json!("marathon")));
+    let pong = client
+        .get(format!("{base}/ping"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(pong.text().await.ok().as_deref(), Some("pong"));
+    let paths: Vec<String> = sim
+        .control()
+        .requests()
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .collect();
+    assert!(
+        paths.iter().all(|p| p.starts_with("/service/marathon/")),
+        "{paths:?}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_auth_answers_401_without_and_403_when_forbidden() {
+    let (sim, client) = start(fast().token("s3cret")).await;
+    let url = sim.url();
+    let res = client
+        .get(format!("{url}/v2/apps"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body, json!({"message": "Invalid username or password."}));
+    let wrong = client
+        .get(format!("{url}/v2/apps"))
+        .header("Authorization", "token=nope")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(wrong.status(), 401);
+    let ok = client
+        .get(format!("{url}/v2/apps"))
+        .header("Authorization", "token=s3cret")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(ok.status(), 200);
+    sim.control().set_forbidden(true);
+    let res = client
+        .get(format!("{url}/v2/apps"))
+        .header("Authorization", "token=s3cret")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 403);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(
+        body,
+        json!({"message": "Not Authorized to perform this action!"})
+    );
+    let ping = client
+        .get(format!("{url}/ping"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(ping.status(), 200, "ping needs no auth");
+    let recorded = format!("{:?}", sim.control().requests());
+    assert!(
+        !recorded.contains("s3cret"),
+        "Debug of recorded requests redacts the token"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn basic_auth_accepts_the_right_password_only() {
+    let (sim, client) = start(fast().basic_auth("ops", "pa55")).await;
+    let url = sim.url();
+    let ok = client
+        .get(format!("{url}/v2/info"))
+        .basic_auth("ops", Some("pa55"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(ok.status(), 200);
+    let bad = client
+        .get(format!("{url}/v2/info"))
+        .basic_auth("ops", Some("nope"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(bad.status(), 401);
+    assert!(bad.headers().get("WWW-Authenticate").is_some());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn leader_unavailable_answers_503_until_back() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    sim.control().set_leader_available(false);
+    let (status, body) = get_json(&client, &format!("{url}/v2/apps")).await;
+    assert_eq!(status, 503);
+    assert!(body["message"].is_string());
+    sim.control().set_leader_available(true);
+    assert_eq!(get_json(&client, &format!("{url}/v2/apps")).await.0, 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_are_recorded_with_their_bytes() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let body = json!({"apps": [app("web", V1, 1)]});
+    deploy(&client, &url, "/shop-prod", &body).await;
+    let (_, apps) = get_json(&client, &format!("{url}/v2/apps?embed=apps.tasks")).await;
+    let requests = sim.control().requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].status),
+        ("PUT", 200)
+    );
+    assert_eq!(requests[0].bytes_in, body.to_string().len() as u64);
+    assert_eq!(requests[1].path_and_query, "/v2/apps?embed=apps.tasks");
+    assert_eq!(requests[1].bytes_out, apps.to_string().len() as u64);
+    let stats = sim.control().request_stats();
+    assert_eq!(stats.count, 2);
+    assert_eq!(stats.bytes_in, requests[0].bytes_in);
+    sim.control().clear_requests();
+    assert_eq!(sim.control().request_stats().count, 0);
+    sim.shutdown().await;
+}
