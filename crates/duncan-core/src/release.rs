@@ -1,1 +1,287 @@
-//! (in progress) owned by the core-foundations helper.
+//! Release tags (`current`, `previous`), the release history, and the transactions that record
+//! a deploy's outcome.
+//!
+//! - [`read_tags`] reads `current` consistently, with the `ModifyIndex` the success transaction
+//!   is fenced on.
+//! - [`commit_success`] is step 8 of the deploy protocol: one transaction, fenced on the lock's
+//!   session and on `current`, that moves the tags, appends the history record and the audit
+//!   event and unlocks the lock (see [`commit`]).
+//! - [`record_failure`] appends the history record and audit event of a failed deploy and leaves
+//!   the tags alone.
+//! - [`history`] lists the records, newest first; [`rollback_target`] finds what to roll back to.
+
+pub mod commit;
+pub mod record;
+
+use consul_client::{Client, QueryOptions};
+
+use crate::audit::log::sequences;
+use crate::names::{AppEnv, Tag, sequence_from_key};
+
+pub use commit::{
+    CommitError, CommitRetry, Committed, SuccessCommit, commit_success, record_failure,
+};
+pub use record::{HistoryEntry, HistoryRecord, Outcome, ReleaseKind};
+
+/// Errors reading the release tags or history.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// A tag key holds something that is not a valid tag (edited by hand?).
+    #[error("{key} holds {value:?}, which is not a valid image tag")]
+    InvalidStoredTag {
+        /// The key.
+        key: String,
+        /// What it holds (shortened).
+        value: String,
+        /// Why it is invalid.
+        #[source]
+        source: crate::names::NameError,
+    },
+    /// There is no previous tag to roll back to.
+    #[error("{target} has no previous release to roll back to; name a tag from its history")]
+    NoPrevious {
+        /// The app/env.
+        target: AppEnv,
+    },
+    /// The requested rollback tag was never successfully deployed.
+    #[error(
+        "{tag} was never successfully deployed to {target}, so it cannot be a rollback target{}",
+        if known.is_empty() { String::new() } else {
+            format!(" (recent releases: {})", known.iter().map(Tag::as_str).collect::<Vec<_>>().join(", "))
+        }
+    )]
+    TagNotInHistory {
+        /// The app/env.
+        target: AppEnv,
+        /// The requested tag.
+        tag: Tag,
+        /// Recently deployed tags, newest first.
+        known: Vec<Tag>,
+    },
+    /// The token may not read the app/env's keys.
+    #[error("permission denied: the Consul token may not read deploys/{target}/")]
+    PermissionDenied {
+        /// The app/env.
+        target: AppEnv,
+        /// Consul's error.
+        #[source]
+        source: consul_client::Error,
+    },
+    /// Consul could not be read.
+    #[error("Consul request for the releases of {target} failed")]
+    Consul {
+        /// The app/env.
+        target: AppEnv,
+        /// Consul's error.
+        #[source]
+        source: consul_client::Error,
+    },
+}
+
+impl ReleaseError {
+    pub(crate) fn from_consul(target: &AppEnv, source: consul_client::Error) -> Self {
+        if source.is_permission_denied() || matches!(source, consul_client::Error::AclNotFound) {
+            ReleaseError::PermissionDenied {
+                target: target.clone(),
+                source,
+            }
+        } else {
+            ReleaseError::Consul {
+                target: target.clone(),
+                source,
+            }
+        }
+    }
+}
+
+/// The release tags of one app/env.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseTags {
+    /// The tag now deployed, if any.
+    pub current: Option<Tag>,
+    /// The `ModifyIndex` of the `current` key (0 when it does not exist): the success transaction
+    /// checks it, so a concurrent change of `current` is never overwritten.
+    pub current_index: u64,
+    /// The tag deployed before the current one, if any.
+    pub previous: Option<Tag>,
+}
+
+/// Parses a stored tag; surrounding whitespace (a trailing newline from `consul kv put`) is
+/// ignored, an empty value counts as no tag.
+fn parse_stored_tag(key: &str, value: &[u8]) -> Result<Option<Tag>, ReleaseError> {
+    let text = String::from_utf8_lossy(value);
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|source| ReleaseError::InvalidStoredTag {
+            key: key.to_owned(),
+            value: text.chars().take(80).collect(),
+            source,
+        })
+}
+
+/// Reads `current` (with `?consistent`, so a just-finished deploy is never missed) and
+/// `previous`.
+///
+/// # Errors
+///
+/// [`ReleaseError`] when Consul cannot be read or a key holds an invalid tag.
+pub async fn read_tags(consul: &Client, target: &AppEnv) -> Result<ReleaseTags, ReleaseError> {
+    let opts = QueryOptions::consistent();
+    let current_key = target.current_key();
+    let (current, _) = consul
+        .kv()
+        .get(&current_key, &opts)
+        .await
+        .map_err(|e| ReleaseError::from_consul(target, e))?;
+    let previous_key = target.previous_key();
+    let (previous, _) = consul
+        .kv()
+        .get(&previous_key, &opts)
+        .await
+        .map_err(|e| ReleaseError::from_consul(target, e))?;
+    let current_index = current.as_ref().map_or(0, |p| p.modify_index);
+    Ok(ReleaseTags {
+        current: match &current {
+            Some(p) => parse_stored_tag(&current_key, &p.value)?,
+            None => None,
+        },
+        current_index,
+        previous: match &previous {
+            Some(p) => parse_stored_tag(&previous_key, &p.value)?,
+            None => None,
+        },
+    })
+}
+
+/// The release history of `target`, newest first, at most `limit` records (all when `None`).
+///
+/// Records that cannot be decoded are skipped and logged at `warn` level.
+///
+/// # Errors
+///
+/// [`ReleaseError`] when Consul cannot be read.
+pub async fn history(
+    consul: &Client,
+    target: &AppEnv,
+    limit: Option<usize>,
+) -> Result<Vec<HistoryEntry>, ReleaseError> {
+    let prefix = target.history_prefix();
+    let (pairs, _) = consul
+        .kv()
+        .list(&prefix, &QueryOptions::consistent())
+        .await
+        .map_err(|e| ReleaseError::from_consul(target, e))?;
+    let mut entries: Vec<HistoryEntry> = pairs
+        .iter()
+        .filter_map(|p| {
+            let seq = sequence_from_key(&prefix, &p.key)?;
+            match serde_json::from_slice::<HistoryRecord>(&p.value) {
+                Ok(record) => Some(HistoryEntry { seq, record }),
+                Err(e) => {
+                    tracing::warn!(key = %p.key, error = %e, "skipping an undecodable history record");
+                    None
+                }
+            }
+        })
+        .collect();
+    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    if let Some(limit) = limit {
+        entries.truncate(limit);
+    }
+    Ok(entries)
+}
+
+/// The sequence numbers of the history of `target`, ascending (cheap: keys only).
+///
+/// # Errors
+///
+/// [`ReleaseError`] when Consul cannot be read.
+pub async fn history_sequences(consul: &Client, target: &AppEnv) -> Result<Vec<u64>, ReleaseError> {
+    sequences(consul, &target.history_prefix())
+        .await
+        .map_err(|e| ReleaseError::from_consul(target, e))
+}
+
+/// What a rollback deploys, and over what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackTarget {
+    /// The tag to deploy.
+    pub tag: Tag,
+    /// The release tags as read (their `current_index` fences the final transaction).
+    pub tags: ReleaseTags,
+}
+
+/// Finds the tag a rollback deploys: `to` when given (it must have been deployed successfully
+/// before, per the history, or be the `previous` tag), else `previous`.
+///
+/// # Errors
+///
+/// [`ReleaseError::NoPrevious`] without a previous tag, [`ReleaseError::TagNotInHistory`] for a
+/// tag never deployed, or a read error.
+pub async fn rollback_target(
+    consul: &Client,
+    target: &AppEnv,
+    to: Option<&Tag>,
+) -> Result<RollbackTarget, ReleaseError> {
+    let tags = read_tags(consul, target).await?;
+    let Some(to) = to else {
+        return match tags.previous.clone() {
+            Some(tag) => Ok(RollbackTarget { tag, tags }),
+            None => Err(ReleaseError::NoPrevious {
+                target: target.clone(),
+            }),
+        };
+    };
+    if tags.previous.as_ref() == Some(to) || tags.current.as_ref() == Some(to) {
+        return Ok(RollbackTarget {
+            tag: to.clone(),
+            tags,
+        });
+    }
+    let records = history(consul, target, None).await?;
+    let deployed = |r: &&HistoryEntry| r.record.outcome.is_success();
+    if records.iter().filter(deployed).any(|r| &r.record.tag == to) {
+        return Ok(RollbackTarget {
+            tag: to.clone(),
+            tags,
+        });
+    }
+    let mut known: Vec<Tag> = Vec::new();
+    for r in records.iter().filter(deployed) {
+        if !known.contains(&r.record.tag) {
+            known.push(r.record.tag.clone());
+        }
+        if known.len() == 5 {
+            break;
+        }
+    }
+    Err(ReleaseError::TagNotInHistory {
+        target: target.clone(),
+        tag: to.clone(),
+        known,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_tags_tolerate_a_trailing_newline_and_reject_garbage() {
+        assert_eq!(
+            parse_stored_tag("k", b"v1\n").unwrap(),
+            Some("v1".parse().unwrap())
+        );
+        assert_eq!(parse_stored_tag("k", b"  ").unwrap(), None);
+        let err = parse_stored_tag("deploys/a/b/current", b"a b").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("deploys/a/b/current holds \"a b\"")
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! Best-effort announcements of an [`Event`]: the Consul user event `duncan-deploy`, Slack-
+//! compatible webhooks and generic JSON webhooks.
+//!
+//! A notifier that fails never fails the change it announces: [`notify_all`] returns the failures
+//! as [`NotifyWarning`]s. A webhook URL is a secret, so a warning names the notifier and the kind
+//! of failure, never the URL (nor its host, which can identify a private endpoint).
+
+use std::error::Error as _;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Event, USER_EVENT_NAME};
+use crate::github::DiffLink;
+use crate::settings::{NotifierConfig, Settings, WebhookUrl};
+
+/// A notifier that could not deliver; the change itself is unaffected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyWarning {
+    /// The notifier's configured name (or `consul-event`), never its URL.
+    pub notifier: String,
+    /// Why it failed, without the URL.
+    pub reason: String,
+}
+
+impl fmt::Display for NotifyWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "notifier {} failed: {}", self.notifier, self.reason)
+    }
+}
+
+/// The body sent to a Slack-compatible webhook.
+#[derive(Debug, Serialize)]
+struct SlackMessage<'a> {
+    text: &'a str,
+}
+
+/// The body sent to a generic JSON webhook: the event's fields plus the diff link.
+#[derive(Debug, Serialize)]
+struct WebhookPayload<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    summary: String,
+    diff_link: String,
+}
+
+/// The text a Slack-compatible webhook receives: like the Go tool's message, it names the app,
+/// the environment, the tag and the diff link.
+///
+/// ```
+/// use duncan_core::audit::{Event, EventKind, notify::slack_text};
+/// use duncan_core::github::DiffLink;
+/// use duncan_core::names::AppEnv;
+///
+/// let event = Event::new(&AppEnv::parse("web", "production")?, "bob@ci".parse()?,
+///     EventKind::DeploySucceeded).with_tag("v7".parse()?);
+/// let link = DiffLink::Compare { url: "https://github.com/acme/web/compare/v6...v7".into() };
+/// assert_eq!(
+///     slack_text(&event, &link),
+///     "bob@ci deployed web v7 to production\nhttps://github.com/acme/web/compare/v6...v7",
+/// );
+/// # Ok::<(), duncan_core::names::NameError>(())
+/// ```
+pub fn slack_text(event: &Event, diff_link: &DiffLink) -> String {
+    format!("{}\n{diff_link}", event.summary())
+}
+
+/// Announces `event` everywhere `settings` says, concurrently, and returns the failures.
+///
+/// Fires the Consul user event `duncan-deploy` (JSON payload: the event) when
+/// [`Settings::fire_consul_event`] is set and `consul` is given, and posts to every configured
+/// webhook with [`Settings::notify_timeout`]. Never fails: every problem is a warning.
+pub async fn notify_all(
+    settings: &Settings,
+    consul: Option<&consul_client::Client>,
+    event: &Event,
+    diff_link: &DiffLink,
+) -> Vec<NotifyWarning> {
+    let mut warnings = Vec::new();
+    let consul_event = async {
+        match consul {
+            Some(client) if settings.fire_consul_event => fire_user_event(client, event).await,
+            _ => Ok(()),
+        }
+    };
+    let webhooks = async {
+        if settings.notifiers.is_empty() {
+            return Vec::new();
+        }
+        let http = match reqwest::Client::builder()
+            .timeout(settings.notify_timeout)
+            .connect_timeout(settings.notify_timeout)
+            .build()
+        {
+            Ok(http) => http,
+            Err(e) => {
+                return vec![NotifyWarning {
+                    notifier: "webhooks".into(),
+                    reason: format!("could not build the HTTP client: {}", describe(&e)),
+                }];
+            }
+        };
+        let sends = settings
+            .notifiers
+            .iter()
+            .map(|n| send_one(&http, n, event, diff_link, settings.notify_timeout));
+        futures_util::future::join_all(sends)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect()
+    };
+    let (consul_result, webhook_warnings) = tokio::join!(consul_event, webhooks);
+    if let Err(reason) = consul_result {
+        warnings.push(NotifyWarning {
+            notifier: "consul-event".into(),
+            reason,
+        });
+    }
+    warnings.extend(webhook_warnings);
+    warnings
+}
+
+/// Fires the Consul user event `duncan-deploy` with the event as its JSON payload.
+///
+/// # Errors
+///
+/// A description of the failure (Consul errors never contain the token).
+pub async fn fire_user_event(consul: &consul_client::Client, event: &Event) -> Result<(), String> {
+    let payload = serde_json::to_vec(event).map_err(|e| format!("could not encode: {e}"))?;
+    consul
+        .event()
+        .fire(
+            USER_EVENT_NAME,
+            &payload,
+            &consul_client::EventFilter::new(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn send_one(
+    http: &reqwest::Client,
+    notifier: &NotifierConfig,
+    event: &Event,
+    diff_link: &DiffLink,
+    timeout: Duration,
+) -> Result<(), NotifyWarning> {
+    let (url, body) = match notifier {
+        NotifierConfig::Slack { url, .. } => {
+            let text = slack_text(event, diff_link);
+            (url, serde_json::to_vec(&SlackMessage { text: &text }))
+        }
+        NotifierConfig::JsonWebhook { url, .. } => {
+            let payload = WebhookPayload {
+                event,
+                summary: event.summary(),
+                diff_link: diff_link.to_string(),
+            };
+            (url, serde_json::to_vec(&payload))
+        }
+    };
+    let warn = |reason: String| NotifyWarning {
+        notifier: notifier.name().to_owned(),
+        reason,
+    };
+    let body = body.map_err(|e| warn(format!("could not encode the message: {e}")))?;
+    let response = http
+        .post(url.expose())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| warn(describe_send_error(&e, url, timeout)))?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(warn(format!("the webhook answered HTTP {status}")))
+    }
+}
+
+/// Describes a failed request without its URL, its host or anything from the URL.
+fn describe_send_error(e: &reqwest::Error, url: &WebhookUrl, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {}s", timeout.as_secs_f64());
+    }
+    if url::Url::parse(url.expose()).is_err() || e.is_builder() {
+        return "the configured webhook URL is not a valid URL".to_owned();
+    }
+    let what = if e.is_connect() {
+        "could not connect"
+    } else {
+        "the request failed"
+    };
+    let detail = scrub(&describe(e), url);
+    if detail.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what}: {detail}")
+    }
+}
+
+/// The error's chain of causes, without the URL reqwest attaches to the top-level error.
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Removes every appearance of the URL, its host and its path from a message, in case a cause
+/// repeats them.
+fn scrub(message: &str, url: &WebhookUrl) -> String {
+    let mut out = message.replace(url.expose(), "<webhook>");
+    if let Ok(parsed) = url::Url::parse(url.expose()) {
+        if let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) {
+            out = out.replace(host, "<webhook host>");
+        }
+        let path = parsed.path();
+        if path.len() > 1 {
+            out = out.replace(path, "<webhook path>");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_url_host_and_path() {
+        let url = WebhookUrl::new("https://hooks.example.com/services/T0/SECRET");
+        let msg = "dns error for hooks.example.com at /services/T0/SECRET and \
+                   https://hooks.example.com/services/T0/SECRET";
+        let out = scrub(msg, &url);
+        assert!(!out.contains("SECRET"), "{out}");
+        assert!(!out.contains("hooks.example.com"), "{out}");
+    }
+}

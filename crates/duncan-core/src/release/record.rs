@@ -1,0 +1,153 @@
+//! The release history record stored under `deploys/{app}/{env}/history/{seq:020}`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::audit::EventKind;
+use crate::names::{Deployer, Tag};
+
+/// How a deploy or rollback ended. Serialized as a snake_case string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The apps run the new tag, healthy; `current` was updated.
+    Succeeded,
+    /// The deploy failed and was not rolled back (`--no-rollback`).
+    Failed,
+    /// The deploy failed and Marathon rolled the apps back to their previous version.
+    RolledBack,
+    /// The deploy failed and so did the rollback: the apps may run a mix of versions.
+    RollbackFailed,
+    /// Another deployment (e.g. someone's forced deploy) replaced ours before it finished.
+    Superseded,
+    /// The deploy did not finish before its deadline or stalled.
+    TimedOut,
+    /// The deploy was cancelled by its user (Ctrl-C) before it finished.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The outcome as stored (`succeeded`, `rolled_back`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::RollbackFailed => "rollback_failed",
+            Outcome::Superseded => "superseded",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether this outcome updated the release tags.
+    pub fn is_success(self) -> bool {
+        self == Outcome::Succeeded
+    }
+
+    /// The audit event kind that records a deploy ending this way.
+    pub fn event_kind(self) -> EventKind {
+        match self {
+            Outcome::Succeeded => EventKind::DeploySucceeded,
+            Outcome::RolledBack => EventKind::DeployRolledBack,
+            Outcome::Failed
+            | Outcome::RollbackFailed
+            | Outcome::Superseded
+            | Outcome::TimedOut
+            | Outcome::Cancelled => EventKind::DeployFailed,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a history record is a deploy or a rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReleaseKind {
+    /// A deploy of a new tag.
+    #[default]
+    Deploy,
+    /// A rollback to the previous tag or one from history.
+    Rollback,
+}
+
+/// One deploy or rollback, as stored in the release history (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// The tag that was deployed (or attempted).
+    pub tag: Tag,
+    /// The tag that was current when the deploy started, if any.
+    #[serde(default)]
+    pub previous: Option<Tag>,
+    /// Who deployed (`user@host`).
+    pub deployer: Deployer,
+    /// Deploy or rollback.
+    #[serde(default)]
+    pub kind: ReleaseKind,
+    /// When the deploy started (UTC, RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it ended (UTC, RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The Marathon deployment id, when one was started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<String>,
+    /// The digest of each deployed image reference (`image:tag` → `sha256:…`), when checked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub image_digests: BTreeMap<String, String>,
+    /// True when the registry check of the image was skipped.
+    #[serde(default)]
+    pub image_check_skipped: bool,
+    /// Details: the failure reason, the superseding deployment…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl HistoryRecord {
+    /// A record of a deploy of `tag` over `previous` by `deployer` that started at `started_at`
+    /// and ended now with `outcome`.
+    pub fn new(
+        tag: Tag,
+        previous: Option<Tag>,
+        deployer: Deployer,
+        started_at: OffsetDateTime,
+        outcome: Outcome,
+    ) -> Self {
+        HistoryRecord {
+            tag,
+            previous,
+            deployer,
+            kind: ReleaseKind::Deploy,
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+            outcome,
+            deployment_id: None,
+            image_digests: BTreeMap::new(),
+            image_check_skipped: false,
+            message: None,
+        }
+    }
+}
+
+/// A history record with its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    /// The sequence number (the last part of its key); higher is newer.
+    pub seq: u64,
+    /// The record.
+    #[serde(flatten)]
+    pub record: HistoryRecord,
+}
