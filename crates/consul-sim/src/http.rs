@@ -208,6 +208,20 @@ impl Ctx {
                 "No path to datacenter",
             ));
         }
+        // Open-source Consul refuses namespaces and admin partitions other than the default.
+        for (param, feature) in [("ns", "Namespaces"), ("partition", "Partitions")] {
+            if query
+                .get(param)
+                .is_some_and(|v| !v.is_empty() && v != "default")
+            {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "Invalid query parameter: \"{param}\" - {feature} are a Consul Enterprise feature"
+                    ),
+                ));
+            }
+        }
         let token = request_token(&query, headers);
         let authz = lock(&shared.acl)
             .resolve(token.as_deref())

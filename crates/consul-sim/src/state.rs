@@ -87,7 +87,10 @@ impl KvStore {
                 .then(|| rest.find(separator))
                 .flatten()
             {
-                Some(at) => format!("{prefix}{}", &rest[..at + separator.len()]),
+                Some(at) => format!(
+                    "{prefix}{}",
+                    rest.get(..at + separator.len()).unwrap_or(rest)
+                ),
                 None => key.clone(),
             };
             if out.last() != Some(&item) {
@@ -355,6 +358,35 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn session(lock_delay: Duration) -> Session {
+        Session {
+            name: String::new(),
+            node: "n".into(),
+            lock_delay,
+            behavior: Behavior::Release,
+            ttl: String::new(),
+            ttl_duration: None,
+            node_checks: Vec::new(),
+            service_checks: Vec::new(),
+            create_index: 1,
+            modify_index: 1,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn lock_delay_above_sixty_seconds_is_capped() {
+        let mut state = State::default();
+        state
+            .sessions
+            .insert("s".into(), session(Duration::from_secs(600)));
+        state.kv.lock("k", w("x"), "s", 2);
+        let now = Instant::now();
+        assert!(state.invalidate_session("s", now));
+        assert!(state.in_lock_delay("k", now + Duration::from_secs(59)));
+        assert!(!state.in_lock_delay("k", now + Duration::from_secs(61)));
+    }
 
     fn w(v: &str) -> Write {
         Write {

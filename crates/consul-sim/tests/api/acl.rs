@@ -76,6 +76,16 @@ async fn unknown_token_is_403_acl_not_found() {
         (a.status, a.body.as_str()),
         (StatusCode::FORBIDDEN, "ACL not found")
     );
+    // Status endpoints resolve no token at all.
+    let a = h
+        .send(
+            Method::GET,
+            "/v1/status/leader",
+            None,
+            &[("X-Consul-Token", "who")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -241,4 +251,37 @@ async fn policy_file_format_loads_tokens() {
         (ok.body.as_str(), denied.status),
         ("true", StatusCode::FORBIDDEN)
     );
+}
+
+#[tokio::test]
+async fn keys_listing_hides_what_the_token_may_not_read() {
+    let h = acl_sim().await;
+    for key in ["deploys/a/current", "deploys/a/secret", "other/x"] {
+        h.put(&format!("/v1/kv/{key}?token=root"), "v").await;
+    }
+    let a = h
+        .send(
+            Method::GET,
+            "/v1/kv/?keys",
+            None,
+            &[("X-Consul-Token", "deployer")],
+        )
+        .await;
+    assert_eq!(a.json(), json!(["deploys/a/current"]));
+}
+
+#[tokio::test]
+async fn recursive_delete_needs_write_on_the_whole_prefix() {
+    let h = acl_sim().await;
+    h.put("/v1/kv/deploys/a/x?token=root", "v").await;
+    let tok = [("X-Consul-Token", "deployer")];
+    let a = h
+        .send(Method::DELETE, "/v1/kv/deploys/a/?recurse", None, &tok)
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::FORBIDDEN,
+        "deploys/a/secret is denied inside the prefix"
+    );
+    assert_eq!(h.control.kv_snapshot().len(), 1);
 }

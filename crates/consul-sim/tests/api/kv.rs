@@ -325,3 +325,20 @@ async fn unknown_datacenter_is_500_no_path() {
     );
     assert_eq!(h.get("/v1/kv/x?dc=dc1").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn enterprise_namespace_is_refused_like_open_source_consul() {
+    let h = start().await;
+    let a = h.get("/v1/kv/x?ns=team").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(
+        a.body
+            .contains("Namespaces are a Consul Enterprise feature"),
+        "{}",
+        a.body
+    );
+    assert_eq!(
+        h.get("/v1/kv/x?ns=default").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
