@@ -8,11 +8,16 @@ use crate::{RegistryClient, RegistryError};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to reach a registry host.
+///
+/// Every host is reached over HTTPS unless it is listed as a plain-HTTP host. Docker also lets
+/// loopback registries (`localhost`, `127.0.0.0/8`) fall back to plain HTTP when HTTPS fails;
+/// this client does not guess or fall back, so a secret never goes over plain HTTP by accident:
+/// list such a registry with [`RegistryClientBuilder::plain_http_host`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Scheme {
-    /// TLS, verified against the system's web roots and any added CA certificate. The default
-    /// for every host, as for Docker.
+    /// TLS, verified against the Mozilla root certificates built into the client and any CA
+    /// certificate added with [`RegistryClientBuilder::add_root_certificate_pem`]. The default.
     Https,
     /// Plain HTTP, only for hosts listed with
     /// [`RegistryClientBuilder::plain_http_host`] (Docker's "insecure registries").

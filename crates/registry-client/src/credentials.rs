@@ -21,6 +21,7 @@ pub enum Credentials {
     Anonymous,
     /// A user name and password (or robot account and token). Sent to the registry as HTTP basic
     /// authentication when it asks for it, or to its token server in the bearer-challenge flow.
+    /// (Quay, for one, takes an OAuth access token as the password of the user `$oauthtoken`.)
     Basic {
         /// The user name.
         username: String,
