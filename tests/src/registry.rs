@@ -375,14 +375,19 @@ fn wait_until_ready(
 }
 
 fn find_binary() -> Result<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
+    find_binary_in(std::env::var_os("PATH"), Path::new(DEBIAN_BINARY))
+}
+
+/// The registry binary on `path` (a `PATH` value), else at Debian's `fallback` location.
+fn find_binary_in(path: Option<std::ffi::OsString>, fallback: &Path) -> Result<PathBuf> {
+    let on_path = path.and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(PACKAGE))
             .find(|candidate| candidate.is_file())
     });
     match on_path {
         Some(path) => Ok(path),
-        None if Path::new(DEBIAN_BINARY).is_file() => Ok(PathBuf::from(DEBIAN_BINARY)),
+        None if fallback.is_file() => Ok(fallback.to_owned()),
         None => bail!(
             "the CNCF registry binary `docker-registry` is not installed: install the Debian \
              package `{PACKAGE}` (apt-get install {PACKAGE})"
@@ -485,4 +490,57 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// Base64url without padding, as JWTs use.
 fn base64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_registry_binary_names_the_debian_package() {
+        let empty = tempfile::tempdir().expect("temp dir");
+        let error = find_binary_in(
+            Some(empty.path().as_os_str().to_owned()),
+            &empty.path().join("docker-registry"),
+        )
+        .expect_err("no binary anywhere");
+        assert_eq!(
+            error.to_string(),
+            "the CNCF registry binary `docker-registry` is not installed: install the Debian \
+             package `docker-registry` (apt-get install docker-registry)"
+        );
+    }
+
+    #[test]
+    fn registry_binary_on_path_is_preferred() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let binary = dir.path().join("docker-registry");
+        std::fs::write(&binary, "").expect("write");
+        let found = find_binary_in(
+            Some(dir.path().as_os_str().to_owned()),
+            Path::new("/nonexistent/docker-registry"),
+        )
+        .expect("found on PATH");
+        assert_eq!(found, binary);
+    }
+
+    #[test]
+    fn registry_auth_debug_hides_the_password() {
+        let debug = format!("{:?}", RegistryAuth::token("deployer", "s3cret"));
+        assert_eq!(
+            debug,
+            r#"Token { user: "deployer", password: "<redacted>" }"#
+        );
+    }
+
+    #[test]
+    fn launcher_works_from_plain_code_and_pushes_distinct_digests() {
+        let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+        let v1 = registry.push_image("acme/shop", "v1").expect("push v1");
+        let v2 = registry.push_image("acme/shop", "v2").expect("push v2");
+        assert_ne!(v1, v2);
+        assert!(v1.starts_with("sha256:") && v1.len() == 71, "{v1}");
+        assert!(registry.url().starts_with("http://127.0.0.1:"));
+        assert_eq!(registry.token_requests(), 0);
+    }
 }
