@@ -359,10 +359,24 @@ fn wait_until_ready(
                 read_log(dir)
             );
         }
-        // Any HTTP answer (401 with authentication) means the registry is serving.
-        let answered = run_on(runtime, async { Ok(http.get(&url).send().await.is_ok()) })?;
+        // Any answer of a registry (401 with authentication) means it is serving; the header tells
+        // it from another server that took the port in between.
+        let answered = run_on(runtime, async {
+            Ok(http.get(&url).send().await.is_ok_and(|response| {
+                response
+                    .headers()
+                    .contains_key("Docker-Distribution-Api-Version")
+            }))
+        })?;
         if answered {
-            return Ok(());
+            if child
+                .try_wait()
+                .context("cannot watch the registry")?
+                .is_none()
+            {
+                return Ok(());
+            }
+            continue;
         }
         if Instant::now() > deadline {
             bail!(
