@@ -1,0 +1,141 @@
+//! The test controls of a running simulator.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::{DeploymentRecord, RecordedRequest, RequestStats, Shared, TaskOutcome, lock, model};
+
+/// Handle for steering a running simulator from a test. Cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("addr", &self.shared.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    pub(crate) fn new(shared: Arc<Shared>) -> Control {
+        Control { shared }
+    }
+
+    /// Tasks of images matching `image_glob` launched from now on behave as `outcome`.
+    pub fn set_rule(&self, image_glob: &str, outcome: TaskOutcome) {
+        self.shared
+            .mutate(|st| st.config.rules.push((image_glob.to_owned(), outcome)));
+    }
+
+    /// Tasks staged from now on run after `d`.
+    pub fn set_task_start(&self, d: Duration) {
+        self.shared.mutate(|st| st.config.task_start = d);
+    }
+
+    /// Simulated time runs `factor`× real time from now on (0 stops it).
+    pub fn set_speed(&self, factor: f64) {
+        self.shared.with_state(|_| ());
+        self.shared.clock.set_speed(factor);
+        self.shared.wake.notify_one();
+    }
+
+    /// Jumps simulated time forward by `d` now, running every transition on the way in order.
+    pub fn advance_clock(&self, d: Duration) {
+        self.shared.clock.advance(d);
+        self.shared.mutate(|_| ());
+    }
+
+    /// The current simulated time since start.
+    #[must_use]
+    pub fn sim_time(&self) -> Duration {
+        self.shared.clock.now().0
+    }
+
+    /// `false` makes every API call answer 503 and closes event streams, as during a leader
+    /// election; `true` ends that.
+    pub fn set_leader_available(&self, up: bool) {
+        self.shared.leader.store(up, Ordering::SeqCst);
+        if !up {
+            self.shared.bus.drop_all();
+        }
+    }
+
+    /// `true` makes every authenticated request answer 403 (an identity without rights).
+    pub fn set_forbidden(&self, forbidden: bool) {
+        self.shared.forbidden.store(forbidden, Ordering::SeqCst);
+    }
+
+    /// Closes every open event stream now.
+    pub fn drop_event_streams(&self) {
+        self.shared.bus.drop_all();
+    }
+
+    /// While `true`, event streams send nothing, not even keep-alives.
+    pub fn stall_event_streams(&self, stalled: bool) {
+        self.shared.bus.set_stalled(stalled);
+    }
+
+    /// How many event streams are open.
+    #[must_use]
+    pub fn event_stream_count(&self) -> usize {
+        self.shared.bus.subscriber_count()
+    }
+
+    /// Every request answered since start (or the last [`Control::clear_requests`]).
+    #[must_use]
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests)
+            .iter()
+            .map(|e| RecordedRequest {
+                method: e.method.clone(),
+                path_and_query: e.path_and_query.clone(),
+                headers: e.headers.clone(),
+                status: e.status,
+                bytes_in: e.bytes_in,
+                bytes_out: e.bytes_out.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Totals over [`Control::requests`].
+    #[must_use]
+    pub fn request_stats(&self) -> RequestStats {
+        lock(&self.shared.requests)
+            .iter()
+            .fold(RequestStats::default(), |mut s, e| {
+                s.count += 1;
+                s.bytes_in += e.bytes_in;
+                s.bytes_out += e.bytes_out.load(Ordering::Relaxed);
+                s
+            })
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Every deployment started so far, oldest first.
+    #[must_use]
+    pub fn deployment_history(&self) -> Vec<DeploymentRecord> {
+        self.shared.with_state(|st| st.history.clone())
+    }
+
+    /// Finishes a running deployment at once (its events go out now) when its tasks could
+    /// become healthy; `false` when it is unknown, already over, or its images never get healthy.
+    pub fn complete_deployment_now(&self, id: &str) -> bool {
+        self.shared.mutate(|st| st.complete_now(id))
+    }
+
+    /// The Docker image an app runs now (its definition), if the app exists.
+    #[must_use]
+    pub fn app_image(&self, id: &str) -> Option<String> {
+        self.shared
+            .with_state(|st| st.apps.get(id).map(model::App::image))
+    }
+}
