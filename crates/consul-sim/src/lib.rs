@@ -297,11 +297,26 @@ impl std::fmt::Debug for RecordedRequest {
             .collect();
         f.debug_struct("RecordedRequest")
             .field("method", &self.method)
-            .field("path_and_query", &self.path_and_query)
+            .field("path_and_query", &redact_token_param(&self.path_and_query))
             .field("headers", &headers)
             .field("status", &self.status)
             .finish()
     }
+}
+
+/// Replaces the value of every `token=` query parameter, for Debug output.
+fn redact_token_param(path_and_query: &str) -> String {
+    let Some((path, query)) = path_and_query.split_once('?') else {
+        return path_and_query.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("token", _)) => "token=<redacted>".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
 }
 
 /// The test's handle on a running [`ConsulSim`]; clones share the same server.

@@ -388,7 +388,10 @@ async fn info(ctx: &Ctx, id: &str) -> Response {
     }
     let result = ctx
         .blocking(
-            |s, _| (s.session_table_index, s.sessions.get(id).cloned()),
+            |s, authz| {
+                let visible = s.sessions.get(id).filter(|_| authz.non_key_write());
+                (s.session_table_index, visible.cloned())
+            },
             index_passed,
         )
         .await;
@@ -408,10 +411,12 @@ async fn info(ctx: &Ctx, id: &str) -> Response {
 async fn list(ctx: &Ctx, node: Option<&str>) -> Response {
     let result = ctx
         .blocking(
-            |s, _| {
+            |s, authz| {
+                // Reads are filtered, not refused: the anonymous token simply sees nothing.
                 let sessions: Vec<(String, Session)> = s
                     .sessions
                     .iter()
+                    .filter(|_| authz.non_key_write())
                     .filter(|(_, sess)| node.is_none_or(|n| sess.node == n))
                     .map(|(id, sess)| (id.clone(), sess.clone()))
                     .collect();

@@ -236,6 +236,20 @@ async fn known_tokens_may_use_sessions_but_anonymous_may_not() {
     assert_eq!(a.status, StatusCode::OK);
     let a = h.put("/v1/session/create", "{}").await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        h.get("/v1/session/list").await.body,
+        "[]",
+        "anonymous sees no sessions"
+    );
+    let listed = h
+        .send(
+            Method::GET,
+            "/v1/session/list",
+            None,
+            &[("X-Consul-Token", "deployer")],
+        )
+        .await;
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test]

@@ -121,3 +121,15 @@ async fn shutdown_stops_serving() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn debug_of_a_recorded_request_redacts_query_tokens() {
+    let h = start().await;
+    h.get("/v1/kv/x?token=sekrit&recurse").await;
+    let log = h.control.requests();
+    let shown = format!("{:?}", log);
+    assert!(!shown.contains("sekrit"), "{shown}");
+    assert!(shown.contains("token=<redacted>&recurse"), "{shown}");
+    // The field itself keeps the request exactly as sent, for assertions on URLs.
+    assert_eq!(log[0].path_and_query, "/v1/kv/x?token=sekrit&recurse");
+}
