@@ -3,10 +3,35 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
+/// Waits (bounded) for the child to exit after a signal; `None` if it did not.
+fn wait_exit(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    for _ in 0..250 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
 #[tokio::test]
-async fn binary_prints_listening_line_with_real_port_and_serves() {
+async fn binary_prints_listening_line_serves_policy_tokens_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"tokens":[{"secret":"deployer","rules":[{"prefix":"deploys/a/","access":"write"}]}]}"#,
+    )
+    .expect("policy written");
     let mut child = Command::new(env!("CARGO_BIN_EXE_consul-sim"))
-        .args(["--listen", "127.0.0.1:0", "--acl-master-token", "root"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--acl-master-token",
+            "root",
+            "--policy-file",
+        ])
+        .arg(&policy)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -20,20 +45,35 @@ async fn binary_prints_listening_line_with_real_port_and_serves() {
     .expect("reader ran")
     .expect("line read");
     let url = line.trim().strip_prefix("listening on ").map(str::to_owned);
-    let answer = match &url {
-        Some(url) if !url.ends_with(":0") => reqwest::Client::new()
-            .get(format!("{url}/v1/kv/x"))
-            .header("X-Consul-Token", "root")
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .ok(),
-        _ => None,
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let mut answers = Vec::new();
+    if let Some(url) = url.as_ref().filter(|u| !u.ends_with(":0")) {
+        let http = reqwest::Client::new();
+        for key in ["deploys/a/lock", "deploys/b/lock"] {
+            let status = http
+                .put(format!("{url}/v1/kv/{key}"))
+                .header("X-Consul-Token", "deployer")
+                .body("x")
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .ok();
+            answers.push(status);
+        }
+    }
+    let pid = child.id().to_string();
+    let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+    let exit = wait_exit(&mut child);
+    if exit.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
-    assert_eq!(answer, Some(404));
+    assert_eq!(answers, vec![Some(200), Some(403)]);
+    assert!(signalled.is_ok_and(|s| s.success()));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "exit on SIGTERM: {exit:?}"
+    );
 }
 
 #[test]
