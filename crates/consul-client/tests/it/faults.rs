@@ -1,0 +1,237 @@
+//! Failures: retries of reads, no blind retries of writes, timeouts, unreachable and
+//! misbehaving servers.
+
+use std::time::Duration;
+
+use consul_client::{Client, Config, Error, PutOptions, QueryOptions, RetryPolicy, TxnOp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::util::{Env, quick};
+
+#[tokio::test]
+async fn reads_are_retried_after_server_errors() {
+    let env = Env::sim(Default::default()).await;
+    env.client
+        .kv()
+        .put("k", b"v", &PutOptions::new())
+        .await
+        .expect("put");
+    env.control().clear_requests();
+    env.control().fail_next(2, 503);
+    let (pair, _) = env
+        .client
+        .kv()
+        .get("k", &QueryOptions::new())
+        .await
+        .expect("get after retries");
+    assert_eq!(pair.expect("exists").value_str(), Some("v"));
+    let statuses: Vec<u16> = env.control().requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 503, 200]);
+}
+
+#[tokio::test]
+async fn reads_are_retried_after_rate_limiting_then_give_up_typed() {
+    let env = Env::sim(Default::default()).await;
+    env.control().fail_next(1, 429);
+    env.client
+        .kv()
+        .get("k", &QueryOptions::new())
+        .await
+        .expect("one 429 is retried");
+    env.control().clear_requests();
+    env.control().fail_next(100, 429);
+    let err = env
+        .client
+        .kv()
+        .get("k", &QueryOptions::new())
+        .await
+        .expect_err("keeps failing");
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    assert_eq!(
+        env.control().request_count(),
+        4,
+        "one try and three retries"
+    );
+}
+
+#[tokio::test]
+async fn reads_are_retried_after_a_dropped_connection() {
+    let env = Env::sim(Default::default()).await;
+    env.control().drop_next(1);
+    env.client
+        .status()
+        .leader()
+        .await
+        .expect("leader after a retry");
+    assert_eq!(env.control().request_count(), 2);
+}
+
+#[tokio::test]
+async fn writes_are_not_retried_after_a_server_error() {
+    let env = Env::sim(Default::default()).await;
+    env.control().fail_next(1, 503);
+    let err = env
+        .client
+        .kv()
+        .put("k", b"v", &PutOptions::new())
+        .await
+        .expect_err("503");
+    assert!(matches!(err, Error::Server { status: 503, .. }), "{err:?}");
+    assert_eq!(env.control().request_count(), 1);
+    assert!(env.control().kv_snapshot().is_empty());
+
+    env.control().fail_next(1, 500);
+    let err = env
+        .client
+        .txn(&[TxnOp::set("k", b"v".to_vec())])
+        .await
+        .expect_err("500");
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(env.control().request_count(), 2);
+}
+
+#[tokio::test]
+async fn writes_are_not_retried_after_a_dropped_connection() {
+    let env = Env::sim(Default::default()).await;
+    env.control().drop_next(1);
+    let err = env
+        .client
+        .kv()
+        .put("k", b"v", &PutOptions::new())
+        .await
+        .expect_err("dropped");
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert_eq!(env.control().request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_stalled_server_hits_the_request_timeout() {
+    let env = Env::sim(Default::default()).await;
+    let sim = env.sim.as_ref().expect("sim");
+    let config = Config::new(&sim.url())
+        .expect("url")
+        .with_timeout(Duration::from_millis(200))
+        .with_retry(RetryPolicy::none());
+    let client = Client::new(config).expect("client");
+    env.control().pause();
+    let err = client
+        .kv()
+        .get("k", &QueryOptions::new())
+        .await
+        .expect_err("timed out");
+    env.control().resume();
+    match err {
+        Error::Transport { source } => assert!(source.is_timeout(), "{source:?}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unreachable_address_is_a_transport_error() {
+    // A port that was free a moment ago: nothing listens there now.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let client =
+        Client::new(quick(Config::new(&format!("http://{addr}")).expect("url"))).expect("client");
+    let err = client
+        .kv()
+        .get("k", &QueryOptions::new())
+        .await
+        .expect_err("nobody listens");
+    assert!(
+        matches!(&err, Error::Transport { source } if source.is_connect()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("could not reach Consul"));
+}
+
+/// A one-shot server that answers every connection with `reply` and closes it.
+async fn garbage_server(reply: &'static [u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(reply).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_server_answering_non_json_gives_a_decode_error() {
+    let url = garbage_server(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 15\r\nconnection: close\r\n\r\n<html>hi</html>",
+    )
+    .await;
+    let client = Client::new(quick(Config::new(&url).expect("url"))).expect("client");
+    let err = client
+        .kv()
+        .get("k", &QueryOptions::new())
+        .await
+        .expect_err("garbage");
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert!(err.to_string().contains("could not decode"), "{err}");
+    let err = client
+        .kv()
+        .put("k", b"v", &PutOptions::new())
+        .await
+        .expect_err("garbage");
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_server_answering_non_http_gives_a_transport_error() {
+    let url = garbage_server(b"\x00\x01\x02 this is not HTTP at all\r\n\r\n").await;
+    let client = Client::new(quick(Config::new(&url).expect("url"))).expect("client");
+    let err = client.status().leader().await.expect_err("garbage");
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_garbage_index_header_is_an_unexpected_response() {
+    let url = garbage_server(
+        b"HTTP/1.1 404 Not Found\r\nx-consul-index: banana\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let client = Client::new(quick(Config::new(&url).expect("url"))).expect("client");
+    let err = client
+        .kv()
+        .get("k", &QueryOptions::new())
+        .await
+        .expect_err("garbage");
+    assert!(matches!(err, Error::UnexpectedResponse { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn path_prefix_of_the_address_is_kept() {
+    // A proxy in front of Consul that serves it only under /consul/.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned();
+            let reply: &[u8] = if head.starts_with("GET /consul/v1/status/leader HTTP/1.1") {
+                b"HTTP/1.1 200 OK\r\ncontent-length: 15\r\nconnection: close\r\n\r\n\"10.0.0.1:8300\""
+            } else {
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            };
+            let _ = socket.write_all(reply).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    let config = Config::new(&format!("http://{addr}/consul/")).expect("url");
+    let client = Client::new(quick(config)).expect("client");
+    assert_eq!(
+        client.status().leader().await.expect("leader").as_deref(),
+        Some("10.0.0.1:8300")
+    );
+}
