@@ -101,6 +101,16 @@ impl fmt::Debug for RegistryAuth {
     }
 }
 
+/// Which manifest media types a push uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ManifestFormat {
+    /// Docker image manifest v2 schema 2, and Docker manifest lists.
+    Docker,
+    /// OCI image manifests and OCI image indexes, as `docker buildx` writes by default.
+    Oci,
+}
+
 /// A running `docker-registry serve` on `127.0.0.1`, killed (and its storage removed) on drop.
 pub struct TestRegistry {
     child: Child,
@@ -282,9 +292,23 @@ impl TestRegistry {
     ///
     /// When the registry refuses an upload or the manifest.
     pub fn push_image(&self, repository: &str, tag: &str) -> Result<String> {
+        self.push_image_as(repository, tag, ManifestFormat::Docker)
+    }
+
+    /// Like [`push_image`](Self::push_image), with the manifest in `format`.
+    ///
+    /// # Errors
+    ///
+    /// When the registry refuses an upload or the manifest.
+    pub fn push_image_as(
+        &self,
+        repository: &str,
+        tag: &str,
+        format: ManifestFormat,
+    ) -> Result<String> {
         let pusher = self.pusher.clone();
         let (repository, tag) = (repository.to_owned(), tag.to_owned());
-        self.run(async move { pusher.push_image(&repository, &tag).await })
+        self.run(async move { pusher.push_image(&repository, &tag, format).await })
             .context("cannot push an image to the test registry")
     }
 
@@ -296,9 +320,25 @@ impl TestRegistry {
     ///
     /// When a referenced manifest is missing or the registry refuses the list.
     pub fn push_index(&self, repository: &str, tag: &str, digests: &[String]) -> Result<String> {
+        self.push_index_as(repository, tag, digests, ManifestFormat::Docker)
+    }
+
+    /// Like [`push_index`](Self::push_index), with the index in `format` (an OCI image index
+    /// for [`ManifestFormat::Oci`]).
+    ///
+    /// # Errors
+    ///
+    /// When a referenced manifest is missing or the registry refuses the index.
+    pub fn push_index_as(
+        &self,
+        repository: &str,
+        tag: &str,
+        digests: &[String],
+        format: ManifestFormat,
+    ) -> Result<String> {
         let pusher = self.pusher.clone();
         let (repository, tag, digests) = (repository.to_owned(), tag.to_owned(), digests.to_vec());
-        self.run(async move { pusher.push_index(&repository, &tag, &digests).await })
+        self.run(async move { pusher.push_index(&repository, &tag, &digests, format).await })
             .context("cannot push a manifest list to the test registry")
     }
 

@@ -1,10 +1,10 @@
 //! The manifest check against the real CNCF registry (Debian's `docker-registry`), in each of its
 //! authentication modes.
 
-use duncan_tests::registry::{RegistryAuth, TestRegistry};
+use duncan_tests::registry::{ManifestFormat, RegistryAuth, TestRegistry};
 use registry_client::{
     Credentials, ImageReference, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
-    RegistryClient, RegistryError,
+    MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, RegistryClient, RegistryError,
 };
 
 const USER: &str = "deployer";
@@ -146,6 +146,41 @@ async fn manifest_list_tag_reports_the_list_digest() {
     assert_eq!(manifest.media_type, MEDIA_TYPE_DOCKER_MANIFEST_LIST);
     assert_ne!(manifest.digest, amd64);
     assert_ne!(manifest.digest, arm64);
+}
+
+#[tokio::test]
+async fn oci_image_and_oci_index_are_found() {
+    let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
+    let amd64 = registry
+        .push_image_as("acme/oci", "amd64", ManifestFormat::Oci)
+        .expect("push");
+    let arm64 = registry
+        .push_image_as("acme/oci", "arm64", ManifestFormat::Oci)
+        .expect("push");
+    let index = registry
+        .push_index_as(
+            "acme/oci",
+            "v1",
+            &[amd64.clone(), arm64],
+            ManifestFormat::Oci,
+        )
+        .expect("push the index");
+    let client = client_for(&registry);
+
+    let single = client
+        .check_manifest(&image(&registry, "acme/oci:amd64"), &Credentials::Anonymous)
+        .await
+        .expect("the OCI manifest exists");
+    assert_eq!(single.digest, amd64);
+    assert_eq!(single.media_type, MEDIA_TYPE_OCI_MANIFEST);
+
+    // The registry serves an OCI index only to clients that accept it.
+    let list = client
+        .check_manifest(&image(&registry, "acme/oci:v1"), &Credentials::Anonymous)
+        .await
+        .expect("the OCI index exists");
+    assert_eq!(list.digest, index);
+    assert_eq!(list.media_type, MEDIA_TYPE_OCI_INDEX);
 }
 
 #[tokio::test]

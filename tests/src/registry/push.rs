@@ -7,12 +7,34 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::token::TokenServer;
-use super::{RegistryAuth, sha256_digest};
+use super::{ManifestFormat, RegistryAuth, sha256_digest};
 
-const MEDIA_TYPE_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const MEDIA_TYPE_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const MEDIA_TYPE_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const MEDIA_TYPE_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// The media types of one manifest format: image manifest, index, config blob, layer blob.
+struct MediaTypes {
+    manifest: &'static str,
+    index: &'static str,
+    config: &'static str,
+    layer: &'static str,
+}
+
+impl ManifestFormat {
+    fn media_types(self) -> MediaTypes {
+        match self {
+            Self::Docker => MediaTypes {
+                manifest: "application/vnd.docker.distribution.manifest.v2+json",
+                index: "application/vnd.docker.distribution.manifest.list.v2+json",
+                config: "application/vnd.docker.container.image.v1+json",
+                layer: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            },
+            Self::Oci => MediaTypes {
+                manifest: "application/vnd.oci.image.manifest.v1+json",
+                index: "application/vnd.oci.image.index.v1+json",
+                config: "application/vnd.oci.image.config.v1+json",
+                layer: "application/vnd.oci.image.layer.v1.tar+gzip",
+            },
+        }
+    }
+}
 const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
      application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, \
@@ -28,7 +50,13 @@ pub(super) struct Pusher {
 }
 
 impl Pusher {
-    pub(super) async fn push_image(&self, repository: &str, tag: &str) -> Result<String> {
+    pub(super) async fn push_image(
+        &self,
+        repository: &str,
+        tag: &str,
+        format: ManifestFormat,
+    ) -> Result<String> {
+        let types = format.media_types();
         let layer = format!("duncan test layer of {repository}:{tag}\n").into_bytes();
         let layer_digest = sha256_digest(&layer);
         let config = serde_json::to_vec(&json!({
@@ -43,11 +71,11 @@ impl Pusher {
         self.upload_blob(repository, &layer, &layer_digest).await?;
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2,
-            "mediaType": MEDIA_TYPE_MANIFEST,
-            "config": {"mediaType": MEDIA_TYPE_CONFIG, "size": config.len(), "digest": config_digest},
-            "layers": [{"mediaType": MEDIA_TYPE_LAYER, "size": layer.len(), "digest": layer_digest}],
+            "mediaType": types.manifest,
+            "config": {"mediaType": types.config, "size": config.len(), "digest": config_digest},
+            "layers": [{"mediaType": types.layer, "size": layer.len(), "digest": layer_digest}],
         }))?;
-        self.put_manifest(repository, tag, MEDIA_TYPE_MANIFEST, manifest)
+        self.put_manifest(repository, tag, types.manifest, manifest)
             .await
     }
 
@@ -56,7 +84,9 @@ impl Pusher {
         repository: &str,
         tag: &str,
         digests: &[String],
+        format: ManifestFormat,
     ) -> Result<String> {
+        let types = format.media_types();
         const ARCHITECTURES: [&str; 6] = ["amd64", "arm64", "arm", "ppc64le", "s390x", "386"];
         let mut manifests = Vec::new();
         for (digest, architecture) in digests.iter().zip(ARCHITECTURES.iter().cycle()) {
@@ -83,11 +113,10 @@ impl Pusher {
         }
         let list = serde_json::to_vec(&json!({
             "schemaVersion": 2,
-            "mediaType": MEDIA_TYPE_MANIFEST_LIST,
+            "mediaType": types.index,
             "manifests": manifests,
         }))?;
-        self.put_manifest(repository, tag, MEDIA_TYPE_MANIFEST_LIST, list)
-            .await
+        self.put_manifest(repository, tag, types.index, list).await
     }
 
     /// `POST /v2/<repo>/blobs/uploads/`, then `PUT <location>&digest=…` with the whole blob.
