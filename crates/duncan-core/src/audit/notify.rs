@@ -122,18 +122,70 @@ pub async fn notify_all(
     warnings
 }
 
-/// Fires the Consul user event `duncan-deploy` with the event as its JSON payload.
+/// Consul refuses user events over 512 bytes (name, payload and filters together); payloads are
+/// kept under this many bytes.
+const MAX_USER_EVENT_PAYLOAD: usize = 400;
+
+/// The payload of the Consul user event: the event without its free-form message (which can be
+/// long), and, should that still be too large, only app, env, kind and tag.
+#[derive(Debug, Serialize)]
+struct UserEventPayload<'a> {
+    app: &'a str,
+    env: &'a str,
+    kind: super::EventKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_tag: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployment_id: Option<&'a str>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    timestamp: Option<time::OffsetDateTime>,
+}
+
+/// The JSON payload fired as the Consul user event for `event`, at most 400 bytes: the event's
+/// fields without its message, or only app, env, kind and tag when those do not fit.
+pub fn user_event_payload(event: &Event) -> Vec<u8> {
+    let full = UserEventPayload {
+        app: event.app.as_str(),
+        env: event.env.as_str(),
+        kind: event.kind,
+        tag: event.tag.as_ref().map(|t| t.as_str()),
+        previous_tag: event.previous_tag.as_ref().map(|t| t.as_str()),
+        deployer: Some(event.deployer.to_string()),
+        deployment_id: event.deployment_id.as_deref(),
+        timestamp: Some(event.timestamp),
+    };
+    let encoded = serde_json::to_vec(&full).unwrap_or_default();
+    if !encoded.is_empty() && encoded.len() <= MAX_USER_EVENT_PAYLOAD {
+        return encoded;
+    }
+    let minimal = UserEventPayload {
+        previous_tag: None,
+        deployer: None,
+        deployment_id: None,
+        timestamp: None,
+        ..full
+    };
+    serde_json::to_vec(&minimal).unwrap_or_default()
+}
+
+/// Fires the Consul user event `duncan-deploy` with [`user_event_payload`] as its payload.
 ///
 /// # Errors
 ///
 /// A description of the failure (Consul errors never contain the token).
 pub async fn fire_user_event(consul: &consul_client::Client, event: &Event) -> Result<(), String> {
-    let payload = serde_json::to_vec(event).map_err(|e| format!("could not encode: {e}"))?;
     consul
         .event()
         .fire(
             USER_EVENT_NAME,
-            &payload,
+            &user_event_payload(event),
             &consul_client::EventFilter::new(),
         )
         .await
