@@ -292,6 +292,9 @@ fn create(ctx: &Ctx, body: &[u8]) -> Response {
         }
         (nanos != 0).then(|| duration_from_nanos(nanos))
     };
+    if node.is_empty() {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "Must provide Node");
+    }
     if node != ctx.shared.node {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,

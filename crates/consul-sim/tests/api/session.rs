@@ -312,3 +312,24 @@ async fn concurrent_acquire_by_twenty_sessions_has_one_winner() {
     assert_eq!(wins, 1);
     assert_eq!(h.entry("race").await["LockIndex"], json!(1));
 }
+
+#[tokio::test]
+async fn unknown_node_or_check_is_refused() {
+    let h = start().await;
+    let a = h.put("/v1/session/create", r#"{"Node":"elsewhere"}"#).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Missing node registration"
+        )
+    );
+    let a = h
+        .put("/v1/session/create", r#"{"NodeChecks":["disk"]}"#)
+        .await;
+    assert_eq!(a.body, "Missing check 'disk' registration");
+    // An explicit empty check list ties the session to no check at all, as Consul allows.
+    let id = h.session(r#"{"Checks":[]}"#).await;
+    let s = h.get(&format!("/v1/session/info/{id}")).await.json()[0].clone();
+    assert_eq!(s["NodeChecks"], json!([]));
+}
