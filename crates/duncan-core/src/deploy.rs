@@ -34,7 +34,7 @@ use crate::github::github_diff_link;
 use crate::names::{AppEnv, Tag};
 use crate::plan::{Plan, PlannedUpdate, build_plan};
 use crate::progress::{Progress, ProgressSink};
-use crate::release::Outcome;
+use crate::release::{CommitRetry, Outcome};
 use crate::settings::Settings;
 use crate::watch::{ExpectedApp, WatchOptions, WatchOutcome, WatchTarget, watch_deployment};
 
@@ -122,6 +122,9 @@ pub struct DeployOptions {
     pub watch: WatchOptions,
     /// Called with the plan before anything changes; `None` proceeds (`--yes`).
     pub confirm: Option<Confirm>,
+    /// How the final Consul transactions are retried when Consul fails (default: 6 attempts
+    /// over about 8 s).
+    pub commit_retry: CommitRetry,
 }
 
 impl std::fmt::Debug for DeployOptions {
@@ -135,6 +138,7 @@ impl std::fmt::Debug for DeployOptions {
             .field("skip_image_check", &self.skip_image_check)
             .field("watch", &self.watch)
             .field("confirm", &self.confirm.is_some())
+            .field("commit_retry", &self.commit_retry)
             .finish()
     }
 }

@@ -12,8 +12,8 @@ use crate::names::{AppEnv, Tag};
 use crate::plan::Plan;
 use crate::progress::{Progress, ProgressSink};
 use crate::release::{
-    CommitRetry, HistoryRecord, Outcome, ReleaseKind, ReleaseTags, SuccessCommit, commit_success,
-    read_tags, record_failure, rollback_target,
+    HistoryRecord, Outcome, ReleaseKind, ReleaseTags, SuccessCommit, commit_success, read_tags,
+    record_failure, rollback_target,
 };
 
 /// Reads Consul's `current` tag of `app_env` (consistent read).
@@ -201,7 +201,13 @@ impl Finish<'_> {
             event: event.clone(),
             audit_retention: self.ctx.settings.audit_retention,
         };
-        match commit_success(&self.ctx.consul, &commit, &CommitRetry::default()).await {
+        match commit_success(
+            &self.ctx.consul,
+            &commit,
+            &self.request.options.commit_retry,
+        )
+        .await
+        {
             Ok(_) => Ok(self.notice(event)),
             Err(error) => Err(DeployError::ReleaseNotRecorded {
                 message: error.to_string(),
@@ -227,7 +233,7 @@ impl Finish<'_> {
             &record,
             &event,
             self.ctx.settings.audit_retention,
-            &CommitRetry::default(),
+            &self.request.options.commit_retry,
         )
         .await
         {
