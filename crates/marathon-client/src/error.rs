@@ -115,8 +115,9 @@ pub enum Error {
         /// The `Content-Type` received, if any.
         content_type: Option<String>,
     },
-    /// No byte arrived on the event stream for longer than the idle timeout. Marathon sends a
-    /// keep-alive every 10 seconds, so a silent stream is a dead one.
+    /// No byte arrived on the event stream for longer than the idle timeout (or, when
+    /// subscribing, no answer came within the request timeout). Marathon sends a keep-alive
+    /// every 10 seconds, so a silent stream is a dead one.
     #[error("event stream idle for more than {after:?}")]
     StreamIdle {
         /// The idle timeout that elapsed.

@@ -342,6 +342,9 @@ pub enum StreamItem {
 /// An `Err(Error::Decode)` item is not fatal; any other `Err` item is the last one: the
 /// server refused the subscription for good (credentials, not an event stream), or
 /// [`ReconnectPolicy::max_attempts`] ran out.
+///
+/// Like every Rust stream it does its work when polled: reconnect attempts run while the
+/// consumer waits for the next item.
 pub struct ReconnectingEventStream {
     inner: BoxStream<'static, Result<StreamItem, Error>>,
 }

@@ -5,4 +5,5 @@ mod bad_servers;
 mod fixtures;
 mod requests;
 mod sim;
+mod sim_events;
 mod util;

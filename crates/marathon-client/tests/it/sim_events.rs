@@ -1,0 +1,160 @@
+//! The event stream against marathon-sim: first event, filters, watchdog, and the
+//! reconnecting stream surviving drops in the middle of a deployment.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use marathon_client::{
+    Error, Event, EventStreamOptions, GroupUpdateOptions, ReconnectPolicy, ReconnectingEventStream,
+    StreamItem,
+};
+
+use crate::sim::{deployment_events, seed, shop, start, until_done};
+
+fn quick_reconnects() -> ReconnectPolicy {
+    ReconnectPolicy {
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(100),
+        max_attempts: None,
+    }
+}
+
+/// The next item, failing the test instead of hanging when none comes within 10 s.
+async fn next(stream: &mut ReconnectingEventStream) -> StreamItem {
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an item within 10 s")
+        .expect("stream goes on")
+        .expect("no error")
+}
+
+#[tokio::test]
+async fn first_event_is_event_stream_attached() {
+    let (_sim, client) = start().await;
+    let mut events = client.events(&EventStreamOptions::new()).await.unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert!(matches!(first, Event::EventStreamAttached(_)), "{first:?}");
+}
+
+#[tokio::test]
+async fn forced_update_fails_the_running_deployment_on_the_stream() {
+    let (sim, client) = start().await;
+    seed(&client, "1.0").await;
+    sim.control().set_speed(0.0);
+    let mut events = client.events(&deployment_events()).await.unwrap();
+    let first = client
+        .update_group(&shop("2.0"), GroupUpdateOptions::default())
+        .await
+        .unwrap();
+    client
+        .update_group(&shop("3.0"), GroupUpdateOptions { force: true })
+        .await
+        .unwrap();
+    let seen = until_done(&mut events, &first.deployment_id).await;
+    assert!(
+        matches!(seen.last(), Some(Event::DeploymentFailed(_))),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn stalled_stream_trips_the_idle_watchdog() {
+    let (sim, client) = start().await;
+    let options = EventStreamOptions::new().with_idle_timeout(Duration::from_millis(300));
+    let mut events = client.events(&options).await.unwrap();
+    events.next().await.unwrap().unwrap();
+    sim.control().stall_event_streams(true);
+    let err = events.next().await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::StreamIdle { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn reconnecting_stream_survives_a_drop_mid_deployment_and_sees_its_success() {
+    let (sim, client) = start().await;
+    seed(&client, "1.0").await;
+    let mut stream = client
+        .reconnecting_events(deployment_events(), quick_reconnects())
+        .await
+        .unwrap();
+    sim.control().set_speed(0.0);
+    let started = client
+        .update_group(&shop("2.0"), GroupUpdateOptions::default())
+        .await
+        .unwrap();
+    let id = started.deployment_id.as_str();
+    // The deployment has begun on the stream…
+    loop {
+        if let StreamItem::Event(event) = next(&mut stream).await
+            && event.deployment_id() == Some(id)
+        {
+            break;
+        }
+    }
+    // …when the connection drops.
+    sim.control().drop_event_streams();
+    loop {
+        match next(&mut stream).await {
+            StreamItem::Disconnected(_) => break,
+            StreamItem::Event(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(matches!(next(&mut stream).await, StreamItem::Reconnected));
+    // Re-sync over REST, as a consumer must: the deployment is still running.
+    let running = client.deployments().await.unwrap();
+    assert!(running.iter().any(|d| d.id == id), "{running:?}");
+
+    sim.control().set_speed(1.0);
+    loop {
+        match next(&mut stream).await {
+            StreamItem::Event(Event::DeploymentSuccess(done)) if done.id == id => break,
+            StreamItem::Event(Event::DeploymentFailed(failed)) if failed.id == id => {
+                panic!("deployment failed: {failed:?}")
+            }
+            StreamItem::Event(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let app = client.app("/shop/web", &[]).await.unwrap();
+    assert_eq!(app.image_tag(), Some("2.0"));
+}
+
+#[tokio::test]
+async fn reconnecting_stream_waits_out_a_leader_election() {
+    let (sim, client) = start().await;
+    let mut stream = client
+        .reconnecting_events(EventStreamOptions::new(), quick_reconnects())
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut stream).await,
+        StreamItem::Event(Event::EventStreamAttached(_))
+    ));
+    sim.control().set_leader_available(false);
+    assert!(matches!(
+        next(&mut stream).await,
+        StreamItem::Disconnected(_)
+    ));
+    // Reconnect attempts run while the stream is polled; a leader comes back once a few
+    // of them have met the 503.
+    let control = sim.control();
+    let restore = tokio::spawn(async move {
+        let failed_attempts = || {
+            control
+                .requests()
+                .iter()
+                .filter(|r| r.path_and_query.starts_with("/v2/events") && r.status == 503)
+                .count()
+        };
+        while failed_attempts() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        control.set_leader_available(true);
+    });
+    assert!(matches!(next(&mut stream).await, StreamItem::Reconnected));
+    restore.await.unwrap();
+    assert!(matches!(
+        next(&mut stream).await,
+        StreamItem::Event(Event::EventStreamAttached(_))
+    ));
+}
