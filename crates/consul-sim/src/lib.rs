@@ -54,7 +54,11 @@
 //! create sessions and fire or read events, as if its policy also held
 //! `session_prefix "" { policy = "write" }` and `event_prefix "" { policy = "write" }`.
 //! `agent/self` needs the management token. Transactions accept KV operations only. There is
-//! one node (`consul-sim`) with one check (`serfHealth`).
+//! one node (`consul-sim`) with one check (`serfHealth`). ACL denials read `Permission denied`
+//! exactly, as older Consul releases write it; newer ones append the accessor and permission
+//! after a colon, so clients should match the prefix. A blocking query on a key that does not
+//! exist wakes on any KV write (Consul may wake such a query early too) and then answers 404
+//! with the new index. The index only moves when something changes.
 //!
 //! # Policy file
 //!
