@@ -220,7 +220,7 @@ async fn notifiers_send_slack_text_json_event_and_consul_user_event() {
     let warnings = notify_all(&s, Some(&backend.client), &e, &link).await;
     assert!(warnings.is_empty(), "{warnings:?}");
 
-    let mut bodies = vec![
+    let mut bodies = [
         received.recv().await.unwrap().1,
         received.recv().await.unwrap().1,
     ];
