@@ -1,7 +1,10 @@
 //! End-to-end scenarios across the duncan CLI and both simulators, and the test support they
 //! share.
 //!
+//! - [`example`]: the example cluster of `cargo xtask demo` and `cargo xtask sandbox`:
+//!   consul-sim, marathon-sim and a registry, seeded with the app `shop`.
 //! - [`registry`]: a real CNCF registry (Debian's `docker-registry`) on a loopback port, with
 //!   the image pushes and the authentication modes the registry tests need.
 
+pub mod example;
 pub mod registry;

@@ -3,7 +3,9 @@
 //! Each command lives in its own module. The workspace root is found from
 //! `CARGO_MANIFEST_DIR`, so the commands work from any directory.
 
+mod demo;
 mod release;
+mod sandbox;
 mod system;
 mod test;
 
@@ -16,7 +18,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test      fmt check, clippy, nextest, doctests (what CI runs)
+  demo      start local Consul, Marathon and registry stand-ins and walk through duncan's main job
+  sandbox   start the demo's example cluster and leave it running to try duncan by hand
+  test      fmt check, clippy, nextest, doctests and the demo (what CI runs)
   release   build and pack the release archive: release [--dry-run] [--out DIR]
 ";
 
@@ -25,6 +29,8 @@ fn main() -> Result<()> {
     let command = args.next();
     let rest: Vec<String> = args.collect();
     match command.as_deref() {
+        Some("demo") => demo::run(&rest),
+        Some("sandbox") => sandbox::run(&rest),
         Some("test") => test::run(&rest),
         Some("release") => release::run(&rest),
         Some("help" | "--help" | "-h") | None => {

@@ -20,6 +20,12 @@ pub(crate) const DOCKER_REGISTRY: DebianPackage = DebianPackage {
     provides: "/usr/bin/docker-registry",
 };
 
+/// OpenSSL's command line, with which the registry tests make their private CA and token keys.
+pub(crate) const OPENSSL: DebianPackage = DebianPackage {
+    name: "openssl",
+    provides: "/usr/bin/openssl",
+};
+
 /// Installs each package whose file is missing, with `apt-get` (as root, as CI runs).
 pub(crate) fn ensure_installed(packages: &[DebianPackage]) -> Result<()> {
     let missing: Vec<&DebianPackage> = packages
