@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::events::{OutEvent, PlanJson};
 use crate::model::{self, App};
-use crate::state::{GroupEmbed, GroupMeta, State};
+use crate::state::{AppEmbed, GroupEmbed, GroupMeta, State};
 use crate::{DeploymentOutcome, DeploymentRecord};
 
 /// Why a request changes nothing.
@@ -22,6 +22,8 @@ pub(crate) enum Rejection {
     NotFound(String),
     /// 409 with this message (e.g. creating what exists).
     Conflict(String),
+    /// 422 with this message only.
+    Unprocessable(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +69,7 @@ pub(crate) struct Deployment {
 
 /// What a change of one app needs.
 #[derive(Debug)]
-enum Change {
+pub(crate) enum Change {
     Start(App),
     Stop(String),
     Scale(App),
@@ -120,13 +122,13 @@ fn plan_steps(changes: &[Change]) -> Vec<Vec<Action>> {
 }
 
 /// How the groups change along with the apps.
-struct GroupTarget<'a> {
+pub(crate) struct GroupTarget<'a> {
     /// Groups to store (with their new metadata).
-    groups: BTreeMap<String, GroupMeta>,
+    pub(crate) groups: BTreeMap<String, GroupMeta>,
     /// Groups to forget.
-    removed_groups: Vec<String>,
+    pub(crate) removed_groups: Vec<String>,
     /// The group named in `group_change_success`; it and its ancestors get the new version.
-    event_group: &'a str,
+    pub(crate) event_group: &'a str,
 }
 
 /// What the caller of an update gets back.
@@ -151,7 +153,7 @@ impl State {
     }
 
     /// Compares the desired apps of a scope with the current ones.
-    fn diff(
+    pub(crate) fn diff(
         &self,
         scope: &dyn Fn(&str) -> bool,
         desired: &BTreeMap<String, Map<String, Value>>,
@@ -187,7 +189,7 @@ impl State {
     }
 
     /// Applies a change set: lock check, `force`, dry run, then the new state and its deployment.
-    fn apply(
+    pub(crate) fn apply(
         &mut self,
         changes: Vec<Change>,
         target: GroupTarget<'_>,
@@ -345,164 +347,6 @@ impl State {
 
     // ----- the API's changes -----
 
-    /// `PUT /v2/groups/{id}`: `apps` (and `groups`) in the body are the complete set.
-    pub(crate) fn update_group(
-        &mut self,
-        gid: &str,
-        body: &Map<String, Value>,
-        force: bool,
-        dry_run: bool,
-    ) -> Result<Applied, Rejection> {
-        let version = self.new_version();
-        let mut desired = BTreeMap::new();
-        let mut groups = BTreeMap::new();
-        let mut errors = Vec::new();
-        self.desired_group(
-            gid,
-            body,
-            "",
-            &version,
-            &mut desired,
-            &mut groups,
-            &mut errors,
-        );
-        if !errors.is_empty() {
-            return Err(Rejection::Invalid(errors));
-        }
-        let removed_groups: Vec<String> = self
-            .groups
-            .keys()
-            .filter(|g| (model::is_under(g, gid) && g.as_str() != gid) && !groups.contains_key(*g))
-            .cloned()
-            .collect();
-        let scope = |id: &str| model::is_under(id, gid);
-        let changes = self.diff(&scope, &desired, &version);
-        self.apply(
-            changes,
-            GroupTarget {
-                groups,
-                removed_groups,
-                event_group: gid,
-            },
-            force,
-            dry_run,
-            version,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn desired_group(
-        &self,
-        gid: &str,
-        body: &Map<String, Value>,
-        prefix: &str,
-        version: &str,
-        desired: &mut BTreeMap<String, Map<String, Value>>,
-        groups: &mut BTreeMap<String, GroupMeta>,
-        errors: &mut Vec<(String, String)>,
-    ) {
-        let mut extra = self
-            .groups
-            .get(gid)
-            .map(|g| g.extra.clone())
-            .unwrap_or_default();
-        for (k, v) in body {
-            if !matches!(k.as_str(), "id" | "apps" | "groups" | "version" | "pods") {
-                extra.insert(k.clone(), v.clone());
-            }
-        }
-        groups.insert(
-            gid.to_owned(),
-            GroupMeta {
-                version: version.to_owned(),
-                extra,
-            },
-        );
-        match body.get("apps") {
-            Some(Value::Array(apps)) => {
-                for (i, app) in apps.iter().enumerate() {
-                    let path = format!("{prefix}/apps({i})");
-                    let Value::Object(def) = app else {
-                        errors.push((path, "error.expected.jsobject".to_owned()));
-                        continue;
-                    };
-                    let Some(raw) = def.get("id").and_then(Value::as_str) else {
-                        errors.push((format!("{path}/id"), "error.path.missing".to_owned()));
-                        continue;
-                    };
-                    let Some(id) = model::resolve_id(gid, raw) else {
-                        errors.push((format!("{path}/id"), id_error()));
-                        continue;
-                    };
-                    if model::parent(&id) != gid {
-                        errors.push((
-                            format!("{path}/id"),
-                            format!("identifier {id} is not child of {gid}"),
-                        ));
-                        continue;
-                    }
-                    errors.extend(model::check_app(def, &path));
-                    desired.insert(id.clone(), model::normalize_app(def.clone(), &id));
-                }
-            }
-            Some(Value::Null) | None => {
-                for (id, app) in &self.apps {
-                    if model::parent(id) == gid {
-                        desired.insert(id.clone(), app.def.clone());
-                    }
-                }
-            }
-            Some(_) => errors.push((
-                format!("{prefix}/apps"),
-                "error.expected.jsarray".to_owned(),
-            )),
-        }
-        match body.get("groups") {
-            Some(Value::Array(children)) => {
-                for (i, child) in children.iter().enumerate() {
-                    let path = format!("{prefix}/groups({i})");
-                    let Value::Object(child) = child else {
-                        errors.push((path, "error.expected.jsobject".to_owned()));
-                        continue;
-                    };
-                    let Some(raw) = child.get("id").and_then(Value::as_str) else {
-                        errors.push((format!("{path}/id"), "error.path.missing".to_owned()));
-                        continue;
-                    };
-                    match model::resolve_id(gid, raw) {
-                        Some(cid) if model::parent(&cid) == gid => {
-                            self.desired_group(
-                                &cid, child, &path, version, desired, groups, errors,
-                            );
-                        }
-                        Some(cid) => errors.push((
-                            format!("{path}/id"),
-                            format!("identifier {cid} is not child of {gid}"),
-                        )),
-                        None => errors.push((format!("{path}/id"), id_error())),
-                    }
-                }
-            }
-            Some(Value::Null) | None => {
-                // Subgroups not named stay as they are, apps included.
-                for (g, meta) in &self.groups {
-                    if model::is_under(g, gid) && g != gid {
-                        groups.insert(g.clone(), meta.clone());
-                    }
-                }
-                for (id, app) in &self.apps {
-                    if model::is_under(id, gid) && model::parent(id) != gid {
-                        desired.insert(id.clone(), app.def.clone());
-                    }
-                }
-            }
-            Some(_) => errors.push((
-                format!("{prefix}/groups"),
-                "error.expected.jsarray".to_owned(),
-            )),
-        }
-    }
-
     /// `PUT /v2/apps/{id}` (and `POST /v2/apps`): returns whether the app was created.
     pub(crate) fn update_app(
         &mut self,
@@ -545,6 +389,11 @@ impl State {
             event_group: &parent,
         };
         let applied = self.apply(changes, target, force, false, version)?;
+        if let Some(app) = self.apps.get(id) {
+            let definition = self.render_app(app, AppEmbed::default());
+            let body = json!({"clientIp": "127.0.0.1", "uri": format!("/v2/apps{id}"), "appDefinition": definition});
+            self.emit("api_post_event", body);
+        }
         Ok((existing.is_none(), applied))
     }
 
@@ -632,29 +481,4 @@ pub(crate) fn id_error() -> String {
         "must fully match regular expression '{}'",
         model::ID_SEGMENT_PATTERN
     )
-}
-
-impl State {
-    /// `DELETE /v2/groups/{id}`: stops every app in the group and removes it (the root stays).
-    pub(crate) fn delete_group(&mut self, gid: &str, force: bool) -> Result<Applied, Rejection> {
-        if !self.groups.contains_key(gid) {
-            return Err(Rejection::NotFound(format!("Group '{gid}' does not exist")));
-        }
-        let version = self.new_version();
-        let removed: Vec<String> = self
-            .groups
-            .keys()
-            .filter(|g| g.as_str() != "/" && (g.as_str() == gid || model::is_under(g, gid)))
-            .cloned()
-            .collect();
-        let scope = |id: &str| model::is_under(id, gid);
-        let changes = self.diff(&scope, &BTreeMap::new(), &version);
-        let parent = model::parent(gid);
-        let target = GroupTarget {
-            groups: BTreeMap::new(),
-            removed_groups: removed,
-            event_group: &parent,
-        };
-        self.apply(changes, target, force, false, version)
-    }
 }

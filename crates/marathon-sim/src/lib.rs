@@ -28,9 +28,11 @@ mod clock;
 mod control;
 mod deploy;
 mod events;
+mod groups;
 mod http;
 mod model;
 mod progress;
+mod render;
 mod state;
 
 use std::fmt;

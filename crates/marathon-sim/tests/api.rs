@@ -426,3 +426,95 @@ async fn requests_are_recorded_with_their_bytes() {
     assert_eq!(sim.control().request_stats().count, 0);
     sim.shutdown().await;
 }
+
+/// Every app of a group tree, by id.
+fn apps_of(group: &Value, out: &mut std::collections::BTreeMap<String, Value>) {
+    for app in group["apps"].as_array().into_iter().flatten() {
+        out.insert(
+            app["id"].as_str().unwrap_or_default().to_owned(),
+            app.clone(),
+        );
+    }
+    for child in group["groups"].as_array().into_iter().flatten() {
+        apps_of(child, out);
+    }
+}
+
+#[tokio::test]
+async fn real_hundred_app_group_round_trips_without_losing_fields() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let real: Value =
+        serde_json::from_str(include_str!("data/155_100.json")).expect("fixture parses");
+    deploy(&client, &url, "/cudcos", &real).await;
+    wait_idle(&client, &url).await;
+    let (status, stored) = get_json(&client, &format!("{url}/v2/groups/cudcos")).await;
+    assert_eq!(status, 200);
+    let (mut sent, mut got) = (Default::default(), Default::default());
+    apps_of(&real, &mut sent);
+    apps_of(&stored, &mut got);
+    assert_eq!(sent.len(), 100);
+    assert_eq!(got.len(), 100);
+    for (id, app) in &sent {
+        for (field, value) in app.as_object().into_iter().flatten() {
+            if field != "version" && field != "versionInfo" {
+                assert_eq!(&got[id][field], value, "{id}: {field}");
+            }
+        }
+    }
+    // Sending back what was read changes no app.
+    let mut again = stored.clone();
+    again.as_object_mut().map(|g| g.remove("version"));
+    let id = deploy(&client, &url, "/cudcos", &again).await;
+    let history = sim.control().deployment_history();
+    let record = history.iter().find(|d| d.id == id).expect("recorded");
+    assert!(
+        record.affected_apps.is_empty(),
+        "{:?}",
+        record.affected_apps
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn version_in_a_group_put_rolls_back_to_that_version() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"apps": [app("web", V1, 1)]}),
+    )
+    .await;
+    wait_idle(&client, &url).await;
+    let (_, v1) = get_json(&client, &format!("{url}/v2/groups/shop-prod")).await;
+    deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"apps": [app("web", "registry.example/shop:v2", 1)]}),
+    )
+    .await;
+    wait_idle(&client, &url).await;
+    let (status, versions) =
+        get_json(&client, &format!("{url}/v2/groups/shop-prod/versions")).await;
+    assert_eq!(status, 200);
+    assert_eq!(versions.as_array().map(Vec::len), Some(2));
+    assert_eq!(versions[1], v1["version"], "newest first");
+
+    // A client that sends the group's version back gets a rollback, not its change.
+    let mut body = v1.clone();
+    body["apps"][0]["container"]["docker"]["image"] = json!("registry.example/shop:v3");
+    deploy(&client, &url, "/shop-prod", &body).await;
+    wait_idle(&client, &url).await;
+    assert_eq!(
+        sim.control().app_image("/shop-prod/web").as_deref(),
+        Some(V1)
+    );
+
+    body["version"] = json!("2001-01-01T00:00:00.000Z");
+    let res = put_group(&client, &url, "/shop-prod", &body, "").await;
+    assert_eq!(res.status(), 422);
+    sim.shutdown().await;
+}

@@ -75,6 +75,9 @@ async fn record(shared: Arc<Shared>, req: Request) -> Response {
     rparts
         .headers
         .insert(header::SERVER, HeaderValue::from_static("marathon-sim"));
+    if let Ok(leader) = HeaderValue::from_str(&format!("http://{}", shared.addr)) {
+        rparts.headers.insert("X-Marathon-Leader", leader);
+    }
     lock(&shared.requests).push(RequestEntry {
         method,
         path_and_query,

@@ -53,6 +53,7 @@ pub(super) fn rejection(r: Rejection) -> Response {
         ),
         Rejection::NotFound(text) => message(StatusCode::NOT_FOUND, &text),
         Rejection::Conflict(text) => message(StatusCode::CONFLICT, &text),
+        Rejection::Unprocessable(text) => message(StatusCode::UNPROCESSABLE_ENTITY, &text),
     }
 }
 

@@ -160,6 +160,16 @@ pub(super) fn groups(
     body: &Bytes,
 ) -> Response {
     match *method {
+        Method::GET if segments.last() == Some(&"versions") => {
+            let gid = path_id(&segments[..segments.len() - 1]).unwrap_or_default();
+            match shared.with_state(|st| st.group_version_list(&gid)) {
+                Some(list) => json_response(StatusCode::OK, &json!(list)),
+                None => message(
+                    StatusCode::NOT_FOUND,
+                    &format!("Group '{gid}' does not exist"),
+                ),
+            }
+        }
         Method::GET => {
             let id = match path_id(segments) {
                 Ok(id) => id,
