@@ -218,6 +218,9 @@ impl Client {
                             source,
                         }
                     })?;
+                    if certs.is_empty() {
+                        return Err(ConfigError::CaCertEmpty { path: path.clone() }.into());
+                    }
                     for cert in certs {
                         builder = builder.add_root_certificate(cert);
                     }

@@ -280,6 +280,13 @@ pub enum ConfigError {
         source: reqwest::Error,
     },
 
+    /// The CA certificate file holds no PEM certificate at all.
+    #[error("no PEM certificate found in {}", path.display())]
+    CaCertEmpty {
+        /// The file's path.
+        path: PathBuf,
+    },
+
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client: {source}")]
     HttpClient {

@@ -304,8 +304,14 @@ impl Kv<'_> {
     /// Deletes `key` (or, with [`DeleteOptions::recurse`], every key under it). Returns
     /// Consul's answer: `true` also when the key did not exist, `false` when a `cas` did not
     /// hold.
+    ///
+    /// Refused before sending: an invalid or empty key (a recursive delete of `""` would wipe
+    /// the whole store), `recurse` with `cas` (Consul refuses the pair).
     pub async fn delete(&self, key: &str, opts: &DeleteOptions) -> Result<bool> {
         validate::key(key, Empty::Refuse)?;
+        if opts.recurse && opts.cas.is_some() {
+            return Err(InvalidInput::Options("recurse and cas cannot be combined").into());
+        }
         let mut req = Request::new(
             Method::DELETE,
             format!("kv/{}", key_path(key)),

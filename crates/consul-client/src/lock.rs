@@ -248,26 +248,35 @@ impl Lock {
     /// the lock is not obtained. While the lock is held by another session, the wait uses
     /// blocking queries, so it ends as soon as the holder lets go.
     pub async fn acquire(&self, mode: AcquireMode) -> Result<LockAttempt> {
-        let (session, owned) = match &self.opts.session {
-            Some(s) => (s.clone(), false),
-            None => (self.create_session().await?, true),
+        let (session, renewer) = match &self.opts.session {
+            Some(s) => (s.clone(), None),
+            None => {
+                let id = self.create_session().await?;
+                // Renew from the start: a long wait must not let the session expire.
+                let interval = self
+                    .opts
+                    .renew_interval
+                    .unwrap_or(self.opts.session_ttl / 2);
+                let renewer = SessionRenewer::start_with_interval(
+                    self.client.clone(),
+                    id.clone(),
+                    self.opts.session_ttl,
+                    interval,
+                );
+                (id, Some(renewer))
+            }
         };
         let outcome = self.try_acquire(&session, mode).await;
-        match outcome {
-            Ok(None) => Ok(LockAttempt::Acquired(self.hold(session, owned))),
-            Ok(Some(holder)) => {
-                if owned {
-                    self.destroy_quietly(&session).await;
-                }
-                Ok(LockAttempt::Busy { holder })
-            }
-            Err(e) => {
-                if owned {
-                    self.destroy_quietly(&session).await;
-                }
-                Err(e)
-            }
+        if let Ok(None) = outcome {
+            return Ok(LockAttempt::Acquired(self.hold(session, renewer)));
         }
+        if let Some(renewer) = renewer {
+            drop(renewer);
+            self.destroy_quietly(&session).await;
+        }
+        outcome.map(|holder| LockAttempt::Busy {
+            holder: holder.flatten(),
+        })
     }
 
     async fn create_session(&self) -> Result<String> {
@@ -351,19 +360,8 @@ impl Lock {
         }
     }
 
-    fn hold(&self, session: String, owned: bool) -> HeldLock {
-        let renewer = owned.then(|| {
-            let interval = self
-                .opts
-                .renew_interval
-                .unwrap_or(self.opts.session_ttl / 2);
-            SessionRenewer::start_with_interval(
-                self.client.clone(),
-                session.clone(),
-                self.opts.session_ttl,
-                interval,
-            )
-        });
+    fn hold(&self, session: String, renewer: Option<SessionRenewer>) -> HeldLock {
+        let owned = renewer.is_some();
         let (tx, rx) = watch::channel(None);
         let monitor = tokio::spawn(monitor(
             self.client.clone(),

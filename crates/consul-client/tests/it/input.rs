@@ -169,3 +169,47 @@ async fn conflicting_or_malformed_options_are_refused_unsent() {
     );
     assert_eq!(env.control().request_count(), 0);
 }
+
+#[tokio::test]
+async fn recursive_delete_with_cas_is_refused_unsent() {
+    let env = Env::sim(Default::default()).await;
+    let err = env
+        .client
+        .kv()
+        .delete("dir/", &DeleteOptions::recurse().cas(3))
+        .await
+        .expect_err("conflict");
+    assert!(
+        matches!(err, Error::InvalidInput(InvalidInput::Options(_))),
+        "{err:?}"
+    );
+    assert_eq!(env.control().request_count(), 0);
+}
+
+#[test]
+fn unreadable_token_file_or_ca_certificate_is_a_config_error() {
+    use consul_client::{Client, Config, ConfigError};
+    let missing = std::env::temp_dir().join(format!("no-such-file-{:x}", fastrand::u64(..)));
+    let err = Client::new(Config::default().with_token_file(&missing)).expect_err("missing");
+    assert!(
+        matches!(err, Error::Config(ConfigError::TokenFile { .. })),
+        "{err:?}"
+    );
+    let err = Client::new(Config::default().with_ca_cert(&missing)).expect_err("missing");
+    assert!(
+        matches!(err, Error::Config(ConfigError::CaCertFile { .. })),
+        "{err:?}"
+    );
+
+    let not_pem = std::env::temp_dir().join(format!("not-pem-{:x}", fastrand::u64(..)));
+    std::fs::write(&not_pem, "this is no certificate").expect("write");
+    let err = Client::new(Config::default().with_ca_cert(&not_pem)).expect_err("not PEM");
+    let _ = std::fs::remove_file(&not_pem);
+    assert!(
+        matches!(
+            err,
+            Error::Config(ConfigError::CaCertEmpty { .. } | ConfigError::CaCert { .. })
+        ),
+        "{err:?}"
+    );
+}

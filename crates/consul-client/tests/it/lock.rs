@@ -486,3 +486,37 @@ fn blocking_reads(env: &Env, key: &str) -> usize {
         .filter(|r| r.path_and_query.starts_with(&path) && r.path_and_query.contains("index="))
         .count()
 }
+
+#[tokio::test]
+async fn long_wait_keeps_the_waiting_session_alive() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("patient");
+    let opts = |value: &str| {
+        LockOptions::new(key.clone(), value.as_bytes().to_vec())
+            .session_ttl(Duration::from_secs(10))
+            .renew_interval(Duration::from_millis(20))
+    };
+    let first = Lock::new(env.client.clone(), opts("first")).expect("lock");
+    let held = acquired(first.acquire(AcquireMode::TryOnce).await.expect("attempt"));
+    let second = Lock::new(env.client.clone(), opts("second")).expect("lock");
+    let waiter = tokio::spawn(async move {
+        second
+            .acquire(AcquireMode::WaitUpTo(Duration::from_secs(30)))
+            .await
+    });
+    // 45 s pass on Consul's clock while the second waits: both sessions are renewed meanwhile.
+    for _ in 0..3 {
+        let before = renewals(&env);
+        wait_until(|| renewals(&env) >= before + 2).await;
+        env.control().advance_clock(Duration::from_secs(15));
+    }
+    held.release().await.expect("release");
+    let second_held = acquired(
+        tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .expect("acquired after the release")
+            .expect("task")
+            .expect("the waiting session is still valid"),
+    );
+    second_held.release().await.expect("release");
+}
