@@ -123,6 +123,7 @@ pub fn plan_scale(
             }
         }
     }
+    types.sort_unstable();
     let mut changes = Vec::new();
     for (wanted, to) in instances {
         if !types.contains(wanted) {
