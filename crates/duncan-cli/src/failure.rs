@@ -22,6 +22,8 @@ pub enum ExitStatus {
     NotRolledBack,
     /// 7: the token may not do this (ACL denied or token unknown).
     NotAllowed,
+    /// 130: interrupted by Ctrl-C (the shell's convention for SIGINT).
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -35,6 +37,21 @@ impl ExitStatus {
             Self::RolledBack => 4,
             Self::NotRolledBack => 5,
             Self::NotAllowed => 7,
+            Self::Interrupted => 130,
+        }
+    }
+
+    /// The status for one of duncan-core's exit codes (unknown codes are errors).
+    pub fn from_code(code: i32) -> Self {
+        match code {
+            0 => Self::Ok,
+            2 => Self::Usage,
+            3 => Self::LockHeld,
+            4 => Self::RolledBack,
+            5 => Self::NotRolledBack,
+            7 => Self::NotAllowed,
+            130 => Self::Interrupted,
+            _ => Self::Error,
         }
     }
 }
@@ -159,10 +176,14 @@ mod tests {
             ExitStatus::RolledBack,
             ExitStatus::NotRolledBack,
             ExitStatus::NotAllowed,
+            ExitStatus::Interrupted,
         ]
         .iter()
         .map(|s| s.code())
         .collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 7]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 7, 130]);
+        for code in codes {
+            assert_eq!(ExitStatus::from_code(i32::from(code)).code(), code);
+        }
     }
 }

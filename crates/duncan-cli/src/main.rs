@@ -4,15 +4,14 @@
 //! This binary is the only part of duncan that prints, prompts, reads environment variables and
 //! files, or exits; the domain lives in `duncan-core`.
 
-// Parts used by the commands still being wired to duncan-core.
-#![allow(dead_code)]
-
 mod cli;
 mod commands;
 mod config;
 mod duration;
+mod explain;
 mod failure;
 mod output;
+mod progress;
 mod prompt;
 
 use std::io::Write;
@@ -58,6 +57,11 @@ fn report(failure: &Failure) {
         return;
     }
     let mut err = anstream::stderr().lock();
+    // A status of 0 with a message is a decision, not an error ("aborted: nothing changed").
+    if failure.status == ExitStatus::Ok {
+        let _ = writeln!(err, "{}", failure.message);
+        return;
+    }
     let _ = writeln!(err, "{} {}", paint(RED, "error:"), failure.message);
     if let Some(hint) = &failure.hint {
         let _ = writeln!(err, "  {hint}");

@@ -59,14 +59,6 @@ impl Output {
         writeln!(out, "{}", text.as_ref())
     }
 
-    /// Writes an informational line on stderr (skipped with `-q` or `--json`).
-    pub fn note(&self, text: impl AsRef<str>) {
-        if self.quiet || self.json {
-            return;
-        }
-        let _ = writeln!(anstream::stderr().lock(), "{}", text.as_ref());
-    }
-
     /// Writes a warning on stderr (kept with `-q` and `--json`: warnings matter).
     pub fn warn(&self, text: impl AsRef<str>) {
         let _ = writeln!(
@@ -116,6 +108,11 @@ pub fn table_width() -> Option<usize> {
         return Some(usize::from(w));
     }
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
+/// The width of the terminal on stderr, for the progress line.
+pub fn stderr_width() -> Option<usize> {
+    terminal_size::terminal_size_of(io::stderr()).map(|(terminal_size::Width(w), _)| usize::from(w))
 }
 
 /// One cell of a table: plain text for width, with a style for display.

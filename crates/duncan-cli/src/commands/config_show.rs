@@ -67,6 +67,13 @@ fn rows(config: &Config) -> Vec<Row> {
                 RegistryAuth::Token(_) => "token (redacted)".to_owned(),
             })
         }),
+        row("insecure_registries", &config.insecure_registries, |v| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.join(", ")
+            }
+        }),
         row("webhooks", &config.webhooks, |hooks| {
             if hooks.is_empty() {
                 return "-".to_owned();
@@ -101,6 +108,7 @@ fn rows(config: &Config) -> Vec<Row> {
             format_duration(*d)
         }),
         row("user", &config.user, Clone::clone),
+        row("host", &config.host, Clone::clone),
     ]
 }
 

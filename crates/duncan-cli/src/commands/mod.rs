@@ -1,6 +1,16 @@
 //! One module per command; [`run`] loads the configuration and dispatches.
 
+mod config_search;
 mod config_show;
+mod context;
+mod deploy;
+mod env;
+mod history;
+mod lock;
+mod plan_view;
+mod scale;
+mod status;
+mod watch;
 
 use std::io::Write;
 
@@ -41,23 +51,29 @@ pub fn run(cli: Cli) -> CommandResult {
     match cli.command {
         Command::Config(args) => match args.action {
             ConfigAction::Show => config_show::run(&config, out),
-            ConfigAction::Search { .. } => Err(not_yet("config search")),
+            ConfigAction::Search { pattern, env } => {
+                config_search::run(&config, out, &pattern, env.as_deref())
+            }
         },
-        Command::Deploy(_) => Err(not_yet("deploy")),
-        Command::Rollback(_) => Err(not_yet("rollback")),
-        Command::Status(_) => Err(not_yet("status")),
-        Command::History(_) => Err(not_yet("history")),
-        Command::Lock(_) => Err(not_yet("lock")),
-        Command::Env(_) => Err(not_yet("env")),
-        Command::Scale(_) => Err(not_yet("scale")),
-        Command::Watch(_) => Err(not_yet("watch")),
+        Command::Deploy(args) => deploy::deploy(&config, out, args),
+        Command::Rollback(args) => deploy::rollback(&config, out, args),
+        Command::Status(args) => status::run(&config, out, &args),
+        Command::History(args) => history::run(&config, out, &args),
+        Command::Lock(args) => lock::run(&config, out, &args),
+        Command::Env(args) => env::run(&config, out, args),
+        Command::Scale(args) => scale::run(&config, out, &args),
+        Command::Watch(args) => watch::run(&config, out, &args),
         Command::Version | Command::Completions(_) => Ok(ExitStatus::Ok),
     }
 }
 
-// Temporary while duncan-core's operations land; replaced command by command.
-fn not_yet(command: &str) -> Failure {
-    Failure::error(format!("`{command}` is not available in this build"))
+/// The async runtime of one command. Two worker threads are plenty for a handful of requests.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::error(format!("cannot start the async runtime: {e}")))
 }
 
 fn version(out: Output) -> CommandResult {

@@ -109,6 +109,8 @@ pub struct FileKeys {
     pub quay_token: Option<String>,
     /// Registry credentials.
     pub registry_auth: Option<RegistryAuthKey>,
+    /// Registries spoken to over plain HTTP (`host:port`), as Docker's `insecure-registries`.
+    pub insecure_registries: Option<Vec<String>>,
     /// Go: Slack incoming webhook.
     pub slack_webhook_url: Option<String>,
     /// More webhooks.

@@ -15,6 +15,7 @@ use std::time::Duration;
 pub use secret::Secret;
 
 use crate::failure::Failure;
+#[cfg(test)]
 use file::LoadedFile;
 use resolve::resolve;
 
@@ -117,6 +118,8 @@ pub struct Config {
     pub docker_registry_host: Setting<Option<String>>,
     /// Registry credentials.
     pub registry_auth: Setting<Option<RegistryAuth>>,
+    /// Registries spoken to over plain HTTP.
+    pub insecure_registries: Setting<Vec<String>>,
     /// Webhooks to notify.
     pub webhooks: Setting<Vec<Webhook>>,
     /// Environments commands may name.
@@ -131,6 +134,8 @@ pub struct Config {
     pub lock_wait: Setting<Duration>,
     /// Name recorded as deployer.
     pub user: Setting<String>,
+    /// Host recorded with the deployer.
+    pub host: Setting<String>,
     /// How each key found in the file was understood (key, explanation).
     pub key_notes: Vec<(String, String)>,
     /// Things the user should know: unknown keys, loose permissions.
@@ -176,7 +181,8 @@ impl Config {
         resolve(loaded, overrides, &env)
     }
 
-    /// Resolves a configuration from already-read file keys (used by tests and `load`).
+    /// Resolves a configuration from an already-read file (for tests).
+    #[cfg(test)]
     pub fn from_parts(
         loaded: Option<LoadedFile>,
         overrides: &Overrides,

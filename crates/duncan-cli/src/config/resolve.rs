@@ -135,13 +135,14 @@ pub(super) fn resolve(
                 .hint("check the path, or set the token with CONSUL_HTTP_TOKEN")
             })
     };
-    let consul_token = if let Some(t) = env("CONSUL_HTTP_TOKEN") {
-        Setting::new(Some(Secret::new(t)), Source::Env("CONSUL_HTTP_TOKEN"))
-    } else if let Some(f) = env("CONSUL_HTTP_TOKEN_FILE") {
+    // The token file wins over the token, as in Consul's own CLI.
+    let consul_token = if let Some(f) = env("CONSUL_HTTP_TOKEN_FILE") {
         Setting::new(
             Some(read_token_file(&f, "CONSUL_HTTP_TOKEN_FILE")?),
             Source::Env("CONSUL_HTTP_TOKEN_FILE"),
         )
+    } else if let Some(t) = env("CONSUL_HTTP_TOKEN") {
+        Setting::new(Some(Secret::new(t)), Source::Env("CONSUL_HTTP_TOKEN"))
     } else if let Some(t) = trimmed(&keys.consul_token) {
         Setting::new(Some(Secret::new(t)), Source::File("consul_token"))
     } else if let Some(f) = trimmed(&keys.consul_token_file) {
@@ -210,6 +211,17 @@ pub(super) fn resolve(
             Source::File("quay_token"),
         ),
         (None, None) => Setting::new(None, Source::Unset),
+    };
+
+    let insecure_registries = if let Some(list) = env("DUNCAN_INSECURE_REGISTRIES") {
+        Setting::new(
+            list_from_env(&list),
+            Source::Env("DUNCAN_INSECURE_REGISTRIES"),
+        )
+    } else if let Some(list) = keys.insecure_registries.clone() {
+        Setting::new(list, Source::File("insecure_registries"))
+    } else {
+        Setting::new(Vec::new(), Source::Unset)
     };
 
     let mut hooks = Vec::new();
@@ -317,6 +329,19 @@ pub(super) fn resolve(
         Setting::new("unknown".to_owned(), Source::Default)
     };
 
+    let host = if let Some(h) = env("HOSTNAME") {
+        Setting::new(h, Source::Env("HOSTNAME"))
+    } else if let Some(h) = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+    {
+        Setting::new(h, Source::Default)
+    } else {
+        Setting::new("localhost".to_owned(), Source::Default)
+    };
+
     // How each key of the file was understood, for `config show`.
     let note = |notes: &mut Vec<(String, String)>, key: &str, set: bool, text: String| {
         if set {
@@ -406,6 +431,12 @@ pub(super) fn resolve(
     );
     note(
         &mut notes,
+        "insecure_registries",
+        keys.insecure_registries.is_some(),
+        "registries checked over plain HTTP".to_owned(),
+    );
+    note(
+        &mut notes,
         "slack_webhook_url",
         keys.slack_webhook_url.is_some(),
         "Slack webhook notified after deploys, scales and env changes".to_owned(),
@@ -476,6 +507,7 @@ pub(super) fn resolve(
         docker_repo_prefix,
         docker_registry_host,
         registry_auth,
+        insecure_registries,
         webhooks,
         environments,
         apps,
@@ -483,6 +515,7 @@ pub(super) fn resolve(
         request_timeout,
         lock_wait,
         user,
+        host,
         key_notes: notes,
         warnings,
     })

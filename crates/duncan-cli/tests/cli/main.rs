@@ -1,8 +1,12 @@
 //! End-to-end tests of the `duncan` binary: the real executable against consul-sim and
 //! marathon-sim started in-process, with whole outputs pinned by insta snapshots.
 
+mod sims;
 mod util;
 
+mod commands;
 mod config;
+mod deploy;
+mod env;
 mod help;
 mod usage;

@@ -85,7 +85,6 @@ pub fn run(mut cmd: Command) -> Run {
 }
 
 /// Runs a prepared command off the async runtime (the sims run on it meanwhile).
-#[allow(dead_code)] // Used by the tests against the simulators.
 pub async fn run_async(cmd: Command) -> Run {
     tokio::task::spawn_blocking(move || run(cmd))
         .await
@@ -111,7 +110,6 @@ pub fn settings(home: &Home) -> insta::Settings {
 }
 
 /// [`settings`] that also hide durations (`1.2s`, `350ms`), for outputs that time things.
-#[allow(dead_code)] // Used by the deploy tests.
 pub fn settings_with_durations(home: &Home) -> insta::Settings {
     let mut s = settings(home);
     s.add_filter(r"\b\d+(\.\d+)?(ms|s)\b", "[DURATION]");

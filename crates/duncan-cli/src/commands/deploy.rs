@@ -1,0 +1,341 @@
+//! `duncan deploy` and `duncan rollback`: the plan, the prompt, the deploy protocol with its
+//! progress line, Ctrl-C, and the outcome with the right exit code.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use duncan_core::deploy::{
+    self, Confirm, Context, DeployError, DeployKind, DeployOptions as CoreOptions, DeployOutcome,
+    DeployReport, DeployRequest, RollbackTarget,
+};
+use duncan_core::lock::{HolderInfo, LockStatus, lock_status};
+use duncan_core::names::{AppEnv, Tag};
+use duncan_core::plan::Plan;
+use duncan_core::progress::{Progress, ProgressSink};
+
+use super::context;
+use super::plan_view::plan_lines;
+use crate::cli::{DeployArgs, DeployOptions, RollbackArgs, Target};
+use crate::config::Config;
+use crate::explain::explain;
+use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
+use crate::output::{GREEN, Output, paint};
+use crate::progress::ProgressView;
+use crate::prompt::{Answer, confirm};
+
+/// Parses and checks the app and environment of a command.
+pub fn target(config: &Config, target: &Target) -> Result<AppEnv, Failure> {
+    config.check_environment(&target.env)?;
+    AppEnv::parse(&target.app, &target.env).map_err(|e| {
+        Failure::usage(e.to_string())
+            .hint("app and environment names are lowercase letters, digits and '-'")
+    })
+}
+
+/// Parses an image tag given on the command line.
+pub fn tag(text: &str) -> Result<Tag, Failure> {
+    text.parse::<Tag>().map_err(|e| {
+        Failure::usage(e.to_string())
+            .hint("tags are Docker tags: letters, digits, '_', '.' and '-'")
+    })
+}
+
+/// Runs `duncan deploy`.
+pub fn deploy(config: &Config, out: Output, args: DeployArgs) -> CommandResult {
+    let app_env = target(config, &args.target)?;
+    let tag = tag(&args.tag)?;
+    let target_env = app_env.clone();
+    run(
+        config,
+        out,
+        app_env,
+        &args.options,
+        "deploy",
+        move |ctx, options, sink| {
+            let request = DeployRequest {
+                app_env: target_env,
+                tag,
+                kind: DeployKind::Deploy,
+                options,
+            };
+            Box::pin(async move { deploy::deploy(&ctx, request, &sink).await })
+        },
+    )
+}
+
+/// Runs `duncan rollback`.
+pub fn rollback(config: &Config, out: Output, args: RollbackArgs) -> CommandResult {
+    let app_env = target(config, &args.target)?;
+    let to = match &args.to {
+        Some(text) => RollbackTarget::Tag(tag(text)?),
+        None => RollbackTarget::Previous,
+    };
+    let target_env = app_env.clone();
+    run(
+        config,
+        out,
+        app_env,
+        &args.options,
+        "roll back",
+        move |ctx, options, sink| {
+            Box::pin(async move { deploy::rollback(&ctx, &target_env, to, options, &sink).await })
+        },
+    )
+}
+
+type Operation = Box<
+    dyn FnOnce(
+        Arc<Context>,
+        CoreOptions,
+        ProgressSink,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<DeployReport, DeployError>> + Send>,
+    >,
+>;
+
+fn run(
+    config: &Config,
+    out: Output,
+    app_env: AppEnv,
+    args: &DeployOptions,
+    verb: &'static str,
+    operation: impl FnOnce(
+        Arc<Context>,
+        CoreOptions,
+        ProgressSink,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<DeployReport, DeployError>> + Send>,
+    > + 'static,
+) -> CommandResult {
+    let operation: Operation = Box::new(operation);
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !args.skip_prompt() && !args.dry_run && !interactive {
+        return Err(Failure::usage(format!(
+            "a {verb} needs confirmation, but there is no terminal to ask on"
+        ))
+        .hint("pass --yes (or -f) to go ahead without the prompt, or --dry-run to see the plan"));
+    }
+    if args.force_marathon {
+        out.warn("--force-marathon cancels Marathon deployments that hold the apps");
+    }
+    let ctx = Arc::new(context::context(config)?);
+    let view = ProgressView::new(out, false, "planning");
+    let shown = Arc::new(Mutex::new(false));
+    let started: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+
+    // The sink prints the plan once, records the deployment id (for Ctrl-C), and draws progress.
+    let sink = {
+        let view = view.clone();
+        let inner = view.sink();
+        let shown = Arc::clone(&shown);
+        let started = Arc::clone(&started);
+        ProgressSink::new(move |p| {
+            match &p {
+                Progress::PlanReady(plan) if !out.json => {
+                    let mut done = shown.lock().unwrap_or_else(PoisonError::into_inner);
+                    if !*done {
+                        *done = true;
+                        view.clear();
+                        print_plan(out, plan, verb);
+                    }
+                }
+                Progress::DeploymentStarted { id } => {
+                    *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(id.clone());
+                }
+                _ => {}
+            }
+            inner.emit(p);
+        })
+    };
+
+    let mut options = CoreOptions {
+        dry_run: args.dry_run,
+        wait_for_lock: args.wait.or_else(|| {
+            let wait = config.lock_wait.value;
+            (!wait.is_zero()).then_some(wait)
+        }),
+        force_marathon: args.force_marathon,
+        no_rollback: args.no_rollback,
+        skip_image_check: args.skip_image_check,
+        ..CoreOptions::default()
+    };
+    options.watch.deadline = args.timeout.or(config.deploy_timeout.value);
+    if !args.skip_prompt() {
+        let view = view.clone();
+        let confirm_hook: Confirm = Arc::new(move |_plan: Plan| {
+            let view = view.clone();
+            Box::pin(async move {
+                view.clear();
+                let answer = tokio::task::spawn_blocking(|| confirm(false, "--yes")).await;
+                matches!(answer, Ok(Ok(Answer::Yes)))
+            })
+        });
+        options.confirm = Some(confirm_hook);
+    }
+
+    let runtime = super::runtime()?;
+    let result = runtime.block_on(async {
+        let spinner = view.spin();
+        let work = operation(Arc::clone(&ctx), options, sink);
+        let result = tokio::select! {
+            result = work => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        if let Some(spinner) = spinner {
+            spinner.abort();
+        }
+        view.clear();
+        match result {
+            Some(result) => Ok(result),
+            None => Err(interrupted(&ctx, &app_env, &started).await),
+        }
+    });
+    match result {
+        Ok(Ok(report)) => finished(out, &report, verb),
+        Ok(Err(error)) => Err(failed(config, &error)),
+        Err(failure) => Err(failure),
+    }
+}
+
+fn print_plan(out: Output, plan: &Plan, verb: &str) {
+    for line in plan_lines(plan, verb) {
+        if out.line(line).is_err() {
+            return;
+        }
+    }
+    let _ = out.line("");
+}
+
+fn finished(out: Output, report: &DeployReport, verb: &str) -> CommandResult {
+    for warning in &report.warnings {
+        out.warn(warning);
+    }
+    if out.json {
+        out.json(report)?;
+        return Ok(ExitStatus::Ok);
+    }
+    let plan = &report.plan;
+    let what = format!("{} to {}", plan.tag, plan.app_env);
+    match &report.outcome {
+        DeployOutcome::NoOp => {
+            out.line(format!(
+                "nothing to do: {} already runs {}",
+                plan.group_id, plan.tag
+            ))?;
+        }
+        DeployOutcome::DryRun => {
+            out.line(format!("dry run: would {verb} {what}; nothing was changed"))?
+        }
+        DeployOutcome::Declined => out.line("aborted: nothing was changed")?,
+        DeployOutcome::Deployed { deployment_id, .. } => {
+            let done = if verb == "deploy" {
+                "deployed"
+            } else {
+                "rolled back:"
+            };
+            out.line(format!(
+                "{} {what} (Marathon deployment {deployment_id})",
+                paint(GREEN, done)
+            ))?;
+            if let Some(link) = &plan.diff_link {
+                out.line(format!("diff: {link}"))?;
+            }
+        }
+        other => out.line(format!("{other:?}"))?,
+    }
+    Ok(ExitStatus::Ok)
+}
+
+fn failed(config: &Config, error: &DeployError) -> Failure {
+    let status = ExitStatus::from_code(error.exit_code());
+    let hint = match error {
+        DeployError::LockHeld { .. } => {
+            Some("wait for that deploy to end, or pass --wait 5m to wait for the lock")
+        }
+        DeployError::FailedRolledBack { .. } => {
+            Some("the apps run their previous version; see `duncan status`")
+        }
+        DeployError::FailedNotRolledBack { .. } => {
+            Some("check the apps with `duncan status`; roll back with `duncan rollback` if needed")
+        }
+        DeployError::NotAllowed { .. } => {
+            Some("ask for a Consul token that may write this app and environment")
+        }
+        DeployError::GroupNotFound { .. } => {
+            Some("check the app and environment; `duncan status` lists what runs")
+        }
+        DeployError::NoRollbackTarget { .. } => {
+            Some("name a tag with --to TAG; `duncan history` lists the releases")
+        }
+        DeployError::ImageMissing { .. } => Some("push the image first, or check the tag"),
+        _ => None,
+    };
+    match (status, hint) {
+        (ExitStatus::Error, None) => explain(error, config),
+        (status, hint) => {
+            let failure = Failure::new(status, error_chain(error));
+            match hint {
+                Some(hint) => failure.hint(hint),
+                None => failure,
+            }
+        }
+    }
+}
+
+/// After Ctrl-C: the deploy future was dropped, which releases the lock in the background; wait
+/// for that, then say what Marathon is doing.
+async fn interrupted(ctx: &Context, app_env: &AppEnv, started: &Mutex<Option<String>>) -> Failure {
+    let lock_note = wait_for_lock_release(ctx, app_env).await;
+    let id = started
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let marathon_note = match id {
+        None => "nothing was changed in Marathon".to_owned(),
+        Some(id) => match ctx.marathon.deployments().await {
+            Ok(list) if list.iter().any(|d| d.id == id) => format!(
+                "Marathon is still running deployment {id} (not cancelled, not rolled back); \
+                 follow it with `duncan watch {id}`; the release tags were not updated"
+            ),
+            Ok(_) => format!(
+                "deployment {id} is no longer running in Marathon; check `duncan status`; the \
+                 release tags were not updated"
+            ),
+            Err(e) => format!("could not ask Marathon about deployment {id}: {e}"),
+        },
+    };
+    Failure::new(
+        ExitStatus::Interrupted,
+        format!("interrupted: {lock_note}; {marathon_note}"),
+    )
+}
+
+/// Waits (up to 5 s) until the lock no longer belongs to this process: dropping the deploy
+/// released it in a background task.
+async fn wait_for_lock_release(ctx: &Context, app_env: &AppEnv) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let ours = |status: &LockStatus| match status {
+        LockStatus::Held(held) => match &held.holder {
+            HolderInfo::Duncan(h) => {
+                h.pid == std::process::id() && h.host == ctx.settings.deployer.host()
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    loop {
+        match lock_status(&ctx.consul, app_env).await {
+            Ok(status) if !ours(&status) => return "the lock was released".to_owned(),
+            Ok(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(_) => {
+                return "the lock could not be released (it expires by itself within a minute, or run \
+                        `duncan lock release`)"
+                    .to_owned();
+            }
+            Err(e) => return format!("could not check the lock ({e})"),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `duncan history`: the release history, newest first, as a table or JSON.
+
+use duncan_core::release::{self, HistoryEntry, Outcome};
+use time::macros::format_description;
+
+use super::{context, deploy::target};
+use crate::cli::HistoryArgs;
+use crate::config::Config;
+use crate::explain::explain;
+use crate::failure::{CommandResult, ExitStatus};
+use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_width};
+
+/// Runs `duncan history`.
+pub fn run(config: &Config, out: Output, args: &HistoryArgs) -> CommandResult {
+    let app_env = target(config, &args.target)?;
+    let consul = context::consul(config)?;
+    let runtime = super::runtime()?;
+    let entries = runtime
+        .block_on(release::history(&consul, &app_env, Some(args.limit)))
+        .map_err(|e| explain(&e, config))?;
+    if out.json {
+        out.json(&entries)?;
+        return Ok(ExitStatus::Ok);
+    }
+    if entries.is_empty() {
+        out.line(format!("no releases recorded for {app_env}"))?;
+        return Ok(ExitStatus::Ok);
+    }
+    let rows: Vec<Vec<Cell>> = entries.iter().map(row).collect();
+    for line in render_table(
+        &[
+            "STARTED",
+            "KIND",
+            "TAG",
+            "PREVIOUS",
+            "OUTCOME",
+            "BY",
+            "DURATION",
+            "DEPLOYMENT",
+        ],
+        &rows,
+        table_width(),
+    ) {
+        out.line(line)?;
+    }
+    Ok(ExitStatus::Ok)
+}
+
+fn row(entry: &HistoryEntry) -> Vec<Cell> {
+    let r = &entry.record;
+    let started = r
+        .started_at
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_else(|_| r.started_at.to_string());
+    let took = (r.finished_at - r.started_at).whole_seconds().max(0);
+    let outcome_style = match r.outcome {
+        Outcome::Succeeded => GREEN,
+        Outcome::RolledBack => YELLOW,
+        _ => RED,
+    };
+    let kind = serde_json::to_value(r.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    vec![
+        Cell::plain(started),
+        Cell::plain(kind),
+        Cell::plain(r.tag.as_str()),
+        r.previous
+            .as_ref()
+            .map_or_else(|| Cell::styled("-", DIM), |p| Cell::plain(p.as_str())),
+        Cell::styled(r.outcome.as_str(), outcome_style),
+        Cell::plain(r.deployer.to_string()),
+        Cell::plain(format!("{took}s")),
+        Cell::plain(r.deployment_id.clone().unwrap_or_else(|| "-".to_owned())),
+    ]
+}

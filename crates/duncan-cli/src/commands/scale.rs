@@ -1,0 +1,151 @@
+//! `duncan scale web=3 worker=2` (the Go tool's form) and `duncan scale --type web --instances 3`.
+
+use std::sync::Arc;
+
+use duncan_core::deploy::DeployError;
+use duncan_core::scale::{ScaleChange, ScaleRequest, parse_scale_arg, plan_scale, scale};
+
+use super::{context, deploy::target};
+use crate::cli::ScaleArgs;
+use crate::config::Config;
+use crate::explain::explain;
+use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
+use crate::output::{BOLD, CYAN, GREEN, Output, YELLOW, env_name, paint};
+use crate::progress::ProgressView;
+use crate::prompt::{Answer, confirm};
+
+/// Runs `duncan scale`.
+pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
+    let app_env = target(config, &args.target)?;
+    let instances: Vec<(String, u32)> = match (&args.kind, args.instances) {
+        (Some(kind), Some(n)) => vec![(kind.clone(), n)],
+        _ if args.rules.is_empty() => {
+            return Err(Failure::usage("nothing to scale").hint(
+                "give TYPE=N pairs (duncan scale web=3 worker=2 -a APP -e ENV) or --type TYPE --instances N",
+            ));
+        }
+        _ => args
+            .rules
+            .iter()
+            .map(|rule| parse_scale_arg(rule))
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                Failure::usage(e.to_string()).hint("write each as TYPE=N, for example web=3")
+            })?,
+    };
+    let ctx = Arc::new(context::context(config)?);
+    let runtime = super::runtime()?;
+
+    // Show what changes and ask before taking the lock, as the Go tool did.
+    let group = runtime
+        .block_on(ctx.marathon.group(app_env.group_id().as_str(), &[]))
+        .map_err(|e| match e {
+            marathon_client::Error::NotFound { .. } => {
+                Failure::error(format!("Marathon has no group {}", app_env.group_id()))
+                    .hint("check the app and environment; `duncan status` lists what runs")
+            }
+            e => explain(&e, config),
+        })?;
+    let group = serde_json::to_value(&group)
+        .map_err(|e| Failure::error(format!("cannot read the group: {e}")))?;
+    let (changes, _) =
+        plan_scale(&app_env, &group, &instances).map_err(|e| scale_failure(config, &e))?;
+    if changes.is_empty() {
+        if out.json {
+            out.json(&serde_json::json!({"changes": [], "deployment_id": null, "warnings": []}))?;
+        } else {
+            out.line(format!(
+                "nothing to do: {} already has those instance counts",
+                app_env.group_id()
+            ))?;
+        }
+        return Ok(ExitStatus::Ok);
+    }
+    if !out.json {
+        out.line("You are about to scale:")?;
+        out.line("")?;
+        out.line(format!(
+            "  {} {}",
+            paint(BOLD, "app:"),
+            paint(YELLOW, app_env.app.as_str())
+        ))?;
+        out.line(format!(
+            "  {} {}",
+            paint(BOLD, "env:"),
+            env_name(app_env.env.as_str())
+        ))?;
+        for change in &changes {
+            out.line(change_line(change))?;
+        }
+        out.line("")?;
+    }
+    if confirm(args.yes, "--yes")? == Answer::No {
+        out.line("phew... that was close: nothing was changed")?;
+        return Ok(ExitStatus::Ok);
+    }
+
+    let mut request = ScaleRequest::new(app_env.clone(), instances);
+    request.force_marathon = args.force_marathon;
+    request.watch.deadline = args.timeout.or(config.deploy_timeout.value);
+    let view = ProgressView::new(out, false, "scaling");
+    let result = runtime.block_on(async {
+        let spinner = view.spin();
+        let sink = view.sink();
+        let result = tokio::select! {
+            result = scale(&ctx, &request, &sink) => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        if let Some(spinner) = spinner {
+            spinner.abort();
+        }
+        view.clear();
+        result
+    });
+    let report = match result {
+        Some(Ok(report)) => report,
+        Some(Err(e)) => return Err(scale_failure(config, &e)),
+        None => {
+            return Err(Failure::new(
+                ExitStatus::Interrupted,
+                "interrupted: the scale may still be running in Marathon",
+            )
+            .hint("see `duncan status`"));
+        }
+    };
+    for warning in &report.warnings {
+        out.warn(warning);
+    }
+    if out.json {
+        out.json(&report)?;
+    } else {
+        let id = report.deployment_id.as_deref().unwrap_or("-");
+        out.line(format!(
+            "{} {} (Marathon deployment {id})",
+            paint(GREEN, "scaled"),
+            app_env
+        ))?;
+    }
+    Ok(ExitStatus::Ok)
+}
+
+fn change_line(change: &ScaleChange) -> String {
+    format!(
+        "  {}: {} => {} instances",
+        paint(BOLD, &change.app_type),
+        paint(CYAN, change.from),
+        paint(YELLOW, change.to)
+    )
+}
+
+fn scale_failure(config: &Config, error: &DeployError) -> Failure {
+    let status = ExitStatus::from_code(error.exit_code());
+    match error {
+        DeployError::UnknownAppType { .. } => {
+            Failure::usage(error.to_string()).hint("use one of the types listed")
+        }
+        DeployError::LockHeld { .. } => Failure::new(status, error_chain(error))
+            .hint("wait for that deploy to end, then scale again"),
+        _ if status == ExitStatus::Error => explain(error, config),
+        _ => Failure::new(status, error_chain(error)),
+    }
+}

@@ -1,0 +1,168 @@
+//! `duncan status` (alias `list`): what Marathon runs for each app/env, against Consul's record.
+
+use duncan_core::names::AppEnv;
+use duncan_core::status::{
+    DEFAULT_STATUS_CONCURRENCY, Drift, GroupStatus, StatusError, status_many,
+};
+use serde_json::json;
+
+use super::context;
+use crate::cli::StatusArgs;
+use crate::config::Config;
+use crate::explain::explain;
+use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
+use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_width};
+
+/// Runs `duncan status`.
+pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
+    let targets = targets(config, args)?;
+    let ctx = context::context(config)?;
+    let runtime = super::runtime()?;
+    let results = runtime.block_on(status_many(&ctx, &targets, DEFAULT_STATUS_CONCURRENCY));
+    let single = targets.len() == 1;
+
+    // One target asked for by name: its error is the command's error.
+    if single && let Some((_, Err(error))) = results.first() {
+        return Err(match error {
+            StatusError::GroupNotFound { .. } => Failure::error(error.to_string())
+                .hint("check the app and environment names; `duncan status` with no --app lists the configured apps"),
+            _ => explain(error, config),
+        });
+    }
+    // Every target failed for the same reason (Marathon or Consul down): say it once.
+    let all_unreachable = results.iter().all(|(_, r)| {
+        matches!(
+            r,
+            Err(StatusError::Marathon { .. } | StatusError::Consul { .. })
+        )
+    });
+    if all_unreachable && let Some((_, Err(error))) = results.first() {
+        return Err(explain(error, config));
+    }
+
+    if out.json {
+        let items: Vec<_> = results
+            .iter()
+            .map(|(target, result)| match result {
+                Ok(status) => serde_json::to_value(status).unwrap_or_default(),
+                Err(e) => json!({"app_env": target.to_string(), "error": error_chain(e)}),
+            })
+            .collect();
+        out.json(&items)?;
+        return Ok(ExitStatus::Ok);
+    }
+    let mut rows = Vec::new();
+    for (target, result) in &results {
+        match result {
+            Ok(status) => rows.extend(rows_of(status)),
+            Err(e) => rows.push(vec![
+                Cell::plain(target.app.as_str()),
+                Cell::env(target.env.as_str()),
+                Cell::styled("-", DIM),
+                Cell::styled("-", DIM),
+                Cell::styled("-", DIM),
+                Cell::styled("-", DIM),
+                Cell::styled(short_error(e), RED),
+            ]),
+        }
+    }
+    for line in render_table(
+        &["APP", "ENV", "TYPE", "TAG", "CURRENT", "TASKS", "STATE"],
+        &rows,
+        table_width(),
+    ) {
+        out.line(line)?;
+    }
+    Ok(ExitStatus::Ok)
+}
+
+/// The app/envs to show: those named, else every configured app × every allowed environment.
+fn targets(config: &Config, args: &StatusArgs) -> Result<Vec<AppEnv>, Failure> {
+    let apps: Vec<String> = match &args.app {
+        Some(app) => vec![app.clone()],
+        None if config.apps.value.is_empty() => {
+            return Err(Failure::usage("no app given and none configured")
+                .hint("pass --app APP, or list your apps under `apps` in ~/.duncan.yml"));
+        }
+        None => config.apps.value.clone(),
+    };
+    let envs: Vec<String> = match &args.env {
+        Some(env) => {
+            config.check_environment(env)?;
+            vec![env.clone()]
+        }
+        None => config.environments.value.clone(),
+    };
+    let mut targets = Vec::new();
+    for app in &apps {
+        for env in &envs {
+            targets.push(AppEnv::parse(app, env).map_err(|e| {
+                Failure::usage(e.to_string())
+                    .hint("app and environment names are lowercase letters, digits and '-'")
+            })?);
+        }
+    }
+    Ok(targets)
+}
+
+fn short_error(error: &StatusError) -> String {
+    match error {
+        StatusError::GroupNotFound { group } => format!("no group {group} in Marathon"),
+        other => error_chain(other),
+    }
+}
+
+fn rows_of(status: &GroupStatus) -> Vec<Vec<Cell>> {
+    let current = status
+        .current
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), ToString::to_string);
+    let state = match &status.drift {
+        Drift::InSync => Cell::styled("in sync", GREEN),
+        Drift::Drifted { .. } => Cell::styled("drift: Marathon differs from Consul", YELLOW),
+        Drift::NotRecorded { .. } => Cell::styled("not recorded in Consul", YELLOW),
+        Drift::NoDeployedApps => Cell::styled("no app runs this app's image", DIM),
+        _ => Cell::plain("-"),
+    };
+    if status.apps.is_empty() {
+        return vec![vec![
+            Cell::plain(status.app_env.app.as_str()),
+            Cell::env(status.app_env.env.as_str()),
+            Cell::styled("-", DIM),
+            Cell::styled("-", DIM),
+            Cell::plain(current),
+            Cell::styled("-", DIM),
+            state,
+        ]];
+    }
+    status
+        .apps
+        .iter()
+        .map(|app| {
+            let tasks = format!("{}/{} healthy", app.healthy, app.instances);
+            let tasks_style = if app.healthy >= app.instances {
+                GREEN
+            } else {
+                YELLOW
+            };
+            let mut app_state = state.clone();
+            if !app.deployments.is_empty() {
+                app_state = Cell::styled(
+                    format!("deploying ({})", app.deployments.join(", ")),
+                    YELLOW,
+                );
+            } else if !app.deployed_by_duncan {
+                app_state = Cell::styled("not deployed by duncan", DIM);
+            }
+            vec![
+                Cell::plain(status.app_env.app.as_str()),
+                Cell::env(status.app_env.env.as_str()),
+                Cell::plain(app.app_type.clone()),
+                Cell::plain(app.tag.clone().unwrap_or_else(|| "-".to_owned())),
+                Cell::plain(current.clone()),
+                Cell::styled(tasks, tasks_style),
+                app_state,
+            ]
+        })
+        .collect()
+}
