@@ -18,13 +18,16 @@ struct Step {
     what: &'static str,
     args: Vec<String>,
     expect_exit: i32,
+    /// Text the command's output must contain, so a step cannot pass for the wrong reason.
+    expect_output: &'static str,
 }
 
-fn step(what: &'static str, args: &str, expect_exit: i32) -> Step {
+fn step(what: &'static str, args: &str, expect_exit: i32, expect_output: &'static str) -> Step {
     Step {
         what,
         args: args.split_whitespace().map(str::to_owned).collect(),
         expect_exit,
+        expect_output,
     }
 }
 
@@ -46,34 +49,49 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let a = format!("-a {APP}");
     let steps = vec![
-        step("what runs where", &format!("status {a}"), 0),
+        step("what runs where", &format!("status {a}"), 0, "production"),
         step(
             "deploy v2 to stage",
             &format!("deploy {a} -e stage -t v2 --yes"),
             0,
+            "v2",
         ),
-        step("the release history", &format!("history {a} -e stage"), 0),
+        step(
+            "the release history",
+            &format!("history {a} -e stage"),
+            0,
+            "v2",
+        ),
         step(
             "a typo'd tag is refused before anything changes",
             &format!("deploy {a} -e stage -t v2-typo --yes"),
             1,
+            "v2-typo",
         ),
         step(
             "a tag that never becomes healthy: the deploy fails and is rolled back",
             &format!("deploy {a} -e stage -t {BROKEN_TAG} --yes --timeout 4s"),
             4,
+            "roll",
         ),
         step(
             "roll stage back to the previous release",
             &format!("rollback {a} -e stage --yes"),
             0,
+            "v1",
         ),
         step(
             "set an environment variable",
-            &format!("env set {a} -e stage LOG_LEVEL=debug"),
+            &format!("env set {a} -e stage LOG_LEVEL=debug --yes"),
             0,
+            "LOG_LEVEL",
         ),
-        step("list the environment", &format!("env list {a} -e stage"), 0),
+        step(
+            "list the environment",
+            &format!("env list {a} -e stage"),
+            0,
+            "LOG_LEVEL=debug",
+        ),
     ];
 
     let mut results = Vec::new();
@@ -87,6 +105,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "a deploy while someone else holds the lock is refused, naming them",
         &format!("deploy {a} -e production -t v2 --yes"),
         3,
+        "alice",
     );
     results.push(run_step(&duncan, &home, &locked)?);
     cluster.release_lock(&session)?;
@@ -118,16 +137,23 @@ struct Outcome {
 
 fn run_step(duncan: &Path, home: &DemoHome, step: &Step) -> Result<Outcome> {
     eprintln!("\n# {}\n$ duncan {}", step.what, step.args.join(" "));
-    let status = home
+    let output = home
         .command(duncan)
         .args(&step.args)
-        .status()
+        .output()
         .with_context(|| format!("could not run {}", duncan.display()))?;
-    let exit = status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprint!("{stdout}{stderr}");
+    let exit = output.status.code().unwrap_or(-1);
+    let said_it = stdout.contains(step.expect_output) || stderr.contains(step.expect_output);
+    if !said_it {
+        eprintln!("(expected the output to mention `{}`)", step.expect_output);
+    }
     eprintln!("(exit {exit})");
     Ok(Outcome {
         exit,
-        as_expected: exit == step.expect_exit,
+        as_expected: exit == step.expect_exit && said_it,
     })
 }
 
