@@ -66,7 +66,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "a typo'd tag is refused before anything changes",
             &format!("deploy {a} -e stage -t v2-typo --yes"),
             1,
-            "v2-typo",
+            "does not exist in its registry",
         ),
         step(
             "a tag that never becomes healthy: the deploy fails and is rolled back",
