@@ -53,10 +53,11 @@ mod config;
 mod error;
 mod event;
 mod model;
+mod params;
 pub mod sse;
 mod stream;
 
-pub use client::{AppEmbed, AppUpdateOptions, Client, GroupEmbed, GroupUpdateOptions};
+pub use client::Client;
 pub use config::{Auth, Config, RetryPolicy};
 pub use error::{Error, InvalidDetail};
 pub use event::{
@@ -68,6 +69,7 @@ pub use model::{
     DockerSpec, Group, HealthCheck, HealthCheckResult, ImageRef, Info, Task, UpgradeStrategy,
     VersionInfo,
 };
+pub use params::{AppEmbed, AppUpdateOptions, GroupEmbed, GroupUpdateOptions};
 pub use stream::{
     EventStream, EventStreamOptions, ReconnectPolicy, ReconnectingEventStream, StreamItem,
 };
