@@ -25,10 +25,10 @@ use std::time::Duration;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+pub use crate::watch::SignalStream;
 pub use consul::read_current;
 pub use error::DeployError;
 pub use image::{ImageCheck, ImageCheckError, ImageFound, RegistryImageCheck, StaticImageCheck};
-pub use marathon::SignalStream;
 
 use crate::github::github_diff_link;
 use crate::names::{AppEnv, Tag};
@@ -514,7 +514,7 @@ pub(crate) async fn start_update(
     force_marathon: bool,
     progress: &ProgressSink,
 ) -> Result<(Option<SignalStream>, marathon_client::DeploymentRef), DeployError> {
-    let signals = marathon::open_signals(&ctx.marathon, progress).await;
+    let signals = crate::watch::open_signals(&ctx.marathon, progress).await;
     match marathon::put_group(&ctx.marathon, body, force_marathon, progress).await {
         Ok(started) => {
             progress.emit(Progress::DeploymentStarted {

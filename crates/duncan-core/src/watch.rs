@@ -27,9 +27,9 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 
-pub use client::signal_of;
+pub use client::{SignalStream, open_signals, signal_of, watch_running};
 pub use observe::{
-    AppObservation, DeploymentSummary, ExpectedApp, Snapshot, Verdict, health_allowance_secs,
+    AppObservation, DeploymentSummary, ExpectedApp, Seen, Snapshot, Verdict, health_allowance_secs,
     judge, observe_app, summarize_deployment,
 };
 
@@ -368,7 +368,20 @@ where
                     if state.record(&snap, progress) {
                         last_progress_at = Instant::now();
                     }
-                    let verdict = judge(&snap, state.success_event, state.failed_event);
+                    if snap.ours.is_some() {
+                        state.listed = true;
+                    }
+                    let seen = Seen {
+                        success_event: state.success_event,
+                        failed_event: state.failed_event,
+                        // Until Marathon has listed our deployment once, its absence may only
+                        // mean the listing lags behind the update's answer.
+                        trust_absence: state.listed
+                            || started.elapsed() >= LISTING_GRACE
+                            || state.success_event
+                            || state.failed_event,
+                    };
+                    let verdict = judge(&snap, seen);
                     state.apps = snap.apps;
                     match verdict {
                         Verdict::Succeeded => return state.report(WatchOutcome::Succeeded),
@@ -452,8 +465,12 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
+/// How long after the watch starts a deployment that was never listed counts as ended.
+const LISTING_GRACE: Duration = Duration::from_secs(2);
+
 #[derive(Default)]
 struct LoopState {
+    listed: bool,
     success_event: bool,
     failed_event: bool,
     unreachable: bool,

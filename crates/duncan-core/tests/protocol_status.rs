@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use duncan_core::deploy::deploy;
 use duncan_core::status::{Drift, StatusError, status, status_many};
-use duncan_core::watch::{WatchOutcome, target_of_running, watch_deployment};
+use duncan_core::watch::{WatchOutcome, target_of_running, watch_deployment, watch_running};
 use marathon_sim::TaskOutcome;
 use protocol_common::{PREFIX, Recorder, Sims, app_env, quick_watch, request, seed_group};
 
@@ -124,4 +124,34 @@ async fn standalone_watch_follows_a_running_deployment_to_its_end() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_by_id_uses_the_event_stream_and_refuses_unknown_ids() {
+    let sims = Sims::start().await;
+    let target = app_env("shop");
+    sims.seed(&target, "v1").await;
+    sims.marathon.control().set_rule(
+        &format!("{PREFIX}/shop:v2"),
+        TaskOutcome::Slow(Duration::from_millis(200)),
+    );
+    let client = sims.marathon_client();
+    let group: marathon_client::Group =
+        serde_json::from_value(seed_group(&target, "v2")).expect("group");
+    let started = client
+        .update_group(&group, marathon_client::GroupUpdateOptions::default())
+        .await
+        .expect("update");
+    let (recorder, sink) = Recorder::new();
+
+    let report = watch_running(&client, &started.deployment_id, &quick_watch(), &sink)
+        .await
+        .expect("running");
+
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+    assert!(recorder.saw(|p| matches!(p, duncan_core::progress::Progress::ConfirmingOverRest)));
+    let error = watch_running(&client, "no-such-id", &quick_watch(), &sink)
+        .await
+        .expect_err("unknown id");
+    assert!(error.to_string().contains("no-such-id"), "{error}");
 }

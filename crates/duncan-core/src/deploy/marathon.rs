@@ -1,22 +1,14 @@
 //! The Marathon half of a deploy: reading the group, opening the event stream, the group update
 //! with its 409 handling, and the rollback of a failed deployment.
 
-use std::pin::Pin;
-
-use futures_util::{Stream, StreamExt};
-use marathon_client::{
-    Client, Error, EventStreamOptions, GroupEmbed, GroupUpdateOptions, ReconnectPolicy, StreamItem,
-};
+use marathon_client::{Client, Error, GroupEmbed, GroupUpdateOptions};
 use serde_json::Value;
 
 use crate::names::GroupId;
 use crate::progress::{Progress, ProgressSink};
 use crate::watch::{
-    ExpectedApp, Signal, WatchOptions, WatchReport, WatchTarget, signal_of, watch_deployment,
+    ExpectedApp, WatchOptions, WatchReport, WatchTarget, open_signals, watch_deployment,
 };
-
-/// A boxed stream of watch signals, as the deploy hands to the watch.
-pub type SignalStream = Pin<Box<dyn Stream<Item = Signal> + Send>>;
 
 /// Reads the group `/{app}-{env}` (only that group) with its nested groups and apps, and no
 /// task data: exactly what a lossless update needs.
@@ -28,43 +20,6 @@ pub(crate) async fn fetch_group(client: &Client, group: &GroupId) -> Result<Valu
         context: "group".to_owned(),
         source,
     })
-}
-
-/// Opens the event stream before an update (protocol step 4): only the event types the watch
-/// acts on, in Marathon's light plan format. `None` when it cannot be had (the watch then polls).
-pub(crate) async fn open_signals(client: &Client, progress: &ProgressSink) -> Option<SignalStream> {
-    let options = EventStreamOptions::new().with_event_types(watch_event_types());
-    match client
-        .reconnecting_events(options, ReconnectPolicy::default())
-        .await
-    {
-        Ok(stream) => Some(Box::pin(stream.filter_map(|item| async move {
-            match item {
-                Ok(StreamItem::Event(event)) => Some(signal_of(&event)),
-                Ok(StreamItem::Reconnected) => Some(Signal::Reconnected),
-                // A drop (the stream reconnects by itself) or one malformed event: nothing
-                // to act on; the watch keeps reading REST on its own schedule meanwhile.
-                Ok(_) | Err(_) => None,
-            }
-        }))),
-        Err(error) => {
-            progress.warn(format!("Marathon's event stream is unavailable: {error}"));
-            None
-        }
-    }
-}
-
-fn watch_event_types() -> Vec<&'static str> {
-    use marathon_client::event_types as t;
-    vec![
-        t::DEPLOYMENT_INFO,
-        t::DEPLOYMENT_STEP_SUCCESS,
-        t::DEPLOYMENT_STEP_FAILURE,
-        t::DEPLOYMENT_SUCCESS,
-        t::DEPLOYMENT_FAILED,
-        t::STATUS_UPDATE,
-        t::HEALTH_STATUS_CHANGED,
-    ]
 }
 
 /// Sends the group update; on 409 with `force`, says which deployments are cancelled and forces.

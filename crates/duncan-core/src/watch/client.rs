@@ -1,9 +1,76 @@
 //! The watch over [`marathon_client`]: REST reads as JSON, and events reduced to [`Signal`]s.
 
-use marathon_client::{AppEmbed, Client, Error, Event};
+use std::pin::Pin;
+
+use futures_util::{Stream, StreamExt};
+use marathon_client::{
+    AppEmbed, Client, Error, Event, EventStreamOptions, ReconnectPolicy, StreamItem,
+};
 use serde_json::Value;
 
-use super::{MarathonRead, Signal};
+use super::{MarathonRead, Signal, WatchError, WatchOptions, WatchReport};
+use crate::progress::ProgressSink;
+
+/// A boxed stream of watch signals, as [`open_signals`] returns.
+pub type SignalStream = Pin<Box<dyn Stream<Item = Signal> + Send>>;
+
+/// Subscribes to Marathon's event stream (only the event types the watch acts on, light plan
+/// format), reconnecting by itself with jittered backoff and saying so with
+/// [`Signal::Reconnected`]. `None`, with a warning, when it cannot be had: the watch then polls.
+///
+/// Open it **before** the update that starts the deployment to watch, so no event is missed.
+pub async fn open_signals(client: &Client, progress: &ProgressSink) -> Option<SignalStream> {
+    let options = EventStreamOptions::new().with_event_types(watch_event_types());
+    match client
+        .reconnecting_events(options, ReconnectPolicy::default())
+        .await
+    {
+        Ok(stream) => Some(Box::pin(stream.filter_map(|item| async move {
+            match item {
+                Ok(StreamItem::Event(event)) => Some(signal_of(&event)),
+                Ok(StreamItem::Reconnected) => Some(Signal::Reconnected),
+                // A drop (the stream reconnects by itself) or one malformed event: nothing
+                // to act on; the watch keeps reading REST on its own schedule meanwhile.
+                Ok(_) | Err(_) => None,
+            }
+        }))),
+        Err(error) => {
+            progress.warn(format!("Marathon's event stream is unavailable: {error}"));
+            None
+        }
+    }
+}
+
+fn watch_event_types() -> Vec<&'static str> {
+    use marathon_client::event_types as t;
+    vec![
+        t::DEPLOYMENT_INFO,
+        t::DEPLOYMENT_STEP_SUCCESS,
+        t::DEPLOYMENT_STEP_FAILURE,
+        t::DEPLOYMENT_SUCCESS,
+        t::DEPLOYMENT_FAILED,
+        t::STATUS_UPDATE,
+        t::HEALTH_STATUS_CHANGED,
+    ]
+}
+
+/// `duncan watch DEPLOYMENT_ID`: subscribes to the event stream, then reads the running
+/// deployment's apps and version from `/v2/deployments`, and watches it to its end.
+///
+/// # Errors
+///
+/// [`WatchError::NotRunning`] when Marathon does not list the id (finished or unknown);
+/// [`WatchError::Marathon`] when the deployments cannot be read.
+pub async fn watch_running(
+    client: &Client,
+    deployment_id: &str,
+    options: &WatchOptions,
+    progress: &ProgressSink,
+) -> Result<WatchReport, WatchError> {
+    let signals = open_signals(client, progress).await;
+    let target = super::target_of_running(client, deployment_id).await?;
+    Ok(super::watch_deployment(client, signals, &target, options, progress).await)
+}
 
 impl MarathonRead for Client {
     type Error = Error;

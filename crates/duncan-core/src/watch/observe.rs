@@ -268,11 +268,27 @@ pub enum Verdict {
     Cancelled,
 }
 
-/// Judges a snapshot. `finished_event` is true once `deployment_success` or
-/// `deployment_failed` for our id was seen on the stream.
-pub fn judge(snapshot: &Snapshot, success_event: bool, failed_event: bool) -> Verdict {
+/// What the watch has learnt besides the snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// `deployment_success` for our id was seen on the stream.
+    pub success_event: bool,
+    /// `deployment_failed` for our id was seen on the stream.
+    pub failed_event: bool,
+    /// Our id missing from `/v2/deployments` means it ended: it was listed before, or enough
+    /// time has passed since the update for it to be listed.
+    pub trust_absence: bool,
+}
+
+/// Judges a snapshot, given what else was seen.
+pub fn judge(snapshot: &Snapshot, seen: Seen) -> Verdict {
+    let Seen {
+        success_event,
+        failed_event,
+        trust_absence,
+    } = seen;
     let all_done = !snapshot.apps.is_empty() && snapshot.apps.iter().all(AppObservation::is_done);
-    let gone = snapshot.ours.is_none();
+    let gone = snapshot.ours.is_none() && trust_absence;
     if all_done && !failed_event && (success_event || gone) {
         return Verdict::Succeeded;
     }
@@ -425,18 +441,42 @@ mod tests {
         }
     }
 
+    fn seen(success_event: bool, failed_event: bool) -> Seen {
+        Seen {
+            success_event,
+            failed_event,
+            trust_absence: true,
+        }
+    }
+
     #[test]
-    fn success_needs_rest_confirmation() {
+    fn absence_before_the_deployment_was_ever_listed_is_not_an_ending() {
+        let early = Seen {
+            trust_absence: false,
+            ..Seen::default()
+        };
         assert_eq!(
-            judge(&snapshot(true, true, false, &[]), true, false),
-            Verdict::Succeeded
-        );
-        assert_eq!(
-            judge(&snapshot(false, true, false, &[]), true, false),
+            judge(&snapshot(false, true, false, &[]), early),
             Verdict::Running
         );
         assert_eq!(
-            judge(&snapshot(true, true, true, &[]), false, false),
+            judge(&snapshot(true, true, false, &[]), early),
+            Verdict::Running
+        );
+    }
+
+    #[test]
+    fn success_needs_rest_confirmation() {
+        assert_eq!(
+            judge(&snapshot(true, true, false, &[]), seen(true, false)),
+            Verdict::Succeeded
+        );
+        assert_eq!(
+            judge(&snapshot(false, true, false, &[]), seen(true, false)),
+            Verdict::Running
+        );
+        assert_eq!(
+            judge(&snapshot(true, true, true, &[]), seen(false, false)),
             Verdict::Running
         );
     }
@@ -444,7 +484,7 @@ mod tests {
     #[test]
     fn vanished_deployment_with_apps_done_is_success() {
         assert_eq!(
-            judge(&snapshot(true, true, false, &[]), false, false),
+            judge(&snapshot(true, true, false, &[]), seen(false, false)),
             Verdict::Succeeded
         );
     }
@@ -452,7 +492,10 @@ mod tests {
     #[test]
     fn failure_with_another_deployment_is_superseded() {
         assert_eq!(
-            judge(&snapshot(false, false, false, &["theirs"]), false, true),
+            judge(
+                &snapshot(false, false, false, &["theirs"]),
+                seen(false, true)
+            ),
             Verdict::Superseded {
                 by: vec!["theirs".into()]
             }
@@ -462,11 +505,11 @@ mod tests {
     #[test]
     fn vanished_deployment_with_apps_unchanged_is_cancelled() {
         assert_eq!(
-            judge(&snapshot(false, true, false, &[]), false, false),
+            judge(&snapshot(false, true, false, &[]), seen(false, false)),
             Verdict::Cancelled
         );
         assert_eq!(
-            judge(&snapshot(false, true, false, &[]), false, true),
+            judge(&snapshot(false, true, false, &[]), seen(false, true)),
             Verdict::Cancelled
         );
     }
