@@ -142,6 +142,12 @@ pub enum LockAttempt {
     },
 }
 
+/// The outcome of one acquisition loop.
+enum Try {
+    Acquired,
+    Busy(Option<KvPair>),
+}
+
 /// Why a held lock was lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -266,17 +272,17 @@ impl Lock {
                 (id, Some(renewer))
             }
         };
-        let outcome = self.try_acquire(&session, mode).await;
-        if let Ok(None) = outcome {
-            return Ok(LockAttempt::Acquired(self.hold(session, renewer)));
-        }
+        let busy = match self.try_acquire(&session, mode).await {
+            Ok(Try::Acquired) => return Ok(LockAttempt::Acquired(self.hold(session, renewer))),
+            Ok(Try::Busy(holder)) => Ok(LockAttempt::Busy { holder }),
+            Err(e) => Err(e),
+        };
+        // Not obtained: the session created for this attempt has no further use.
         if let Some(renewer) = renewer {
             drop(renewer);
             self.destroy_quietly(&session).await;
         }
-        outcome.map(|holder| LockAttempt::Busy {
-            holder: holder.flatten(),
-        })
+        busy
     }
 
     async fn create_session(&self) -> Result<String> {
@@ -293,12 +299,7 @@ impl Lock {
         }
     }
 
-    /// `Ok(None)` when acquired, `Ok(Some(holder))` when busy.
-    async fn try_acquire(
-        &self,
-        session: &str,
-        mode: AcquireMode,
-    ) -> Result<Option<Option<KvPair>>> {
+    async fn try_acquire(&self, session: &str, mode: AcquireMode) -> Result<Try> {
         let kv = self.client.kv();
         let key = &self.opts.key;
         let deadline = match mode {
@@ -334,7 +335,7 @@ impl Lock {
                 .is_some_and(|s| s != session);
             if held_by_other {
                 if out_of_time(remaining()) {
-                    return Ok(Some(pair));
+                    return Ok(Try::Busy(pair));
                 }
                 // Block until the key changes (or the wait ends).
                 index = next_index(index, meta.index);
@@ -342,13 +343,13 @@ impl Lock {
             }
             let put = PutOptions::new().acquire(session).flags(self.opts.flags);
             if kv.put(key, &self.opts.value, &put).await? {
-                return Ok(None);
+                return Ok(Try::Acquired);
             }
             // Refused although it looked free: someone was faster, or the lock-delay of a
             // lost session is running.
             let (pair, meta) = kv.get(key, &QueryOptions::new()).await?;
             if out_of_time(remaining()) {
-                return Ok(Some(pair));
+                return Ok(Try::Busy(pair));
             }
             if pair.as_ref().is_some_and(|p| p.session.is_some()) {
                 index = next_index(0, meta.index);

@@ -64,10 +64,11 @@ async fn twenty_sessions_racing_acquire_exactly_one_wins() {
 async fn twenty_locks_trying_once_give_one_holder_and_nineteen_busy() {
     let env = Env::any().await;
     let key = env.key("job-lock");
+    let session_name = format!("racer of {key}");
     let attempts = (0..20).map(|i| {
         let lock = Lock::new(
             env.client.clone(),
-            LockOptions::new(key.clone(), format!("worker {i}")),
+            LockOptions::new(key.clone(), format!("worker {i}")).session_name(session_name.clone()),
         )
         .expect("lock");
         tokio::spawn(async move { lock.acquire(AcquireMode::TryOnce).await })
@@ -99,7 +100,7 @@ async fn twenty_locks_trying_once_give_one_holder_and_nineteen_busy() {
         }
     }
     winner.release().await.expect("release");
-    // Losers destroyed the sessions they created; only none remain after the release.
+    // Losers destroyed the sessions they created, and the release destroyed the winner's.
     let (sessions, _) = env
         .client
         .session()
@@ -107,7 +108,7 @@ async fn twenty_locks_trying_once_give_one_holder_and_nineteen_busy() {
         .await
         .expect("list");
     assert!(
-        sessions.iter().all(|s| s.name != "consul-client lock"),
+        sessions.iter().all(|s| s.name != session_name),
         "{sessions:?}"
     );
 }
