@@ -491,3 +491,62 @@ async fn history_record_json_has_the_documented_fields() {
     let back: HistoryRecord = serde_json::from_value(json).unwrap();
     assert_eq!(back, record);
 }
+
+#[tokio::test]
+async fn success_is_written_by_exactly_one_transaction_after_consistent_reads() {
+    let backend = Backend::sim(SimOptions::default()).await;
+    let consul = &backend.client;
+    let control = backend.control();
+    let target = AppEnv::parse("web", "stage").unwrap();
+    deploy(consul, &target, "alice", "v1").await.unwrap();
+    let s = settings("bob");
+    let lock = DeployLock::acquire(
+        consul,
+        &LockRequest::new(target.clone(), &s, Some(tag("v2"))),
+    )
+    .await
+    .unwrap();
+    control.clear_requests();
+    let tags = read_tags(consul, &target).await.unwrap();
+    // The lock's monitor reads the lock key meanwhile; the tags are what matter here.
+    let reads: Vec<String> = control
+        .requests()
+        .into_iter()
+        .filter(|r| !r.path_and_query.contains("/lock"))
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            "GET /v1/kv/deploys/web/stage/current?consistent",
+            "GET /v1/kv/deploys/web/stage/previous?consistent"
+        ]
+    );
+    control.clear_requests();
+    let commit = SuccessCommit {
+        target: target.clone(),
+        session: lock.session_id().to_owned(),
+        tags,
+        record: HistoryRecord::new(
+            tag("v2"),
+            Some(tag("v1")),
+            s.deployer.clone(),
+            OffsetDateTime::now_utc(),
+            Outcome::Succeeded,
+        ),
+        event: Event::new(&target, s.deployer.clone(), EventKind::DeploySucceeded)
+            .with_tag(tag("v2")),
+        audit_retention: 100,
+    };
+    commit_success(consul, &commit, &quick_retry(3))
+        .await
+        .unwrap();
+    let writes: Vec<String> = control
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    assert_eq!(writes, ["PUT /v1/txn"]);
+    lock.release().await.unwrap();
+}
