@@ -103,18 +103,21 @@ impl ExampleCluster {
         self.consul.control()
     }
 
-    /// A `~/.duncan.yml` for this cluster, in the Go tool's shape plus duncan's `marathon_url`.
+    /// A `~/.duncan.yml` for this cluster, in the Go tool's shape plus duncan's `marathon_url` and
+    /// `insecure_registries` (the example registry speaks plain HTTP on loopback).
     pub fn duncan_config(&self) -> String {
         format!(
             "consul_host: {consul}\n\
              marathon_url: {marathon}\n\
              docker_repo_prefix: {prefix}\n\
+             insecure_registries:\n  - {registry}\n\
              github_org: acme\n\
              apps:\n  - {APP}\n\
              repos:\n  {APP}: shop-service\n",
             consul = self.consul_url(),
             marathon = self.marathon_url(),
             prefix = self.docker_repo_prefix(),
+            registry = self.registry.host(),
         )
     }
 

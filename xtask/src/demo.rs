@@ -38,13 +38,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let started = Instant::now();
     let duncan = build_duncan()?;
     eprintln!("starting consul-sim, marathon-sim and a registry on loopback…");
+    let cluster_started = Instant::now();
     let cluster = ExampleCluster::start(Duration::from_millis(150))?;
     let home = DemoHome::create(&cluster)?;
     eprintln!(
-        "  consul   {}\n  marathon {}\n  registry {}\n",
+        "  consul   {}\n  marathon {}\n  registry {}\n  (ready in {:.1} s)",
         cluster.consul_url(),
         cluster.marathon_url(),
-        cluster.docker_repo_prefix()
+        cluster.docker_repo_prefix(),
+        cluster_started.elapsed().as_secs_f64()
     );
 
     let a = format!("-a {APP}");
@@ -137,6 +139,7 @@ struct Outcome {
 
 fn run_step(duncan: &Path, home: &DemoHome, step: &Step) -> Result<Outcome> {
     eprintln!("\n# {}\n$ duncan {}", step.what, step.args.join(" "));
+    let started = Instant::now();
     let output = home
         .command(duncan)
         .args(&step.args)
@@ -150,7 +153,7 @@ fn run_step(duncan: &Path, home: &DemoHome, step: &Step) -> Result<Outcome> {
     if !said_it {
         eprintln!("(expected the output to mention `{}`)", step.expect_output);
     }
-    eprintln!("(exit {exit})");
+    eprintln!("(exit {exit}, {:.1} s)", started.elapsed().as_secs_f64());
     Ok(Outcome {
         exit,
         as_expected: exit == step.expect_exit && said_it,
