@@ -54,9 +54,15 @@ impl Client {
     pub fn new(config: Config) -> Result<Client, Error> {
         let mut certificates = Vec::new();
         for pem in &config.ca_certificates_pem {
-            certificates.push(reqwest::Certificate::from_pem(pem).map_err(|_| {
-                Error::invalid_input("CA certificate is not a valid PEM certificate")
-            })?);
+            // A bundle of several certificates is common for CA files; each is trusted.
+            let bundle = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|_| Error::invalid_input("CA certificate is not valid PEM"))?;
+            if bundle.is_empty() {
+                return Err(Error::invalid_input(
+                    "CA certificate PEM holds no certificate",
+                ));
+            }
+            certificates.extend(bundle);
         }
         let builder = |timeout: Option<std::time::Duration>, redirects: bool| {
             let mut builder = reqwest::Client::builder()

@@ -209,8 +209,9 @@ impl Config {
         self
     }
 
-    /// Trusts this PEM-encoded CA certificate (in addition to the system's web roots), as
-    /// needed for DC/OS clusters with their own CA.
+    /// Trusts the CA certificate(s) in this PEM text (in addition to the built-in web
+    /// roots), as needed for DC/OS clusters with their own CA. Checked by
+    /// [`crate::Client::new`].
     pub fn with_ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Config {
         self.ca_certificates_pem.push(pem.into());
         self

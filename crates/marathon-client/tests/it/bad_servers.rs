@@ -383,3 +383,56 @@ async fn reconnecting_stream_gives_up_at_once_on_bad_credentials() {
     );
     assert!(stream.next().await.is_none());
 }
+
+#[test]
+fn ca_certificate_that_is_not_pem_is_invalid_input() {
+    let config = Config::new("https://marathon.example.com")
+        .unwrap()
+        .with_ca_certificate_pem(b"not a certificate".to_vec());
+    let err = marathon_client::Client::new(config).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn reconnecting_stream_gives_up_after_its_attempts_when_marathon_is_gone() {
+    let server = RawServer::start(|_, n| {
+        if n == 0 {
+            Reply::Close([sse_head(), ATTACHED.to_vec()].concat())
+        } else {
+            Reply::Close(response(
+                "503 Service Unavailable",
+                "text/plain",
+                b"no leader",
+            ))
+        }
+    })
+    .await;
+    let policy = ReconnectPolicy {
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        max_attempts: Some(3),
+    };
+    let mut stream = client(&server.url)
+        .reconnecting_events(EventStreamOptions::new(), policy)
+        .await
+        .unwrap();
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(StreamItem::Event(_)))
+    ));
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(StreamItem::Disconnected(_)))
+    ));
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, Error::Unavailable { status: 503, .. }),
+        "{err:?}"
+    );
+    assert!(stream.next().await.is_none());
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "one connection and three attempts"
+    );
+}

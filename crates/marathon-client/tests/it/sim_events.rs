@@ -158,3 +158,96 @@ async fn reconnecting_stream_waits_out_a_leader_election() {
         StreamItem::Event(Event::EventStreamAttached(_))
     ));
 }
+
+#[tokio::test]
+async fn every_event_of_a_deployment_parses_into_its_typed_variant() {
+    let (_sim, client) = start().await;
+    let mut events = client.events(&EventStreamOptions::new()).await.unwrap();
+    let started = client
+        .update_group(&shop("1.0"), GroupUpdateOptions::default())
+        .await
+        .unwrap();
+    let mut types = Vec::new();
+    let collect = async {
+        while let Some(event) = events.next().await {
+            let event = event.expect("every event decodes");
+            if let Event::Other { event_type, .. } = &event {
+                // Marathon's API audit event is the only one this crate leaves untyped.
+                assert_eq!(event_type, "api_post_event", "{event:?}");
+            }
+            types.push(event.event_type().to_owned());
+            if matches!(&event, Event::DeploymentSuccess(done) if done.id == started.deployment_id)
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), collect)
+        .await
+        .expect("deployment ended within 10 s");
+    for expected in [
+        "event_stream_attached",
+        "deployment_info",
+        "status_update_event",
+        "health_status_changed_event",
+        "deployment_step_success",
+        "deployment_success",
+    ] {
+        assert!(
+            types.iter().any(|t| t == expected),
+            "no {expected} in {types:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn never_healthy_image_keeps_the_deployment_running_while_tasks_are_relaunched() {
+    let (sim, client) = start().await;
+    seed(&client, "1.0").await;
+    sim.control()
+        .set_rule("*:broken", marathon_sim::TaskOutcome::NeverHealthy);
+    let options =
+        EventStreamOptions::new().with_event_types([marathon_client::event_types::STATUS_UPDATE]);
+    let mut events = client.events(&options).await.unwrap();
+    sim.control().set_speed(0.0);
+    let started = client
+        .update_group(&shop("broken"), GroupUpdateOptions::default())
+        .await
+        .unwrap();
+    // Far past the health checks' grace period (30 s) and failure allowance.
+    sim.control().advance_clock(Duration::from_secs(600));
+    let running = client.deployments().await.unwrap();
+    assert!(
+        running.iter().any(|d| d.id == started.deployment_id),
+        "{running:?}"
+    );
+    // An unhealthy new task is killed and replaced, again and again.
+    let mut statuses = Vec::new();
+    let collect = async {
+        while let Some(event) = events.next().await {
+            if let Ok(Event::StatusUpdate(update)) = event {
+                let status = update.task_status.unwrap_or_default();
+                let killed = status == "TASK_KILLED" || status == "TASK_FAILED";
+                statuses.push(status);
+                if killed {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), collect)
+        .await
+        .expect("a task killed within 10 s");
+    sim.control().advance_clock(Duration::from_secs(600));
+    let running = client.deployments().await.unwrap();
+    assert!(
+        running.iter().any(|d| d.id == started.deployment_id),
+        "{running:?}"
+    );
+    let web = client.app("/shop/web", &[]).await.unwrap();
+    assert_eq!(web.image_tag(), Some("broken"));
+    assert!(
+        statuses.iter().filter(|s| *s == "TASK_STAGING").count() >= 2,
+        "{statuses:?}"
+    );
+}
