@@ -70,6 +70,14 @@ impl Control {
         self.shared.forbidden.store(forbidden, Ordering::SeqCst);
     }
 
+    /// While `true`, `GET /v2/events` (without the DC/OS prefix) answers `302 Found` to the same
+    /// stream under `/service/marathon`, as a Marathon that is not the leader redirects to it.
+    pub fn redirect_event_stream(&self, redirect: bool) {
+        self.shared
+            .redirect_events
+            .store(redirect, Ordering::SeqCst);
+    }
+
     /// Closes every open event stream now.
     pub fn drop_event_streams(&self) {
         self.shared.bus.drop_all();

@@ -143,7 +143,12 @@ pub(crate) enum Applied {
 }
 
 impl State {
+    /// The root group for a plan's `original` / `target`. Rendering 1000 apps costs real time,
+    /// so it is skipped (`null`) while no event subscriber wants full plans.
     fn root_snapshot(&self) -> Value {
+        if !self.full_plans_wanted {
+            return Value::Null;
+        }
         let embed = GroupEmbed {
             groups: true,
             apps: true,

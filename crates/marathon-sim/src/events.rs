@@ -106,6 +106,13 @@ impl Subscriber {
     }
 }
 
+const DEPLOYMENT_EVENTS: [&str; 4] = [
+    "deployment_info",
+    "deployment_step_success",
+    "deployment_success",
+    "deployment_failed",
+];
+
 /// What a new subscription asks for.
 pub(crate) struct Subscription {
     pub(crate) filter: Option<Vec<String>>,
@@ -174,6 +181,13 @@ impl EventBus {
 
     pub(crate) fn set_stalled(&self, stalled: bool) {
         self.stalled.send_replace(stalled);
+    }
+
+    /// Whether a subscriber would receive full plans of deployment events.
+    pub(crate) fn wants_full_plans(&self) -> bool {
+        self.lock()
+            .iter()
+            .any(|s| !s.light && DEPLOYMENT_EVENTS.iter().any(|k| s.wants(k)))
     }
 
     pub(crate) fn subscriber_count(&self) -> usize {

@@ -137,7 +137,7 @@ impl Default for SimOptions {
             auth: Auth::default(),
             rules: Vec::new(),
             speed: 1.0,
-            event_buffer: 256,
+            event_buffer: 4096,
         }
     }
 }
@@ -216,7 +216,8 @@ impl SimOptions {
     }
 
     /// How many events an event-stream subscriber may have unsent before it is dropped as a
-    /// slow consumer (default 256).
+    /// slow consumer (default 4096; Marathon's own `event_stream_max_outstanding_messages` is 50,
+    /// but its bursts are spread over real time where the simulator's may arrive at one instant).
     #[must_use]
     pub fn event_buffer(mut self, events: usize) -> Self {
         self.event_buffer = events;
@@ -338,6 +339,7 @@ pub(crate) struct Shared {
     pub(crate) bus: EventBus,
     pub(crate) leader: AtomicBool,
     pub(crate) forbidden: AtomicBool,
+    pub(crate) redirect_events: AtomicBool,
     pub(crate) auth: Auth,
     pub(crate) keepalive: Duration,
     pub(crate) requests: Mutex<Vec<RequestEntry>>,
@@ -353,6 +355,7 @@ impl Shared {
     /// Brings the simulation up to now, runs `f`, and publishes the events it caused, in order.
     pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut st = lock(&self.state);
+        st.full_plans_wanted = self.bus.wants_full_plans();
         st.advance_to(self.clock.now());
         let result = f(&mut st);
         let events = std::mem::take(&mut st.pending);
@@ -406,6 +409,7 @@ impl MarathonSim {
             bus: EventBus::new(options.event_buffer),
             leader: AtomicBool::new(true),
             forbidden: AtomicBool::new(false),
+            redirect_events: AtomicBool::new(false),
             auth: options.auth,
             keepalive: options.keepalive,
             requests: Mutex::new(Vec::new()),

@@ -126,6 +126,8 @@ pub(crate) struct State {
     /// Stored versions of groups updated by a PUT, newest first: `(version, app definitions)`.
     pub(crate) group_versions: BTreeMap<String, Vec<(String, AppDefs)>>,
     pub(crate) pending: Vec<OutEvent>,
+    /// Whether some event subscriber gets full plans (set before every operation).
+    pub(crate) full_plans_wanted: bool,
     /// The simulated moment being processed; never moves backwards.
     pub(crate) now: SimTime,
     last_version_ms: i128,
@@ -157,6 +159,7 @@ impl State {
             deployments: Vec::new(),
             history: Vec::new(),
             group_versions: BTreeMap::new(),
+            full_plans_wanted: true,
             pending: Vec::new(),
             now,
             last_version_ms: 0,

@@ -443,3 +443,81 @@ async fn deployments_of_one_group_never_overlap_in_history() {
     }
     sim.shutdown().await;
 }
+
+/// Runs a rolling restart of one 3-instance app with this upgrade strategy and returns the most
+/// tasks alive at once and the fewest healthy tasks at any moment, from the event stream.
+async fn restart_extremes(min_health: f64, over: f64) -> (usize, usize) {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let group = |image: &str| {
+        let mut web = app("web", image, 3);
+        web["upgradeStrategy"] =
+            json!({"minimumHealthCapacity": min_health, "maximumOverCapacity": over});
+        json!({"id": "/shop-prod", "apps": [web]})
+    };
+    deploy(&client, &url, "/shop-prod", &group(V1)).await;
+    wait_idle(&client, &url).await;
+    let (_, before) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web")).await;
+    let mut alive: std::collections::BTreeSet<String> = before["app"]["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str().map(str::to_owned))
+        .collect();
+    let mut ready = alive.clone();
+    let mut stream = subscribe(&client, &url, "").await;
+    let id = deploy(&client, &url, "/shop-prod", &group(V2)).await;
+    let seen = stream
+        .until(|k, d| k == "deployment_success" && d["id"] == id.as_str())
+        .await;
+    let (mut max_alive, mut min_ready) = (alive.len(), ready.len());
+    for (kind, data) in seen {
+        let task = data["taskId"].as_str().unwrap_or_default().to_owned();
+        match (kind.as_str(), data["taskStatus"].as_str()) {
+            ("status_update_event", Some("TASK_STAGING")) => {
+                alive.insert(task);
+            }
+            ("status_update_event", Some("TASK_KILLED" | "TASK_FAILED")) => {
+                alive.remove(&task);
+                ready.remove(&task);
+            }
+            ("health_status_changed_event", _) if data["alive"] == true => {
+                ready.insert(task);
+            }
+            _ => {}
+        }
+        max_alive = max_alive.max(alive.len());
+        min_ready = min_ready.min(ready.len());
+    }
+    assert_eq!(
+        (alive.len(), ready.len()),
+        (3, 3),
+        "ends with all new tasks up"
+    );
+    sim.shutdown().await;
+    (max_alive, min_ready)
+}
+
+#[tokio::test]
+async fn rolling_restart_without_over_capacity_replaces_one_task_at_a_time() {
+    let (max_alive, min_ready) = restart_extremes(1.0, 0.0).await;
+    assert_eq!(max_alive, 3, "never more than the instance count");
+    assert_eq!(
+        min_ready, 2,
+        "one task is killed first so that the restart can progress"
+    );
+}
+
+#[tokio::test]
+async fn rolling_restart_with_full_health_capacity_keeps_every_old_task_until_replaced() {
+    let (max_alive, min_ready) = restart_extremes(1.0, 1.0).await;
+    assert_eq!(max_alive, 6);
+    assert_eq!(min_ready, 3);
+}
+
+#[tokio::test]
+async fn rolling_restart_with_zero_health_capacity_kills_all_old_tasks_at_once() {
+    let (max_alive, min_ready) = restart_extremes(0.0, 0.0).await;
+    assert_eq!(max_alive, 3);
+    assert_eq!(min_ready, 0);
+}

@@ -173,3 +173,28 @@ async fn leader_loss_closes_streams() {
     assert!(stream.next_event().await.is_none());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn redirected_event_stream_is_served_under_the_leaders_prefix() {
+    let (sim, client) = start(SimOptions::default().token("t0ken")).await;
+    sim.control().redirect_event_stream(true);
+    let res = client
+        .get(format!(
+            "{}/v2/events?event_type=event_stream_attached",
+            sim.url()
+        ))
+        .header("Accept", "text/event-stream")
+        .header("Authorization", "token=t0ken")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 200, "reqwest follows the redirect");
+    assert_eq!(res.url().path(), "/service/marathon/v2/events");
+    let requests = sim.control().requests();
+    assert_eq!(requests[0].status, 302);
+    assert_eq!(
+        requests[1].path_and_query,
+        "/service/marathon/v2/events?event_type=event_stream_attached"
+    );
+    sim.shutdown().await;
+}

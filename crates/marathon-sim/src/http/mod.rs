@@ -220,6 +220,21 @@ async fn handle(shared: &Arc<Shared>, parts: &http::request::Parts, body: Bytes)
             );
         }
     }
+    if path == "/v2/events" && path == full && shared.redirect_events.load(Ordering::SeqCst) {
+        // A Marathon that is not the leader redirects the event stream to the leader.
+        let query = parts
+            .uri
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let location = format!("http://{}{DCOS_PREFIX}/v2/events{query}", shared.addr);
+        let mut res = Response::new(Body::empty());
+        *res.status_mut() = StatusCode::FOUND;
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        return res;
+    }
     if !shared.leader.load(Ordering::SeqCst) {
         return message(
             StatusCode::SERVICE_UNAVAILABLE,

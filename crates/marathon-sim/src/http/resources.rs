@@ -365,7 +365,7 @@ pub(super) fn apps(
                 None => message(StatusCode::NOT_FOUND, &format!("App '{id}' does not exist")),
             }
         }
-        (&Method::PUT, false) if !tasks_view => {
+        (&Method::PUT | &Method::PATCH, false) if !tasks_view => {
             let id = match path_id(id_segments) {
                 Ok(id) => id,
                 Err(res) => return *res,
@@ -375,7 +375,8 @@ pub(super) fn apps(
                 Err(res) => return *res,
             };
             let force = flag(q, "force", false);
-            let partial = flag(q, "partialUpdate", true);
+            // PATCH (Marathon 1.6) always merges; PUT merges unless partialUpdate=false.
+            let partial = *method == Method::PATCH || flag(q, "partialUpdate", true);
             match shared.mutate(|st| st.update_app(&id, &map, partial, force, false)) {
                 Ok((
                     created,
