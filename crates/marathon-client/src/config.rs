@@ -103,6 +103,7 @@ impl Config {
     ///
     /// Credentials written in the URL (`https://user:pass@host`) are moved to basic
     /// authentication and removed from the URL, so they never appear in URLs or errors.
+    /// A query or fragment in the URL is dropped: requests build their own.
     /// Defaults: request timeout 30 s, connect timeout 5 s, [`RetryPolicy::default`].
     ///
     /// # Errors

@@ -373,7 +373,7 @@ struct Reconnecting {
     finished: bool,
 }
 
-/// Errors no reconnect can cure.
+/// Errors no reconnect can cure: the server refuses this client or this request.
 fn is_permanent(error: &Error) -> bool {
     matches!(
         error,
@@ -384,7 +384,7 @@ fn is_permanent(error: &Error) -> bool {
             | Error::InvalidInput { .. }
             | Error::Invalid { .. }
             | Error::Redirect { .. }
-    )
+    ) || matches!(error, Error::Server { status, .. } if (400..500).contains(status))
 }
 
 impl Reconnecting {
