@@ -29,6 +29,14 @@ pub enum EnvVarError {
     /// A variable name was invalid.
     #[error(transparent)]
     InvalidName(#[from] NameError),
+    /// More variables than one Consul transaction can change at once.
+    #[error("{count} variables cannot be changed at once; change at most {max} per command")]
+    TooMany {
+        /// How many were given.
+        count: usize,
+        /// The most one command may change.
+        max: usize,
+    },
     /// The same variable was named twice in one call.
     #[error("{name} is given more than once")]
     Duplicate {
@@ -268,8 +276,20 @@ async fn current_entries(
     Ok(out)
 }
 
-/// Refuses a name given twice.
-fn check_unique<'a>(names: impl Iterator<Item = &'a EnvVarName>) -> Result<(), EnvVarError> {
+/// The most variables one call may change: a Consul transaction holds 128 operations, two of
+/// which append the audit event.
+pub const MAX_CHANGES: usize = consul_client::MAX_TXN_OPS - 2;
+
+/// Refuses a name given twice, and more names than one transaction can change.
+fn check_names<'a>(
+    names: impl ExactSizeIterator<Item = &'a EnvVarName>,
+) -> Result<(), EnvVarError> {
+    if names.len() > MAX_CHANGES {
+        return Err(EnvVarError::TooMany {
+            count: names.len(),
+            max: MAX_CHANGES,
+        });
+    }
     let mut seen = std::collections::BTreeSet::new();
     for name in names {
         if !seen.insert(name) {
@@ -331,7 +351,8 @@ async fn commit_with_event(
 ///
 /// # Errors
 ///
-/// [`EnvVarError::Duplicate`] for a name given twice, [`EnvVarError::Conflict`] when another
+/// [`EnvVarError::Duplicate`] for a name given twice, [`EnvVarError::TooMany`] for more than
+/// [`MAX_CHANGES`] names, [`EnvVarError::Conflict`] when another
 /// change landed between the read and the write, permission or Consul errors.
 pub async fn set(
     consul: &Client,
@@ -340,7 +361,7 @@ pub async fn set(
     assignments: &[(EnvVarName, String)],
     audit_retention: usize,
 ) -> Result<Vec<EnvChange>, EnvVarError> {
-    check_unique(assignments.iter().map(|(n, _)| n))?;
+    check_names(assignments.iter().map(|(n, _)| n))?;
     let names: Vec<&EnvVarName> = assignments.iter().map(|(n, _)| n).collect();
     let current = current_entries(consul, target, &names).await?;
     let mut changes = Vec::with_capacity(assignments.len());
@@ -393,7 +414,7 @@ pub async fn unset(
     names: &[EnvVarName],
     audit_retention: usize,
 ) -> Result<Vec<EnvChange>, EnvVarError> {
-    check_unique(names.iter())?;
+    check_names(names.iter())?;
     let refs: Vec<&EnvVarName> = names.iter().collect();
     let current = current_entries(consul, target, &refs).await?;
     let mut changes = Vec::with_capacity(names.len());

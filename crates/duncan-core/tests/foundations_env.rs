@@ -245,3 +245,31 @@ async fn keys_that_are_not_variable_names_are_left_out_of_the_listing() {
         .collect();
     assert_eq!(listed, ["GOOD=1"]);
 }
+
+#[tokio::test]
+async fn more_variables_than_one_transaction_holds_are_refused() {
+    let backend = Backend::start().await;
+    let target = unique_target("stage");
+    let many: Vec<(EnvVarName, String)> = (0..=env_vars::MAX_CHANGES)
+        .map(|i| (name(&format!("V{i}")), "x".to_owned()))
+        .collect();
+    let err = env_vars::set(&backend.client, &target, &deployer("a"), &many, 100)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "127 variables cannot be changed at once; change at most 126 per command"
+    );
+    let most = &many[..env_vars::MAX_CHANGES];
+    let changes = env_vars::set(&backend.client, &target, &deployer("a"), most, 100)
+        .await
+        .unwrap();
+    assert_eq!(changes.len(), 126);
+    assert_eq!(
+        env_vars::list(&backend.client, &target)
+            .await
+            .unwrap()
+            .len(),
+        126
+    );
+}
