@@ -315,7 +315,7 @@ impl Client {
             .inner
             .http
             .request(req.method.clone(), url)
-            .timeout(self.inner.timeout + req.hold);
+            .timeout(self.inner.timeout.saturating_add(req.hold));
         if let Some(token) = &self.inner.token {
             builder = builder.header("X-Consul-Token", token.clone());
         }

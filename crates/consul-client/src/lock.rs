@@ -304,7 +304,12 @@ impl Lock {
         let key = &self.opts.key;
         let deadline = match mode {
             AcquireMode::TryOnce => None,
-            AcquireMode::WaitUpTo(d) => Some(Instant::now() + d),
+            // A wait too long to represent is, for all purposes, a wait without end.
+            AcquireMode::WaitUpTo(d) => Some(
+                Instant::now()
+                    .checked_add(d)
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(30 * 365 * 86_400)),
+            ),
         };
         let remaining = || {
             deadline
