@@ -356,3 +356,28 @@ async fn force_release_frees_the_lock_and_records_who_forced_it() {
     );
     alice.release().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_lock_key_left_by_the_go_tool_is_taken_over() {
+    let backend = Backend::start().await;
+    let target = unique_target("stage");
+    // The Go tool wrote `user-YYYY-MM-DD-HH:MM:SS` with no session, and left it after a failure.
+    backend
+        .client
+        .kv()
+        .put(
+            &target.lock_key(),
+            b"carol-2017-03-04-05:06:07",
+            &PutOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lock_status(&backend.client, &target).await.unwrap(),
+        LockStatus::Free
+    );
+    let lock = DeployLock::acquire(&backend.client, &request(&target, "alice", "v2"))
+        .await
+        .expect("a sessionless Go-tool key does not block a deploy");
+    lock.release().await.unwrap();
+}
