@@ -34,7 +34,7 @@ async fn fake_registry() -> String {
                     .to_owned();
                 let authorized = head
                     .lines()
-                    .any(|l| l.to_ascii_lowercase() == "authorization: basic dtpw");
+                    .any(|l| l.eq_ignore_ascii_case("authorization: basic dTpw"));
                 let found = format!(
                     "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {DIGEST}\r\nContent-Type: \
                      application/vnd.docker.distribution.manifest.v2+json\r\nContent-Length: 0\r\n\
