@@ -235,3 +235,27 @@ async fn path_prefix_of_the_address_is_kept() {
         Some("10.0.0.1:8300")
     );
 }
+
+#[tokio::test]
+async fn datacenter_and_namespace_go_with_every_request() {
+    let env = Env::sim(Default::default()).await;
+    let sim = env.sim.as_ref().expect("sim");
+    let config = Config::new(&sim.url())
+        .expect("url")
+        .with_datacenter("dc1")
+        .with_namespace("team-a");
+    let client = Client::new(quick(config)).expect("client");
+    // Whatever the sim makes of them, the parameters must be on the wire.
+    let _ = client.kv().put("k", b"v", &PutOptions::new()).await;
+    let _ = client.kv().get("k", &QueryOptions::consistent()).await;
+    let requests = env.control().requests();
+    assert_eq!(requests.len(), 2);
+    for r in requests {
+        assert!(r.path_and_query.contains("dc=dc1"), "{}", r.path_and_query);
+        assert!(
+            r.path_and_query.contains("ns=team-a"),
+            "{}",
+            r.path_and_query
+        );
+    }
+}
