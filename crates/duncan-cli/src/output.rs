@@ -59,6 +59,13 @@ impl Output {
         writeln!(out, "{}", text.as_ref())
     }
 
+    /// Writes an informational line on stderr (skipped with `-q` and `--json`).
+    pub fn note(&self, text: impl AsRef<str>) {
+        if !self.quiet && !self.json {
+            let _ = writeln!(anstream::stderr().lock(), "{}", text.as_ref());
+        }
+    }
+
     /// Writes a warning on stderr (kept with `-q` and `--json`: warnings matter).
     pub fn warn(&self, text: impl AsRef<str>) {
         let _ = writeln!(

@@ -32,12 +32,14 @@ struct State {
     health: BTreeMap<String, (u32, u32)>,
     tick: usize,
     drawn: bool,
+    paused: bool,
 }
 
 /// The progress display of one long operation.
 #[derive(Debug, Clone)]
 pub struct ProgressView {
     mode: Mode,
+    polling_expected: bool,
     started: Instant,
     state: Arc<Mutex<State>>,
 }
@@ -57,9 +59,18 @@ impl ProgressView {
         };
         Self {
             mode,
+            polling_expected: false,
             started: Instant::now(),
             state: Arc::new(Mutex::new(state)),
         }
+    }
+
+    /// Says that REST polling is the plan (`duncan watch` has no stream opened before the
+    /// deployment), so falling back to it is not worth a line.
+    #[must_use]
+    pub fn polling_expected(mut self) -> Self {
+        self.polling_expected = true;
+        self
     }
 
     /// The sink to hand to duncan-core.
@@ -80,6 +91,25 @@ impl ProgressView {
                 view.redraw();
             }
         }))
+    }
+
+    /// Stops drawing (and erases the line) while the user is asked something; `false` resumes.
+    pub fn pause(&self, paused: bool) {
+        if paused {
+            self.clear();
+        }
+        self.lock().paused = paused;
+    }
+
+    /// Runs `print` with the line erased and no redraw in between, so what it prints is not
+    /// mixed with the progress line. `print` must not use this view.
+    pub fn suspend<R>(&self, print: impl FnOnce() -> R) -> R {
+        let mut state = self.lock();
+        if self.mode == Mode::Line && state.drawn {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+            state.drawn = false;
+        }
+        print()
     }
 
     /// Erases the line, before anything else is printed.
@@ -129,6 +159,7 @@ impl ProgressView {
                 | Progress::ImageChecked { .. }
                 | Progress::ImageCheckSkipped { .. }
                 | Progress::StreamReconnected => None,
+                Progress::FallingBackToPolling if self.polling_expected => None,
                 Progress::WaitingForLock { .. } => {
                     state.phase = "waiting for the lock".to_owned();
                     Some(progress.to_string())
@@ -162,14 +193,15 @@ impl ProgressView {
             let warning = matches!(progress, Progress::Warning { .. });
             match self.mode {
                 Mode::Line | Mode::Lines => {
-                    self.clear();
                     let text = match progress {
                         Progress::Warning { message } => {
                             format!("{} {message}", paint(YELLOW, "warning:"))
                         }
                         _ => text,
                     };
-                    let _ = writeln!(anstream::stderr().lock(), "{text}");
+                    self.suspend(|| {
+                        let _ = writeln!(anstream::stderr().lock(), "{text}");
+                    });
                 }
                 Mode::Quiet if warning => {
                     if let Progress::Warning { message } = progress {
@@ -191,6 +223,9 @@ impl ProgressView {
             return;
         }
         let mut state = self.lock();
+        if state.paused {
+            return;
+        }
         state.tick = state.tick.wrapping_add(1);
         let spinner = SPINNER
             .get(state.tick % SPINNER.len())

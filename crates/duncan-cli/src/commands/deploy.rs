@@ -136,8 +136,7 @@ fn run(
                     let mut done = shown.lock().unwrap_or_else(PoisonError::into_inner);
                     if !*done {
                         *done = true;
-                        view.clear();
-                        print_plan(out, plan, verb);
+                        view.suspend(|| print_plan(out, plan, verb));
                     }
                 }
                 Progress::DeploymentStarted { id } => {
@@ -166,8 +165,9 @@ fn run(
         let confirm_hook: Confirm = Arc::new(move |_plan: Plan| {
             let view = view.clone();
             Box::pin(async move {
-                view.clear();
+                view.pause(true);
                 let answer = tokio::task::spawn_blocking(|| confirm(false, "--yes")).await;
+                view.pause(false);
                 matches!(answer, Ok(Ok(Answer::Yes)))
             })
         });

@@ -139,8 +139,16 @@ fn rows_of(status: &GroupStatus) -> Vec<Vec<Cell>> {
         .apps
         .iter()
         .map(|app| {
-            let tasks = format!("{}/{} healthy", app.healthy, app.instances);
-            let tasks_style = if app.healthy >= app.instances {
+            // Marathon counts healthy tasks only for apps with health checks.
+            let tasks = if app.healthy > 0 {
+                format!(
+                    "{}/{} ({} healthy)",
+                    app.running, app.instances, app.healthy
+                )
+            } else {
+                format!("{}/{}", app.running, app.instances)
+            };
+            let tasks_style = if app.running >= app.instances {
                 GREEN
             } else {
                 YELLOW

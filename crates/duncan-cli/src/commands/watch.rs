@@ -1,7 +1,6 @@
 //! `duncan watch ID`: follows a running Marathon deployment until it ends.
 
 use duncan_core::deploy::SignalStream;
-use duncan_core::progress::Progress;
 use duncan_core::watch::{
     WatchError, WatchOptions, WatchOutcome, target_of_running, watch_deployment,
 };
@@ -19,12 +18,14 @@ use crate::progress::ProgressView;
 pub fn run(config: &Config, out: Output, args: &WatchArgs) -> CommandResult {
     let marathon = context::marathon(config)?;
     let runtime = super::runtime()?;
-    let view = ProgressView::new(out, true, "watching");
+    let view = ProgressView::new(out, true, "watching").polling_expected();
     let report = runtime.block_on(async {
         let target = target_of_running(&marathon, &args.id).await?;
         let options = WatchOptions { deadline: args.timeout, ..WatchOptions::default() };
         let sink = view.sink();
-        sink.emit(Progress::DeploymentStarted { id: target.deployment_id.clone() });
+        if !out.json {
+            view.suspend(|| out.note(format!("watching deployment {}", target.deployment_id)));
+        }
         let spinner = view.spin();
         // No event stream was opened before this deployment started, so REST is polled.
         let report = tokio::select! {

@@ -9,4 +9,6 @@ mod config;
 mod deploy;
 mod env;
 mod help;
+mod interrupt;
+mod registry;
 mod usage;

@@ -58,7 +58,12 @@ impl Sims {
     /// Creates the group `/{app}-{env}` with a `web` (2 instances) and a `worker` (1) running
     /// `quay.io/myorg/{app}:{tag}`, and waits for its deployment to finish.
     pub async fn seed_group(&self, app: &str, env: &str, tag: &str) {
-        let image = format!("quay.io/myorg/{app}:{tag}");
+        self.seed_group_from("quay.io/myorg", app, env, tag).await;
+    }
+
+    /// Like [`Sims::seed_group`], with images under another prefix.
+    pub async fn seed_group_from(&self, prefix: &str, app: &str, env: &str, tag: &str) {
+        let image = format!("{prefix}/{app}:{tag}");
         let app_json = |kind: &str, instances: u32| {
             json!({
                 "id": format!("/{app}-{env}/{kind}"),
