@@ -11,6 +11,9 @@ use crate::model::{self, App};
 use crate::state::{AppEmbed, GroupEmbed, GroupMeta, State};
 use crate::{DeploymentOutcome, DeploymentRecord};
 
+/// Marathon's message for a change that touches apps of a running deployment.
+pub(crate) const LOCKED_MESSAGE: &str = "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.";
+
 /// Why a request changes nothing.
 #[derive(Debug)]
 pub(crate) enum Rejection {
@@ -215,6 +218,10 @@ impl State {
             }
         }
         if !conflicts.is_empty() && !force && !dry_run {
+            // Marathon reports the refused group change on the event bus as well.
+            let body =
+                json!({"groupId": event_group, "version": version, "reason": LOCKED_MESSAGE});
+            self.emit("group_change_failed", body);
             return Err(Rejection::Locked(conflicts));
         }
         let steps = plan_steps(&changes);
@@ -337,6 +344,18 @@ impl State {
     ) -> Option<Deployment> {
         let pos = self.deployments.iter().position(|d| d.id == id)?;
         let d = self.deployments.remove(pos);
+        if outcome != DeploymentOutcome::Succeeded
+            && d.step_started
+            && let Some(step) = d.steps.get(d.current)
+        {
+            // The step under way fails first, then the deployment.
+            let current = json!({"actions": step.iter().map(|a| json!({"action": a.kind.name(), "app": a.app})).collect::<Vec<_>>()});
+            self.deployment_event(
+                "deployment_step_failure",
+                &d.plan.clone(),
+                json!({"plan": null, "currentStep": current}),
+            );
+        }
         let kind = if outcome == DeploymentOutcome::Succeeded {
             "deployment_success"
         } else {

@@ -106,7 +106,8 @@ impl Subscriber {
     }
 }
 
-const DEPLOYMENT_EVENTS: [&str; 4] = [
+const DEPLOYMENT_EVENTS: [&str; 5] = [
+    "deployment_step_failure",
     "deployment_info",
     "deployment_step_success",
     "deployment_success",

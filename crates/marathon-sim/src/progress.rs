@@ -110,7 +110,7 @@ impl State {
         if action.kind != ActionKind::Restart {
             return;
         }
-        let n = app.instances();
+
         let version = app.version.clone();
         let (min_healthy, max_capacity) = capacities(app);
         let mut old: Vec<(bool, String)> = self
@@ -126,7 +126,6 @@ impl State {
             // Marathon kills one task at once so that a full app can make progress at all.
             kill_now = kill_now.max(1);
         }
-        let _ = n;
         old.sort(); // Tasks that are not up go first.
         for (_, id) in old.iter().take(kill_now) {
             self.kill(&action.app, id);

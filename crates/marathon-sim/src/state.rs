@@ -322,13 +322,14 @@ impl State {
                 version: task.version.clone(),
             },
         );
-        let app_backoff = self.apps.get(app_id).map(|a| a.backoff(1));
+        // Relaunches wait for Marathon's launch backoff, growing with each failure in a row.
         let entry = self.backoff.entry(app_id.to_owned()).or_default();
         entry.failures = entry.failures.saturating_add(1);
-        let delay = match self.apps.get(app_id) {
-            Some(app) => app.backoff(entry.failures),
-            None => app_backoff.unwrap_or_default(),
-        };
+        let delay = self
+            .apps
+            .get(app_id)
+            .map(|app| app.backoff(entry.failures))
+            .unwrap_or_default();
         entry.not_before = self.now.after(delay);
     }
 

@@ -521,3 +521,45 @@ async fn rolling_restart_with_zero_health_capacity_kills_all_old_tasks_at_once()
     assert_eq!(max_alive, 3);
     assert_eq!(min_ready, 0);
 }
+
+#[tokio::test]
+async fn refused_change_emits_group_change_failed_and_cancel_fails_the_step_first() {
+    let options = fast().rule("*:v2", TaskOutcome::NeverHealthy);
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    deploy(&client, &url, "/shop-prod", &shop(V1)).await;
+    wait_idle(&client, &url).await;
+    let running = deploy(&client, &url, "/shop-prod", &shop(V2)).await;
+    let mut stream = subscribe(&client, &url, "?event_type=group_change_failed&event_type=deployment_step_failure&event_type=deployment_failed").await;
+    assert_eq!(
+        put_group(&client, &url, "/shop-prod", &shop(V1), "")
+            .await
+            .status(),
+        409
+    );
+    let (kind, data) = stream.next_event().await.expect("an event");
+    assert_eq!(
+        (kind.as_str(), data["groupId"].as_str()),
+        ("group_change_failed", Some("/shop-prod"))
+    );
+    assert!(
+        data["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("App is locked"))
+    );
+
+    let res = client
+        .delete(format!("{url}/v2/deployments/{running}?force=true"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 202);
+    let seen = stream.until(|k, _| k == "deployment_failed").await;
+    let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["deployment_step_failure", "deployment_failed"]);
+    assert_eq!(
+        seen[0].1["currentStep"]["actions"][0]["action"],
+        "RestartApplication"
+    );
+    sim.shutdown().await;
+}

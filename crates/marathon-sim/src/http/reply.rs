@@ -5,7 +5,7 @@ use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::deploy::{Applied, Rejection};
+use crate::deploy::{Applied, LOCKED_MESSAGE, Rejection};
 
 pub(super) fn json_response(status: StatusCode, value: &Value) -> Response {
     let mut res = Response::new(Body::from(value.to_string()));
@@ -47,7 +47,7 @@ pub(super) fn rejection(r: Rejection) -> Response {
         Rejection::Locked(ids) => json_response(
             StatusCode::CONFLICT,
             &json!({
-                "message": "App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
+                "message": LOCKED_MESSAGE,
                 "deployments": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
             }),
         ),
