@@ -8,6 +8,7 @@ use std::sync::Arc;
 use duncan_core::deploy::{DeployError, DeployOutcome, StaticImageCheck, deploy};
 use duncan_core::progress::Progress;
 use duncan_core::release::Outcome;
+use duncan_core::settings::{NotifierConfig, WebhookUrl};
 use protocol_common::{PREFIX, Recorder, Sims, app_env, request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,4 +244,40 @@ async fn environment_outside_the_allowed_list_is_refused() {
         .expect_err("qa not allowed");
     assert!(error.to_string().contains("qa"), "{error}");
     assert!(sims.marathon_writes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_notifier_is_a_warning_in_the_report_without_its_url() {
+    let sims = Sims::start().await;
+    let target = app_env("shop");
+    sims.seed(&target, "v1").await;
+    let mut ctx = sims.ctx("alice");
+    // A port nothing listens on; the path stands for the secret part of a webhook URL.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/hooks/T000/SECRET-PART",
+        dead.local_addr().expect("addr")
+    );
+    drop(dead);
+    ctx.settings.notifiers = vec![NotifierConfig::Slack {
+        name: "team-slack".to_owned(),
+        url: WebhookUrl::new(url),
+    }];
+
+    let report = deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
+        .await
+        .expect("the deploy succeeds anyway");
+
+    assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
+    assert!(
+        report.warnings.iter().any(|w| w.contains("team-slack")),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        report.warnings.iter().all(|w| !w.contains("SECRET-PART")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(sims.kv("deploys/shop/stage/current").as_deref(), Some("v2"));
 }
