@@ -159,3 +159,74 @@ async fn cancel_and_force_cancel_send_the_right_deletes() {
         ]
     );
 }
+
+#[tokio::test]
+async fn deployment_id_is_taken_from_the_header_or_a_created_app() {
+    let server = RawServer::start(|head, _| {
+        if head.starts_with("PUT /v2/groups/") {
+            let body = br#"{"version":"2026-01-02T00:00:00.000Z"}"#;
+            let mut reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMarathon-Deployment-Id: from-header\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            reply.extend_from_slice(body);
+            Reply::Close(reply)
+        } else {
+            // Marathon answers the creation of an app with 201 and the app itself.
+            Reply::Close(response(
+                "201 Created",
+                "application/json",
+                br#"{"id":"/new","version":"2026-01-03T00:00:00.000Z","deployments":[{"id":"from-app"}]}"#,
+            ))
+        }
+    })
+    .await;
+    let client = client(&server.url);
+    let group = Group {
+        id: "/g".into(),
+        ..Group::default()
+    };
+    let from_header = client
+        .update_group(&group, GroupUpdateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(from_header.deployment_id, "from-header");
+    let app = App {
+        id: "/new".into(),
+        ..App::default()
+    };
+    let created = client
+        .update_app(&app, AppUpdateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (created.deployment_id.as_str(), created.version.as_str()),
+        ("from-app", "2026-01-03T00:00:00.000Z")
+    );
+}
+
+#[tokio::test]
+async fn change_answer_without_a_deployment_id_is_a_decode_error() {
+    // Marathon before 1.0 answered a group update with a version only.
+    let server = RawServer::start(|_, _| {
+        Reply::Close(response(
+            "200 OK",
+            "application/json",
+            br#"{"version":"2014-07-01T10:20:50.196Z"}"#,
+        ))
+    })
+    .await;
+    let group = Group {
+        id: "/g".into(),
+        ..Group::default()
+    };
+    let err = client(&server.url)
+        .update_group(&group, GroupUpdateOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, marathon_client::Error::Decode { .. }),
+        "{err:?}"
+    );
+}
