@@ -239,3 +239,138 @@ async fn watch_of_unknown_deployment_is_one_clear_line() {
     assert_eq!(out.code, 1);
     settings(&home).bind(|| insta::assert_snapshot!("watch_unknown", shown(&out)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_works_with_the_go_example_config() {
+    let sims = Sims::start().await;
+    sims.seed_group("dogfood", "production", "v7").await;
+    sims.put_key("deploys/dogfood/production/current", "v7")
+        .await;
+    let home = Home::with_config(&go_example_config(&sims.consul_url(), &sims.marathon_url()));
+    let mut cmd = home.duncan();
+    cmd.args(["list", "-e", "production"]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    settings(&home).bind(|| insta::assert_snapshot!("list_go_config", shown(&out)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colour_always_paints_production_red_and_json_never_colours() {
+    let (sims, home) = deployed().await;
+    sims.seed_group("dogfood", "production", "v1").await;
+    let mut cmd = home.duncan();
+    cmd.args(["status", "-a", "dogfood", "--color", "always"]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\u{1b}[1m\u{1b}[31mproduction"),
+        "{:?}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("\u{1b}[1m\u{1b}[32mstage"),
+        "{:?}",
+        out.stdout
+    );
+    let mut cmd = home.duncan();
+    cmd.args(["status", "-a", "dogfood", "--color", "always", "--json"]);
+    let out = run_async(cmd).await;
+    assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+    let mut cmd = home.duncan();
+    cmd.args(["status", "-a", "dogfood"]).env("NO_COLOR", "1");
+    assert!(!run_async(cmd).await.stdout.contains('\u{1b}'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_variables_beat_the_file() {
+    let sims = Sims::start().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    // The file points at nothing; the environment at the sims.
+    let home = Home::with_config(
+        "consul_host: http://127.0.0.1:9\nmarathon_host: http://127.0.0.1:9\napps: [dogfood]\n",
+    );
+    let mut cmd = home.duncan();
+    cmd.args(["status", "-e", "stage"])
+        .env("CONSUL_HTTP_ADDR", sims.consul_url())
+        .env("MARATHON_URL", sims.marathon_url())
+        .env("DUNCAN_DOCKER_REPO_PREFIX", "quay.io/myorg");
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("web"), "{}", out.stdout);
+    // And a flag beats the environment.
+    let mut cmd = home.duncan();
+    cmd.args([
+        "status",
+        "-e",
+        "stage",
+        "--marathon-url",
+        "http://127.0.0.1:9",
+    ])
+    .env("CONSUL_HTTP_ADDR", sims.consul_url())
+    .env("MARATHON_URL", sims.marathon_url());
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("cannot reach Marathon at http://127.0.0.1:9"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("flag --marathon-url"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_flag_reads_another_file() {
+    let sims = Sims::start().await;
+    let home = Home::new();
+    let path = home.path().join("team.yml");
+    std::fs::write(&path, sims.config()).expect("write");
+    let mut cmd = home.duncan();
+    cmd.args([
+        "--config",
+        path.to_str().expect("utf-8 path"),
+        "lock",
+        "status",
+        "-a",
+        "skulls",
+        "-e",
+        "stage",
+    ]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "skulls/stage is free\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_json_prints_progress_as_json_lines() {
+    let sims = crate::sims::Sims::start_with(
+        consul_sim::SimOptions::default(),
+        crate::sims::marathon_options().rule(
+            "quay.io/myorg/dogfood:slow",
+            marathon_sim::TaskOutcome::Slow(Duration::from_millis(300)),
+        ),
+    )
+    .await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let id = sims
+        .start_image_change("/dogfood-stage", "quay.io/myorg/dogfood:slow")
+        .await;
+    let home = Home::with_config(&sims.config());
+    let mut cmd = home.duncan();
+    cmd.args(["watch", &id, "--json"]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let last = lines.last().expect("a result line");
+    assert_eq!(last["result"], "succeeded");
+    assert_eq!(last["deployment_id"], id.as_str());
+    assert!(
+        lines.iter().any(|l| l["progress"] == "app_health"),
+        "{}",
+        out.stdout
+    );
+}
