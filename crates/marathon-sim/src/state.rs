@@ -430,11 +430,29 @@ impl State {
                     });
                     task.next_at = Some(now.after(Duration::from_secs(params.interval_seconds)));
                     let task = task.clone();
+                    let check = self
+                        .apps
+                        .get(app_id)
+                        .and_then(|a| a.def.get("healthChecks"))
+                        .and_then(|c| c.get(0))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    let body = json!({"appId": app_id, "taskId": task.id, "instanceId": task.instance_id, "healthCheck": check});
+                    self.emit("failed_health_check_event", body);
                     if first {
                         self.health_event(&task, false);
                     }
                     if params.max_failures > 0 && failures >= params.max_failures {
                         // Marathon kills a task that failed too many health checks in a row.
+                        let body = json!({
+                            "appId": app_id,
+                            "taskId": task.id,
+                            "version": task.version,
+                            "reason": "503 Service Unavailable",
+                            "host": HOST,
+                            "slaveId": task.slave_id,
+                        });
+                        self.emit("unhealthy_task_kill_event", body);
                         self.fail(
                             app_id,
                             task_id,

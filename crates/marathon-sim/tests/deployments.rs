@@ -140,11 +140,13 @@ async fn never_healthy_deployment_keeps_running_past_grace_period_and_relaunches
     );
     let mut killed = 0;
     let mut staged = 0;
+    let mut unhealthy_kills = 0;
     while let Ok(Some(item)) =
         tokio::time::timeout(Duration::from_millis(300), stream.rx.recv()).await
     {
         if let Item::Event { kind, data } = item {
             assert_ne!(kind, "deployment_success");
+            unhealthy_kills += usize::from(kind == "unhealthy_task_kill_event");
             match data["taskStatus"].as_str() {
                 Some("TASK_KILLED") => killed += 1,
                 Some("TASK_STAGING") => staged += 1,
@@ -155,6 +157,10 @@ async fn never_healthy_deployment_keeps_running_past_grace_period_and_relaunches
     assert!(
         killed >= 2 && staged >= 3,
         "unhealthy tasks are killed and relaunched: killed {killed}, staged {staged}"
+    );
+    assert!(
+        unhealthy_kills >= 2,
+        "each kill is announced: {unhealthy_kills}"
     );
     let (_, app) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web")).await;
     // minimumHealthCapacity 0.5 keeps one healthy old task; no new one is ever healthy.
