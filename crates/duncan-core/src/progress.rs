@@ -55,6 +55,12 @@ pub enum Progress {
     },
     /// The deploy lock is ours.
     LockAcquired,
+    /// The deploy lock was lost during the operation (its session expired or was destroyed):
+    /// the release tags will not be written.
+    LockLost {
+        /// Why, as Consul's client saw it.
+        reason: String,
+    },
     /// The apps were locked by other Marathon deployments, which `force_marathon` cancels.
     ForcingMarathon {
         /// The deployments that were holding the apps.
@@ -125,6 +131,12 @@ impl fmt::Display for Progress {
                 write!(f, "waiting for the lock held by {holder}")
             }
             Progress::LockAcquired => f.write_str("lock acquired"),
+            Progress::LockLost { reason } => {
+                write!(
+                    f,
+                    "the deploy lock was lost ({reason}); the release will not be recorded"
+                )
+            }
             Progress::ForcingMarathon { deployments } => write!(
                 f,
                 "forcing the update: cancelling Marathon deployment(s) {}",

@@ -214,9 +214,7 @@ async fn session_expiry_mid_deploy_blocks_the_fenced_write_and_says_what_to_do()
         sims.kv("deploys/shop/stage/current").is_none(),
         "nothing written"
     );
-    assert!(
-        recorder.saw(|p| matches!(p, Progress::Warning { message } if message.contains("lost")))
-    );
+    assert!(recorder.saw(|p| matches!(p, Progress::LockLost { .. })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,9 +111,9 @@ pub(crate) async fn acquire_lock(
         while loss.changed().await.is_ok() {
             let lost = loss.borrow().clone();
             if let Some(lost) = lost {
-                sink.warn(format!(
-                    "the deploy lock was lost ({lost}); the release will not be recorded"
-                ));
+                sink.emit(Progress::LockLost {
+                    reason: lost.to_string(),
+                });
                 break;
             }
         }
