@@ -1,8 +1,11 @@
-//! Integration tests of marathon-client: models against real fixtures, every call against
-//! marathon-sim, and bad input from misbehaving servers.
+//! Integration tests of marathon-client, in one binary: models against real fixtures
+//! (`fixtures`), what the client sends (`requests`), every call against marathon-sim (`sim`,
+//! `sim_events`), read-only checks against a real Marathon when one is configured (`live`),
+//! and misbehaving servers (`bad_servers`).
 
 mod bad_servers;
 mod fixtures;
+mod live;
 mod requests;
 mod sim;
 mod sim_events;
