@@ -118,7 +118,7 @@ async fn never_healthy_deployment_keeps_running_past_grace_period_and_relaunches
     let mut stream = subscribe(
         &client,
         &url,
-        "?event_type=status_update_event&event_type=deployment_success",
+        "?event_type=status_update_event&event_type=deployment_success&event_type=unhealthy_task_kill_event",
     )
     .await;
     let id = deploy(
