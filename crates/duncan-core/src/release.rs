@@ -15,7 +15,7 @@ pub mod record;
 
 use consul_client::{Client, QueryOptions};
 
-use crate::audit::log::sequences;
+use crate::audit::log::{newest_entries, sequences};
 use crate::names::{AppEnv, Tag, sequence_from_key};
 
 pub use commit::{
@@ -159,6 +159,7 @@ pub async fn read_tags(consul: &Client, target: &AppEnv) -> Result<ReleaseTags, 
 }
 
 /// The release history of `target`, newest first, at most `limit` records (all when `None`).
+/// With a limit, only those records are read, so the cost does not grow with the history.
 ///
 /// Records that cannot be decoded are skipped and logged at `warn` level.
 ///
@@ -171,9 +172,7 @@ pub async fn history(
     limit: Option<usize>,
 ) -> Result<Vec<HistoryEntry>, ReleaseError> {
     let prefix = target.history_prefix();
-    let (pairs, _) = consul
-        .kv()
-        .list(&prefix, &QueryOptions::consistent())
+    let pairs = newest_entries(consul, &prefix, limit)
         .await
         .map_err(|e| ReleaseError::from_consul(target, e))?;
     let mut entries: Vec<HistoryEntry> = pairs

@@ -330,3 +330,43 @@ fn user_event_payload_stays_small_enough_for_consul() {
     assert_eq!(json["tag"], long_tag.as_str());
     assert!(json.get("message").is_none());
 }
+
+#[tokio::test]
+async fn a_limited_listing_reads_only_the_newest_entries() {
+    let backend = Backend::sim(consul_sim::SimOptions::default()).await;
+    let target = AppEnv::parse("web", "stage").unwrap();
+    for i in 0..5 {
+        audit::append(
+            &backend.client,
+            &event(&target, EventKind::Scale, &format!("v{i}")),
+            100,
+        )
+        .await
+        .unwrap();
+    }
+    let control = backend.control();
+    control.clear_requests();
+    let newest = audit::list(&backend.client, &target, Some(2))
+        .await
+        .unwrap();
+    let tags: Vec<String> = newest
+        .iter()
+        .map(|e| e.event.tag.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(tags, ["v4", "v3"]);
+    let requests = control.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.path_and_query.contains("recurse")),
+        "the whole log was read: {requests:?}"
+    );
+    // Without a limit, everything is read.
+    assert_eq!(
+        audit::list(&backend.client, &target, None)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+}

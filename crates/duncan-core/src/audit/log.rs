@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use consul_client::{Client, QueryOptions, TxnOp};
+use consul_client::{Client, KvPair, QueryOptions, TxnOp};
 use serde::Serialize;
 
 use super::Event;
@@ -219,7 +219,51 @@ pub async fn prune(
     Ok(old.len())
 }
 
-/// The audit entries of `target`, newest first, at most `limit` of them (all when `None`).
+/// Most `get` operations per read transaction.
+const READ_BATCH: usize = 64;
+
+/// The entries directly under `prefix` whose last part is a sequence number: with a `limit`,
+/// only the newest `limit` are read (the keys are listed, then those values fetched with `get`
+/// transactions), so the cost of showing the last few does not grow with the log; without one,
+/// all of them. Unsorted.
+pub(crate) async fn newest_entries(
+    consul: &Client,
+    prefix: &str,
+    limit: Option<usize>,
+) -> Result<Vec<KvPair>, consul_client::Error> {
+    if let Some(limit) = limit {
+        let seqs = sequences(consul, prefix).await?;
+        let wanted: Vec<u64> = seqs.iter().rev().take(limit).copied().collect();
+        let mut out = Vec::with_capacity(wanted.len());
+        let mut complete = true;
+        for batch in wanted.chunks(READ_BATCH) {
+            let ops: Vec<TxnOp> = batch
+                .iter()
+                .map(|s| TxnOp::get(format!("{prefix}{s:020}")))
+                .collect();
+            match consul.txn(&ops).await {
+                Ok(response) => out.extend(response.results),
+                // An entry was pruned since the listing: read them all instead.
+                Err(consul_client::Error::TxnRolledBack { .. }) => {
+                    complete = false;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if complete {
+            return Ok(out);
+        }
+    }
+    let (pairs, _) = consul
+        .kv()
+        .list(prefix, &QueryOptions::consistent())
+        .await?;
+    Ok(pairs)
+}
+
+/// The audit entries of `target`, newest first, at most `limit` of them (all when `None`). With a
+/// limit, only those entries' values are read.
 ///
 /// Entries that cannot be decoded (written by hand, or by a newer duncan with kinds this one
 /// does not know) are skipped and logged at `warn` level rather than failing the listing.
@@ -233,9 +277,7 @@ pub async fn list(
     limit: Option<usize>,
 ) -> Result<Vec<AuditEntry>, AuditError> {
     let prefix = target.events_prefix();
-    let (pairs, _) = consul
-        .kv()
-        .list(&prefix, &QueryOptions::consistent())
+    let pairs = newest_entries(consul, &prefix, limit)
         .await
         .map_err(|e| AuditError::from_consul(target, e))?;
     let mut entries: Vec<AuditEntry> = pairs
