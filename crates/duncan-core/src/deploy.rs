@@ -159,7 +159,8 @@ async fn under_lock(
     locked_plan.digest = plan.digest.take();
     locked_plan.image_check_skipped = plan.image_check_skipped;
     locked_plan.marathon_steps = plan.marathon_steps.take();
-    if locked_plan.current != tags.current {
+    // The diff link is from the tag `current` holds now, which may have moved while we waited.
+    if plan.current != tags.current {
         locked_plan.diff_link = Some(
             github_diff_link(
                 &ctx.settings,
