@@ -209,6 +209,22 @@ impl Client {
         self.url(&path, &query)
     }
 
+    /// `DELETE /v2/groups/{id}`: removes a group and everything in it, returning the
+    /// deployment that stops its apps. With `force`, deployments holding the apps are
+    /// cancelled first.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the group does not exist; [`Error::AppLocked`] when a
+    /// deployment holds its apps and `force` is off; any other [`Error`].
+    pub async fn delete_group(&self, id: &str, force: bool) -> Result<DeploymentRef, Error> {
+        let mut path = vec!["v2", "groups"];
+        path.extend(id_segments(id, false)?);
+        let query: &[(&str, &str)] = if force { &[("force", "true")] } else { &[] };
+        let url = self.url(&path, query)?;
+        let response = self.write(Method::DELETE, url, None).await?;
+        deployment_ref(&response, "group delete response")
+    }
+
     /// `GET /v2/apps/{id}`: one app with the embeds given.
     ///
     /// # Errors
@@ -284,6 +300,21 @@ impl Client {
         }
         let response = self.write(Method::PUT, url, Some(&body)).await?;
         deployment_ref(&response, "app update response")
+    }
+
+    /// `DELETE /v2/apps/{id}`: removes an app, returning the deployment that stops it.
+    /// With `force`, deployments holding the app are cancelled first.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the app does not exist; [`Error::AppLocked`] when a
+    /// deployment holds it and `force` is off; any other [`Error`].
+    pub async fn delete_app(&self, id: &str, force: bool) -> Result<DeploymentRef, Error> {
+        let mut path = vec!["v2", "apps"];
+        path.extend(id_segments(id, false)?);
+        let query: &[(&str, &str)] = if force { &[("force", "true")] } else { &[] };
+        let url = self.url(&path, query)?;
+        let response = self.write(Method::DELETE, url, None).await?;
+        deployment_ref(&response, "app delete response")
     }
 
     /// `GET /v2/deployments`: the running deployments.

@@ -505,3 +505,19 @@ async fn dcos_path_prefix_reaches_the_same_api() {
             .any(|r| r.path_and_query.starts_with("/service/marathon/v2/events?"))
     );
 }
+
+#[tokio::test]
+async fn deleting_an_app_then_its_group_stops_them() {
+    let (_sim, client) = start().await;
+    seed(&client, "1.0").await;
+    let mut events = client.events(&deployment_events()).await.unwrap();
+    let app_gone = client.delete_app("/shop/worker", false).await.unwrap();
+    until_done(&mut events, &app_gone.deployment_id).await;
+    let err = client.app("/shop/worker", &[]).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+
+    let group_gone = client.delete_group("/shop", false).await.unwrap();
+    until_done(&mut events, &group_gone.deployment_id).await;
+    let err = client.group("/shop", &[]).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
