@@ -1,9 +1,9 @@
 //! Async client for Mesos Marathon's REST API v2 and its event stream.
 //!
 //! - [`Client`]: groups (get, list, update, dry run, delete), apps (get, list, update,
-//!   delete), deployments
-//!   (list, cancel with rollback, force-cancel), `/v2/info` and `/ping`, with timeouts on
-//!   every request and retries of reads while Marathon is unavailable.
+//!   delete), deployments (list, cancel with rollback, force-cancel), `/v2/info` and
+//!   `/ping`, with timeouts on every request and retries of reads while Marathon is
+//!   unavailable.
 //! - Lossless [`App`] and [`Group`] models: fields the model does not name are kept and sent
 //!   back unchanged, so a read-modify-write never drops constraints, volumes or secrets.
 //! - The event stream ([`Client::events`]) with an incremental SSE parser, an idle watchdog
