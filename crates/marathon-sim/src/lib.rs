@@ -6,6 +6,45 @@
 //! fail health checks, with the events Marathon emits, in its order and wire format. How tasks of
 //! an image behave is set by rules on the image (see [`TaskOutcome`]).
 //!
+//! # What it answers
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /ping` | `pong` (no auth, also while there is no leader) |
+//! | `GET /v2/info`, `GET /v2/leader` | Marathon 1.4.5's info; this server as leader |
+//! | `GET /v2/groups[/{id}]` | the group; no `embed` means `group.groups` + `group.apps`, any `embed` replaces that set (`group.apps.counts`, `.tasks`, `.deployments`, `.lastTaskFailure`) |
+//! | `GET /v2/groups/{id}/versions` | stored versions, newest first |
+//! | `PUT /v2/groups[/{id}]` (`force`, `dryRun`), `POST /v2/groups` | `{"version","deploymentId"}` + `Marathon-Deployment-Id`; `apps` (and `groups`) are the complete set, unchanged apps keep their version, unknown fields are kept; a `version` in the body rolls the group back to that version and ignores the rest, as Marathon does; `dryRun` answers `{"steps":[…]}` |
+//! | `DELETE /v2/groups/{id}` | stops its apps |
+//! | `GET /v2/apps` (`embed=apps.tasks`, …), `GET /v2/apps/{id}`, `GET /v2/apps/{id}/tasks` | counts and deployments always; one app also has its tasks (with `healthCheckResults`) and `lastTaskFailure` |
+//! | `PUT`/`PATCH /v2/apps/{id}` (`force`, `partialUpdate`, default `true`), `POST /v2/apps`, `DELETE /v2/apps/{id}` | 201 when created, else 200 with the deployment |
+//! | `GET /v2/deployments` | `id, version, affectedApps, steps, currentActions, currentStep, totalSteps` |
+//! | `DELETE /v2/deployments/{id}` | 200 with the rollback deployment; `force=true`: 202, no rollback; unknown: 404 |
+//! | `GET /v2/events` | only with exactly `Accept: text/event-stream` (else Jetty's 405); `event_type` (repeatable), `plan-format=light` |
+//!
+//! Errors have Marathon's shapes: 400 `{"message":"Invalid JSON","details":[…]}`, 422
+//! `{"message":"Object is not valid","details":[{"path","errors"}]}`, 404 `{"message":"Group '/x'
+//! does not exist"}`, 409 with the locking deployments, 401 `{"message":"Invalid username or
+//! password."}`, 403 `{"message":"Not Authorized to perform this action!"}`, 503 while the leader
+//! is unavailable. Everything is served at `/` and under `/service/marathon`.
+//!
+//! # How deployments run
+//!
+//! A change becomes steps as in Marathon: stops, then starts, then scales and rolling restarts.
+//! A restart honours `upgradeStrategy` (`minimumHealthCapacity`, `maximumOverCapacity`) the way
+//! Marathon's task-replace actor does, killing one old task for every new task that is up.
+//! A task is up when running and, if the app has health checks, healthy; apps without health
+//! checks report `tasksHealthy: 0`, as Marathon does. New tasks that never get healthy never fail a
+//! deployment: after `gracePeriodSeconds` and `maxConsecutiveFailures` failed checks they are
+//! killed (`unhealthy_task_kill_event`, `TASK_KILLED`) and relaunched with Marathon's backoff,
+//! forever. Events go out the moment the simulation reaches them: `group_change_success`, then
+//! per step `deployment_info`, the tasks' `status_update_event` / `health_status_changed_event`,
+//! `deployment_step_success`, and finally `deployment_success` — or `deployment_step_failure` and
+//! `deployment_failed` when a forced change or a cancel ends it.
+//!
+//! Simulated time is real monotonic time × speed plus every [`Control::advance_clock`] jump; a
+//! jump runs every transition on the way in order, so a test can pass a 300 s grace period at once.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use marathon_sim::{MarathonSim, SimOptions, TaskOutcome};

@@ -10,14 +10,16 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use marathon_sim::{MarathonSim, SimOptions, TaskOutcome};
 
-const USAGE: &str = "usage: marathon-sim [--listen ADDR] [--rule GLOB=OUTCOME]... [--task-start-ms N] [--keepalive-ms N] [--token T]
+const USAGE: &str = "usage: marathon-sim [--listen ADDR] [--rule GLOB=OUTCOME]... [--task-start-ms N] [--keepalive-ms N] [--token T] [--basic-auth USER:PASSWORD] [--speed F]
 
   --listen ADDR       address to listen on (default 127.0.0.1:8080)
   --rule GLOB=OUTCOME tasks of images matching GLOB behave as OUTCOME:
                       healthy, never-healthy, crash-loop or slow:<ms> (repeatable; later rules win)
   --task-start-ms N   simulated time from staging to running (default 300)
   --keepalive-ms N    event-stream keep-alive interval (default 10000)
-  --token T           require `Authorization: token=T`";
+  --token T           require `Authorization: token=T`
+  --basic-auth U:P    require HTTP basic auth with this user and password
+  --speed F           simulated time runs F times real time (default 1)";
 
 fn parse(args: &[String]) -> anyhow::Result<SimOptions> {
     let mut options = SimOptions::default().listen(SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -59,6 +61,22 @@ fn parse(args: &[String]) -> anyhow::Result<SimOptions> {
                 options = options.keepalive(Duration::from_millis(ms));
             }
             "--token" => options = options.token(value("--token")?),
+            "--basic-auth" => {
+                let v = value("--basic-auth")?;
+                let (user, password) = v
+                    .split_once(':')
+                    .context("--basic-auth needs USER:PASSWORD")?;
+                options = options.basic_auth(user, password);
+            }
+            "--speed" => {
+                let v = value("--speed")?;
+                let speed: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .with_context(|| format!("--speed: {v:?} is not a number >= 0"))?;
+                options = options.speed(speed);
+            }
             other => bail!("unknown argument {other:?}"),
         }
     }
