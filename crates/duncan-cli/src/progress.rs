@@ -39,7 +39,6 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct ProgressView {
     mode: Mode,
-    polling_expected: bool,
     started: Instant,
     state: Arc<Mutex<State>>,
 }
@@ -59,18 +58,9 @@ impl ProgressView {
         };
         Self {
             mode,
-            polling_expected: false,
             started: Instant::now(),
             state: Arc::new(Mutex::new(state)),
         }
-    }
-
-    /// Says that REST polling is the plan (`duncan watch` has no stream opened before the
-    /// deployment), so falling back to it is not worth a line.
-    #[must_use]
-    pub fn polling_expected(mut self) -> Self {
-        self.polling_expected = true;
-        self
     }
 
     /// The sink to hand to duncan-core.
@@ -159,7 +149,6 @@ impl ProgressView {
                 | Progress::ImageChecked { .. }
                 | Progress::ImageCheckSkipped { .. }
                 | Progress::StreamReconnected => None,
-                Progress::FallingBackToPolling if self.polling_expected => None,
                 Progress::WaitingForLock { .. } => {
                     state.phase = "waiting for the lock".to_owned();
                     Some(progress.to_string())
@@ -190,29 +179,28 @@ impl ProgressView {
             }
         };
         if let Some(text) = notable {
-            let warning = matches!(progress, Progress::Warning { .. });
-            match self.mode {
-                Mode::Line | Mode::Lines => {
-                    let text = match progress {
-                        Progress::Warning { message } => {
-                            format!("{} {message}", paint(YELLOW, "warning:"))
-                        }
-                        _ => text,
-                    };
+            // Warnings (and a lost lock) are said even with -q: they matter.
+            let warning = match progress {
+                Progress::Warning { message } => Some(message.clone()),
+                Progress::LockLost { .. } => Some(text.clone()),
+                _ => None,
+            };
+            match (self.mode, warning) {
+                (Mode::Line | Mode::Lines | Mode::Quiet, Some(message)) => {
                     self.suspend(|| {
-                        let _ = writeln!(anstream::stderr().lock(), "{text}");
-                    });
-                }
-                Mode::Quiet if warning => {
-                    if let Progress::Warning { message } = progress {
                         let _ = writeln!(
                             anstream::stderr().lock(),
                             "{} {message}",
                             paint(YELLOW, "warning:")
                         );
-                    }
+                    });
                 }
-                Mode::Quiet | Mode::Json => {}
+                (Mode::Line | Mode::Lines, None) => {
+                    self.suspend(|| {
+                        let _ = writeln!(anstream::stderr().lock(), "{text}");
+                    });
+                }
+                (Mode::Quiet | Mode::Json, _) => {}
             }
         }
         self.redraw();

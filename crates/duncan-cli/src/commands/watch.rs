@@ -1,9 +1,6 @@
 //! `duncan watch ID`: follows a running Marathon deployment until it ends.
 
-use duncan_core::deploy::SignalStream;
-use duncan_core::watch::{
-    WatchError, WatchOptions, WatchOutcome, target_of_running, watch_deployment,
-};
+use duncan_core::watch::{WatchError, WatchOptions, WatchOutcome, watch_running};
 use serde_json::json;
 
 use super::context;
@@ -18,25 +15,24 @@ use crate::progress::ProgressView;
 pub fn run(config: &Config, out: Output, args: &WatchArgs) -> CommandResult {
     let marathon = context::marathon(config)?;
     let runtime = super::runtime()?;
-    let view = ProgressView::new(out, true, "watching").polling_expected();
+    let view = ProgressView::new(out, true, "watching");
     let report = runtime.block_on(async {
-        let target = target_of_running(&marathon, &args.id).await?;
-        let options = WatchOptions { deadline: args.timeout, ..WatchOptions::default() };
+        let options = WatchOptions {
+            deadline: args.timeout,
+            ..WatchOptions::default()
+        };
         let sink = view.sink();
-        if !out.json {
-            view.suspend(|| out.note(format!("watching deployment {}", target.deployment_id)));
-        }
+        out.note(format!("watching deployment {}", args.id));
         let spinner = view.spin();
-        // No event stream was opened before this deployment started, so REST is polled.
-        let report = tokio::select! {
-            report = watch_deployment(&marathon, None::<SignalStream>, &target, &options, &sink) => Some(report),
+        let result = tokio::select! {
+            result = watch_running(&marathon, &args.id, &options, &sink) => Some(result),
             _ = tokio::signal::ctrl_c() => None,
         };
         if let Some(spinner) = spinner {
             spinner.abort();
         }
         view.clear();
-        Ok::<_, WatchError>(report)
+        result.transpose()
     });
     let report = match report {
         Ok(Some(report)) => report,
