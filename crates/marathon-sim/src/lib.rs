@@ -101,7 +101,8 @@ pub enum TaskOutcome {
     NeverHealthy,
     /// Tasks start, fail a second later (`TASK_FAILED`) and are relaunched with Marathon's backoff.
     CrashLoop,
-    /// Tasks start and pass their first health check only after this extra time.
+    /// Tasks pass their first health check only this long after they start running (apps
+    /// without health checks: they start running this much later).
     Slow(Duration),
 }
 

@@ -244,6 +244,13 @@ impl State {
         };
         let version = app.version.clone();
         let outcome = self.config.outcome(&app.image());
+        // Without health checks a task is up once running, so a slow one is slow to start.
+        let start = match outcome {
+            TaskOutcome::Slow(d) if app.health().is_none() => {
+                self.config.task_start.saturating_add(d)
+            }
+            _ => self.config.task_start,
+        };
         self.task_seq += 1;
         let prefix = app_id.trim_start_matches('/').replace('/', "_");
         let uuid = uuid();
@@ -257,7 +264,7 @@ impl State {
             staged_at: self.now,
             started_at: None,
             health: None,
-            next_at: Some(self.now.after(self.config.task_start)),
+            next_at: Some(self.now.after(start)),
             slave_id: format!("sim-agent-S{}", self.task_seq % 3),
             ports: vec![31000 + u16::try_from(self.task_seq % 1000).unwrap_or(0)],
         };

@@ -569,3 +569,34 @@ async fn refused_change_emits_group_change_failed_and_cancel_fails_the_step_firs
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn slow_tasks_of_apps_without_health_checks_start_late() {
+    let options = SimOptions::default()
+        .task_start(Duration::from_millis(10))
+        .speed(0.0)
+        .rule("*:slow", TaskOutcome::Slow(Duration::from_secs(30)));
+    let (sim, client) = start(options).await;
+    let url = sim.url();
+    let mut web = app("web", "r/shop:slow", 1);
+    web.as_object_mut().map(|a| a.remove("healthChecks"));
+    deploy(&client, &url, "/shop-prod", &json!({"apps": [web]})).await;
+    sim.control().advance_clock(Duration::from_secs(20));
+    let (_, app) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web")).await;
+    assert_eq!(
+        (
+            app["app"]["tasksStaged"].clone(),
+            app["app"]["tasksRunning"].clone()
+        ),
+        (json!(1), json!(0))
+    );
+    sim.control().advance_clock(Duration::from_secs(15));
+    wait_idle(&client, &url).await;
+    let (_, app) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web")).await;
+    assert_eq!(app["app"]["tasksRunning"], 1);
+    assert_eq!(
+        app["app"]["tasksHealthy"], 0,
+        "no health checks, no healthy count"
+    );
+    sim.shutdown().await;
+}
