@@ -264,6 +264,10 @@ impl Drop for ConsulSim {
     }
 }
 
+/// How much of each request body [`RecordedRequest::body`] keeps: enough for any key, txn or
+/// session body a test searches, without holding a 512 KiB value per request.
+pub const MAX_RECORDED_BODY: usize = 64 * 1024;
+
 /// A request as the sim received it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -273,6 +277,9 @@ pub struct RecordedRequest {
     pub path_and_query: String,
     /// Every header, names in lower case, values as sent.
     pub headers: Vec<(String, String)>,
+    /// The first [`MAX_RECORDED_BODY`] bytes of the body as sent (empty when there was none),
+    /// so that tests can check, for example, that a secret never went out in a body.
+    pub body: Vec<u8>,
     /// The status answered; 0 while unanswered, or when the connection was dropped.
     pub status: u16,
 }
@@ -303,6 +310,8 @@ impl std::fmt::Debug for RecordedRequest {
             .field("method", &self.method)
             .field("path_and_query", &redact_token_param(&self.path_and_query))
             .field("headers", &headers)
+            // A body may hold a secret (a token, a webhook URL), so only its size is shown.
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
             .field("status", &self.status)
             .finish()
     }

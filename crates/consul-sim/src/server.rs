@@ -7,6 +7,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::response::Response;
 use axum::routing::{any, get};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::Service as _;
@@ -16,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::RecordedRequest;
 use crate::http::text;
 use crate::shared::{Shared, lock};
+use crate::{MAX_RECORDED_BODY, RecordedRequest};
 use crate::{events, kv, misc, session, txn};
 
 /// The routes Consul serves, as far as the sim goes.
@@ -83,12 +85,40 @@ fn record(shared: &Shared, req: &Request<Incoming>) -> usize {
                 )
             })
             .collect(),
+        body: Vec::new(),
         status: 0,
     };
     *lock(&shared.received) += 1;
     let mut log = lock(&shared.log);
     log.push(recorded);
     log.len() - 1
+}
+
+/// Reads the first [`MAX_RECORDED_BODY`] bytes of the body into the log slot and gives back a
+/// body that yields everything the client sent: the part read here, then the rest unread, so
+/// the endpoints still see (and size-check) the whole body.
+async fn record_body(shared: &Shared, slot: usize, body: Incoming) -> Body {
+    let mut stream = Body::new(body).into_data_stream();
+    let mut head: Vec<Result<Bytes, axum::Error>> = Vec::new();
+    let mut recorded: Vec<u8> = Vec::new();
+    while recorded.len() < MAX_RECORDED_BODY {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                let room = MAX_RECORDED_BODY - recorded.len();
+                recorded.extend_from_slice(chunk.get(..room).unwrap_or(&chunk));
+                head.push(Ok(chunk));
+            }
+            Some(Err(e)) => {
+                head.push(Err(e));
+                break;
+            }
+            None => break,
+        }
+    }
+    if let Some(r) = lock(&shared.log).get_mut(slot) {
+        r.body = recorded;
+    }
+    Body::from_stream(futures_util::stream::iter(head).chain(stream))
 }
 
 fn set_status(shared: &Shared, slot: usize, status: u16) {
@@ -104,6 +134,8 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response, DroppedByTest> {
     let slot = record(&shared, &req);
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, record_body(&shared, slot, body).await);
     let drop_it = {
         let mut faults = lock(&shared.faults);
         let drop_it = faults.drop > 0;

@@ -65,7 +65,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn new(acl: AclTable) -> Self {
         Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State::booted()),
             changes: watch::channel(0).0,
             clock: SimClock::new(),
             acl: Mutex::new(acl),

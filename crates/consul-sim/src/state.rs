@@ -270,7 +270,21 @@ pub(crate) struct State {
     pub epoch: u64,
 }
 
+/// The raft index a freshly booted server has already reached. Consul's own boot writes
+/// (leader election, autopilot, the anonymous token) leave its index well above 1 before any
+/// client write, while reads of an empty table answer 1. Starting here means the first write
+/// always passes an index an empty store answered, so a blocking query made before it wakes.
+pub(crate) const BOOT_INDEX: u64 = 12;
+
 impl State {
+    /// The state of a server that has just booted: empty, with the index at [`BOOT_INDEX`].
+    pub fn booted() -> Self {
+        State {
+            index: BOOT_INDEX,
+            ..State::default()
+        }
+    }
+
     /// The index the next write will use.
     pub fn next_index(&self) -> u64 {
         self.index + 1

@@ -133,3 +133,30 @@ async fn debug_of_a_recorded_request_redacts_query_tokens() {
     // The field itself keeps the request exactly as sent, for assertions on URLs.
     assert_eq!(log[0].path_and_query, "/v1/kv/x?token=sekrit&recurse");
 }
+
+#[tokio::test]
+async fn request_bodies_are_recorded_but_not_shown_by_debug() {
+    let h = start().await;
+    h.put("/v1/kv/hook", "https://hooks.example/sekrit-path")
+        .await;
+    h.get("/v1/kv/hook").await;
+    let log = h.control.requests();
+    assert_eq!(log[0].body, b"https://hooks.example/sekrit-path");
+    assert!(log[1].body.is_empty(), "a GET has no body");
+    let shown = format!("{:?}", log[0]);
+    assert!(!shown.contains("sekrit"), "{shown}");
+    assert!(shown.contains("<33 bytes>"), "{shown}");
+}
+
+#[tokio::test]
+async fn recorded_body_is_capped_while_the_endpoint_sees_it_whole() {
+    let h = start().await;
+    // Larger than the cap, smaller than Consul's 512 KiB value limit.
+    let value = "v".repeat(consul_sim::MAX_RECORDED_BODY + 1000);
+    let a = h.put("/v1/kv/big", &value).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let stored = h.control.kv_snapshot();
+    assert_eq!(stored.get("big").map(Vec::len), Some(value.len()));
+    let log = h.control.requests();
+    assert_eq!(log[0].body.len(), consul_sim::MAX_RECORDED_BODY);
+}

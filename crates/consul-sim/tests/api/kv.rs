@@ -256,6 +256,32 @@ async fn blocking_query_wakes_on_write_to_its_key_and_not_before() {
 }
 
 #[tokio::test]
+async fn blocking_query_on_an_empty_store_wakes_on_the_first_write() {
+    let h = start().await;
+    let missing = h.get("/v1/kv/first").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let index = missing.index();
+    let url = format!("{}/v1/kv/first?index={index}&wait=30s", h.sim.url());
+    let http = h.http.clone();
+    let waiter = tokio::spawn(async move {
+        let resp = http.get(url).send().await.expect("answered");
+        let idx = resp
+            .headers()
+            .get("x-consul-index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        (resp.status(), idx)
+    });
+    h.put("/v1/kv/first", "1").await;
+    let (status, idx) = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the first write wakes a query on the index an empty store answered")
+        .expect("task ran");
+    assert_eq!(status, StatusCode::OK);
+    assert!(idx.is_some_and(|i| i > index), "{idx:?} > {index}");
+}
+
+#[tokio::test]
 async fn blocking_query_times_out_with_same_index() {
     let h = start().await;
     h.put("/v1/kv/quiet", "1").await;
