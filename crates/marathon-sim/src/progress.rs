@@ -304,3 +304,36 @@ fn capacities(app: &App) -> (usize, usize) {
     };
     (min_healthy, max_capacity.max(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::capacities;
+    use crate::model::App;
+
+    fn app(instances: u64, min_health: f64, over: f64) -> App {
+        let def = json!({
+            "id": "/a",
+            "instances": instances,
+            "upgradeStrategy": {"minimumHealthCapacity": min_health, "maximumOverCapacity": over},
+        });
+        let Value::Object(def) = def else {
+            unreachable!("a JSON object literal")
+        };
+        App {
+            def,
+            version: "v".into(),
+            last_config_change: "v".into(),
+            last_scaling: "v".into(),
+        }
+    }
+
+    #[test]
+    fn capacities_round_minimum_up_and_maximum_down_as_marathon() {
+        assert_eq!(capacities(&app(3, 0.5, 0.5)), (2, 4));
+        assert_eq!(capacities(&app(3, 1.0, 0.0)), (3, 3));
+        assert_eq!(capacities(&app(10, 0.85, 0.15)), (9, 11));
+        assert_eq!(capacities(&app(0, 1.0, 1.0)), (0, 0));
+    }
+}

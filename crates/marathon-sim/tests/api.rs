@@ -518,3 +518,128 @@ async fn version_in_a_group_put_rolls_back_to_that_version() {
     assert_eq!(res.status(), 422);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn post_creates_an_app_once_and_delete_stops_it() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let res = client
+        .post(format!("{url}/v2/apps"))
+        .json(&app("/tools/cron", V1, 1))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("Location").is_some());
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["id"], "/tools/cron");
+    assert!(body["deployments"][0]["id"].is_string());
+    let again = client
+        .post(format!("{url}/v2/apps"))
+        .json(&app("/tools/cron", V1, 1))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(again.status(), 409);
+    let body: Value = again.json().await.expect("JSON");
+    assert_eq!(
+        body["message"],
+        "An app with id [/tools/cron] already exists."
+    );
+    wait_idle(&client, &url).await;
+
+    let res = client
+        .delete(format!("{url}/v2/apps/tools/cron"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 200);
+    wait_idle(&client, &url).await;
+    assert_eq!(
+        get_json(&client, &format!("{url}/v2/apps/tools/cron"))
+            .await
+            .0,
+        404
+    );
+    let res = client
+        .delete(format!("{url}/v2/groups/tools"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        get_json(&client, &format!("{url}/v2/groups/tools")).await.0,
+        404
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn put_with_partial_update_false_replaces_the_definition() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let mut first = app("cron", V1, 1);
+    first["labels"] = json!({"team": "ops"});
+    client
+        .put(format!("{url}/v2/apps/tools/cron"))
+        .json(&first)
+        .send()
+        .await
+        .expect("answered");
+    wait_idle(&client, &url).await;
+    let mut second = app("cron", V1, 1);
+    second.as_object_mut().map(|a| a.remove("labels"));
+    let res = client
+        .put(format!("{url}/v2/apps/tools/cron?partialUpdate=false"))
+        .json(&second)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 200);
+    wait_idle(&client, &url).await;
+    let (_, got) = get_json(&client, &format!("{url}/v2/apps/tools/cron")).await;
+    assert!(
+        got["app"].get("labels").is_none(),
+        "a full replace drops what was not sent"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_app_body_answers_400() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let res = client
+        .put(format!("{url}/v2/apps/web"))
+        .body("not json")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["message"], "Invalid JSON");
+    let res = client
+        .put(format!("{url}/v2/apps/web"))
+        .json(&json!({"instances": "three"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        get_json(&client, &format!("{url}/v2/apps/web")).await.0,
+        404
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn info_names_marathon_and_this_leader() {
+    let (sim, client) = start(fast()).await;
+    let (status, info) = get_json(&client, &format!("{}/v2/info", sim.url())).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["name"], "marathon");
+    assert_eq!(info["elected"], true);
+    assert_eq!(info["leader"], sim.addr().to_string());
+    assert!(info["version"].is_string());
+    sim.shutdown().await;
+}
