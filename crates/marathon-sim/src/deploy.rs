@@ -241,6 +241,9 @@ impl State {
             self.groups.remove(&g);
         }
         for (id, meta) in groups {
+            if id != "/" {
+                self.ensure_parents(&id, &version);
+            }
             self.groups.insert(id, meta);
         }
         for change in changes {

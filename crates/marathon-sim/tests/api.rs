@@ -643,3 +643,16 @@ async fn info_names_marathon_and_this_leader() {
     assert!(info["version"].is_string());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn nested_group_put_creates_its_parents() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    deploy(&client, &url, "/team/shop-prod", &json!({"apps": []})).await;
+    let (status, team) = get_json(&client, &format!("{url}/v2/groups/team")).await;
+    assert_eq!(status, 200);
+    assert_eq!(team["groups"][0]["id"], "/team/shop-prod");
+    let (_, root) = get_json(&client, &format!("{url}/v2/groups")).await;
+    assert_eq!(root["groups"][0]["groups"][0]["id"], "/team/shop-prod");
+    sim.shutdown().await;
+}
