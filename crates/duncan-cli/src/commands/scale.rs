@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use duncan_core::access::{Access, probe_access};
 use duncan_core::deploy::DeployError;
 use duncan_core::scale::{ScaleChange, ScaleRequest, parse_scale_arg, plan_scale, scale};
 
@@ -60,6 +61,18 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
             ))?;
         }
         return Ok(ExitStatus::Ok);
+    }
+    // Tell a user without rights before asking anything, as a deploy does.
+    match runtime.block_on(probe_access(&ctx.consul, &app_env)) {
+        Ok(Access::Allowed) => {}
+        Ok(_) => {
+            return Err(Failure::new(
+                ExitStatus::NotAllowed,
+                format!("you are not allowed to manage {app_env}: the Consul token may not write deploys/{}/{}/", app_env.app, app_env.env),
+            )
+            .hint("ask for a Consul token that may write this app and environment"));
+        }
+        Err(e) => return Err(explain(&e, config)),
     }
     if !out.json {
         out.line("You are about to scale:")?;

@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod deploy;
 mod env;
+mod failures;
 mod help;
 mod interrupt;
 mod registry;

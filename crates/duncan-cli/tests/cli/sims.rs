@@ -252,6 +252,27 @@ impl Sims {
     }
 }
 
+impl Sims {
+    /// Releases a lock taken with [`Sims::hold_lock`], as its holder finishing would.
+    pub async fn release_lock(&self, app: &str, env: &str, session: &str) {
+        let url = format!(
+            "{}/v1/kv/deploys/{app}/{env}/lock?release={session}",
+            self.consul_url()
+        );
+        let ok: Value = self
+            .http
+            .put(url)
+            .header("X-Consul-Token", "root")
+            .send()
+            .await
+            .expect("release")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(ok, json!(true), "releasing the lock");
+    }
+}
+
 /// Marathon-sim options for CLI tests: tasks start after 20 ms.
 pub fn marathon_options() -> marathon_sim::SimOptions {
     marathon_sim::SimOptions::default().task_start(Duration::from_millis(20))
