@@ -656,3 +656,32 @@ async fn nested_group_put_creates_its_parents() {
     assert_eq!(root["groups"][0]["groups"][0]["id"], "/team/shop-prod");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn app_tasks_lists_tasks_with_health_results() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    deploy(
+        &client,
+        &url,
+        "/shop-prod",
+        &json!({"apps": [app("web", V1, 2)]}),
+    )
+    .await;
+    wait_idle(&client, &url).await;
+    let (status, body) = get_json(&client, &format!("{url}/v2/apps/shop-prod/web/tasks")).await;
+    assert_eq!(status, 200);
+    let tasks = body["tasks"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tasks.len(), 2);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["appId"] == "/shop-prod/web" && t["state"] == "TASK_RUNNING")
+    );
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["healthCheckResults"][0]["alive"] == true)
+    );
+    sim.shutdown().await;
+}

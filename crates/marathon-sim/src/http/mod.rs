@@ -251,8 +251,20 @@ async fn handle(shared: &Arc<Shared>, parts: &http::request::Parts, body: Bytes)
         }
         (Some("events"), &Method::GET) => events(shared, parts, &q),
         (Some("deployments"), _) => deployments(shared, method, segments.get(1).copied(), &q),
-        (Some("groups"), _) => groups(shared, method, &segments[1..], &q, &body),
-        (Some("apps"), _) => apps(shared, method, &segments[1..], &q, &body),
+        (Some("groups"), _) => groups(
+            shared,
+            method,
+            segments.get(1..).unwrap_or_default(),
+            &q,
+            &body,
+        ),
+        (Some("apps"), _) => apps(
+            shared,
+            method,
+            segments.get(1..).unwrap_or_default(),
+            &q,
+            &body,
+        ),
         (Some("info" | "leader" | "events"), _) => reply::method_not_allowed(full),
         _ => message(StatusCode::NOT_FOUND, &format!("URI not found: {full}")),
     }

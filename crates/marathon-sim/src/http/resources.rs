@@ -161,7 +161,11 @@ pub(super) fn groups(
 ) -> Response {
     match *method {
         Method::GET if segments.last() == Some(&"versions") => {
-            let gid = path_id(&segments[..segments.len() - 1]).unwrap_or_default();
+            let parent = segments
+                .split_last()
+                .map(|(_, rest)| rest)
+                .unwrap_or_default();
+            let gid = path_id(parent).unwrap_or_default();
             match shared.with_state(|st| st.group_version_list(&gid)) {
                 Some(list) => json_response(StatusCode::OK, &json!(list)),
                 None => message(
@@ -268,11 +272,10 @@ pub(super) fn apps(
     q: &[(String, String)],
     body: &Bytes,
 ) -> Response {
-    let tasks_view = segments.last() == Some(&"tasks") && segments.len() > 1;
-    let id_segments = if tasks_view {
-        &segments[..segments.len() - 1]
-    } else {
-        segments
+    // `/v2/apps/{id}/tasks`: "tasks" is a reserved word, never the last segment of an app id.
+    let (tasks_view, id_segments) = match segments.split_last() {
+        Some((&"tasks", rest)) if !rest.is_empty() => (true, rest),
+        _ => (false, segments),
     };
     match (method, id_segments.is_empty()) {
         (&Method::GET, true) => {
