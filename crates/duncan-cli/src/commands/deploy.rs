@@ -120,6 +120,8 @@ fn run(
         out.warn("--force-marathon cancels Marathon deployments that hold the apps");
     }
     let ctx = Arc::new(context::context(config)?);
+    // A dry run exists to show the plan, so it is shown even with -q.
+    let skip_prompt = args.skip_prompt() && !args.dry_run;
     let view = ProgressView::new(out, false, "planning");
     let shown = Arc::new(Mutex::new(false));
     let started: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
@@ -132,7 +134,8 @@ fn run(
         let started = Arc::clone(&started);
         ProgressSink::new(move |p| {
             match &p {
-                Progress::PlanReady(plan) if !out.json => {
+                // With -q and no prompt, the plan is not needed to decide anything.
+                Progress::PlanReady(plan) if !out.json && !(out.quiet && skip_prompt) => {
                     let mut done = shown.lock().unwrap_or_else(PoisonError::into_inner);
                     if !*done {
                         *done = true;

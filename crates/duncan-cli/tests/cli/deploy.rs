@@ -475,3 +475,70 @@ async fn rollback_without_previous_tag_says_so() {
     );
     settings(&home).bind(|| insta::assert_snapshot!("rollback_no_previous", shown(&out)));
 }
+
+/// A Go-tool user's day, with their `~/.duncan.yml` unchanged: deploy, look, roll back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_user_deploys_checks_history_and_rolls_back_with_the_go_config() {
+    let sims = Sims::start().await;
+    sims.seed_group("dogfood", "production", "v1").await;
+    sims.put_key("deploys/dogfood/production/current", "v1")
+        .await;
+    let home = Home::with_config(&go_example_config(&sims.consul_url(), &sims.marathon_url()));
+    let step = |args: &[&str]| {
+        let mut cmd = home.duncan();
+        cmd.args(args);
+        cmd
+    };
+    let out = run_async(step(&[
+        "deploy",
+        "-a",
+        "dogfood",
+        "-e",
+        "production",
+        "-t",
+        "v2",
+        "-f",
+        "--skip-image-check",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run_async(step(&["list", "-a", "dogfood", "-e", "production"])).await;
+    assert!(out.stdout.contains("v2"), "{}", out.stdout);
+    let out = run_async(step(&["history", "-a", "dogfood", "-e", "production"])).await;
+    assert!(out.stdout.contains("succeeded"), "{}", out.stdout);
+    let out = run_async(step(&[
+        "rollback",
+        "-a",
+        "dogfood",
+        "-e",
+        "production",
+        "-f",
+        "--skip-image-check",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        sims.image("/dogfood-production/web").as_deref(),
+        Some("quay.io/myorg/dogfood:v1")
+    );
+    assert_eq!(
+        sims.key("deploys/dogfood/production/current").as_deref(),
+        Some("v1")
+    );
+    assert_eq!(
+        sims.key("deploys/dogfood/production/previous").as_deref(),
+        Some("v2")
+    );
+    let out = run_async(step(&[
+        "history",
+        "-a",
+        "dogfood",
+        "-e",
+        "production",
+        "--json",
+    ]))
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(json[0]["kind"], "rollback");
+    assert_eq!(json[1]["kind"], "deploy");
+}

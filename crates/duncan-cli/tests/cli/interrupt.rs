@@ -125,3 +125,21 @@ async fn prompt_answer_other_than_yes_aborts_with_nothing_changed() {
         Some("quay.io/myorg/dogfood:v2")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_set_on_a_terminal_shows_the_change_and_asks_first() {
+    let sims = Sims::start().await;
+    let home = Home::with_config(&sims.config());
+    let home_ref = &home;
+    let args = "env set MODE=new -a dogfood -e production";
+    let (code, screen) = tokio::task::block_in_place(|| on_terminal(home_ref, args, "no\n"));
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("You are about to modify the following environment"),
+        "{screen}"
+    );
+    assert!(screen.contains("MODE=new"), "{screen}");
+    assert!(screen.contains("NOT encrypted"), "{screen}");
+    assert!(screen.contains("aborted: nothing was changed"), "{screen}");
+    assert!(sims.key("env/dogfood/production/MODE").is_none());
+}
