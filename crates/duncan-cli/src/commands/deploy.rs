@@ -121,7 +121,7 @@ fn run(
     }
     let ctx = Arc::new(context::context(config)?);
     // A dry run exists to show the plan, so it is shown even with -q.
-    let skip_prompt = args.skip_prompt() && !args.dry_run;
+    let quiet_plan = out.quiet && args.skip_prompt() && !args.dry_run;
     let view = ProgressView::new(out, false, "planning");
     let shown = Arc::new(Mutex::new(false));
     let started: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
@@ -135,7 +135,7 @@ fn run(
         ProgressSink::new(move |p| {
             match &p {
                 // With -q and no prompt, the plan is not needed to decide anything.
-                Progress::PlanReady(plan) if !out.json && !(out.quiet && skip_prompt) => {
+                Progress::PlanReady(plan) if !out.json && !quiet_plan => {
                     let mut done = shown.lock().unwrap_or_else(PoisonError::into_inner);
                     if !*done {
                         *done = true;
