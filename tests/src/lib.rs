@@ -3,8 +3,11 @@
 //!
 //! - [`example`]: the example cluster of `cargo xtask demo` and `cargo xtask sandbox`:
 //!   consul-sim, marathon-sim and a registry, seeded with the app `shop`.
+//! - [`it_scope`]: the unique namespace and the real-or-simulated services of the
+//!   integration suite (`cargo xtask it`), which make it safe against real services.
 //! - [`registry`]: a real CNCF registry (Debian's `docker-registry`) on a loopback port, with
 //!   the image pushes and the authentication modes the registry tests need.
 
 pub mod example;
+pub mod it_scope;
 pub mod registry;
