@@ -1,12 +1,10 @@
 //! Scenario tests: deployments progress as Marathon's do, with its events in its order.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use marathon_sim::{DeploymentOutcome, SimOptions, TaskOutcome};
 use serde_json::{Value, json};
-use support::*;
 
 const V1: &str = "registry.example/shop:v1";
 const V2: &str = "registry.example/shop:v2";

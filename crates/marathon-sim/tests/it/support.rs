@@ -1,7 +1,5 @@
 //! Helpers for the scenario tests: a started simulator, a raw HTTP client and a tiny SSE reader.
 
-#![allow(dead_code)] // Each test binary uses a different subset.
-
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;

@@ -1,12 +1,10 @@
 //! The event stream: wire format, filters, plan format, keep-alives and dropped subscribers.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use marathon_sim::SimOptions;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn first_event_is_attached_and_keepalives_arrive_at_the_interval() {

@@ -1,12 +1,10 @@
 //! The REST surface: shapes, error bodies, auth, the DC/OS prefix and the test controls.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use marathon_sim::SimOptions;
 use serde_json::{Value, json};
-use support::*;
 
 const V1: &str = "registry.example/shop:v1";
 
