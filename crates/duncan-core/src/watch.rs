@@ -66,6 +66,8 @@ pub enum Signal {
     DeploymentStep {
         /// Its id.
         id: String,
+        /// The apps its plan touches (from the event's steps).
+        affected_apps: Vec<String>,
     },
     /// A task or health event of an app (`status_update_event`, `health_status_changed_event`).
     AppActivity {
@@ -385,7 +387,26 @@ where
                     state.apps = snap.apps;
                     match verdict {
                         Verdict::Succeeded => return state.report(WatchOutcome::Succeeded),
-                        Verdict::Superseded { by } => {
+                        Verdict::Superseded { mut by } => {
+                            // The superseding deployment may have finished before the read;
+                            // its events name it, and may still be on their way.
+                            if by.is_empty()
+                                && state.others_seen.is_empty()
+                                && let Some(stream) = signals.as_mut()
+                            {
+                                let listen = async {
+                                    while let Some(signal) = stream.next().await {
+                                        state.on_signal(signal, target, progress);
+                                        if !state.others_seen.is_empty() {
+                                            break;
+                                        }
+                                    }
+                                };
+                                let _ = tokio::time::timeout(NAME_THE_OTHER, listen).await;
+                            }
+                            if by.is_empty() {
+                                by.clone_from(&state.others_seen);
+                            }
                             return state.report(WatchOutcome::Superseded { by });
                         }
                         Verdict::Cancelled => return state.report(WatchOutcome::Cancelled),
@@ -465,12 +486,16 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
+/// How long to listen for the name of a deployment that superseded ours and already ended.
+const NAME_THE_OTHER: Duration = Duration::from_millis(500);
+
 /// How long after the watch starts a deployment that was never listed counts as ended.
 const LISTING_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 struct LoopState {
     listed: bool,
+    others_seen: Vec<String>,
     success_event: bool,
     failed_event: bool,
     unreachable: bool,
@@ -529,8 +554,18 @@ impl LoopState {
                 self.failed_event = true;
                 Some(Duration::ZERO)
             }
-            Signal::DeploymentStep { id } if id == target.deployment_id => {
+            Signal::DeploymentStep { id, .. } if id == target.deployment_id => {
                 Some(Duration::from_millis(20))
+            }
+            Signal::DeploymentStep { id, affected_apps } => {
+                // Another deployment touching our apps: if ours fails, this one superseded it.
+                let ours = affected_apps
+                    .iter()
+                    .any(|a| target.apps.iter().any(|e| &e.app_id == a));
+                if ours && !self.others_seen.contains(&id) {
+                    self.others_seen.push(id);
+                }
+                ours.then_some(Duration::from_millis(50))
             }
             // Another deployment finishing or failing may be the one that superseded ours.
             Signal::DeploymentSuccess { .. } | Signal::DeploymentFailed { .. } => {

@@ -101,6 +101,10 @@ fn decode(context: &str, source: serde_json::Error) -> Error {
     }
 }
 
+fn owned(apps: Vec<&str>) -> Vec<String> {
+    apps.into_iter().map(str::to_owned).collect()
+}
+
 /// Reduces one Marathon event to what the watch acts on.
 pub fn signal_of(event: &Event) -> Signal {
     match event {
@@ -108,10 +112,12 @@ pub fn signal_of(event: &Event) -> Signal {
         Event::DeploymentFailed(e) => Signal::DeploymentFailed { id: e.id.clone() },
         Event::DeploymentInfo(e) => Signal::DeploymentStep {
             id: e.plan.id.clone(),
+            affected_apps: owned(e.plan.affected_apps()),
         },
         Event::DeploymentStepSuccess(e) | Event::DeploymentStepFailure(e) => {
             Signal::DeploymentStep {
                 id: e.plan.id.clone(),
+                affected_apps: owned(e.plan.affected_apps()),
             }
         }
         Event::StatusUpdate(e) => match &e.app_id {
