@@ -192,7 +192,8 @@ impl EventBus {
     }
 
     pub(crate) fn subscriber_count(&self) -> usize {
-        self.lock().len()
+        // A stream whose client went away is only noticed at the next publish; skip it here.
+        self.lock().iter().filter(|s| !s.tx.is_closed()).count()
     }
 
     /// Opens a stream: its first event is `event_stream_attached` (when the filter allows it).

@@ -110,7 +110,6 @@ impl State {
         if action.kind != ActionKind::Restart {
             return;
         }
-
         let version = app.version.clone();
         let (min_healthy, max_capacity) = capacities(app);
         let mut old: Vec<(bool, String)> = self
