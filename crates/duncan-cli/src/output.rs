@@ -167,17 +167,23 @@ pub fn render_table(header: &[&str], rows: &[Vec<Cell>], width: Option<usize>) -
     }
     if let Some(limit) = width {
         let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
-        // Shrink the widest column one character at a time; never below 4 characters.
+        // The last column is free text (a state, a message): it gives way first, down to 12
+        // characters; then the widest column, one character at a time, never below 4.
         while total(&widths) > limit {
-            let Some((widest, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
+            let last = widths.len().saturating_sub(1);
+            let target = match widths.get(last) {
+                Some(&w) if w > 12 => Some(last),
+                _ => widths
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| **w > 4)
+                    .max_by_key(|(_, w)| **w)
+                    .map(|(i, _)| i),
+            };
+            let Some(slot) = target.and_then(|i| widths.get_mut(i)) else {
                 break;
             };
-            if w <= 4 {
-                break;
-            }
-            if let Some(slot) = widths.get_mut(widest) {
-                *slot -= 1;
-            }
+            *slot -= 1;
         }
     }
     let fit = |text: &str, w: usize| -> String {
