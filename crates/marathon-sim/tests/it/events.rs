@@ -196,3 +196,27 @@ async fn redirected_event_stream_is_served_under_the_leaders_prefix() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_no_longer_counts_as_a_stream() {
+    let (sim, client) = start(SimOptions::default().keepalive(Duration::from_millis(20))).await;
+    let res = client
+        .get(format!("{}/v2/events", sim.url()))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(sim.control().event_stream_count(), 1);
+    drop(res);
+    drop(client);
+    let mut open = 1;
+    for _ in 0..250 {
+        open = sim.control().event_stream_count();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(open, 0);
+    sim.shutdown().await;
+}
