@@ -430,7 +430,8 @@ impl fmt::Debug for MarathonSim {
 const MAX_TICK: Duration = Duration::from_millis(20);
 
 impl MarathonSim {
-    /// Binds the listener and starts serving.
+    /// Binds the listener and starts serving, with its tasks on the current Tokio runtime
+    /// (it must be called from within one).
     ///
     /// # Errors
     ///
