@@ -209,10 +209,7 @@ impl Finish<'_> {
         .await
         {
             Ok(_) => Ok(self.notice(event)),
-            Err(error) => Err(DeployError::ReleaseNotRecorded {
-                message: error.to_string(),
-                source: Box::new(error),
-            }),
+            Err(error) => Err(DeployError::ReleaseNotRecorded(Box::new(error))),
         }
     }
 

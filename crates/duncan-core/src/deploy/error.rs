@@ -33,7 +33,7 @@ pub enum DeployError {
     },
     /// The registry refused access or could not be reached: refused before anything changed.
     #[error(
-        "could not verify that {image} exists: {source}; nothing was changed \
+        "could not verify that {image} exists in its registry; nothing was changed \
          (pass --skip-image-check to deploy without the check)"
     )]
     ImageUnverifiable {
@@ -126,15 +126,10 @@ pub enum DeployError {
         /// Why there was no rollback, or how it failed.
         rollback_problem: Option<String>,
     },
-    /// The deploy succeeded in Marathon, but Consul could not record it.
-    #[error("{message}")]
-    ReleaseNotRecorded {
-        /// The exact state and the command that repairs it.
-        message: String,
-        /// The cause.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// The deploy succeeded in Marathon, but Consul could not record it: the message names the
+    /// exact state and the command that repairs it.
+    #[error(transparent)]
+    ReleaseNotRecorded(Box<crate::release::CommitError>),
     /// A rollback has nothing to go back to.
     #[error("cannot roll back {app_env}: {detail}")]
     NoRollbackTarget {
