@@ -1,7 +1,9 @@
 //! `duncan deploy` and `duncan rollback`: the plan, the prompt, the deploy protocol with its
 //! progress line, Ctrl-C, and the outcome with the right exit code.
 
+use std::future::Future;
 use std::io::IsTerminal;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -84,31 +86,19 @@ pub fn rollback(config: &Config, out: Output, args: RollbackArgs) -> CommandResu
     )
 }
 
-type Operation = Box<
-    dyn FnOnce(
-        Arc<Context>,
-        CoreOptions,
-        ProgressSink,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<DeployReport, DeployError>> + Send>,
-    >,
->;
+/// A deploy or rollback started by [`run`], as a future it can drop on Ctrl-C.
+type DeployFuture = Pin<Box<dyn Future<Output = Result<DeployReport, DeployError>> + Send>>;
 
+/// The part deploy and rollback share: the prompt rules, the plan, the progress line, Ctrl-C and
+/// the outcome.
 fn run(
     config: &Config,
     out: Output,
     app_env: AppEnv,
     args: &DeployOptions,
     verb: &'static str,
-    operation: impl FnOnce(
-        Arc<Context>,
-        CoreOptions,
-        ProgressSink,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<DeployReport, DeployError>> + Send>,
-    > + 'static,
+    operation: impl FnOnce(Arc<Context>, CoreOptions, ProgressSink) -> DeployFuture,
 ) -> CommandResult {
-    let operation: Operation = Box::new(operation);
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !args.skip_prompt() && !args.dry_run && !interactive {
         return Err(Failure::usage(format!(
