@@ -1,6 +1,7 @@
 //! Integration tests of marathon-sim, one binary: the scenarios of deployments, the REST surface,
 //! the event stream and the `marathon-sim` binary, all over real HTTP with raw reqwest.
 
+mod access;
 mod api;
 mod binary;
 mod deployments;
