@@ -26,6 +26,12 @@ pub(crate) const OPENSSL: DebianPackage = DebianPackage {
     provides: "/usr/bin/openssl",
 };
 
+/// Debian's Python client for Consul, which `cargo xtask bench` compares consul-client with.
+pub(crate) const PYTHON3_CONSUL: DebianPackage = DebianPackage {
+    name: "python3-consul",
+    provides: "/usr/lib/python3/dist-packages/consul/__init__.py",
+};
+
 /// Installs each package whose file is missing, with `apt-get` (as root, as CI runs).
 pub(crate) fn ensure_installed(packages: &[DebianPackage]) -> Result<()> {
     let missing: Vec<&DebianPackage> = packages

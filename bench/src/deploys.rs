@@ -1,0 +1,202 @@
+//! Whole-process figures of `duncan deploy`: completion-detection latency (event path and
+//! stalled-stream path), overhead over Marathon's own time, peak memory, and the requests and
+//! bytes one deploy costs as the cluster grows.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::runtime::Runtime;
+
+use crate::cluster::{Cluster, expect_success, next_deployment};
+
+const APP: &str = "shop";
+const ENV: &str = "stage";
+
+/// Which way duncan learns that the deployment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    /// The event stream delivers `deployment_success`.
+    Events,
+    /// The event stream is stalled (open, silent): only duncan's REST re-reads see the end.
+    StalledStream,
+}
+
+/// Completion-detection latencies: from marathon-sim finishing the deployment to `duncan
+/// deploy` exiting, one per deploy.
+pub fn completion_latency(
+    rt: &Runtime,
+    duncan: &Path,
+    path: Detection,
+    deploys: usize,
+) -> Result<Vec<Duration>> {
+    // Simulated time stands still: the deployment ends only when the harness ends it.
+    let cluster = Cluster::start(
+        rt,
+        marathon_sim::SimOptions::default().speed(0.0),
+        &[APP.to_owned()],
+    )?;
+    cluster.seed_app(rt, APP, ENV, 2, "v0")?;
+    cluster.settle(rt)?;
+    let control = cluster.marathon_control();
+    let mut latencies = Vec::with_capacity(deploys);
+    for i in 0..deploys {
+        let seen = control.deployment_history().len();
+        let tag = format!("c{i}");
+        let child = cluster
+            .deploy(duncan, APP, ENV, &tag)
+            .spawn()
+            .context("could not start duncan")?;
+        let record = next_deployment(&control, seen)?;
+        // Give duncan time to read the update's answer and enter its watch; what is measured is
+        // how fast it notices the end, not how fast it sends the update.
+        std::thread::sleep(Duration::from_millis(150));
+        if path == Detection::StalledStream {
+            control.stall_event_streams(true);
+        }
+        let finished = Instant::now();
+        if !control.complete_deployment_now(&record.id) {
+            bail!("marathon-sim could not finish deployment {}", record.id);
+        }
+        let result = expect_success(child, "duncan deploy");
+        let latency = finished.elapsed();
+        control.stall_event_streams(false);
+        result?;
+        latencies.push(latency);
+    }
+    Ok(latencies)
+}
+
+/// One deploy's wall time, Marathon's own duration for it, and the process's peak RSS.
+pub struct DeployRun {
+    /// Process start to exit.
+    pub wall: Duration,
+    /// The deployment's duration in marathon-sim (simulated time at real speed).
+    pub marathon: Duration,
+    /// Peak resident set size (`VmHWM`) in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Deploys at real speed (tasks start after 200 ms) and measures wall time against the
+/// deployment's own duration, and peak memory.
+pub fn overhead(rt: &Runtime, duncan: &Path, deploys: usize) -> Result<Vec<DeployRun>> {
+    let cluster = Cluster::start(
+        rt,
+        marathon_sim::SimOptions::default().task_start(Duration::from_millis(200)),
+        &[APP.to_owned()],
+    )?;
+    cluster.seed_app(rt, APP, ENV, 2, "v0")?;
+    cluster.settle(rt)?;
+    let control = cluster.marathon_control();
+    let mut runs = Vec::with_capacity(deploys);
+    for i in 0..deploys {
+        let seen = control.deployment_history().len();
+        let tag = format!("o{i}");
+        let started = Instant::now();
+        let mut child = cluster
+            .deploy(duncan, APP, ENV, &tag)
+            .spawn()
+            .context("could not start duncan")?;
+        let pid = child.id();
+        let mut peak = 0;
+        // Poll every millisecond: the wall time is exact to that, and VmHWM only grows.
+        loop {
+            if let Some(kib) = vm_hwm_kib(pid) {
+                peak = peak.max(kib);
+            }
+            if child
+                .try_wait()
+                .context("could not wait for duncan")?
+                .is_some()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let wall = started.elapsed();
+        expect_success(child, "duncan deploy")?;
+        let record = control
+            .deployment_history()
+            .into_iter()
+            .nth(seen)
+            .context("duncan's deployment is not in marathon-sim's history")?;
+        let ended = record
+            .ended
+            .context("duncan exited before its deployment ended")?;
+        runs.push(DeployRun {
+            wall,
+            marathon: ended.saturating_sub(record.started),
+            peak_rss_kib: peak,
+        });
+    }
+    Ok(runs)
+}
+
+/// `VmHWM` (peak resident set) of a running process in KiB, from `/proc/{pid}/status`.
+pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// What one deploy cost in a cluster of a given size.
+pub struct Cost {
+    /// Apps in other groups.
+    pub other_apps: usize,
+    /// Requests marathon-sim answered.
+    pub marathon_requests: u64,
+    /// Bytes marathon-sim received and sent (bodies).
+    pub marathon_bytes: (u64, u64),
+    /// Requests consul-sim answered.
+    pub consul_requests: usize,
+    /// Request body bytes consul-sim received.
+    pub consul_bytes_in: u64,
+    /// The requests in the order each simulator received them: `METHOD path` (query kept).
+    pub marathon_log: Vec<String>,
+    /// The same for consul-sim.
+    pub consul_log: Vec<String>,
+}
+
+/// One deploy in a cluster with `other_apps` apps in other groups.
+pub fn cost(rt: &Runtime, duncan: &Path, other_apps: usize) -> Result<Cost> {
+    let cluster = Cluster::start(
+        rt,
+        marathon_sim::SimOptions::default().task_start(Duration::from_millis(50)),
+        &[APP.to_owned()],
+    )?;
+    cluster.seed_app(rt, APP, ENV, 2, "v0")?;
+    if other_apps > 0 {
+        cluster.seed_other_apps(rt, other_apps)?;
+    }
+    cluster.settle(rt)?;
+    let marathon = cluster.marathon_control();
+    let consul = cluster.consul_control();
+    marathon.clear_requests();
+    consul.clear_requests();
+    let child = cluster
+        .deploy(duncan, APP, ENV, "v1")
+        .spawn()
+        .context("could not start duncan")?;
+    expect_success(child, "duncan deploy")?;
+    let stats = marathon.request_stats();
+    let marathon_log = marathon
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    let consul_requests = consul.requests();
+    Ok(Cost {
+        other_apps,
+        marathon_requests: stats.count,
+        marathon_bytes: (stats.bytes_in, stats.bytes_out),
+        consul_requests: consul_requests.len(),
+        consul_bytes_in: consul_requests.iter().map(|r| r.body.len() as u64).sum(),
+        marathon_log,
+        consul_log: consul_requests
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path_and_query))
+            .collect(),
+    })
+}

@@ -1,0 +1,536 @@
+//! BENCHMARKS.md: the summary table of medians, targets and ratios, then the details of each
+//! measurement.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::Counts;
+use crate::cli::StatusRuns;
+use crate::consul_ops::{CONCURRENCY, Comparison, KINDS};
+use crate::deploys::{Cost, DeployRun};
+use crate::stats::{bytes, median, median_f64, ms, percentile, ratio};
+
+/// Everything one run measured.
+pub struct Results {
+    /// The counts used.
+    pub counts: Counts,
+    /// Whether this was the `--quick` run.
+    pub quick: bool,
+    /// `/proc/loadavg` before the run.
+    pub load_before: String,
+    /// `/proc/loadavg` after the run.
+    pub load_after: String,
+    /// Completion-detection latencies, event path.
+    pub events: Vec<Duration>,
+    /// Completion-detection latencies, stalled stream.
+    pub stalled: Vec<Duration>,
+    /// Deploys at real speed.
+    pub overhead: Vec<DeployRun>,
+    /// One deploy per cluster size.
+    pub costs: Vec<Cost>,
+    /// `duncan status` runs.
+    pub status: StatusRuns,
+    /// `duncan --version` runs.
+    pub startup: Vec<Duration>,
+    /// Lock hand-offs, each holder keeping the lock 50 ms.
+    pub handoffs: Vec<Duration>,
+    /// Lock hand-offs, each holder releasing at once.
+    pub handoffs_immediate: Vec<Duration>,
+    /// Consul throughput, both clients.
+    pub consul: Comparison,
+    /// divan's output for the in-process benchmarks, if it ran.
+    pub divan: Option<String>,
+}
+
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minutes).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// The median of a divan benchmark named `name`, from divan's table output.
+///
+/// divan prints `name  fastest │ slowest │ median │ mean │ samples │ iters`, each time with its
+/// unit (`ns`, `µs`, `ms`, `s`).
+pub fn divan_median(output: &str, name: &str) -> Option<Duration> {
+    let line = output
+        .lines()
+        .find(|l| l.split_whitespace().any(|word| word == name))?;
+    let median = line.split('│').nth(2)?;
+    let mut words = median.split_whitespace();
+    let value: f64 = words.next()?.parse().ok()?;
+    let nanos = match words.next()? {
+        "ns" => value,
+        "µs" | "us" => value * 1e3,
+        "ms" => value * 1e6,
+        "s" => value * 1e9,
+        _ => return None,
+    };
+    (nanos.is_finite() && nanos >= 0.0).then(|| Duration::from_secs_f64(nanos / 1e9))
+}
+
+fn ms_f(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn overheads(r: &Results) -> Vec<Duration> {
+    r.overhead
+        .iter()
+        .map(|run| run.wall.saturating_sub(run.marathon))
+        .collect()
+}
+
+fn peak_rss_kib(r: &Results) -> u64 {
+    r.overhead
+        .iter()
+        .map(|run| run.peak_rss_kib)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Requests on the critical path: everything but the event stream and blocking queries, which
+/// run beside the protocol rather than before its next step.
+fn sequential_requests(cost: &Cost) -> (usize, usize) {
+    let marathon = cost
+        .marathon_log
+        .iter()
+        .filter(|r| !r.contains("/v2/events"))
+        .count();
+    let consul = cost
+        .consul_log
+        .iter()
+        .filter(|r| !r.contains("index="))
+        .count();
+    (marathon, consul)
+}
+
+fn joined<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
+    items.iter().map(f).collect::<Vec<_>>().join(" / ")
+}
+
+/// The summary table: one row per figure, with its target and the ratio to it.
+pub fn summary_table(r: &Results) -> String {
+    let mut t = String::new();
+    t.push_str("| figure | measured (median unless said) | target | ratio to target |\n");
+    t.push_str("| --- | --- | --- | --- |\n");
+    let mut row = |figure: &str, measured: String, target: &str, ratio: String| {
+        let _ = writeln!(t, "| {figure} | {measured} | {target} | {ratio} |");
+    };
+    let p50 = median(&r.events);
+    row(
+        &format!(
+            "completion detection, event path ({} deploys)",
+            r.events.len()
+        ),
+        format!("p50 {}, p95 {}", ms(p50), ms(percentile(&r.events, 95))),
+        "p50 ≤ 10 ms",
+        ratio(ms_f(p50), 10.0),
+    );
+    let stalled = median(&r.stalled);
+    row(
+        &format!(
+            "completion detection, stalled event stream ({} deploys)",
+            r.stalled.len()
+        ),
+        format!(
+            "p50 {}, p95 {}",
+            ms(stalled),
+            ms(percentile(&r.stalled, 95))
+        ),
+        "report (go-marathon polls every 500 ms; the Go original slept 5 s)",
+        format!("{} of 500 ms", ratio(ms_f(stalled), 500.0)),
+    );
+    let over = overheads(r);
+    row(
+        &format!("overhead per deploy ({} deploys)", over.len()),
+        format!(
+            "p50 {}, p95 {}",
+            ms(median(&over)),
+            ms(percentile(&over, 95))
+        ),
+        "p50 ≤ 60 ms",
+        ratio(ms_f(median(&over)), 60.0),
+    );
+    let sizes = joined(&r.costs, |c| c.other_apps.to_string());
+    let max_requests = r
+        .costs
+        .iter()
+        .map(|c| c.marathon_requests + c.consul_requests as u64)
+        .max()
+        .unwrap_or(0);
+    #[allow(clippy::cast_precision_loss)] // Tiny counts.
+    let max_requests_f = max_requests as f64;
+    row(
+        &format!("requests per deploy, {sizes} other apps"),
+        joined(&r.costs, |c| {
+            format!(
+                "{} ({} Marathon + {} Consul)",
+                c.marathon_requests + c.consul_requests as u64,
+                c.marathon_requests,
+                c.consul_requests
+            )
+        }),
+        "constant, ≤ 12",
+        ratio(max_requests_f, 12.0),
+    );
+    row(
+        &format!("bytes per deploy, {sizes} other apps"),
+        joined(&r.costs, |c| {
+            bytes(c.marathon_bytes.0 + c.marathon_bytes.1 + c.consul_bytes_in)
+        }),
+        "independent of cluster size",
+        match (r.costs.first(), r.costs.last()) {
+            (Some(a), Some(b)) => {
+                let total = |c: &Cost| c.marathon_bytes.0 + c.marathon_bytes.1 + c.consul_bytes_in;
+                #[allow(clippy::cast_precision_loss)]
+                let (a, b) = (total(a) as f64, total(b) as f64);
+                format!("largest / smallest cluster: {}", ratio(b, a))
+            }
+            _ => "–".to_owned(),
+        },
+    );
+    if let Some(cost) = r.costs.first() {
+        let (m, c) = sequential_requests(cost);
+        #[allow(clippy::cast_precision_loss)]
+        let total = (m + c) as f64;
+        row(
+            "sequential round trips per deploy",
+            format!("{} ({m} Marathon + {c} Consul)", m + c),
+            "protocol minimum: 8 (see below)",
+            ratio(total, 8.0),
+        );
+    }
+    let status = median(&r.status.times);
+    row(
+        &format!(
+            "`duncan status`, {} app/env pairs ({} runs)",
+            r.status.pairs,
+            r.status.times.len()
+        ),
+        format!("{}, {} requests", ms(status), r.status.requests_per_run),
+        "≤ 300 ms",
+        ratio(ms_f(status), 300.0),
+    );
+    let handoff = median(&r.handoffs);
+    row(
+        &format!(
+            "lock hand-off, {} waiting deployers ({} hand-offs)",
+            r.counts.lock_waiters,
+            r.handoffs.len()
+        ),
+        format!(
+            "p50 {}, p95 {}",
+            ms(handoff),
+            ms(percentile(&r.handoffs, 95))
+        ),
+        "p50 ≤ 20 ms",
+        ratio(ms_f(handoff), 20.0),
+    );
+    match r
+        .divan
+        .as_deref()
+        .and_then(|out| divan_median(out, "parse_group_1000_apps"))
+    {
+        Some(parse) => row(
+            "parse the real 1000-app group (1.8 MB), divan",
+            ms(parse),
+            "≤ 20 ms",
+            ratio(ms_f(parse), 20.0),
+        ),
+        None => row(
+            "parse the real 1000-app group (1.8 MB), divan",
+            "not measured (divan did not run)".to_owned(),
+            "≤ 20 ms",
+            "–".to_owned(),
+        ),
+    }
+    for (i, kind) in KINDS.iter().enumerate() {
+        let Some(rust) = r.consul.rust.get(i) else {
+            continue;
+        };
+        let python = r.consul.python.as_ref().and_then(|p| p.get(i));
+        row(
+            &format!("consul-client {kind}, ops/s sequential / {CONCURRENCY} concurrent"),
+            format!("{:.0} / {:.0}", rust.sequential, rust.concurrent),
+            "report; compare with python3-consul",
+            match python {
+                Some(p) => format!(
+                    "{} / {} of python3-consul",
+                    ratio(rust.sequential, p.sequential),
+                    ratio(rust.concurrent, p.concurrent)
+                ),
+                None => "python3-consul not run".to_owned(),
+            },
+        );
+    }
+    let start = median(&r.startup);
+    row(
+        &format!(
+            "CLI start-up, `duncan --version` ({} runs)",
+            r.startup.len()
+        ),
+        ms(start),
+        "≤ 5 ms",
+        ratio(ms_f(start), 5.0),
+    );
+    let rss = peak_rss_kib(r);
+    #[allow(clippy::cast_precision_loss)]
+    let rss_mb = rss as f64 * 1024.0 / 1e6;
+    row(
+        "peak RSS during a deploy (VmHWM, highest of the deploys)",
+        format!("{rss_mb:.1} MB"),
+        "≤ 30 MB",
+        ratio(rss_mb, 30.0),
+    );
+    t
+}
+
+/// The whole of BENCHMARKS.md.
+pub fn render(r: &Results) -> String {
+    let mut out = String::new();
+    out.push_str("# Benchmarks\n\n");
+    out.push_str(
+        "Produced by `cargo xtask bench` (release build; every figure from one run on the \
+         simulators on loopback). `cargo xtask bench --quick` runs every measurement with tiny \
+         counts, only to prove the harness works, and writes its report under `target/` instead \
+         of here. Nothing in CI asserts a time.\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {} CPUs available to the run, shared with other builds; load average (1, 5, \
+         15 min) {} before and {} after the run. Figures are noisy on a shared machine: read \
+         medians and ratios, not single samples.{}\n",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        r.load_before,
+        r.load_after,
+        if r.quick {
+            " **This is a `--quick` run: the counts are too small to mean anything.**"
+        } else {
+            ""
+        }
+    );
+    out.push_str("## Summary\n\n");
+    out.push_str(&summary_table(r));
+    out.push('\n');
+
+    out.push_str("## How each figure is taken\n\n");
+    out.push_str(
+        "- **Completion detection.** marathon-sim runs with its clock stopped, so a deployment \
+         ends only when the harness ends it. For each deploy the harness starts `duncan deploy \
+         --yes --skip-image-check`, waits until marathon-sim lists the new deployment, gives \
+         duncan 150 ms to enter its watch, then calls `Control::complete_deployment_now` and \
+         times from there to the process's exit. That span holds duncan's REST confirmation \
+         (`GET /v2/apps/{id}?embed=apps.tasks`), the fenced release txn, the session destroy \
+         and the process exit: three sequential loopback round trips are its floor.\n\
+         - **Stalled event stream.** The same, but the event stream is stalled (open and \
+         silent, not even keep-alives) just before the end: duncan then only learns of it from \
+         its REST re-read, which it does every 5 s while it believes it has a stream \
+         (`WatchOptions::resync_interval`); with no stream at all it polls every 1 s \
+         (`poll_interval`). Expect p50 ≈ half the interval.\n",
+    );
+    out.push_str(
+        "- **Overhead.** marathon-sim at real speed, tasks starting 200 ms after being staged \
+         (two instances, health checks). Overhead = the process's wall time (spawn to exit) − \
+         the deployment's duration as marathon-sim recorded it. It includes process start, \
+         the plan reads, ACL probe, lock, update, confirmation, release txn and session destroy.\n\
+         - **Requests and bytes.** One deploy per cluster; the rest of the cluster is apps of 0 \
+         instances in groups `/other/g{k}`. Counts come from `Control::request_stats()` \
+         (marathon-sim: requests, body bytes in and out, the event stream included) and \
+         consul-sim's request log (requests, body bytes in).\n\
+         - **`duncan status`.** `status` with every configured app in `stage` and `production`, \
+         each a group with one app; wall time of the process.\n\
+         - **Lock hand-off.** consul-client's `Lock` (sessions + `acquire`, blocking queries \
+         while waiting) against consul-sim: one holder, N waiters, each holder keeping the lock \
+         50 ms as a deploy keeps it for its length; the time from a holder starting its release \
+         to the next holder having the lock. (When a holder lets go within a round trip of \
+         taking the lock, a waiter whose `acquire` lost the race may find the key free and take \
+         that for a lock-delay: measured apart, see below.)\n\
+         - **Parse.** divan, in-process: `serde_json::from_slice::<marathon_client::Group>` of \
+         Marathon's real 1000-app root group (`bench/data/155_1000.json`).\n\
+         - **Consul throughput.** N operations spread over 1 or 32 concurrent callers against \
+         an in-process consul-sim: `kv get` (default consistency), `kv put`, and a txn of one \
+         `set` and one `get`. python3-consul (Debian's, 0.7) runs the same operations from \
+         `bench/python/consul_ops.py` with one client per thread; it has no txn API, so its txn \
+         goes through the client's own HTTP session.\n\
+         - **Start-up and memory.** Wall time of `duncan --version`; the highest `VmHWM` of \
+         `/proc/<pid>/status` polled every millisecond during the overhead deploys.\n\n",
+    );
+
+    out.push_str("## Requests of one deploy\n\n");
+    out.push_str(
+        "The protocol minimum of sequential round trips is **8**, because: the plan needs the \
+         group, `current` and the ACL probe, which are independent (1 round trip if sent \
+         together); the lock needs a session before the `acquire` (2); the plan is re-read \
+         under the lock, since someone may have deployed while we waited (1, group and tags \
+         together); the group `PUT` (1); after Marathon's `deployment_success`, the REST \
+         confirmation (1), the fenced release txn, which also unlocks (1), and the session \
+         destroy (1). The event stream is opened before the `PUT` but beside it, and blocking \
+         queries of the lock monitor run beside the protocol; neither is on the critical path. \
+         duncan sends its requests one after the other, so its sequential count is its request \
+         count minus those two kinds.\n\n",
+    );
+    for cost in &r.costs {
+        let (m, c) = sequential_requests(cost);
+        let _ = writeln!(
+            out,
+            "With {} other apps: {} Marathon requests ({} in, {} out), {} Consul requests ({} \
+             in); {m} + {c} on the critical path.\n",
+            cost.other_apps,
+            cost.marathon_requests,
+            bytes(cost.marathon_bytes.0),
+            bytes(cost.marathon_bytes.1),
+            cost.consul_requests,
+            bytes(cost.consul_bytes_in),
+        );
+    }
+    if let Some(cost) = r.costs.first() {
+        out.push_str("The requests, in the order each simulator received them:\n\n```text\n");
+        for line in &cost.marathon_log {
+            let _ = writeln!(out, "marathon  {line}");
+        }
+        for line in &cost.consul_log {
+            let _ = writeln!(out, "consul    {line}");
+        }
+        out.push_str("```\n\n");
+    }
+
+    out.push_str("## Where a target is missed, and why\n\n");
+    if let Some(cost) = r.costs.first() {
+        let findings = crate::notes::request_findings(cost);
+        if findings.is_empty() {
+            out.push_str("The deploy's requests show nothing beyond the protocol's own.\n\n");
+        } else {
+            out.push_str(
+                "Requests per deploy exceed the target of 12. From the request log above, \
+                 beyond the protocol's minimum:\n\n",
+            );
+            for finding in findings {
+                let _ = writeln!(out, "- {finding}");
+            }
+            out.push('\n');
+        }
+    }
+    let immediate = percentile(&r.handoffs_immediate, 100);
+    if immediate >= Duration::from_millis(500) {
+        let _ = writeln!(
+            out,
+            "Lock hand-off when each holder releases at once (one round): p50 {}, slowest {}. \
+             A waiter whose `acquire` lost the race reads the key, finds it free again (the \
+             winner already let go), takes that for a lock-delay and sleeps \
+             `LockOptions::lock_delay_retry` (1 s): `consul-client/src/lock.rs` \
+             `Lock::try_acquire`, after a refused `acquire` (Consul's Go `api.Lock` does the \
+             same). A deploy holds the lock for seconds, so the main figure holds it 50 ms; \
+             retrying the `acquire` at once when the key is free and its `LockIndex` moved \
+             since the refusal would remove the pause.\n",
+            ms(median(&r.handoffs_immediate)),
+            ms(immediate),
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Lock hand-off when each holder releases at once (one round): p50 {}, slowest {}.\n",
+            ms(median(&r.handoffs_immediate)),
+            ms(immediate),
+        );
+    }
+
+    out.push_str("## Consul throughput, side by side\n\n");
+    let _ = writeln!(
+        out,
+        "{} operations per kind and mode, ops/s (higher is better).\n",
+        r.counts.consul_ops
+    );
+    out.push_str("| operation | consul-client 1 caller | python3-consul 1 caller | consul-client 32 callers | python3-consul 32 callers |\n| --- | --- | --- | --- | --- |\n");
+    for (i, kind) in KINDS.iter().enumerate() {
+        let Some(rust) = r.consul.rust.get(i) else {
+            continue;
+        };
+        let python = r.consul.python.as_ref().and_then(|p| p.get(i));
+        let py = |f: fn(&crate::consul_ops::Throughput) -> f64| {
+            python.map_or_else(|| "–".to_owned(), |p| format!("{:.0}", f(p)))
+        };
+        let _ = writeln!(
+            out,
+            "| {kind} | {:.0} | {} | {:.0} | {} |",
+            rust.sequential,
+            py(|p| p.sequential),
+            rust.concurrent,
+            py(|p| p.concurrent)
+        );
+    }
+    if let Some(problem) = &r.consul.python_problem {
+        let _ = writeln!(out, "\npython3-consul did not run: {problem}");
+    }
+    out.push('\n');
+
+    out.push_str("## Samples\n\n");
+    let list = |samples: &[Duration]| {
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        joined(&sorted, |d| ms(*d))
+    };
+    let _ = writeln!(
+        out,
+        "- completion, event path (sorted): {}",
+        list(&r.events)
+    );
+    let _ = writeln!(
+        out,
+        "- completion, stalled stream (sorted): {}",
+        list(&r.stalled)
+    );
+    let _ = writeln!(out, "- overhead (sorted): {}", list(&overheads(r)));
+    let marathon: Vec<Duration> = r.overhead.iter().map(|run| run.marathon).collect();
+    let _ = writeln!(
+        out,
+        "- Marathon's own deployment time in those deploys: median {}",
+        ms(median(&marathon))
+    );
+    let _ = writeln!(out, "- `duncan status` (sorted): {}", list(&r.status.times));
+    let _ = writeln!(out, "- lock hand-off (sorted): {}", list(&r.handoffs));
+    let _ = writeln!(out, "- `duncan --version` (sorted): {}", list(&r.startup));
+    let rss: Vec<f64> = r
+        .overhead
+        .iter()
+        .map(|run| {
+            #[allow(clippy::cast_precision_loss)]
+            let kib = run.peak_rss_kib as f64;
+            kib * 1024.0 / 1e6
+        })
+        .collect();
+    let _ = writeln!(out, "- peak RSS: median {:.1} MB\n", median_f64(&rss));
+
+    if let Some(divan) = &r.divan {
+        out.push_str("## In-process benchmarks (divan)\n\n```text\n");
+        out.push_str(divan.trim_end());
+        out.push_str("\n```\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIVAN: &str = "\
+parse                          fastest       │ slowest       │ median        │ mean          │ samples │ iters
+├─ parse_group_1000_apps       9.5 ms        │ 14.2 ms       │ 10.25 ms      │ 10.6 ms       │ 100     │ 100
+╰─ round_trip_group_1000_apps  900 µs        │ 1.2 ms        │ 950.5 µs      │ 1 ms          │ 100     │ 100
+";
+
+    #[test]
+    fn divan_median_reads_the_third_column_with_its_unit() {
+        assert_eq!(
+            divan_median(DIVAN, "parse_group_1000_apps"),
+            Some(Duration::from_micros(10_250))
+        );
+        let micros = divan_median(DIVAN, "round_trip_group_1000_apps").map(|d| d.as_nanos());
+        assert_eq!(micros, Some(950_500));
+    }
+
+    #[test]
+    fn divan_median_of_an_unknown_benchmark_is_none() {
+        assert_eq!(divan_median(DIVAN, "nothing"), None);
+    }
+}
