@@ -483,3 +483,35 @@ pub fn deploy_args<'a>(app: &'a str, env: &'a str, tag: &'a str) -> Vec<&'a str>
         "--skip-image-check",
     ]
 }
+
+/// Takes the lock of `target` for a long-lived foreign session; returns the session id.
+pub async fn hold_foreign_lock(sims: &Sims, target: &AppEnv) -> String {
+    let http = reqwest::Client::new();
+    let session: serde_json::Value = http
+        .put(format!("{}/v1/session/create", sims.consul.url()))
+        .json(&serde_json::json!({"Name": "someone else", "TTL": "86400s"}))
+        .send()
+        .await
+        .expect("consul-sim answers")
+        .json()
+        .await
+        .expect("session JSON");
+    let id = session["ID"].as_str().expect("session id").to_owned();
+    let holder = serde_json::json!({"user": "alice", "host": "laptop", "pid": 1, "tag": "v9",
+        "started_at": "2026-11-26T09:00:00Z", "duncan_version": "0.1.0"});
+    let acquired: bool = http
+        .put(format!(
+            "{}/v1/kv/{}?acquire={id}",
+            sims.consul.url(),
+            target.lock_key()
+        ))
+        .json(&holder)
+        .send()
+        .await
+        .expect("consul-sim answers")
+        .json()
+        .await
+        .expect("acquire answer");
+    assert!(acquired, "the foreign lock is taken");
+    id
+}
