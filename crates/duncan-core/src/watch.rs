@@ -500,6 +500,7 @@ struct LoopState {
     failed_event: bool,
     unreachable: bool,
     healthy_total: u32,
+    old_tasks: Option<u32>,
     step: Option<(u32, u32)>,
     health: BTreeMap<String, (u32, u32)>,
     apps: Vec<AppObservation>,
@@ -507,10 +508,15 @@ struct LoopState {
 
 impl LoopState {
     /// Emits progress for what changed; true when a new healthy task appeared (not a stall).
+    ///
+    /// Besides a new healthy task, a step reached and an old task gone count as progress: once
+    /// every new task is healthy, Marathon may still spend a while killing the old ones.
     fn record(&mut self, snap: &Snapshot, progress: &ProgressSink) -> bool {
+        let mut advanced = false;
         if let Some(ours) = &snap.ours {
             let step = (ours.current_step, ours.total_steps);
             if ours.total_steps > 0 && self.step != Some(step) {
+                advanced |= self.step.is_some_and(|(k, _)| step.0 > k);
                 self.step = Some(step);
                 progress.emit(Progress::Step {
                     k: step.0,
@@ -532,8 +538,18 @@ impl LoopState {
                 });
             }
         }
-        let advanced = healthy_total > self.healthy_total;
+        let old_tasks = snap
+            .apps
+            .iter()
+            .map(|a| a.old_tasks)
+            .fold(0u32, u32::saturating_add);
+        advanced |= healthy_total > self.healthy_total;
+        advanced |= self.old_tasks.is_some_and(|before| old_tasks < before);
         self.healthy_total = self.healthy_total.max(healthy_total);
+        self.old_tasks = Some(
+            self.old_tasks
+                .map_or(old_tasks, |before| before.min(old_tasks)),
+        );
         advanced
     }
 

@@ -389,3 +389,31 @@ fn default_windows_grow_with_instances_and_grace() {
         Duration::from_secs(450)
     );
 }
+
+#[tokio::test]
+async fn old_tasks_going_away_is_progress_not_a_stall() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    // Every new task is healthy; Marathon is still killing old ones, one at a time.
+    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 3));
+    let driver = {
+        let fake = fake.clone();
+        async move {
+            for left in [2, 1, 0] {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                fake.set_app(app(V2, "acme/shop:v2", &[true, true], left));
+            }
+            fake.set_deployments(vec![]);
+        }
+    };
+    let options = WatchOptions {
+        stall_window: Some(Duration::from_millis(300)),
+        ..quick()
+    };
+    let (target, sink) = (target(), ProgressSink::none());
+    let (report, ()) = tokio::join!(
+        watch_deployment::<_, Signals>(&fake, None, &target, &options, &sink),
+        driver
+    );
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+}
