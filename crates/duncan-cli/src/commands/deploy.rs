@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io::IsTerminal;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -115,6 +116,7 @@ fn run(
     let view = ProgressView::new(out, false, "planning");
     let shown = Arc::new(Mutex::new(false));
     let started: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let locked = Arc::new(AtomicBool::new(false));
 
     // The sink prints the plan once, records the deployment id (for Ctrl-C), and draws progress.
     let sink = {
@@ -122,6 +124,7 @@ fn run(
         let inner = view.sink();
         let shown = Arc::clone(&shown);
         let started = Arc::clone(&started);
+        let locked = Arc::clone(&locked);
         ProgressSink::new(move |p| {
             match &p {
                 // With -q and no prompt, the plan is not needed to decide anything.
@@ -132,6 +135,7 @@ fn run(
                         view.suspend(|| print_plan(out, plan, verb));
                     }
                 }
+                Progress::LockAcquired => locked.store(true, Ordering::SeqCst),
                 Progress::DeploymentStarted { id } => {
                     *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(id.clone());
                 }
@@ -181,9 +185,14 @@ fn run(
         view.clear();
         match result {
             Some(result) => Ok(result),
-            None => Err(interrupted(&ctx, &app_env, &started).await),
+            None => {
+                let locked = locked.load(Ordering::SeqCst);
+                Err(interrupted(&ctx, &app_env, locked, &started).await)
+            }
         }
     });
+    // A prompt interrupted by Ctrl-C still blocks a thread on stdin: do not wait for it.
+    runtime.shutdown_background();
     match result {
         Ok(Ok(report)) => finished(out, &report, verb),
         Ok(Err(error)) => Err(failed(config, &error)),
@@ -278,8 +287,21 @@ fn failed(config: &Config, error: &DeployError) -> Failure {
 
 /// After Ctrl-C: the deploy future was dropped, which releases the lock in the background; wait
 /// for that, then say what Marathon is doing.
-async fn interrupted(ctx: &Context, app_env: &AppEnv, started: &Mutex<Option<String>>) -> Failure {
-    let lock_note = wait_for_lock_release(ctx, app_env).await;
+async fn interrupted(
+    ctx: &Context,
+    app_env: &AppEnv,
+    locked: bool,
+    started: &Mutex<Option<String>>,
+) -> Failure {
+    // ^C leaves the cursor after the prompt or the progress line.
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    let lock_note = if locked {
+        wait_for_lock_release(ctx, app_env).await
+    } else {
+        "the lock was not taken yet".to_owned()
+    };
     let id = started
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
