@@ -36,7 +36,9 @@
 //! - Boolean flags count by presence; reads answer `X-Consul-Index`, `X-Consul-KnownLeader`
 //!   and `X-Consul-LastContact`, also with a 404; blocking queries (`index`, `wait`: default
 //!   5 min, max 10 min, jitter up to wait/16) wait on a change notification, never by polling.
-//! - One index for every write; KV entries as `LockIndex, Key, Flags, Value, Session,
+//! - One index for every write, starting where a freshly booted Consul's is (well above the
+//!   `1` that reads of an empty table answer), so a blocking query made before the first write
+//!   wakes on it; KV entries as `LockIndex, Key, Flags, Value, Session,
 //!   CreateIndex, ModifyIndex`; `cas`, `acquire` / `release` with LockIndex, lock-delay,
 //!   `recurse`, `keys` + `separator`, `raw`; 512 KiB values; key validation with the wording of
 //!   current Consul releases (`a-zA-Z0-9,-_./` only, no traversal, no leading `/`, no file
@@ -379,7 +381,8 @@ impl Control {
         self.shared.paused.send_replace(false);
     }
 
-    /// Every request received so far, in arrival order.
+    /// Every request received so far, in arrival order, with the first [`MAX_RECORDED_BODY`]
+    /// bytes of each body.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.log).clone()
     }
