@@ -256,7 +256,7 @@ fn failed(config: &Config, error: &DeployError) -> Failure {
             Some("wait for that deploy to end, or pass --wait 5m to wait for the lock")
         }
         DeployError::FailedRolledBack { .. } => {
-            Some("the apps run their previous version; see `duncan status`")
+            Some("look at the new version's tasks (logs, Marathon's lastTaskFailure) to see why")
         }
         DeployError::FailedNotRolledBack { .. } => {
             Some("check the apps with `duncan status`; roll back with `duncan rollback` if needed")
