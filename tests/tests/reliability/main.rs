@@ -12,5 +12,6 @@
 
 mod consul_faults;
 mod crash;
+mod marathon_faults;
 mod race;
 mod support;
