@@ -244,90 +244,87 @@ async fn under_lock(
     }
 
     // Step 7.
-    let error = failed(
-        ctx,
-        request,
-        &plan,
-        &started.deployment_id,
-        report.outcome,
-        progress,
-    )
-    .await;
+    let undo = Undo {
+        no_rollback: request.options.no_rollback,
+        restored: plan
+            .changes
+            .iter()
+            .map(|c| ExpectedApp {
+                app_id: c.app_id.clone(),
+                image: Some(c.old_image.clone()),
+            })
+            .collect(),
+        watch: &request.options.watch,
+    };
+    let error = failed(ctx, undo, &started.deployment_id, report.outcome, progress).await;
     let notice = finish.failed(&error).await;
     Ok((Err(error), Some(notice)))
 }
 
+/// How a failed deployment may be undone.
+pub(crate) struct Undo<'a> {
+    /// Leave it as it is.
+    pub(crate) no_rollback: bool,
+    /// The apps as they must be once Marathon's rollback has run.
+    pub(crate) restored: Vec<ExpectedApp>,
+    /// Windows of the rollback's watch.
+    pub(crate) watch: &'a crate::watch::WatchOptions,
+}
+
 /// Step 7: decides whether to roll back, does it, and returns the error to report.
-async fn failed(
+pub(crate) async fn failed(
     ctx: &Context,
-    request: &DeployRequest,
-    plan: &Plan,
+    undo: Undo<'_>,
     deployment_id: &str,
     outcome: WatchOutcome,
     progress: &ProgressSink,
 ) -> DeployError {
     let reason = outcome.to_string();
+    let not_rolled_back =
+        |outcome, superseded_by, rollback_problem| DeployError::FailedNotRolledBack {
+            deployment_id: deployment_id.to_owned(),
+            reason: reason.clone(),
+            outcome,
+            superseded_by,
+            rollback_problem,
+        };
     match outcome {
         // Someone else's deployment holds the apps now: cancelling would undo their work.
-        WatchOutcome::Superseded { by } => DeployError::FailedNotRolledBack {
-            deployment_id: deployment_id.to_owned(),
-            reason,
-            outcome: Outcome::Superseded,
-            superseded_by: by,
-            rollback_problem: None,
-        },
+        WatchOutcome::Superseded { by } => not_rolled_back(Outcome::Superseded, by, None),
         // Our deployment is gone: there is nothing left to cancel.
-        WatchOutcome::Cancelled => DeployError::FailedNotRolledBack {
-            deployment_id: deployment_id.to_owned(),
-            reason,
-            outcome: Outcome::Failed,
-            superseded_by: Vec::new(),
-            rollback_problem: None,
+        WatchOutcome::Cancelled => not_rolled_back(Outcome::Failed, Vec::new(), None),
+        _ if undo.no_rollback => not_rolled_back(
+            Outcome::TimedOut,
+            Vec::new(),
+            Some("not rolled back on request (--no-rollback)".to_owned()),
+        ),
+        // The rollback gets its own deadline and stall window.
+        _ => match marathon::roll_back(
+            &ctx.marathon,
+            deployment_id,
+            &undo.restored,
+            undo.watch,
+            progress,
+        )
+        .await
+        {
+            marathon::RollbackResult::Finished { id } => DeployError::FailedRolledBack {
+                deployment_id: deployment_id.to_owned(),
+                rollback_id: id,
+                reason,
+            },
+            marathon::RollbackResult::Failed {
+                id,
+                reason: problem,
+            } => not_rolled_back(
+                Outcome::RollbackFailed,
+                Vec::new(),
+                Some(match id {
+                    Some(id) => format!("rollback {id} failed: {problem}"),
+                    None => problem,
+                }),
+            ),
         },
-        _ if request.options.no_rollback => DeployError::FailedNotRolledBack {
-            deployment_id: deployment_id.to_owned(),
-            reason,
-            outcome: Outcome::TimedOut,
-            superseded_by: Vec::new(),
-            rollback_problem: Some("not rolled back on request (--no-rollback)".to_owned()),
-        },
-        _ => {
-            let old_images: Vec<(String, String)> = plan
-                .changes
-                .iter()
-                .map(|c| (c.app_id.clone(), c.old_image.clone()))
-                .collect();
-            // The rollback gets its own deadline and stall window (the defaults, derived from
-            // the apps, unless the request set them).
-            match marathon::roll_back(
-                &ctx.marathon,
-                deployment_id,
-                &old_images,
-                &request.options.watch,
-                progress,
-            )
-            .await
-            {
-                marathon::RollbackResult::Finished { id } => DeployError::FailedRolledBack {
-                    deployment_id: deployment_id.to_owned(),
-                    rollback_id: id,
-                    reason,
-                },
-                marathon::RollbackResult::Failed {
-                    id,
-                    reason: problem,
-                } => DeployError::FailedNotRolledBack {
-                    deployment_id: deployment_id.to_owned(),
-                    reason,
-                    outcome: Outcome::RollbackFailed,
-                    superseded_by: Vec::new(),
-                    rollback_problem: Some(match id {
-                        Some(id) => format!("rollback {id} failed: {problem}"),
-                        None => problem,
-                    }),
-                },
-            }
-        }
     }
 }
 

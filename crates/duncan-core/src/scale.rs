@@ -25,6 +25,8 @@ pub struct ScaleRequest {
     pub wait_for_lock: Option<std::time::Duration>,
     /// Cancel Marathon deployments that hold the apps.
     pub force_marathon: bool,
+    /// Leave a failed scale as it is instead of letting Marathon revert it.
+    pub no_rollback: bool,
     /// Deadline and stall window of the watch.
     pub watch: WatchOptions,
 }
@@ -37,6 +39,7 @@ impl ScaleRequest {
             instances,
             wait_for_lock: None,
             force_marathon: false,
+            no_rollback: false,
             watch: WatchOptions::default(),
         }
     }
@@ -237,14 +240,23 @@ async fn scale_locked(
         event = event.with_message(format!("scaled {summary}"));
         Ok(())
     } else {
-        event = event.with_message(format!("scale {summary} failed: {}", report.outcome));
-        Err(DeployError::FailedNotRolledBack {
-            deployment_id: started.deployment_id.clone(),
-            reason: report.outcome.to_string(),
-            outcome: crate::release::Outcome::Failed,
-            superseded_by: Vec::new(),
-            rollback_problem: Some("a scale is not rolled back; scale again to undo it".into()),
-        })
+        // Like a deploy: Marathon reverts the instance counts unless asked not to.
+        let undo = crate::deploy::Undo {
+            no_rollback: request.no_rollback,
+            restored: changes
+                .iter()
+                .map(|c| ExpectedApp {
+                    app_id: c.app_id.clone(),
+                    image: None,
+                })
+                .collect(),
+            watch: &request.watch,
+        };
+        let error =
+            crate::deploy::failed(ctx, undo, &started.deployment_id, report.outcome, progress)
+                .await;
+        event = event.with_message(format!("scale {summary} failed: {error}"));
+        Err(error)
     };
     if let Err(error) =
         crate::audit::append(&ctx.consul, &event, ctx.settings.audit_retention).await

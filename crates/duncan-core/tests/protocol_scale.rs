@@ -101,3 +101,39 @@ async fn scale_to_the_current_count_changes_nothing() {
     assert!(report.deployment_id.is_none());
     assert!(sims.marathon_writes().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_that_never_becomes_healthy_is_reverted_by_marathon() {
+    let sims = Sims::start().await;
+    let target = app_env("shop");
+    sims.seed(&target, "v1").await;
+    // From now on, new tasks of the running image never pass their health checks.
+    sims.marathon.control().set_rule(
+        &format!("{}/shop:v1", protocol_common::PREFIX),
+        marathon_sim::TaskOutcome::NeverHealthy,
+    );
+    let ctx = sims.ctx("alice");
+    let mut request = ScaleRequest::new(target.clone(), vec![("web".to_owned(), 4)]);
+    request.watch = quick_watch();
+    request.watch.stall_window = Some(std::time::Duration::from_millis(800));
+
+    let error = scale(&ctx, &request, &Recorder::new().1)
+        .await
+        .expect_err("stalls");
+
+    assert_eq!(error.exit_code(), 4, "{error}");
+    sims.wait_idle().await;
+    let group = serde_json::to_value(ctx.marathon.group("/shop-stage", &[]).await.expect("group"))
+        .expect("json");
+    assert_eq!(app_instances(&group, "/shop-stage/web"), 2, "reverted");
+    let event = sims.events(&target).pop().expect("audit event");
+    assert_eq!(event["kind"], "scale");
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("failed"),
+        "{event}"
+    );
+    assert!(!sims.lock_held(&target).await);
+}

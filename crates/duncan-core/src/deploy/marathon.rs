@@ -88,7 +88,7 @@ pub(crate) enum RollbackResult {
 pub(crate) async fn roll_back(
     client: &Client,
     deployment_id: &str,
-    old_images: &[(String, String)],
+    restored: &[ExpectedApp],
     options: &WatchOptions,
     progress: &ProgressSink,
 ) -> RollbackResult {
@@ -111,13 +111,7 @@ pub(crate) async fn roll_back(
         // Marathon gives the reverted apps back their old definitions (and versions), so only
         // the images are checked.
         version: None,
-        apps: old_images
-            .iter()
-            .map(|(app_id, image)| ExpectedApp {
-                app_id: app_id.clone(),
-                image: Some(image.clone()),
-            })
-            .collect(),
+        apps: restored.to_vec(),
     };
     // The rollback gets a fresh deadline and stall window (the old ones were spent).
     let report: WatchReport = watch_deployment(client, signals, &target, options, progress).await;
