@@ -150,3 +150,46 @@ async fn wait_takes_the_lock_once_its_holder_lets_go() {
         Some("quay.io/myorg/dogfood:v2")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_config_or_bad_flag_contacts_nothing() {
+    let sims = Sims::start().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    sims.marathon.control().clear_requests();
+    sims.consul.control().clear_requests();
+    let home = Home::with_config(&format!("{}apps: [dogfood\n", sims.config()));
+    let mut cmd = home.duncan();
+    cmd.args([
+        "deploy",
+        "-a",
+        "dogfood",
+        "-e",
+        "stage",
+        "-t",
+        "v2",
+        "-y",
+        "--skip-image-check",
+    ]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("line "), "{}", out.stderr);
+    let home = Home::with_config(&sims.config());
+    let mut cmd = home.duncan();
+    cmd.args([
+        "deploy",
+        "-a",
+        "dogfood",
+        "-e",
+        "stage",
+        "-t",
+        "v2",
+        "--yes-please",
+    ]);
+    assert_eq!(run_async(cmd).await.code, 2);
+    assert!(sims.marathon.control().requests().is_empty());
+    assert_eq!(sims.consul.control().request_count(), 0);
+    assert_eq!(
+        sims.image("/dogfood-stage/web").as_deref(),
+        Some("quay.io/myorg/dogfood:v1")
+    );
+}
