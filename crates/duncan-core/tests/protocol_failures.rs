@@ -319,7 +319,8 @@ async fn a_token_without_rights_is_told_before_anything_changes() {
     let consul = consul_sim::ConsulSim::start(
         consul_sim::SimOptions::default()
             .acl_master_token("master-secret")
-            .token("reader-secret", vec![Rule::new("deploys/", Access::Read)]),
+            .token("reader-secret", vec![Rule::new("deploys/", Access::Read)])
+            .token("nobody-secret", vec![Rule::new("deploys/", Access::Deny)]),
     )
     .await
     .expect("consul-sim");
@@ -342,6 +343,18 @@ async fn a_token_without_rights_is_told_before_anything_changes() {
     assert_eq!(error.exit_code(), 7, "{error}");
     assert!(error.to_string().contains("not allowed"), "{error}");
     assert!(!error.to_string().contains("reader-secret"));
+
+    // A token that may not even read the app/env's keys is told the same.
+    ctx.consul = consul_client::Client::new(
+        consul_client::Config::new(&consul.url())
+            .expect("url")
+            .with_token("nobody-secret"),
+    )
+    .expect("client");
+    let error = deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
+        .await
+        .expect_err("not allowed");
+    assert_eq!(error.exit_code(), 7, "{error}");
     assert!(sims.marathon_writes().is_empty());
 }
 

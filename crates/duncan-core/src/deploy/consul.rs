@@ -12,8 +12,8 @@ use crate::names::{AppEnv, Tag};
 use crate::plan::Plan;
 use crate::progress::{Progress, ProgressSink};
 use crate::release::{
-    HistoryRecord, Outcome, ReleaseKind, ReleaseTags, SuccessCommit, commit_success, read_tags,
-    record_failure, rollback_target,
+    HistoryRecord, Outcome, ReleaseError, ReleaseKind, ReleaseTags, SuccessCommit, commit_success,
+    read_tags, record_failure, rollback_target,
 };
 
 /// Reads Consul's `current` tag of `app_env` (consistent read).
@@ -32,9 +32,15 @@ pub async fn read_current(
 pub(crate) async fn tags(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags, DeployError> {
     read_tags(&ctx.consul, app_env)
         .await
-        .map_err(|source| DeployError::Consul {
-            during: "reading the release tags",
-            source: Box::new(source),
+        .map_err(|source| match source {
+            // A token that may not even read the app/env's keys may not manage it.
+            ReleaseError::PermissionDenied { .. } => DeployError::NotAllowed {
+                app_env: app_env.clone(),
+            },
+            source => DeployError::Consul {
+                during: "reading the release tags",
+                source: Box::new(source),
+            },
         })
 }
 
@@ -64,12 +70,14 @@ pub(crate) async fn rollback_tag(
     };
     match rollback_target(&ctx.consul, app_env, to).await {
         Ok(target) => Ok(target.tag),
-        Err(
-            error @ (crate::release::ReleaseError::NoPrevious { .. }
-            | crate::release::ReleaseError::TagNotInHistory { .. }),
-        ) => Err(DeployError::NoRollbackTarget {
+        Err(error @ (ReleaseError::NoPrevious { .. } | ReleaseError::TagNotInHistory { .. })) => {
+            Err(DeployError::NoRollbackTarget {
+                app_env: app_env.clone(),
+                detail: error.to_string(),
+            })
+        }
+        Err(ReleaseError::PermissionDenied { .. }) => Err(DeployError::NotAllowed {
             app_env: app_env.clone(),
-            detail: error.to_string(),
         }),
         Err(source) => Err(DeployError::Consul {
             during: "finding the rollback target",
