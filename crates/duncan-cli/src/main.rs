@@ -40,12 +40,31 @@ fn main() -> ExitCode {
     output::init_color(cli.global.color, cli.global.json);
     init_tracing(cli.global.verbose, cli.global.quiet);
 
-    let status = match commands::run(cli) {
-        Ok(status) => status,
-        Err(failure) => {
+    // A bug must still end in one line, not a Rust backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_owned());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: duncan stopped on an internal error ({what}{at})\n  this is a bug in duncan; \
+             please report it with the command you ran"
+        );
+    }));
+    let status = match std::panic::catch_unwind(|| commands::run(cli)) {
+        Ok(Ok(status)) => status,
+        Ok(Err(failure)) => {
             report(&failure);
             failure.status
         }
+        Err(_) => ExitStatus::Error,
     };
     ExitCode::from(status.code())
 }
