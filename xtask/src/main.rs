@@ -3,7 +3,9 @@
 //! Each command lives in its own module. The workspace root is found from
 //! `CARGO_MANIFEST_DIR`, so the commands work from any directory.
 
+mod bench;
 mod demo;
+mod it;
 mod release;
 mod sandbox;
 mod system;
@@ -18,10 +20,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo      start local Consul, Marathon and registry stand-ins and walk through duncan's main job
-  sandbox   start the demo's example cluster and leave it running to try duncan by hand
-  test      fmt check, clippy, nextest, doctests and the demo (what CI runs)
-  release   build and pack the release archive: release [--dry-run] [--out DIR]
+  demo         start local Consul, Marathon and registry stand-ins; walk through duncan's main job
+  sandbox      start the demo's example cluster and leave it running to try duncan by hand
+  test         fmt check, clippy, nextest, doctests and the demo (what CI runs)
+  it           the integration suite, against real Consul/Marathon when given, else the simulators
+  bench        the performance measurements; writes BENCHMARKS.md (--quick: prove the harness)
+  release      build and pack the release archive: release [--dry-run] [--out DIR]
 ";
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +47,8 @@ fn dispatch() -> Result<()> {
         Some("sandbox") => sandbox::run(&rest),
         Some("test") => test::run(&rest),
         Some("release") => release::run(&rest),
+        Some("it") => it::run(&rest),
+        Some("bench") => bench::run(&rest),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
