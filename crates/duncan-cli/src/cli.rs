@@ -20,7 +20,7 @@ use crate::duration::parse_duration;
     max_term_width = 100,
     after_help = "Configuration is read from --config FILE, else $HOME/.duncan.yml.\n\
                   Exit codes: 0 done, 1 error, 2 usage, 3 lock held, 4 failed and rolled back,\n\
-                  5 failed and not rolled back, 7 not allowed."
+                  5 failed and not rolled back, 7 not allowed, 130 interrupted."
 )]
 pub struct Cli {
     /// Options shared by every command.
