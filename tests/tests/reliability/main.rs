@@ -14,4 +14,6 @@ mod consul_faults;
 mod crash;
 mod marathon_faults;
 mod race;
+mod security;
 mod support;
+mod tls;
