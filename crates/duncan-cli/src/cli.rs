@@ -295,6 +295,12 @@ pub struct ScaleArgs {
     /// Force the change through deployments that hold the apps (Marathon's `force=true`).
     #[arg(long)]
     pub force_marathon: bool,
+    /// Wait up to this long for a deploy lock held by someone else (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+    /// Leave a failed scale where it stopped instead of letting Marathon revert it.
+    #[arg(long)]
+    pub no_rollback: bool,
 }
 
 /// Arguments of `duncan watch`.

@@ -99,6 +99,11 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
 
     let mut request = ScaleRequest::new(app_env.clone(), instances);
     request.force_marathon = args.force_marathon;
+    request.no_rollback = args.no_rollback;
+    request.wait_for_lock = args.wait.or_else(|| {
+        let wait = config.lock_wait.value;
+        (!wait.is_zero()).then_some(wait)
+    });
     request.watch.deadline = args.timeout.or(config.deploy_timeout.value);
     let view = ProgressView::new(out, false, "scaling");
     let result = runtime.block_on(async {
