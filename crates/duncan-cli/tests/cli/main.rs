@@ -11,5 +11,6 @@ mod env;
 mod failures;
 mod help;
 mod interrupt;
+mod notify;
 mod registry;
 mod usage;
