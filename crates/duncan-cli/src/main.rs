@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         }
     };
     output::init_color(cli.global.color, cli.global.json);
+    let json = cli.global.json;
     init_tracing(cli.global.verbose, cli.global.quiet);
 
     // A bug must still end in one line, not a Rust backtrace.
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
     let status = match std::panic::catch_unwind(|| commands::run(cli)) {
         Ok(Ok(status)) => status,
         Ok(Err(failure)) => {
-            report(&failure);
+            report(&failure, json);
             failure.status
         }
         Err(_) => ExitStatus::Error,
@@ -70,10 +71,25 @@ fn main() -> ExitCode {
 }
 
 /// Prints a failure as one line, plus what to do next.
-fn report(failure: &Failure) {
+fn report(failure: &Failure, json: bool) {
     // An empty message is a failure already told (or a closed pipe): nothing more to say.
     if failure.message.is_empty() {
         return;
+    }
+    // With --json, scripts reading stdout get the failure as a document too.
+    if json && failure.status != ExitStatus::Ok {
+        let document = serde_json::json!({
+            "error": {
+                "message": failure.message,
+                "hint": failure.hint,
+                "exit_code": failure.status.code(),
+            }
+        });
+        let _ = output::Output {
+            json: true,
+            quiet: false,
+        }
+        .json(&document);
     }
     let mut err = anstream::stderr().lock();
     // A status of 0 with a message is a decision, not an error ("aborted: nothing changed").

@@ -542,3 +542,32 @@ async fn go_user_deploys_checks_history_and_rolls_back_with_the_go_config() {
     assert_eq!(json[0]["kind"], "rollback");
     assert_eq!(json[1]["kind"], "deploy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_failure_is_also_a_document_on_stdout() {
+    let (_sims, home) = seeded().await;
+    let mut cmd = home.duncan();
+    cmd.args([
+        "deploy",
+        "-a",
+        "nosuchapp",
+        "-e",
+        "stage",
+        "-t",
+        "v2",
+        "-y",
+        "--skip-image-check",
+        "--json",
+    ]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    assert_eq!(json["error"]["exit_code"], 1);
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/nosuchapp-stage")),
+        "{json}"
+    );
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+}
