@@ -62,7 +62,7 @@ async fn twenty_concurrent_deploys_never_overlap_and_record_each_success_once() 
     }
 
     // Exactly one history record per success, and the tags follow the last two of them.
-    let records = sims.history(&target);
+    let records = sims.history(&target).await;
     let successes: Vec<_> = records
         .iter()
         .filter(|r| r.outcome == Outcome::Succeeded)
@@ -75,11 +75,11 @@ async fn twenty_concurrent_deploys_never_overlap_and_record_each_success_once() 
     let last = successes.last().expect("a success");
     let before = successes[successes.len() - 2];
     assert_eq!(
-        sims.kv("deploys/shop/stage/current").as_deref(),
+        sims.kv(&target.current_key()).await.as_deref(),
         Some(last.tag.as_str())
     );
     assert_eq!(
-        sims.kv("deploys/shop/stage/previous").as_deref(),
+        sims.kv(&target.previous_key()).await.as_deref(),
         Some(before.tag.as_str())
     );
     // Each record's `previous` is the tag recorded just before it: no lost update.
@@ -87,5 +87,5 @@ async fn twenty_concurrent_deploys_never_overlap_and_record_each_success_once() 
         assert_eq!(pair[1].previous.as_ref(), Some(&pair[0].tag));
     }
     assert!(!sims.lock_held(&target).await);
-    assert_eq!(sims.session_count().await, 0);
+    assert_eq!(sims.session_count(&target).await, 0);
 }

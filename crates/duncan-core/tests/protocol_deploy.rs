@@ -9,7 +9,7 @@ use duncan_core::deploy::{DeployError, DeployOutcome, StaticImageCheck, deploy};
 use duncan_core::progress::Progress;
 use duncan_core::release::Outcome;
 use duncan_core::settings::{NotifierConfig, WebhookUrl};
-use protocol_common::{PREFIX, Recorder, Sims, app_env, request};
+use protocol_common::{Recorder, Sims, app_env, app_id, image, request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_deploy_moves_tags_records_history_and_audit_and_frees_the_lock() {
@@ -37,53 +37,47 @@ async fn healthy_deploy_moves_tags_records_history_and_audit_and_frees_the_lock(
     assert_eq!(previous.as_ref().map(|t| t.as_str()), Some("v2"));
     assert_eq!(report.plan.changes.len(), 2, "web and worker, not redis");
     assert_eq!(
-        sims.image("/shop-stage/web").as_deref(),
-        Some(&*format!("{PREFIX}/shop:v3"))
+        sims.image(&app_id(&target, "web")).as_deref(),
+        Some(&*image(&target, "v3"))
     );
     assert_eq!(
-        sims.image("/shop-stage/redis").as_deref(),
+        sims.image(&app_id(&target, "redis")).as_deref(),
         Some("redis:3.2")
     );
-    assert_eq!(sims.kv("deploys/shop/stage/current").as_deref(), Some("v3"));
-    assert_eq!(
-        sims.kv("deploys/shop/stage/previous").as_deref(),
-        Some("v2")
-    );
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v3"));
+    assert_eq!(sims.kv(&target.previous_key()).await.as_deref(), Some("v2"));
 
-    let history = sims.history(&target);
+    let history = sims.history(&target).await;
     let last = history.last().expect("a history record");
     assert_eq!(last.tag.as_str(), "v3");
     assert_eq!(last.previous.as_ref().map(|t| t.as_str()), Some("v2"));
     assert_eq!(last.outcome, Outcome::Succeeded);
     assert_eq!(last.deployment_id.as_deref(), Some(deployment_id.as_str()));
     assert_eq!(last.deployer.to_string(), "alice@test");
-    assert!(
-        last.image_digests
-            .contains_key(&format!("{PREFIX}/shop:v3"))
-    );
-    let events = sims.events(&target);
+    assert!(last.image_digests.contains_key(&image(&target, "v3")));
+    let events = sims.events(&target).await;
     let event = events.last().expect("an audit event");
     assert_eq!(event["kind"], "deploy_succeeded");
     assert_eq!(event["tag"], "v3");
 
     assert!(!sims.lock_held(&target).await, "lock released");
-    assert_eq!(sims.session_count().await, 0, "session destroyed");
+    assert_eq!(sims.session_count(&target).await, 0, "session destroyed");
     assert!(recorder.saw(|p| matches!(p, Progress::ConfirmingOverRest)));
     assert!(recorder.saw(|p| matches!(p, Progress::LockAcquired)));
     assert!(recorder.saw(|p| matches!(
         p,
-        Progress::AppHealth { app, healthy: 2, target: 2 } if app == "/shop-stage/web"
+        Progress::AppHealth { app, healthy: 2, target: 2 } if *app == app_id(&target, "web")
     )));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeploying_the_running_tag_is_a_noop_that_touches_nothing() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_sim().await;
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     let ctx = sims.ctx("alice");
     sims.marathon.control().clear_requests();
-    sims.consul.control().clear_requests();
+    sims.consul_control().clear_requests();
 
     let report = deploy(&ctx, request(&target, "v1"), &Recorder::new().1)
         .await
@@ -95,7 +89,7 @@ async fn redeploying_the_running_tag_is_a_noop_that_touches_nothing() {
         "{:?}",
         sims.marathon_writes()
     );
-    assert_eq!(sims.consul.control().request_count(), 0, "Consul untouched");
+    assert_eq!(sims.consul_control().request_count(), 0, "Consul untouched");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,10 +116,10 @@ async fn dry_run_shows_the_plan_and_changes_nothing() {
         .filter(|w| !w.contains("dryRun=true"))
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
-    assert!(sims.kv("deploys/shop/stage/current").is_none());
+    assert!(sims.kv(&target.current_key()).await.is_none());
     assert_eq!(
-        sims.image("/shop-stage/web").as_deref(),
-        Some(&*format!("{PREFIX}/shop:v1"))
+        sims.image(&app_id(&target, "web")).as_deref(),
+        Some(&*image(&target, "v1"))
     );
 }
 
@@ -152,13 +146,13 @@ async fn declined_confirmation_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_image_is_refused_before_the_lock_and_marathon() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_sim().await;
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
-    let images = StaticImageCheck::new().with_image(format!("{PREFIX}/shop:v2"), "sha256:aa");
+    let images = StaticImageCheck::new().with_image(image(&target, "v2"), "sha256:aa");
     let ctx = sims.ctx_with_images("alice", Arc::new(images));
     sims.marathon.control().clear_requests();
-    sims.consul.control().clear_requests();
+    sims.consul_control().clear_requests();
 
     let error = deploy(&ctx, request(&target, "v2-typo"), &Recorder::new().1)
         .await
@@ -166,9 +160,12 @@ async fn missing_image_is_refused_before_the_lock_and_marathon() {
 
     assert!(matches!(error, DeployError::ImageMissing { .. }), "{error}");
     assert_eq!(error.exit_code(), 1);
-    assert!(error.to_string().contains("shop:v2-typo"), "{error}");
+    assert!(
+        error.to_string().contains(&image(&target, "v2-typo")),
+        "{error}"
+    );
     assert!(sims.marathon_writes().is_empty());
-    assert_eq!(sims.consul.control().request_count(), 0);
+    assert_eq!(sims.consul_control().request_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,16 +183,16 @@ async fn unreachable_registry_is_refused_with_a_hint_unless_skipped_which_is_rec
         "{error}"
     );
     assert!(error.to_string().contains("--skip-image-check"), "{error}");
-    assert!(sims.kv("deploys/shop/stage/current").is_none());
+    assert!(sims.kv(&target.current_key()).await.is_none());
 
     let mut req = request(&target, "v2");
     req.options.skip_image_check = true;
     deploy(&ctx, req, &Recorder::new().1)
         .await
         .expect("skipped check deploys");
-    let history = sims.history(&target);
+    let history = sims.history(&target).await;
     assert!(history.last().expect("record").image_check_skipped);
-    let events = sims.events(&target);
+    let events = sims.events(&target).await;
     let message = events.last().expect("event")["message"]
         .as_str()
         .unwrap_or_default()
@@ -224,14 +221,18 @@ async fn no_app_on_the_repository_names_the_images_found() {
 async fn unknown_group_is_a_clear_error() {
     let sims = Sims::start().await;
     let ctx = sims.ctx("alice");
-    let error = deploy(&ctx, request(&app_env("ghost"), "v1"), &Recorder::new().1)
+    let target = app_env("ghost");
+    let error = deploy(&ctx, request(&target, "v1"), &Recorder::new().1)
         .await
         .expect_err("no group");
     assert!(
         matches!(error, DeployError::GroupNotFound { .. }),
         "{error}"
     );
-    assert!(error.to_string().contains("/ghost-stage"), "{error}");
+    assert!(
+        error.to_string().contains(target.group_id().as_str()),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,5 +280,5 @@ async fn a_failing_notifier_is_a_warning_in_the_report_without_its_url() {
         "{:?}",
         report.warnings
     );
-    assert_eq!(sims.kv("deploys/shop/stage/current").as_deref(), Some("v2"));
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
 }

@@ -12,7 +12,7 @@ use duncan_core::deploy::{DeployError, DeployOutcome, deploy};
 use duncan_core::progress::Progress;
 use duncan_core::release::Outcome;
 use marathon_sim::TaskOutcome;
-use protocol_common::{PREFIX, Recorder, Sims, app_env, request, seed_group};
+use protocol_common::{Recorder, Sims, app_env, app_id, image, request, seed_group};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_healthy_image_stalls_rolls_back_and_leaves_tags_unchanged() {
@@ -21,7 +21,7 @@ async fn never_healthy_image_stalls_rolls_back_and_leaves_tags_unchanged() {
     sims.seed(&target, "v1").await;
     sims.marathon
         .control()
-        .set_rule(&format!("{PREFIX}/shop:bad"), TaskOutcome::NeverHealthy);
+        .set_rule(&image(&target, "bad"), TaskOutcome::NeverHealthy);
     let ctx = sims.ctx("alice");
     deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
         .await
@@ -40,23 +40,23 @@ async fn never_healthy_image_stalls_rolls_back_and_leaves_tags_unchanged() {
     assert!(error.to_string().contains("stalled"), "{error}");
     assert!(recorder.saw(|p| matches!(p, Progress::RollbackStarted { .. })));
     assert!(recorder.saw(|p| matches!(p, Progress::RollbackFinished)));
-    for app in ["/shop-stage/web", "/shop-stage/worker"] {
+    for app in [app_id(&target, "web"), app_id(&target, "worker")] {
         assert_eq!(
-            sims.image(app).as_deref(),
-            Some(&*format!("{PREFIX}/shop:v2")),
+            sims.image(&app).as_deref(),
+            Some(&*image(&target, "v2")),
             "{app} back on the old image"
         );
     }
-    assert_eq!(sims.kv("deploys/shop/stage/current").as_deref(), Some("v2"));
-    let last = sims.history(&target).pop().expect("history");
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
+    let last = sims.history(&target).await.pop().expect("history");
     assert_eq!(last.tag.as_str(), "bad");
     assert_eq!(last.outcome, Outcome::RolledBack);
     assert_eq!(
-        sims.events(&target).last().expect("event")["kind"],
+        sims.events(&target).await.last().expect("event")["kind"],
         "deploy_rolled_back"
     );
     assert!(!sims.lock_held(&target).await);
-    assert_eq!(sims.session_count().await, 0);
+    assert_eq!(sims.session_count(&target).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +66,7 @@ async fn deadline_without_rollback_leaves_the_deployment_and_says_so() {
     sims.seed(&target, "v1").await;
     sims.marathon
         .control()
-        .set_rule(&format!("{PREFIX}/shop:bad"), TaskOutcome::NeverHealthy);
+        .set_rule(&image(&target, "bad"), TaskOutcome::NeverHealthy);
     let ctx = sims.ctx("alice");
     let mut req = request(&target, "bad");
     req.options.watch.deadline = Some(Duration::from_millis(600));
@@ -80,11 +80,11 @@ async fn deadline_without_rollback_leaves_the_deployment_and_says_so() {
     assert!(error.to_string().contains("timed out"), "{error}");
     assert!(error.to_string().contains("--no-rollback"), "{error}");
     assert!(
-        sims.kv("deploys/shop/stage/current").is_none(),
+        sims.kv(&target.current_key()).await.is_none(),
         "tags untouched"
     );
     assert_eq!(
-        sims.history(&target).pop().expect("history").outcome,
+        sims.history(&target).await.pop().expect("history").outcome,
         Outcome::TimedOut
     );
     assert!(!sims.lock_held(&target).await);
@@ -96,7 +96,7 @@ async fn a_forced_deploy_by_someone_else_is_reported_as_superseded() {
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     sims.marathon.control().set_rule(
-        &format!("{PREFIX}/shop:slow"),
+        &image(&target, "slow"),
         TaskOutcome::Slow(Duration::from_secs(30)),
     );
     let ctx = sims.ctx("alice");
@@ -134,15 +134,15 @@ async fn a_forced_deploy_by_someone_else_is_reported_as_superseded() {
     }
     assert!(error.to_string().contains("superseded"), "{error}");
     assert!(!recorder.saw(|p| matches!(p, Progress::RollbackStarted { .. })));
-    assert!(sims.kv("deploys/shop/stage/current").is_none());
+    assert!(sims.kv(&target.current_key()).await.is_none());
     assert_eq!(
-        sims.history(&target).pop().expect("history").outcome,
+        sims.history(&target).await.pop().expect("history").outcome,
         Outcome::Superseded
     );
     sims.wait_idle().await;
     assert_eq!(
-        sims.image("/shop-stage/web").as_deref(),
-        Some(&*format!("{PREFIX}/shop:theirs")),
+        sims.image(&app_id(&target, "web")).as_deref(),
+        Some(&*image(&target, "theirs")),
         "their deployment was left alone"
     );
 }
@@ -153,7 +153,7 @@ async fn dropped_event_stream_mid_deploy_still_detects_success() {
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     sims.marathon.control().set_rule(
-        &format!("{PREFIX}/shop:v2"),
+        &image(&target, "v2"),
         TaskOutcome::Slow(Duration::from_millis(400)),
     );
     let ctx = sims.ctx("alice");
@@ -175,20 +175,20 @@ async fn dropped_event_stream_mid_deploy_still_detects_success() {
 
     assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
     assert!(recorder.saw(|p| matches!(p, Progress::StreamReconnected)));
-    assert_eq!(sims.kv("deploys/shop/stage/current").as_deref(), Some("v2"));
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_expiry_mid_deploy_blocks_the_fenced_write_and_says_what_to_do() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_sim().await;
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     sims.marathon.control().set_rule(
-        &format!("{PREFIX}/shop:v2"),
+        &image(&target, "v2"),
         TaskOutcome::Slow(Duration::from_millis(300)),
     );
     let ctx = sims.ctx("alice");
-    let consul = sims.consul.control();
+    let consul = sims.consul_control();
     let (recorder, sink) = Recorder::with_hook(move |p| {
         if let Progress::DeploymentStarted { .. } = p {
             // Far past the session's TTL: it expires, the lock is freed.
@@ -207,11 +207,11 @@ async fn session_expiry_mid_deploy_blocks_the_fenced_write_and_says_what_to_do()
     let text = error.to_string();
     assert!(text.contains("lock"), "{text}");
     assert!(
-        text.contains("consul kv put deploys/shop/stage/current v2"),
+        text.contains(&format!("consul kv put {} v2", target.current_key())),
         "{text}"
     );
     assert!(
-        sims.kv("deploys/shop/stage/current").is_none(),
+        sims.kv(&target.current_key()).await.is_none(),
         "nothing written"
     );
     assert!(recorder.saw(|p| matches!(p, Progress::LockLost { .. })));
@@ -219,12 +219,12 @@ async fn session_expiry_mid_deploy_blocks_the_fenced_write_and_says_what_to_do()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consul_unavailable_at_the_start_leaves_marathon_untouched() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_sim().await;
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     let ctx = sims.ctx("alice");
     sims.marathon.control().clear_requests();
-    sims.consul.control().fail_next(1000, 500);
+    sims.consul_control().fail_next(1000, 500);
 
     let error = deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
         .await
@@ -241,14 +241,14 @@ async fn consul_unavailable_at_the_start_leaves_marathon_untouched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consul_failing_at_the_final_transaction_is_retried_then_names_the_exact_state() {
-    let sims = Sims::start().await;
+    let sims = Sims::start_sim().await;
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     let ctx = sims.ctx("alice");
     deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
         .await
         .expect("v2");
-    let consul = sims.consul.control();
+    let consul = sims.consul_control();
     let (_recorder, sink) = Recorder::with_hook(move |p| {
         if let Progress::RecordingRelease = p {
             consul.fail_next(1000, 500);
@@ -258,7 +258,7 @@ async fn consul_failing_at_the_final_transaction_is_retried_then_names_the_exact
     let error = deploy(&ctx, request(&target, "v3"), &sink)
         .await
         .expect_err("not recorded");
-    sims.consul.control().fail_next(0, 500);
+    sims.consul_control().fail_next(0, 500);
 
     assert!(
         matches!(error, DeployError::ReleaseNotRecorded { .. }),
@@ -269,12 +269,12 @@ async fn consul_failing_at_the_final_transaction_is_retried_then_names_the_exact
     assert!(text.contains("runs v3"), "{text}");
     assert!(text.contains("still says v2"), "{text}");
     assert!(
-        text.contains("consul kv put deploys/shop/stage/current v3"),
+        text.contains(&format!("consul kv put {} v3", target.current_key())),
         "{text}"
     );
     assert_eq!(
-        sims.image("/shop-stage/web").as_deref(),
-        Some(&*format!("{PREFIX}/shop:v3")),
+        sims.image(&app_id(&target, "web")).as_deref(),
+        Some(&*image(&target, "v3")),
         "the deploy itself is not undone"
     );
 }
@@ -285,7 +285,7 @@ async fn a_held_lock_names_its_holder_and_exits_3() {
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     sims.marathon.control().set_rule(
-        &format!("{PREFIX}/shop:v2"),
+        &image(&target, "v2"),
         TaskOutcome::Slow(Duration::from_millis(500)),
     );
     let alice = sims.ctx("alice");
@@ -364,7 +364,7 @@ async fn apps_locked_by_another_deployment_are_refused_unless_forced() {
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     sims.marathon.control().set_rule(
-        &format!("{PREFIX}/shop:manual"),
+        &image(&target, "manual"),
         TaskOutcome::Slow(Duration::from_secs(30)),
     );
     // Someone changes the group outside duncan (no lock): a long deployment holds the apps.
@@ -390,7 +390,7 @@ async fn apps_locked_by_another_deployment_are_refused_unless_forced() {
     assert!(recorder.saw(
         |p| matches!(p, Progress::ForcingMarathon { deployments } if !deployments.is_empty())
     ));
-    assert_eq!(sims.kv("deploys/shop/stage/current").as_deref(), Some("v2"));
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,7 +399,7 @@ async fn dropping_the_deploy_future_releases_the_lock_and_session() {
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     sims.marathon.control().set_rule(
-        &format!("{PREFIX}/shop:v2"),
+        &image(&target, "v2"),
         TaskOutcome::Slow(Duration::from_secs(30)),
     );
     let ctx = sims.ctx("alice");
@@ -425,7 +425,7 @@ async fn dropping_the_deploy_future_releases_the_lock_and_session() {
 
     let mut freed = false;
     for _ in 0..100 {
-        if !sims.lock_held(&target).await && sims.session_count().await == 0 {
+        if !sims.lock_held(&target).await && sims.session_count(&target).await == 0 {
             freed = true;
             break;
         }
@@ -435,6 +435,6 @@ async fn dropping_the_deploy_future_releases_the_lock_and_session() {
         freed,
         "lock released and session destroyed after the drop (held: {}, sessions: {})",
         sims.lock_held(&target).await,
-        sims.session_count().await
+        sims.session_count(&target).await
     );
 }

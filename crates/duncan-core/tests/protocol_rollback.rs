@@ -4,7 +4,7 @@ mod protocol_common;
 
 use duncan_core::deploy::{DeployError, DeployOutcome, RollbackTarget, deploy, rollback};
 use duncan_core::release::{Outcome, ReleaseKind};
-use protocol_common::{PREFIX, Recorder, Sims, app_env, quick_options, request, tag};
+use protocol_common::{Recorder, Sims, app_env, app_id, image, quick_options, request, tag};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_to_previous_swaps_the_tags_and_is_recorded_as_a_rollback() {
@@ -31,19 +31,16 @@ async fn rollback_to_previous_swaps_the_tags_and_is_recorded_as_a_rollback() {
     assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
     assert_eq!(report.plan.tag.as_str(), "v2");
     assert_eq!(
-        sims.image("/shop-stage/web").as_deref(),
-        Some(&*format!("{PREFIX}/shop:v2"))
+        sims.image(&app_id(&target, "web")).as_deref(),
+        Some(&*image(&target, "v2"))
     );
-    assert_eq!(sims.kv("deploys/shop/stage/current").as_deref(), Some("v2"));
-    assert_eq!(
-        sims.kv("deploys/shop/stage/previous").as_deref(),
-        Some("v3")
-    );
-    let last = sims.history(&target).pop().expect("history");
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
+    assert_eq!(sims.kv(&target.previous_key()).await.as_deref(), Some("v3"));
+    let last = sims.history(&target).await.pop().expect("history");
     assert_eq!(last.kind, ReleaseKind::Rollback);
     assert_eq!(last.outcome, Outcome::Succeeded);
     assert_eq!(
-        sims.events(&target).last().expect("event")["kind"],
+        sims.events(&target).await.last().expect("event")["kind"],
         "rollback"
     );
 }
@@ -71,14 +68,11 @@ async fn rollback_to_an_older_tag_from_history() {
     .expect("rollback to v2");
 
     assert_eq!(
-        sims.image("/shop-stage/worker").as_deref(),
-        Some(&*format!("{PREFIX}/shop:v2"))
+        sims.image(&app_id(&target, "worker")).as_deref(),
+        Some(&*image(&target, "v2"))
     );
-    assert_eq!(sims.kv("deploys/shop/stage/current").as_deref(), Some("v2"));
-    assert_eq!(
-        sims.kv("deploys/shop/stage/previous").as_deref(),
-        Some("v4")
-    );
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
+    assert_eq!(sims.kv(&target.previous_key()).await.as_deref(), Some("v4"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@ mod protocol_common;
 
 use duncan_core::deploy::DeployError;
 use duncan_core::scale::{ScaleRequest, scale};
-use protocol_common::{Recorder, Sims, app_env, quick_watch};
+use protocol_common::{Recorder, Sims, app_env, app_id, image, quick_watch};
 
 fn app_instances(group: &serde_json::Value, id: &str) -> u64 {
     group["apps"]
@@ -38,18 +38,23 @@ async fn scale_changes_instances_of_named_types_in_one_deployment() {
         before + 1,
         "one deployment"
     );
-    let group = serde_json::to_value(ctx.marathon.group("/shop-stage", &[]).await.expect("group"))
-        .expect("json");
-    assert_eq!(app_instances(&group, "/shop-stage/web"), 4);
-    assert_eq!(app_instances(&group, "/shop-stage/worker"), 0);
-    assert_eq!(app_instances(&group, "/shop-stage/redis"), 1);
-    let event = sims.events(&target).pop().expect("audit event");
+    let group = serde_json::to_value(
+        ctx.marathon
+            .group(target.group_id().as_str(), &[])
+            .await
+            .expect("group"),
+    )
+    .expect("json");
+    assert_eq!(app_instances(&group, &app_id(&target, "web")), 4);
+    assert_eq!(app_instances(&group, &app_id(&target, "worker")), 0);
+    assert_eq!(app_instances(&group, &app_id(&target, "redis")), 1);
+    let event = sims.events(&target).await.pop().expect("audit event");
     assert_eq!(event["kind"], "scale");
     let message = event["message"].as_str().unwrap_or_default();
     assert!(message.contains("web 2 => 4"), "{message}");
     assert!(!sims.lock_held(&target).await);
     assert!(
-        sims.kv("deploys/shop/stage/current").is_none(),
+        sims.kv(&target.current_key()).await.is_none(),
         "tags untouched"
     );
 }
@@ -64,7 +69,7 @@ async fn scale_of_an_unknown_type_names_the_types_that_exist() {
 
     let error = scale(
         &ctx,
-        &ScaleRequest::new(target, vec![("cron".to_owned(), 2)]),
+        &ScaleRequest::new(target.clone(), vec![("cron".to_owned(), 2)]),
         &Recorder::new().1,
     )
     .await
@@ -76,7 +81,10 @@ async fn scale_of_an_unknown_type_names_the_types_that_exist() {
     );
     assert_eq!(
         error.to_string(),
-        "group /shop-stage has no app type cron (types: redis, web, worker)"
+        format!(
+            "group {} has no app type cron (types: redis, web, worker)",
+            target.group_id()
+        )
     );
     assert!(sims.marathon_writes().is_empty());
 }
@@ -109,7 +117,7 @@ async fn a_scale_that_never_becomes_healthy_is_reverted_by_marathon() {
     sims.seed(&target, "v1").await;
     // From now on, new tasks of the running image never pass their health checks.
     sims.marathon.control().set_rule(
-        &format!("{}/shop:v1", protocol_common::PREFIX),
+        &image(&target, "v1"),
         marathon_sim::TaskOutcome::NeverHealthy,
     );
     let ctx = sims.ctx("alice");
@@ -123,10 +131,19 @@ async fn a_scale_that_never_becomes_healthy_is_reverted_by_marathon() {
 
     assert_eq!(error.exit_code(), 4, "{error}");
     sims.wait_idle().await;
-    let group = serde_json::to_value(ctx.marathon.group("/shop-stage", &[]).await.expect("group"))
-        .expect("json");
-    assert_eq!(app_instances(&group, "/shop-stage/web"), 2, "reverted");
-    let event = sims.events(&target).pop().expect("audit event");
+    let group = serde_json::to_value(
+        ctx.marathon
+            .group(target.group_id().as_str(), &[])
+            .await
+            .expect("group"),
+    )
+    .expect("json");
+    assert_eq!(
+        app_instances(&group, &app_id(&target, "web")),
+        2,
+        "reverted"
+    );
+    let event = sims.events(&target).await.pop().expect("audit event");
     assert_eq!(event["kind"], "scale");
     assert!(
         event["message"]

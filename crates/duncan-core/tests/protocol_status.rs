@@ -8,7 +8,7 @@ use duncan_core::deploy::deploy;
 use duncan_core::status::{Drift, StatusError, status, status_many};
 use duncan_core::watch::{WatchOutcome, target_of_running, watch_deployment, watch_running};
 use marathon_sim::TaskOutcome;
-use protocol_common::{PREFIX, Recorder, Sims, app_env, quick_watch, request, seed_group};
+use protocol_common::{Recorder, Sims, app_env, image, quick_watch, request, seed_group};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_each_app_and_no_drift_after_a_deploy() {
@@ -27,7 +27,10 @@ async fn status_shows_each_app_and_no_drift_after_a_deploy() {
     let web = s.apps.iter().find(|a| a.app_type == "web").expect("web");
     assert_eq!(web.tag.as_deref(), Some("v2"));
     assert_eq!((web.instances, web.running, web.healthy), (2, 2, 2));
-    assert_eq!(web.vhost.as_deref(), Some("web.shop.example.com"));
+    assert_eq!(
+        web.vhost.as_deref(),
+        Some(&*format!("web.{}.example.com", target.app))
+    );
     assert_eq!(web.cpus, Some(0.1));
     assert!(web.version.is_some());
     let redis = s
@@ -92,7 +95,7 @@ async fn standalone_watch_follows_a_running_deployment_to_its_end() {
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     sims.marathon.control().set_rule(
-        &format!("{PREFIX}/shop:v2"),
+        &image(&target, "v2"),
         TaskOutcome::Slow(Duration::from_millis(200)),
     );
     let client = sims.marathon_client();
@@ -132,7 +135,7 @@ async fn watch_by_id_uses_the_event_stream_and_refuses_unknown_ids() {
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     sims.marathon.control().set_rule(
-        &format!("{PREFIX}/shop:v2"),
+        &image(&target, "v2"),
         TaskOutcome::Slow(Duration::from_millis(200)),
     );
     let client = sims.marathon_client();

@@ -1,9 +1,11 @@
-//! Shared setup of the deploy-protocol tests: both simulators in-process, a seeded group, a
+//! Shared setup of the deploy-protocol tests: Consul and Marathon, a seeded group, a
 //! [`Context`] per deployer, and helpers to read what happened.
 //!
-//! These scenarios inject faults (failing Consul, dropped event streams, expired sessions, images
-//! that never become healthy) through the simulators' test controls, which real services do not
-//! have; they therefore always run against the simulators.
+//! Consul is a real one when `CONSUL_HTTP_ADDR` points at one (token from `CONSUL_HTTP_TOKEN`;
+//! app names then get a unique suffix so runs never collide), else consul-sim; tests that inject
+//! Consul faults (failures, clock jumps, request counts) use [`Sims::start_sim`] and always run
+//! against the simulator. Marathon is always marathon-sim: the tests deploy images that exist
+//! only there (healthy, never healthy or slow by rule), which a real cluster could not pull.
 
 #![allow(
     dead_code,
@@ -29,33 +31,69 @@ use serde_json::{Value, json};
 /// The image repository prefix the tests deploy under.
 pub const PREFIX: &str = "registry.test/acme";
 
-/// Both simulators.
+/// Consul (simulated or real) and the Marathon simulator.
 pub struct Sims {
-    /// Consul.
-    pub consul: ConsulSim,
+    /// consul-sim, unless a real Consul is used.
+    pub consul: Option<ConsulSim>,
+    /// The Consul address.
+    pub consul_url: String,
+    /// The token for a real Consul, if any.
+    consul_token: Option<String>,
     /// Marathon.
     pub marathon: MarathonSim,
 }
 
+/// The real Consul to test against, when `CONSUL_HTTP_ADDR` names one.
+fn real_consul() -> Option<String> {
+    let addr = std::env::var("CONSUL_HTTP_ADDR")
+        .ok()
+        .filter(|a| !a.is_empty())?;
+    Some(if addr.contains("://") {
+        addr
+    } else {
+        format!("http://{addr}")
+    })
+}
+
 impl Sims {
-    /// Starts both, Marathon's tasks starting after 5 ms of simulated time.
+    /// A real Consul when `CONSUL_HTTP_ADDR` is set, else consul-sim; marathon-sim with tasks
+    /// starting after 5 ms of simulated time.
     pub async fn start() -> Sims {
+        match real_consul() {
+            Some(url) => Sims {
+                consul: None,
+                consul_url: url,
+                consul_token: std::env::var("CONSUL_HTTP_TOKEN").ok(),
+                marathon: start_marathon().await,
+            },
+            None => Sims::start_sim().await,
+        }
+    }
+
+    /// consul-sim whatever the environment says: for tests that steer it.
+    pub async fn start_sim() -> Sims {
         let consul = ConsulSim::start(consul_sim::SimOptions::default())
             .await
             .expect("consul-sim starts");
-        let marathon = MarathonSim::start(
-            marathon_sim::SimOptions::default()
-                .task_start(Duration::from_millis(5))
-                .keepalive(Duration::from_millis(200)),
-        )
-        .await
-        .expect("marathon-sim starts");
-        Sims { consul, marathon }
+        Sims {
+            consul_url: consul.url(),
+            consul: Some(consul),
+            consul_token: None,
+            marathon: start_marathon().await,
+        }
+    }
+
+    /// consul-sim's controls (only tests started with [`Sims::start_sim`] call this).
+    pub fn consul_control(&self) -> consul_sim::Control {
+        self.consul
+            .as_ref()
+            .expect("this test needs consul-sim (Sims::start_sim)")
+            .control()
     }
 
     /// A Consul client with quick retries.
     pub fn consul_client(&self) -> consul_client::Client {
-        let config = consul_client::Config::new(&self.consul.url())
+        let mut config = consul_client::Config::new(&self.consul_url)
             .expect("consul url")
             .with_timeout(Duration::from_secs(3))
             .with_retry(consul_client::RetryPolicy::new(
@@ -63,6 +101,9 @@ impl Sims {
                 Duration::from_millis(10),
                 Duration::from_millis(50),
             ));
+        if let Some(token) = &self.consul_token {
+            config = config.with_token(token.clone());
+        }
         consul_client::Client::new(config).expect("consul client")
     }
 
@@ -123,47 +164,57 @@ impl Sims {
     }
 
     /// One Consul key's value as text.
-    pub fn kv(&self, key: &str) -> Option<String> {
-        self.consul
-            .control()
-            .kv_snapshot()
-            .get(key)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
+    pub async fn kv(&self, key: &str) -> Option<String> {
+        let (value, _) = self
+            .consul_client()
+            .kv()
+            .get_raw(key, &consul_client::QueryOptions::consistent())
+            .await
+            .expect("kv read");
+        value.map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    async fn list(&self, prefix: &str) -> Vec<Vec<u8>> {
+        let (pairs, _) = self
+            .consul_client()
+            .kv()
+            .list(prefix, &consul_client::QueryOptions::consistent())
+            .await
+            .expect("kv list");
+        pairs.into_iter().map(|p| p.value).collect()
     }
 
     /// The history records of an app/env, oldest first.
-    pub fn history(&self, app_env: &AppEnv) -> Vec<HistoryRecord> {
-        let prefix = app_env.history_prefix();
-        self.consul
-            .control()
-            .kv_snapshot()
+    pub async fn history(&self, app_env: &AppEnv) -> Vec<HistoryRecord> {
+        self.list(&app_env.history_prefix())
+            .await
             .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(_, v)| serde_json::from_slice(v).expect("history record"))
+            .map(|v| serde_json::from_slice(v).expect("history record"))
             .collect()
     }
 
     /// The audit events of an app/env, oldest first, as JSON.
-    pub fn events(&self, app_env: &AppEnv) -> Vec<Value> {
-        let prefix = app_env.events_prefix();
-        self.consul
-            .control()
-            .kv_snapshot()
+    pub async fn events(&self, app_env: &AppEnv) -> Vec<Value> {
+        self.list(&app_env.events_prefix())
+            .await
             .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(_, v)| serde_json::from_slice(v).expect("audit event"))
+            .map(|v| serde_json::from_slice(v).expect("audit event"))
             .collect()
     }
 
-    /// Number of Consul sessions that exist.
-    pub async fn session_count(&self) -> usize {
+    /// Number of duncan sessions of `app_env` that exist.
+    pub async fn session_count(&self, app_env: &AppEnv) -> usize {
         let (sessions, _) = self
             .consul_client()
             .session()
             .list(&consul_client::QueryOptions::new())
             .await
             .expect("session list");
-        sessions.len()
+        let name = format!("duncan deploy {app_env} by");
+        sessions
+            .iter()
+            .filter(|s| s.name.starts_with(&name))
+            .count()
     }
 
     /// Whether the lock key of `app_env` is held by a session.
@@ -189,6 +240,16 @@ impl Sims {
     }
 }
 
+async fn start_marathon() -> MarathonSim {
+    MarathonSim::start(
+        marathon_sim::SimOptions::default()
+            .task_start(Duration::from_millis(5))
+            .keepalive(Duration::from_millis(200)),
+    )
+    .await
+    .expect("marathon-sim starts")
+}
+
 /// The JSON of a seeded group.
 pub fn seed_group(app_env: &AppEnv, tag: &str) -> Value {
     let group = app_env.group_id();
@@ -212,9 +273,24 @@ pub fn seed_group(app_env: &AppEnv, tag: &str) -> Value {
     })
 }
 
-/// An app/env for a test.
+/// An app/env for a test: `{app}` with stage, plus a unique suffix against a real Consul.
 pub fn app_env(app: &str) -> AppEnv {
-    AppEnv::parse(app, "stage").expect("app env")
+    let app = if real_consul().is_some() {
+        format!("{app}-{:08x}", fastrand::u32(..))
+    } else {
+        app.to_owned()
+    };
+    AppEnv::parse(&app, "stage").expect("app env")
+}
+
+/// The Marathon id of the app of type `kind` in the group of `app_env`.
+pub fn app_id(app_env: &AppEnv, kind: &str) -> String {
+    format!("{}/{kind}", app_env.group_id())
+}
+
+/// The image of `app_env`'s application with `tag`.
+pub fn image(app_env: &AppEnv, tag: &str) -> String {
+    format!("{PREFIX}/{}:{tag}", app_env.app)
 }
 
 /// A tag.
