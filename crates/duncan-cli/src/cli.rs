@@ -102,6 +102,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print duncan's version.
     Version,
+    /// Print the man page (roff), for packagers.
+    #[command(hide = true)]
+    Man,
 }
 
 /// The app and environment a command acts on.

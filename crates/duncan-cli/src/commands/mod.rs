@@ -37,6 +37,12 @@ pub fn run(cli: Cli) -> CommandResult {
             std::io::stdout().lock().write_all(&buf)?;
             return Ok(ExitStatus::Ok);
         }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+            std::io::stdout().lock().write_all(&buf)?;
+            return Ok(ExitStatus::Ok);
+        }
         _ => {}
     }
     let overrides = Overrides {
@@ -63,7 +69,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Env(args) => env::run(&config, out, args),
         Command::Scale(args) => scale::run(&config, out, &args),
         Command::Watch(args) => watch::run(&config, out, &args),
-        Command::Version | Command::Completions(_) => Ok(ExitStatus::Ok),
+        Command::Version | Command::Completions(_) | Command::Man => Ok(ExitStatus::Ok),
     }
 }
 
@@ -78,8 +84,12 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 fn version(out: Output) -> CommandResult {
     let version = env!("CARGO_PKG_VERSION");
+    // `cargo xtask release` stamps the commit it builds from.
+    let commit = option_env!("DUNCAN_GIT_COMMIT");
     if out.json {
-        out.json(&json!({"name": "duncan", "version": version}))?;
+        out.json(&json!({"name": "duncan", "version": version, "commit": commit}))?;
+    } else if let Some(commit) = commit {
+        out.line(format!("duncan {version} (commit {commit})"))?;
     } else {
         out.line(format!("duncan {version}"))?;
     }
