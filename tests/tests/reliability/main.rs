@@ -12,6 +12,7 @@
 
 mod consul_faults;
 mod crash;
+mod hostile;
 mod marathon_faults;
 mod race;
 mod security;
