@@ -192,6 +192,23 @@ impl Finish<'_> {
         event
     }
 
+    /// Records in the audit log that the deploy started (Marathon accepted the update), so an
+    /// interrupted deploy still leaves a trace. Best-effort: a failure is a warning.
+    pub(crate) async fn started(&self) {
+        let note = match self.request.kind {
+            DeployKind::Rollback => Some("rollback".to_owned()),
+            _ => None,
+        };
+        let event = self.event(EventKind::DeployStarted, note);
+        if let Err(error) =
+            crate::audit::append(&self.ctx.consul, &event, self.ctx.settings.audit_retention).await
+        {
+            self.progress.warn(format!(
+                "the start of the deploy could not be audited: {error}"
+            ));
+        }
+    }
+
     /// Step 8: the fenced success transaction. Returns the notification to send (step 9) once
     /// the lock is released.
     pub(crate) async fn succeeded(&self, lock: &DeployLock) -> Result<Notice, DeployError> {
