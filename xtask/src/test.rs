@@ -1,4 +1,5 @@
-//! `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
+//! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: fmt, clippy,
+//! the test suite (nextest), doctests, and the demo as a smoke test.
 
 use anyhow::{Result, bail};
 
@@ -27,6 +28,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &["nextest", "run", "--workspace", "--no-tests=fail"],
     )?;
     run_step(&cargo, &["test", "--doc", "--workspace"])?;
+    eprintln!("$ cargo xtask demo (smoke test)");
+    crate::demo::run(&[])?;
     eprintln!("xtask test: all checks passed");
     Ok(())
 }
