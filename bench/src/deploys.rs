@@ -157,10 +157,25 @@ pub struct Cost {
     pub marathon_log: Vec<String>,
     /// The same for consul-sim.
     pub consul_log: Vec<String>,
+    /// The request count of every deploy measured in this cluster, in order.
+    pub each_deploy: Vec<u64>,
 }
 
-/// One deploy in a cluster with `other_apps` apps in other groups.
-pub fn cost(rt: &Runtime, duncan: &Path, other_apps: usize) -> Result<Cost> {
+impl Cost {
+    /// Requests to both simulators.
+    pub fn requests(&self) -> u64 {
+        self.marathon_requests + self.consul_requests as u64
+    }
+
+    /// Body bytes in and out of both simulators.
+    pub fn bytes(&self) -> u64 {
+        self.marathon_bytes.0 + self.marathon_bytes.1 + self.consul_bytes_in
+    }
+}
+
+/// `deploys` deploys in a cluster with `other_apps` apps in other groups; the one with the
+/// median request count (then bytes) is kept, with every deploy's request count beside it.
+pub fn cost(rt: &Runtime, duncan: &Path, other_apps: usize, deploys: usize) -> Result<Cost> {
     let cluster = Cluster::start(
         rt,
         marathon_sim::SimOptions::default().task_start(Duration::from_millis(50)),
@@ -173,30 +188,42 @@ pub fn cost(rt: &Runtime, duncan: &Path, other_apps: usize) -> Result<Cost> {
     cluster.settle(rt)?;
     let marathon = cluster.marathon_control();
     let consul = cluster.consul_control();
-    marathon.clear_requests();
-    consul.clear_requests();
-    let child = cluster
-        .deploy(duncan, APP, ENV, "v1")
-        .spawn()
-        .context("could not start duncan")?;
-    expect_success(child, "duncan deploy")?;
-    let stats = marathon.request_stats();
-    let marathon_log = marathon
-        .requests()
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path_and_query))
-        .collect();
-    let consul_requests = consul.requests();
-    Ok(Cost {
-        other_apps,
-        marathon_requests: stats.count,
-        marathon_bytes: (stats.bytes_in, stats.bytes_out),
-        consul_requests: consul_requests.len(),
-        consul_bytes_in: consul_requests.iter().map(|r| r.body.len() as u64).sum(),
-        marathon_log,
-        consul_log: consul_requests
-            .iter()
-            .map(|r| format!("{} {}", r.method, r.path_and_query))
-            .collect(),
-    })
+    let mut costs = Vec::with_capacity(deploys);
+    for i in 0..deploys.max(1) {
+        marathon.clear_requests();
+        consul.clear_requests();
+        let child = cluster
+            .deploy(duncan, APP, ENV, &format!("v{}", i + 1))
+            .spawn()
+            .context("could not start duncan")?;
+        expect_success(child, "duncan deploy")?;
+        let stats = marathon.request_stats();
+        let consul_requests = consul.requests();
+        costs.push(Cost {
+            other_apps,
+            marathon_requests: stats.count,
+            marathon_bytes: (stats.bytes_in, stats.bytes_out),
+            consul_requests: consul_requests.len(),
+            consul_bytes_in: consul_requests.iter().map(|r| r.body.len() as u64).sum(),
+            marathon_log: marathon
+                .requests()
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path_and_query))
+                .collect(),
+            consul_log: consul_requests
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path_and_query))
+                .collect(),
+            each_deploy: Vec::new(),
+        });
+    }
+    let each_deploy: Vec<u64> = costs.iter().map(Cost::requests).collect();
+    costs.sort_by_key(|c| (c.requests(), c.bytes()));
+    let middle = costs.len() / 2;
+    let mut median = costs
+        .into_iter()
+        .nth(middle)
+        .context("no deploy was measured")?;
+    median.each_deploy = each_deploy;
+    Ok(median)
 }

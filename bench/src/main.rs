@@ -36,6 +36,8 @@ pub struct Counts {
     pub overhead_deploys: usize,
     /// Sizes of the rest of the cluster (apps in other groups).
     pub cluster_sizes: Vec<usize>,
+    /// Deploys per cluster size.
+    pub cost_deploys: usize,
     /// Apps of `duncan status` (each in two environments).
     pub status_apps: usize,
     /// Runs of `duncan status`.
@@ -58,6 +60,7 @@ impl Counts {
             stalled_deploys: 10,
             overhead_deploys: 20,
             cluster_sizes: vec![10, 1_000, 10_000],
+            cost_deploys: 5,
             status_apps: 50,
             status_runs: 10,
             startup_runs: 50,
@@ -74,6 +77,7 @@ impl Counts {
             stalled_deploys: 1,
             overhead_deploys: 2,
             cluster_sizes: vec![10, 100],
+            cost_deploys: 1,
             status_apps: 5,
             status_runs: 1,
             startup_runs: 3,
@@ -162,7 +166,7 @@ fn run() -> Result<()> {
     let mut costs = Vec::new();
     for size in &counts.cluster_sizes {
         step(&format!("requests and bytes with {size} other apps"));
-        costs.push(deploys::cost(&rt, duncan, *size)?);
+        costs.push(deploys::cost(&rt, duncan, *size, counts.cost_deploys)?);
     }
     step("duncan status");
     let status = cli::status(&rt, duncan, counts.status_apps, counts.status_runs)?;

@@ -116,6 +116,7 @@ mod tests {
             consul_bytes_in: 0,
             marathon_log: marathon.iter().map(|s| (*s).to_owned()).collect(),
             consul_log: consul.iter().map(|s| (*s).to_owned()).collect(),
+            each_deploy: Vec::new(),
         }
     }
 

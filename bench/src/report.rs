@@ -89,18 +89,28 @@ fn peak_rss_kib(r: &Results) -> u64 {
         .unwrap_or(0)
 }
 
-/// Requests on the critical path: everything but the event stream and blocking queries, which
-/// run beside the protocol rather than before its next step.
+/// Requests on the critical path: everything but the event stream and the lock monitor's reads
+/// of the lock key once it is held (a spawned task), which run beside the protocol rather than
+/// before its next step.
 fn sequential_requests(cost: &Cost) -> (usize, usize) {
     let marathon = cost
         .marathon_log
         .iter()
         .filter(|r| !r.contains("/v2/events"))
         .count();
+    let acquired = cost
+        .consul_log
+        .iter()
+        .position(|r| r.starts_with("PUT ") && r.contains("acquire="))
+        .unwrap_or(usize::MAX);
     let consul = cost
         .consul_log
         .iter()
-        .filter(|r| !r.contains("index="))
+        .enumerate()
+        .filter(|(i, r)| {
+            let monitor = *i > acquired && r.starts_with("GET ") && r.contains("/lock");
+            !monitor && !r.contains("index=")
+        })
         .count();
     (marathon, consul)
 }
@@ -153,20 +163,18 @@ pub fn summary_table(r: &Results) -> String {
         ratio(ms_f(median(&over)), 60.0),
     );
     let sizes = joined(&r.costs, |c| c.other_apps.to_string());
-    let max_requests = r
-        .costs
-        .iter()
-        .map(|c| c.marathon_requests + c.consul_requests as u64)
-        .max()
-        .unwrap_or(0);
+    let max_requests = r.costs.iter().map(Cost::requests).max().unwrap_or(0);
     #[allow(clippy::cast_precision_loss)] // Tiny counts.
     let max_requests_f = max_requests as f64;
     row(
-        &format!("requests per deploy, {sizes} other apps"),
+        &format!(
+            "requests per deploy, {sizes} other apps (median of {} deploys each)",
+            r.counts.cost_deploys
+        ),
         joined(&r.costs, |c| {
             format!(
                 "{} ({} Marathon + {} Consul)",
-                c.marathon_requests + c.consul_requests as u64,
+                c.requests(),
                 c.marathon_requests,
                 c.consul_requests
             )
@@ -176,15 +184,12 @@ pub fn summary_table(r: &Results) -> String {
     );
     row(
         &format!("bytes per deploy, {sizes} other apps"),
-        joined(&r.costs, |c| {
-            bytes(c.marathon_bytes.0 + c.marathon_bytes.1 + c.consul_bytes_in)
-        }),
+        joined(&r.costs, |c| bytes(c.bytes())),
         "independent of cluster size",
         match (r.costs.first(), r.costs.last()) {
             (Some(a), Some(b)) => {
-                let total = |c: &Cost| c.marathon_bytes.0 + c.marathon_bytes.1 + c.consul_bytes_in;
                 #[allow(clippy::cast_precision_loss)]
-                let (a, b) = (total(a) as f64, total(b) as f64);
+                let (a, b) = (a.bytes() as f64, b.bytes() as f64);
                 format!("largest / smallest cluster: {}", ratio(b, a))
             }
             _ => "–".to_owned(),
@@ -365,8 +370,8 @@ pub fn render(r: &Results) -> String {
          under the lock, since someone may have deployed while we waited (1, group and tags \
          together); the group `PUT` (1); after Marathon's `deployment_success`, the REST \
          confirmation (1), the fenced release txn, which also unlocks (1), and the session \
-         destroy (1). The event stream is opened before the `PUT` but beside it, and blocking \
-         queries of the lock monitor run beside the protocol; neither is on the critical path. \
+         destroy (1). The event stream is opened before the `PUT` but beside it, and the lock \
+         monitor's reads run in a task of their own; neither is on the critical path. \
          duncan sends its requests one after the other, so its sequential count is its request \
          count minus those two kinds.\n\n",
     );
@@ -374,9 +379,11 @@ pub fn render(r: &Results) -> String {
         let (m, c) = sequential_requests(cost);
         let _ = writeln!(
             out,
-            "With {} other apps: {} Marathon requests ({} in, {} out), {} Consul requests ({} \
-             in); {m} + {c} on the critical path.\n",
+            "With {} other apps (the median deploy; requests of each deploy: {}): {} Marathon \
+             requests ({} in, {} out), {} Consul requests ({} in); {m} + {c} on the critical \
+             path.\n",
             cost.other_apps,
+            joined(&cost.each_deploy, ToString::to_string),
             cost.marathon_requests,
             bytes(cost.marathon_bytes.0),
             bytes(cost.marathon_bytes.1),
@@ -527,6 +534,28 @@ parse                          fastest       │ slowest       │ median       
         );
         let micros = divan_median(DIVAN, "round_trip_group_1000_apps").map(|d| d.as_nanos());
         assert_eq!(micros, Some(950_500));
+    }
+
+    #[test]
+    fn sequential_requests_leave_out_the_stream_and_the_lock_monitor() {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let cost = Cost {
+            other_apps: 0,
+            marathon_requests: 3,
+            marathon_bytes: (0, 0),
+            consul_requests: 5,
+            consul_bytes_in: 0,
+            marathon_log: owned(&["GET /v2/groups/a-b", "GET /v2/events", "PUT /v2/groups/a-b"]),
+            consul_log: owned(&[
+                "GET /v1/kv/deploys/a/b/lock",
+                "PUT /v1/kv/deploys/a/b/lock?acquire=s",
+                "GET /v1/kv/deploys/a/b/lock",
+                "GET /v1/kv/deploys/a/b/lock?index=3&wait=60s",
+                "PUT /v1/txn",
+            ]),
+            each_deploy: Vec::new(),
+        };
+        assert_eq!(sequential_requests(&cost), (2, 3));
     }
 
     #[test]
