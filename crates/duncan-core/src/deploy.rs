@@ -144,7 +144,7 @@ async fn under_lock(
     ctx: &Context,
     request: &DeployRequest,
     mut plan: Plan,
-    lock: &crate::lock::DeployLock,
+    lock: &consul::WatchedLock,
     started_at: OffsetDateTime,
     progress: &ProgressSink,
 ) -> Result<(Result<DeployReport, DeployError>, Option<consul::Notice>), DeployError> {
@@ -356,12 +356,12 @@ pub(crate) async fn lock_for(
     app_env: &AppEnv,
     wait: Option<Duration>,
     progress: &ProgressSink,
-) -> Result<crate::lock::DeployLock, DeployError> {
+) -> Result<consul::WatchedLock, DeployError> {
     consul::acquire_lock(ctx, app_env, None, wait, progress).await
 }
 
 /// Releases a lock taken with [`lock_for`].
-pub(crate) async fn unlock(lock: crate::lock::DeployLock, progress: &ProgressSink) {
+pub(crate) async fn unlock(lock: consul::WatchedLock, progress: &ProgressSink) {
     consul::release_lock(lock, progress).await;
 }
 

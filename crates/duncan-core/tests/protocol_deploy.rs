@@ -77,6 +77,14 @@ async fn healthy_deploy_moves_tags_records_history_and_audit_and_frees_the_lock(
         p,
         Progress::AppHealth { app, healthy: 2, target: 2 } if *app == app_id(&target, "web")
     )));
+    // Our own success transaction unlocks the key; that must not be reported as a lost lock.
+    // The loss monitor is asynchronous, so give a wrongly reported loss time to arrive.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !recorder.saw(|p| matches!(p, Progress::LockLost { .. })),
+        "a successful deploy reported its lock as lost: {:?}",
+        recorder.seen()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,7 +94,7 @@ pub(crate) async fn acquire_lock(
     tag: Option<Tag>,
     wait: Option<std::time::Duration>,
     progress: &ProgressSink,
-) -> Result<DeployLock, DeployError> {
+) -> Result<WatchedLock, DeployError> {
     let request = LockRequest::new(app_env.clone(), &ctx.settings, tag).wait(wait);
     let lock = DeployLock::acquire_reporting(&ctx.consul, &request, |held| {
         progress.emit(Progress::WaitingForLock {
@@ -114,8 +114,9 @@ pub(crate) async fn acquire_lock(
     })?;
     let mut loss = lock.subscribe();
     let sink = progress.clone();
-    // Ends when the lock is lost (after saying so) or released (its sender is dropped).
-    tokio::spawn(async move {
+    // Ends when the lock is lost (after saying so), released (its sender is dropped), or told
+    // to stop because our own success transaction is about to unlock the key.
+    let monitor = tokio::spawn(async move {
         while loss.changed().await.is_ok() {
             let lost = loss.borrow().clone();
             if let Some(lost) = lost {
@@ -125,14 +126,35 @@ pub(crate) async fn acquire_lock(
                 break;
             }
         }
-    });
-    Ok(lock)
+    })
+    .abort_handle();
+    Ok(WatchedLock { lock, monitor })
+}
+
+/// The deploy lock while an operation holds it, with the task that reports its loss.
+pub(crate) struct WatchedLock {
+    lock: DeployLock,
+    monitor: tokio::task::AbortHandle,
+}
+
+impl WatchedLock {
+    /// The session holding the lock, for the fenced success transaction.
+    pub(crate) fn session_id(&self) -> &str {
+        self.lock.session_id()
+    }
+
+    /// Stops reporting loss. Called just before our own transaction unlocks the key, which the
+    /// lock's monitor would otherwise see, and report, as the lock being lost.
+    pub(crate) fn stop_loss_reports(&self) {
+        self.monitor.abort();
+    }
 }
 
 /// Releases the lock and destroys its session; a failure is a warning (the session then
 /// expires on its own).
-pub(crate) async fn release_lock(lock: DeployLock, progress: &ProgressSink) {
-    if let Err(error) = lock.release().await {
+pub(crate) async fn release_lock(lock: WatchedLock, progress: &ProgressSink) {
+    lock.stop_loss_reports();
+    if let Err(error) = lock.lock.release().await {
         progress.warn(format!(
             "could not release the deploy lock ({error}); it frees itself when its session expires"
         ));
@@ -211,7 +233,7 @@ impl Finish<'_> {
 
     /// Step 8: the fenced success transaction. Returns the notification to send (step 9) once
     /// the lock is released.
-    pub(crate) async fn succeeded(&self, lock: &DeployLock) -> Result<Notice, DeployError> {
+    pub(crate) async fn succeeded(&self, lock: &WatchedLock) -> Result<Notice, DeployError> {
         self.progress.emit(Progress::RecordingRelease);
         let kind = match self.request.kind {
             DeployKind::Rollback => EventKind::Rollback,
@@ -226,6 +248,9 @@ impl Finish<'_> {
             event: event.clone(),
             audit_retention: self.ctx.settings.audit_retention,
         };
+        // The transaction unlocks the key: that is ours, not a loss to report. If the lock was
+        // really lost, the transaction's check-session fails and says so.
+        lock.stop_loss_reports();
         match commit_success(
             &self.ctx.consul,
             &commit,
