@@ -15,8 +15,8 @@ pub mod record;
 
 use consul_client::{Client, QueryOptions};
 
-use crate::audit::log::{newest_entries, sequences};
-use crate::names::{AppEnv, Tag, sequence_from_key};
+use crate::audit::log::{newest_decoded, sequences};
+use crate::names::{AppEnv, Tag};
 
 pub use commit::{
     CommitError, CommitRetry, Committed, SuccessCommit, commit_success, record_failure,
@@ -171,28 +171,14 @@ pub async fn history(
     target: &AppEnv,
     limit: Option<usize>,
 ) -> Result<Vec<HistoryEntry>, ReleaseError> {
-    let prefix = target.history_prefix();
-    let pairs = newest_entries(consul, &prefix, limit)
-        .await
-        .map_err(|e| ReleaseError::from_consul(target, e))?;
-    let mut entries: Vec<HistoryEntry> = pairs
-        .iter()
-        .filter_map(|p| {
-            let seq = sequence_from_key(&prefix, &p.key)?;
-            match serde_json::from_slice::<HistoryRecord>(&p.value) {
-                Ok(record) => Some(HistoryEntry { seq, record }),
-                Err(e) => {
-                    tracing::warn!(key = %p.key, error = %e, "skipping an undecodable history record");
-                    None
-                }
-            }
-        })
-        .collect();
-    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
-    if let Some(limit) = limit {
-        entries.truncate(limit);
-    }
-    Ok(entries)
+    let records =
+        newest_decoded::<HistoryRecord>(consul, &target.history_prefix(), limit, "history record")
+            .await
+            .map_err(|e| ReleaseError::from_consul(target, e))?;
+    Ok(records
+        .into_iter()
+        .map(|(seq, record)| HistoryEntry { seq, record })
+        .collect())
 }
 
 /// The sequence numbers of the history of `target`, ascending (cheap: keys only).

@@ -262,6 +262,36 @@ pub(crate) async fn newest_entries(
     Ok(pairs)
 }
 
+/// The JSON values under `prefix` (keys `{prefix}{seq:020}`), decoded, newest first, at most
+/// `limit` of them. Values that cannot be decoded (written by hand, or by a newer duncan) are
+/// skipped and logged at `warn` level, naming them as `what`.
+pub(crate) async fn newest_decoded<T: serde::de::DeserializeOwned>(
+    consul: &Client,
+    prefix: &str,
+    limit: Option<usize>,
+    what: &'static str,
+) -> Result<Vec<(u64, T)>, consul_client::Error> {
+    let pairs = newest_entries(consul, prefix, limit).await?;
+    let mut entries: Vec<(u64, T)> = pairs
+        .iter()
+        .filter_map(|p| {
+            let seq = sequence_from_key(prefix, &p.key)?;
+            match serde_json::from_slice::<T>(&p.value) {
+                Ok(value) => Some((seq, value)),
+                Err(e) => {
+                    tracing::warn!(key = %p.key, error = %e, "skipping an undecodable {what}");
+                    None
+                }
+            }
+        })
+        .collect();
+    entries.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    if let Some(limit) = limit {
+        entries.truncate(limit);
+    }
+    Ok(entries)
+}
+
 /// The audit entries of `target`, newest first, at most `limit` of them (all when `None`). With a
 /// limit, only those entries' values are read.
 ///
@@ -276,26 +306,11 @@ pub async fn list(
     target: &AppEnv,
     limit: Option<usize>,
 ) -> Result<Vec<AuditEntry>, AuditError> {
-    let prefix = target.events_prefix();
-    let pairs = newest_entries(consul, &prefix, limit)
+    let entries = newest_decoded::<Event>(consul, &target.events_prefix(), limit, "audit entry")
         .await
         .map_err(|e| AuditError::from_consul(target, e))?;
-    let mut entries: Vec<AuditEntry> = pairs
-        .iter()
-        .filter_map(|p| {
-            let seq = sequence_from_key(&prefix, &p.key)?;
-            match serde_json::from_slice::<Event>(&p.value) {
-                Ok(event) => Some(AuditEntry { seq, event }),
-                Err(e) => {
-                    tracing::warn!(key = %p.key, error = %e, "skipping an undecodable audit entry");
-                    None
-                }
-            }
-        })
-        .collect();
-    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
-    if let Some(limit) = limit {
-        entries.truncate(limit);
-    }
-    Ok(entries)
+    Ok(entries
+        .into_iter()
+        .map(|(seq, event)| AuditEntry { seq, event })
+        .collect())
 }
