@@ -14,7 +14,9 @@ use crate::support::{Home, Run, Sims, app_env, deploy_args, marathon_options, re
 async fn setup() -> (Sims, AppEnv, Home) {
     let sims = Sims::start_with(
         consul_sim::SimOptions::default(),
-        marathon_options().rule("*:slow", TaskOutcome::Slow(Duration::from_secs(3600))),
+        marathon_options()
+            .rule("*:slow", TaskOutcome::Slow(Duration::from_secs(3600)))
+            .rule("*:broken", TaskOutcome::NeverHealthy),
     )
     .await;
     let target = app_env("shop", "stage");
@@ -159,8 +161,7 @@ async fn consul_429s_are_retried_and_persistent_ones_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consul_failing_at_the_final_txn_is_retried_or_reported_with_recovery() {
-    // Transient: the success transaction is retried and lands once.
+async fn consul_failing_briefly_at_the_final_txn_is_retried_and_recorded_once() {
     let (sims, target, home) = setup().await;
     let mut child = home
         .command(&deploy_args("shop", "stage", "slow"), &[])
@@ -184,46 +185,17 @@ async fn consul_failing_at_the_final_txn_is_retried_or_reported_with_recovery() 
     assert_eq!(sims.kv(&target.current_key()).as_deref(), Some("slow"));
     assert_eq!(sims.history(&target).len(), 1);
 
-    // Persistent: the deploy stands in Marathon, and the user is told exactly how to record it.
-    let (sims, target, home) = setup().await;
-    let child = home
-        .command(&deploy_args("shop", "stage", "slow"), &[])
-        .spawn()
-        .expect("spawn duncan");
     assert!(
-        sims.wait_until(async || !sims.deployments().await.is_empty())
-            .await
-    );
-    let id = sims
-        .marathon
-        .control()
-        .deployment_history()
-        .last()
-        .map(|d| d.id.clone())
-        .unwrap_or_default();
-    sims.consul.control().fail_next(100_000, 500);
-    assert!(sims.marathon.control().complete_deployment_now(&id));
-    let output = child.wait_with_output().await.expect("output");
-    sims.consul.control().fail_next(0, 500);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(
-        sims.kv(&target.current_key()).as_deref(),
-        Some("v0"),
-        "no half-written tags"
-    );
-    assert!(sims.history(&target).is_empty(), "no half-written history");
-    assert!(
-        stderr.contains("slow") && stderr.contains("v0"),
-        "the message says what runs and what Consul records: {stderr}"
+        sims.history(&target)
+            .iter()
+            .all(|r| r.outcome == Outcome::Succeeded)
     );
     report(
-        "Consul failing at the final txn",
-        2,
+        "Consul failing briefly at the final txn",
+        1,
         "pass",
-        "2 transient 500s: retried, recorded once, exit 0; persistent: exit 1 with the state \
-         and the recovery, tags and history untouched",
+        "2 transient 500s: the fenced txn retried and landed once, exit 0 (persistent failure: \
+         see \"Consul down from the watch to the final txn\")",
     );
 }
 
@@ -330,5 +302,90 @@ async fn session_invalidated_by_the_server_is_reported_and_no_tag_is_recorded() 
             "exit {}, the lost lock named, no tag recorded",
             output.status.code().unwrap_or(-1)
         ),
+    );
+}
+
+/// Starts `duncan deploy … -t {tag}` (with `extra` flags), waits until its Marathon deployment
+/// runs, then makes every Consul request fail with 500 until the process ends.
+async fn consul_down_once_deploying(tag: &str, extra: &[&str]) -> (Sims, AppEnv, Run) {
+    let (sims, target, home) = setup().await;
+    let mut args = deploy_args("shop", "stage", tag);
+    args.extend(extra);
+    let child = home.command(&args, &[]).spawn().expect("spawn duncan");
+    assert!(
+        sims.wait_until(async || !sims.deployments().await.is_empty())
+            .await
+    );
+    sims.consul.control().fail_next(1_000_000, 500);
+    if tag == "slow" {
+        let id = sims
+            .marathon
+            .control()
+            .deployment_history()
+            .last()
+            .map(|d| d.id.clone())
+            .unwrap_or_default();
+        assert!(sims.marathon.control().complete_deployment_now(&id));
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("duncan ends")
+        .expect("output");
+    sims.consul.control().fail_next(0, 500);
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    run.assert_no_panic();
+    // Whatever the session could not do, TTL + lock-delay frees the lock.
+    sims.consul
+        .control()
+        .advance_clock(crate::support::LOCK_EXPIRY);
+    assert_eq!(
+        sims.lock_session(&target).await,
+        None,
+        "the lock is free: {run:?}"
+    );
+    (sims, target, run)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_down_from_the_watch_on_reports_the_unrecorded_release_with_its_repair() {
+    let (sims, target, run) = consul_down_once_deploying("slow", &[]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("consul kv put deploys/shop/stage/current slow"),
+        "the exact repair is given: {run:?}"
+    );
+    assert_eq!(sims.kv(&target.current_key()).as_deref(), Some("v0"));
+    assert!(sims.history(&target).is_empty());
+    report(
+        "Consul down from the watch to the final txn",
+        1,
+        "pass",
+        "exit 1 with the consul kv put commands that record the release; tags and history \
+         untouched; lock free after TTL + lock-delay",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_down_through_a_rollback_still_rolls_back_and_says_the_record_is_missing() {
+    let (sims, target, run) = consul_down_once_deploying("broken", &["--timeout", "2s"]).await;
+    assert_eq!(run.code, 4, "the rollback happened: {run:?}");
+    assert!(run.stderr.contains("rolled back"), "{run:?}");
+    assert!(
+        run.stderr.to_lowercase().contains("not recorded")
+            || run.stderr.to_lowercase().contains("could not record"),
+        "the missing history record is mentioned: {run:?}"
+    );
+    assert_eq!(sims.kv(&target.current_key()).as_deref(), Some("v0"));
+    report(
+        "Consul down through the rollback",
+        1,
+        "pass",
+        "rolled back anyway: exit 4, the unrecorded failure said; tags untouched; lock free \
+         after TTL + lock-delay",
     );
 }

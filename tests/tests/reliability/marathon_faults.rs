@@ -231,3 +231,42 @@ async fn a_deployment_that_never_finishes_is_rolled_back_with_exit_4() {
          --no-rollback: exit 5; tags unchanged, no session left",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_503_when_the_rollback_starts_is_reported_truthfully() {
+    let (sims, target, home) = setup(marathon_options()).await;
+    let mut args = deploy_args("shop", "stage", "broken");
+    args.extend(["--timeout", "2s"]);
+    let child = home.command(&args, &[]).spawn().expect("spawn duncan");
+    assert!(
+        sims.wait_until(async || !sims.deployments().await.is_empty())
+            .await
+    );
+    // Marathon loses its leader just before the deadline, for three seconds.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sims.marathon.control().set_leader_available(false);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sims.marathon.control().set_leader_available(true);
+    let run = collect(child).await;
+    match run.code {
+        4 => assert!(run.stderr.contains("rolled back"), "{run:?}"),
+        5 => assert!(run.stderr.contains("not rolled back"), "{run:?}"),
+        other => panic!("exit {other}: a failed deploy ends with 4 or 5: {run:?}"),
+    }
+    assert_eq!(sims.kv(&target.current_key()).as_deref(), Some("v0"));
+    assert!(
+        sims.history(&target)
+            .iter()
+            .all(|r| r.outcome != Outcome::Succeeded)
+    );
+    assert_eq!(sims.session_count().await, 0, "the lock was released");
+    report(
+        "Marathon 503 (leader election) when the rollback starts",
+        1,
+        "pass",
+        &format!(
+            "exit {} with the matching message, tags unchanged, lock released",
+            run.code
+        ),
+    );
+}
