@@ -32,7 +32,10 @@ fn parse(args: &[String]) -> Result<Options> {
                 let dir = args
                     .next()
                     .context("`--out` needs a directory, e.g. `--out target/dist`")?;
-                options.out = PathBuf::from(dir);
+                // Absolute, since the steps run in the workspace root.
+                options.out = std::env::current_dir()
+                    .context("could not read the current directory")?
+                    .join(dir);
             }
             other => bail!(
                 "unknown argument `{other}`; usage: cargo xtask release [--dry-run] [--out DIR]"
@@ -113,10 +116,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     fs::write(stage.join("duncan.1"), capture(&binary, &["man"])?)?;
 
     let out = options.out.to_string_lossy().into_owned();
-    run_step(
-        "tar",
-        &["-C", &out, "-czf", &format!("{name}.tar.gz"), &name],
-    )?;
+    let archive_path = archive.to_string_lossy().into_owned();
+    run_step("tar", &["-C", &out, "-czf", &archive_path, &name])?;
     let sums = Command::new("sha256sum")
         .arg(format!("{name}.tar.gz"))
         .current_dir(&options.out)
