@@ -91,6 +91,23 @@ impl Cluster {
         })
     }
 
+    /// Points duncan at another Marathon URL (a proxy in front of marathon-sim).
+    pub fn set_marathon_url(&self, url: &str) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config)
+            .context("could not read the duncan configuration")?;
+        let text: String = text
+            .lines()
+            .map(|line| {
+                if line.starts_with("marathon_url:") {
+                    format!("marathon_url: {url}\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&self.config, text).context("could not write the duncan configuration")
+    }
+
     /// The controls of marathon-sim.
     pub fn marathon_control(&self) -> marathon_sim::Control {
         self.marathon.control()

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use tokio::runtime::Runtime;
 
 use crate::cluster::{Cluster, expect_success, next_deployment};
+use crate::proxy::NoEventsProxy;
 
 const APP: &str = "shop";
 const ENV: &str = "stage";
@@ -20,6 +21,8 @@ pub enum Detection {
     Events,
     /// The event stream is stalled (open, silent): only duncan's REST re-reads see the end.
     StalledStream,
+    /// The event stream is refused when duncan asks for it: duncan polls REST.
+    Polling,
 }
 
 /// Completion-detection latencies: from marathon-sim finishing the deployment to `duncan
@@ -38,6 +41,14 @@ pub fn completion_latency(
     )?;
     cluster.seed_app(rt, APP, ENV, 2, "v0")?;
     cluster.settle(rt)?;
+    // Kept alive until the end of the measurement.
+    let _proxy = if path == Detection::Polling {
+        let proxy = rt.block_on(NoEventsProxy::start(cluster.marathon.addr()))?;
+        cluster.set_marathon_url(&proxy.url())?;
+        Some(proxy)
+    } else {
+        None
+    };
     let control = cluster.marathon_control();
     let mut latencies = Vec::with_capacity(deploys);
     for i in 0..deploys {

@@ -18,6 +18,7 @@ mod consul_ops;
 mod deploys;
 mod lock_handoff;
 mod notes;
+mod proxy;
 mod report;
 mod stats;
 
@@ -32,6 +33,8 @@ pub struct Counts {
     pub event_deploys: usize,
     /// Deploys whose event stream is stalled.
     pub stalled_deploys: usize,
+    /// Deploys whose event stream is refused (REST polling).
+    pub polling_deploys: usize,
     /// Deploys at real speed for overhead and memory.
     pub overhead_deploys: usize,
     /// Sizes of the rest of the cluster (apps in other groups).
@@ -58,6 +61,7 @@ impl Counts {
         Self {
             event_deploys: 50,
             stalled_deploys: 10,
+            polling_deploys: 20,
             overhead_deploys: 20,
             cluster_sizes: vec![10, 1_000, 10_000],
             cost_deploys: 5,
@@ -75,6 +79,7 @@ impl Counts {
         Self {
             event_deploys: 3,
             stalled_deploys: 1,
+            polling_deploys: 1,
             overhead_deploys: 2,
             cluster_sizes: vec![10, 100],
             cost_deploys: 1,
@@ -161,6 +166,13 @@ fn run() -> Result<()> {
         deploys::Detection::StalledStream,
         counts.stalled_deploys,
     )?;
+    step("completion detection, event stream refused (polling)");
+    let polling = deploys::completion_latency(
+        &rt,
+        duncan,
+        deploys::Detection::Polling,
+        counts.polling_deploys,
+    )?;
     step("overhead per deploy and peak memory");
     let overhead = deploys::overhead(&rt, duncan, counts.overhead_deploys)?;
     let mut costs = Vec::new();
@@ -198,6 +210,7 @@ fn run() -> Result<()> {
         load_after: report::load_average(),
         events,
         stalled,
+        polling,
         overhead,
         costs,
         status,

@@ -21,16 +21,27 @@ pub fn request_findings(cost: &Cost) -> Vec<String> {
              deploy (plan, and again under the lock)."
         ));
     }
+    let txns = count(consul, |r| r.starts_with("PUT /v1/txn"));
+    if txns > 2 {
+        notes.push(format!(
+            "{txns} transactions where the protocol has two (the ACL probe and the release): \
+             the extra ones append audit events of their own, such as `deploy_started` once \
+             Marathon accepted the update (`duncan-core/src/deploy/consul.rs` \
+             `Finish::started` → `duncan-core/src/audit/log.rs` `append`), each with its key \
+             listings below."
+        ));
+    }
     let listings = count(consul, |r| r.starts_with("GET ") && r.contains("keys"));
     if listings > 0 {
         notes.push(format!(
-            "{listings} key listings of `history/` and `events/`: \
-             `duncan-core/src/release/commit.rs` `commit_success` lists both prefixes to pick \
-             the next sequence numbers (`audit/log.rs` `next_sequence`) before its txn, then lists \
+            "{listings} key listings of `history/` and `events/`: every audit append \
+             (`duncan-core/src/audit/log.rs` `append`) and the release commit \
+             (`duncan-core/src/release/commit.rs` `commit_success`) list the prefix to pick the \
+             next sequence number (`audit/log.rs` `next_sequence`) before their txn, then list \
              `events/` again to prune beyond the retention (`audit/log.rs` `prune`). Sequence \
              numbers that need no listing (e.g. from the Consul index read with the tags, \
              guarded by `check-not-exists` in the same txn) and pruning only every Nth event \
-             would leave the one txn."
+             would leave one txn per record."
         ));
     }
     let txn_at = consul.iter().rposition(|r| r.starts_with("PUT /v1/txn"));
