@@ -3,7 +3,8 @@
 //! Builds `duncan`, runs the `reliability` test binary of `duncan-tests` in its full form
 //! (`DUNCAN_RELIABILITY=full`: more deployers, more runs, more random cases) with
 //! `--no-capture`, and collects the line each scenario prints,
-//! `RELIABILITY|scenario|runs|result|figure`, into the table of RELIABILITY.md. A test that fails
+//! `RELIABILITY|scenario|runs|result|figure|test`, into the table of RELIABILITY.md, with the
+//! test that reproduces each row. A test that fails
 //! before printing its line gets a FAIL row of its own. The hand-written parts of RELIABILITY.md
 //! (findings, what is not covered) are kept: only the text between the `reliability:begin` and
 //! `reliability:end` markers is replaced.
@@ -29,6 +30,7 @@ struct Row {
     runs: String,
     result: String,
     figure: String,
+    test: Option<String>,
 }
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -109,6 +111,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             runs: "1".to_owned(),
             result: "FAIL".to_owned(),
             figure: "failed before reporting its figure: see the test output".to_owned(),
+            test: Some(test.clone()),
         });
     }
     if rows.is_empty() {
@@ -129,15 +132,23 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `RELIABILITY|scenario|runs|result|figure` → a row.
+/// `RELIABILITY|scenario|runs|result|figure[|test]` → a row.
 fn parse_row(line: &str) -> Option<Row> {
     let rest = line.trim().strip_prefix("RELIABILITY|")?;
-    let mut fields = rest.splitn(4, '|');
+    let fields: Vec<&str> = rest.split('|').collect();
+    let (scenario, runs, result, figure, test) = match fields.as_slice() {
+        [scenario, runs, result, figure] => (scenario, runs, result, figure, None),
+        [scenario, runs, result, figure, test] => {
+            (scenario, runs, result, figure, Some((*test).to_owned()))
+        }
+        _ => return None,
+    };
     Some(Row {
-        scenario: fields.next()?.to_owned(),
-        runs: fields.next()?.to_owned(),
-        result: fields.next()?.to_owned(),
-        figure: fields.next()?.to_owned(),
+        scenario: (*scenario).to_owned(),
+        runs: (*runs).to_owned(),
+        result: (*result).to_owned(),
+        figure: (*figure).to_owned(),
+        test,
     })
 }
 
@@ -155,14 +166,23 @@ fn render(rows: &[Row], seeds: &[String], form: &str) -> String {
          reliability`.\n\n",
         std::thread::available_parallelism().map_or(0, usize::from)
     ));
-    out.push_str("| scenario | runs | result | figure |\n| --- | ---: | --- | --- |\n");
+    out.push_str(
+        "Reproduce one row with `DUNCAN_RELIABILITY=full cargo nextest run -p duncan-tests \
+         --test reliability --no-capture TEST`, TEST from its last column.\n\n",
+    );
+    out.push_str(
+        "| scenario | runs | result | figure | test |\n| --- | ---: | --- | --- | --- |\n",
+    );
     for row in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} |\n",
             cell(&row.scenario),
             cell(&row.runs),
             cell(&row.result),
-            cell(&row.figure)
+            cell(&row.figure),
+            row.test
+                .as_deref()
+                .map_or_else(String::new, |t| format!("`{}`", cell(t)))
         ));
     }
     if !seeds.is_empty() {
@@ -214,6 +234,9 @@ mod tests {
             ("2 deployers", "10", "pass")
         );
         assert_eq!(row.figure, "0 overlaps");
+        assert_eq!(row.test, None);
+        let named = parse_row("RELIABILITY|a|1|pass|b|race::x").expect("a row");
+        assert_eq!(named.test.as_deref(), Some("race::x"));
         assert!(parse_row("test race::x ... ok").is_none());
         assert!(parse_row("RELIABILITY|too|few").is_none());
     }

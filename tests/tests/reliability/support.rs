@@ -52,9 +52,15 @@ pub fn seed(scenario: &str) -> u64 {
     seed
 }
 
-/// Prints the figure line `cargo xtask reliability` collects.
+/// Prints the figure line `cargo xtask reliability` collects:
+/// `RELIABILITY|scenario|runs|result|figure|test`, the last field naming the test that
+/// reproduces the row (the test harness names each test's thread after the test).
 pub fn report(scenario: &str, runs: usize, result: &str, figure: &str) {
-    println!("RELIABILITY|{scenario}|{runs}|{result}|{figure}");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("reliability")
+        .to_owned();
+    println!("RELIABILITY|{scenario}|{runs}|{result}|{figure}|{test}");
 }
 
 /// Both simulators.
