@@ -210,8 +210,14 @@ async fn marathon_over_tls_with_a_private_ca_is_trusted_only_with_the_ca_option(
     let group = trusting.group(target.group_id().as_str(), &[]).await;
     assert!(group.is_ok(), "the CA is trusted: {group:?}");
 
+    // Default verification; only the retries are off, since a refused certificate stays refused.
     let default = marathon_client::Client::new(
-        marathon_client::Config::new(&marathon).expect("marathon url"),
+        marathon_client::Config::new(&marathon)
+            .expect("marathon url")
+            .with_retry(marathon_client::RetryPolicy {
+                max_retries: 0,
+                ..marathon_client::RetryPolicy::default()
+            }),
     )
     .expect("default client");
     let refused = default.group(target.group_id().as_str(), &[]).await;
