@@ -172,6 +172,25 @@ async fn no_secret_appears_in_any_output_at_trace_level_nor_in_any_url() {
             leaked.push(format!("{secret} in the output of {command:?}"));
         }
     }
+    // RUST_LOG=trace turns on every crate's logging (HTTP and TLS libraries included).
+    for command in [
+        vec!["deploy", "-t", "v4", "-y", "--skip-image-check"],
+        vec!["status"],
+    ] {
+        let mut args = command.clone();
+        args.extend(t);
+        let mut trace_env = env.to_vec();
+        trace_env.push(("RUST_LOG", "trace"));
+        let run = home.run(&args, &trace_env).await;
+        run.assert_no_panic();
+        assert_eq!(run.code, 0, "{run:?}");
+        runs += 1;
+        for secret in leaks(&run.all()) {
+            leaked.push(format!(
+                "{secret} in the RUST_LOG=trace output of {command:?}"
+            ));
+        }
+    }
     // Failing commands print errors: with Consul and Marathon unreachable, nothing leaks either.
     for command in [vec!["status"], vec!["lock", "status"], vec!["env", "list"]] {
         let mut args = vec!["-vvv", "--consul-url", "http://127.0.0.1:1"];
@@ -210,6 +229,12 @@ async fn no_secret_appears_in_any_output_at_trace_level_nor_in_any_url() {
             leaked.push(format!("{secret} in Marathon URL {}", request.method));
         }
     }
+    // What duncan stored in Consul (history, audit events, holder records) holds none either.
+    for (key, value) in sims.consul.control().kv_snapshot() {
+        for secret in leaks(&String::from_utf8_lossy(&value)) {
+            leaked.push(format!("{secret} in Consul key {key}"));
+        }
+    }
     // Notifications went out, and carry no secret either.
     let bodies = bodies
         .lock()
@@ -222,7 +247,7 @@ async fn no_secret_appears_in_any_output_at_trace_level_nor_in_any_url() {
         }
     }
     let figure = format!(
-        "{runs} command runs at -vvv, {} Consul and {} Marathon requests, {} webhook bodies: \
+        "{runs} command runs at -vvv or RUST_LOG=trace, {} Consul and {} Marathon requests, {} webhook bodies: \
          {} leaks",
         consul_requests.len(),
         marathon_requests.len(),
