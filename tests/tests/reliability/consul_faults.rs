@@ -389,3 +389,17 @@ async fn consul_down_through_a_rollback_still_rolls_back_and_says_the_record_is_
          after TTL + lock-delay",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_connections_dropped_without_an_answer_are_retried() {
+    let (sims, target, home) = setup().await;
+    sims.consul.control().drop_next(2);
+    let run = home.run(&deploy_args("shop", "stage", "v1"), &[]).await;
+    assert_released(&sims, &target, &run, "v1");
+    report(
+        "Consul dropping connections (2, no answer)",
+        1,
+        "pass",
+        "retried: exit 0, release recorded once",
+    );
+}

@@ -219,6 +219,16 @@ async fn hostile_config_files_are_refused_clearly() {
             refused += 1;
         }
     }
+    // Hostile names under `apps` are refused before any request is built from them.
+    home.write_config(&sims.config(&["../etc", "shop/x"]), 0o600);
+    sims.consul.control().clear_requests();
+    let status = home.run(&["status"], &[]).await;
+    assert_clear_error("traversal under apps", &status);
+    assert!(
+        status.stderr.contains("../etc"),
+        "names the bad app: {status:?}"
+    );
+    assert_eq!(sims.consul.control().request_count(), 0, "{status:?}");
     report(
         "hostile config files",
         cases.len(),
