@@ -105,7 +105,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     drop(echo);
     let status = child.wait().context("cargo nextest did not finish")?;
     let failed_tests = failures.join().unwrap_or_default();
-    for test in &failed_tests {
+    // A failed test that printed its own (FAIL) row needs no second one.
+    let unreported: Vec<&String> = failed_tests
+        .iter()
+        .filter(|test| {
+            !rows
+                .iter()
+                .any(|r| r.test.as_deref() == Some(test.as_str()))
+        })
+        .collect();
+    for test in unreported {
         rows.push(Row {
             scenario: format!("test `{test}`"),
             runs: "1".to_owned(),
