@@ -6,7 +6,9 @@ use duncan_core::deploy::{DeployError, DeployOutcome, deploy};
 use duncan_core::progress::ProgressSink;
 use duncan_core::release::Outcome;
 
-use crate::support::{Sims, app_env, pick, report, request, seed};
+use duncan_core::names::AppEnv;
+
+use crate::support::{Home, Sims, app_env, deploy_args, pick, report, request, seed};
 
 /// What one race of `n` deployers left behind, counted.
 #[derive(Debug, Default)]
@@ -45,7 +47,11 @@ async fn race_once(n: usize, rng: &mut fastrand::Rng) -> RaceFigures {
             Err(error) => panic!("deploy v{i} failed: {error}"),
         }
     }
+    count_race(&sims, &target, n, seeded).await
+}
 
+/// Counts what `n` racing deploys of `v1`…`v{n}` over `v0` left behind.
+async fn count_race(sims: &Sims, target: &AppEnv, n: usize, seeded: usize) -> RaceFigures {
     let mut figures = RaceFigures::default();
     let mut marathon: Vec<_> = sims
         .marathon
@@ -64,7 +70,7 @@ async fn race_once(n: usize, rng: &mut fastrand::Rng) -> RaceFigures {
         }
     }
 
-    let records = sims.history(&target);
+    let records = sims.history(target);
     let successes: Vec<_> = records
         .iter()
         .filter(|r| r.outcome == Outcome::Succeeded)
@@ -105,7 +111,7 @@ async fn race_once(n: usize, rng: &mut fastrand::Rng) -> RaceFigures {
         before,
         "previous is the release before the last"
     );
-    if sims.lock_session(&target).await.is_some() {
+    if sims.lock_session(target).await.is_some() {
         figures.locks_left += 1;
     }
     figures.locks_left += sims.session_count().await;
@@ -261,4 +267,64 @@ async fn many_app_envs_deploy_at_once_without_cross_talk() {
         &figure,
     );
     assert_eq!(cross_talk, 0, "{figure}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_duncan_processes_never_overlap_lose_or_duplicate_a_release() {
+    let mut rng = fastrand::Rng::with_seed(seed("process race"));
+    let (n, runs) = pick((3, 1), (10, 3));
+    let mut total = RaceFigures::default();
+    for _ in 0..runs {
+        let sims = Sims::start().await;
+        let target = app_env("shop", "stage");
+        sims.seed(&target, "v0", &["web", "worker"]).await;
+        let seeded = sims.marathon.control().deployment_history().len();
+        let home = Home::with_config(&sims.config(&["shop"]));
+        let mut children = Vec::new();
+        for i in 1..=n {
+            tokio::time::sleep(Duration::from_millis(rng.u64(0..40))).await;
+            let tag = format!("v{i}");
+            let mut args = deploy_args("shop", "stage", &tag);
+            args.extend(["--wait", "5m"]);
+            children.push(home.command(&args, &[]).spawn().expect("spawn duncan"));
+        }
+        for (i, child) in children.into_iter().enumerate() {
+            let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+                .await
+                .expect("duncan ends")
+                .expect("output");
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "process {} failed: {}",
+                i + 1,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let figures = count_race(&sims, &target, n, seeded).await;
+        total.overlaps += figures.overlaps;
+        total.lost += figures.lost;
+        total.duplicated += figures.duplicated;
+        total.broken_chain += figures.broken_chain;
+        total.locks_left += figures.locks_left;
+    }
+    let figure = format!(
+        "{} deploys by separate processes: {} overlapping Marathon deployments, {} lost and {} \
+         duplicated history entries, {} broken current/previous links, {} locks or sessions left",
+        n * runs,
+        total.overlaps,
+        total.lost,
+        total.duplicated,
+        total.broken_chain,
+        total.locks_left
+    );
+    let clean =
+        total.overlaps + total.lost + total.duplicated + total.broken_chain + total.locks_left == 0;
+    report(
+        &format!("{n} duncan processes racing on one app/env (--wait)"),
+        runs,
+        if clean { "pass" } else { "FAIL" },
+        &figure,
+    );
+    assert!(clean, "{figure}");
 }
