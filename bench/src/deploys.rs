@@ -60,8 +60,10 @@ pub fn completion_latency(
             .context("could not start duncan")?;
         let record = next_deployment(&control, seen)?;
         // Give duncan time to read the update's answer and enter its watch; what is measured is
-        // how fast it notices the end, not how fast it sends the update.
-        std::thread::sleep(Duration::from_millis(150));
+        // how fast it notices the end, not how fast it sends the update. Where duncan reads on
+        // a timer, the end is spread evenly over one interval of it: a deployment ends at any
+        // moment, not in step with duncan's reads.
+        std::thread::sleep(Duration::from_millis(150) + spread(path, i, deploys));
         if path == Detection::StalledStream {
             control.stall_event_streams(true);
         }
@@ -76,6 +78,18 @@ pub fn completion_latency(
         latencies.push(latency);
     }
     Ok(latencies)
+}
+
+/// The extra wait before the end of deploy `i` of `n`: evenly over the interval at which duncan
+/// reads REST on the path measured (5 s with a stream, 1 s polling; none with events).
+fn spread(path: Detection, i: usize, n: usize) -> Duration {
+    let interval: u64 = match path {
+        Detection::Events => 0,
+        Detection::Polling => 1_000,
+        Detection::StalledStream => 5_000,
+    };
+    let (i, n) = (i as u64, n.max(1) as u64);
+    Duration::from_millis(interval * i / n)
 }
 
 /// One deploy's wall time, Marathon's own duration for it, and the process's peak RSS.
@@ -170,6 +184,8 @@ pub struct Cost {
     pub consul_log: Vec<String>,
     /// The request count of every deploy measured in this cluster, in order.
     pub each_deploy: Vec<u64>,
+    /// The bytes (both simulators, in and out) of every deploy, in order.
+    pub each_bytes: Vec<u64>,
 }
 
 impl Cost {
@@ -181,6 +197,13 @@ impl Cost {
     /// Body bytes in and out of both simulators.
     pub fn bytes(&self) -> u64 {
         self.marathon_bytes.0 + self.marathon_bytes.1 + self.consul_bytes_in
+    }
+
+    /// The fewest and most bytes of the deploys measured (this one's when none is recorded).
+    pub fn bytes_range(&self) -> (u64, u64) {
+        let min = self.each_bytes.iter().copied().min();
+        let max = self.each_bytes.iter().copied().max();
+        (min.unwrap_or(self.bytes()), max.unwrap_or(self.bytes()))
     }
 }
 
@@ -226,9 +249,11 @@ pub fn cost(rt: &Runtime, duncan: &Path, other_apps: usize, deploys: usize) -> R
                 .map(|r| format!("{} {}", r.method, r.path_and_query))
                 .collect(),
             each_deploy: Vec::new(),
+            each_bytes: Vec::new(),
         });
     }
     let each_deploy: Vec<u64> = costs.iter().map(Cost::requests).collect();
+    let each_bytes: Vec<u64> = costs.iter().map(Cost::bytes).collect();
     costs.sort_by_key(|c| (c.requests(), c.bytes()));
     let middle = costs.len() / 2;
     let mut median = costs
@@ -236,5 +261,6 @@ pub fn cost(rt: &Runtime, duncan: &Path, other_apps: usize, deploys: usize) -> R
         .nth(middle)
         .context("no deploy was measured")?;
     median.each_deploy = each_deploy;
+    median.each_bytes = each_bytes;
     Ok(median)
 }

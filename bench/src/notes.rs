@@ -128,6 +128,7 @@ mod tests {
             marathon_log: marathon.iter().map(|s| (*s).to_owned()).collect(),
             consul_log: consul.iter().map(|s| (*s).to_owned()).collect(),
             each_deploy: Vec::new(),
+            each_bytes: Vec::new(),
         }
     }
 

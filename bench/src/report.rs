@@ -199,14 +199,17 @@ pub fn summary_table(r: &Results) -> String {
         ratio(max_requests_f, 12.0),
     );
     row(
-        &format!("bytes per deploy, {sizes} other apps"),
-        joined(&r.costs, |c| bytes(c.bytes())),
+        &format!("bytes per deploy, {sizes} other apps (fewest–most of the deploys)"),
+        joined(&r.costs, |c| {
+            let (min, max) = c.bytes_range();
+            format!("{}–{}", bytes(min), bytes(max))
+        }),
         "independent of cluster size",
         match (r.costs.first(), r.costs.last()) {
             (Some(a), Some(b)) => {
                 #[allow(clippy::cast_precision_loss)]
-                let (a, b) = (a.bytes() as f64, b.bytes() as f64);
-                format!("largest / smallest cluster: {}", ratio(b, a))
+                let (a, b) = (a.bytes_range().0 as f64, b.bytes_range().0 as f64);
+                format!("fewest, largest / smallest cluster: {}", ratio(b, a))
             }
             _ => "–".to_owned(),
         },
@@ -353,14 +356,20 @@ pub fn render(r: &Results) -> String {
          - **Event stream refused (polling).** The same, with duncan talking to marathon-sim \
          through a loopback proxy that answers `GET /v2/events` with 404 (as a gateway that \
          does not pass server-sent events) and forwards everything else: duncan falls back to \
-         polling REST every `poll_interval` (1 s).\n",
+         polling REST every `poll_interval` (1 s).\n\
+         - On the two timed paths the harness waits an extra `i/n` of duncan's read interval \
+         before ending deploy `i` of `n`, so that the ends fall evenly over the interval, as \
+         real deployments end at any moment rather than in step with duncan's reads.\n",
     );
     out.push_str(
         "- **Overhead.** marathon-sim at real speed, tasks starting 200 ms after being staged \
          (two instances, health checks). Overhead = the process's wall time (spawn to exit) − \
          the deployment's duration as marathon-sim recorded it. It includes process start, \
          the plan reads, ACL probe, lock, update, confirmation, release txn and session destroy.\n\
-         - **Requests and bytes.** One deploy per cluster; the rest of the cluster is apps of 0 \
+         - **Requests and bytes.** Several deploys per cluster; the median one is shown. How many \
+         REST snapshots duncan's watch takes depends on when the events arrive, which moves a \
+         deploy by a snapshot's requests and bytes, so cluster sizes are compared by their \
+         cheapest deploy. The rest of the cluster is apps of 0 \
          instances in groups `/other/g{k}`. Counts come from `Control::request_stats()` \
          (marathon-sim: requests, body bytes in and out, the event stream included) and \
          consul-sim's request log (requests, body bytes in).\n\
@@ -400,11 +409,12 @@ pub fn render(r: &Results) -> String {
         let (m, c) = sequential_requests(cost);
         let _ = writeln!(
             out,
-            "With {} other apps (the median deploy; requests of each deploy: {}): {} Marathon \
-             requests ({} in, {} out), {} Consul requests ({} in); {m} + {c} on the critical \
-             path.\n",
+            "With {} other apps (the median deploy; requests of each deploy: {}; bytes: {}): {} \
+             Marathon requests ({} in, {} out), {} Consul requests ({} in); {m} + {c} on the \
+             critical path.\n",
             cost.other_apps,
             joined(&cost.each_deploy, ToString::to_string),
+            joined(&cost.each_bytes, |b| bytes(*b)),
             cost.marathon_requests,
             bytes(cost.marathon_bytes.0),
             bytes(cost.marathon_bytes.1),
@@ -575,6 +585,7 @@ parse                          fastest       │ slowest       │ median       
                 "PUT /v1/txn",
             ]),
             each_deploy: Vec::new(),
+            each_bytes: Vec::new(),
         };
         assert_eq!(sequential_requests(&cost), (2, 3));
     }
