@@ -203,7 +203,8 @@ impl Sims {
             .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
-    /// Every key under `deploys/` and `env/` with its value: the state a deploy may change.
+    /// Every key but the lock keys, with its value: the state a deploy may change. (A lock key
+    /// stays behind, without a session, once its session ends.)
     pub fn deploy_state(&self) -> Vec<(String, String)> {
         self.consul
             .control()
