@@ -7,7 +7,6 @@ mod bench;
 mod demo;
 mod it;
 mod release;
-mod reliability;
 mod sandbox;
 mod system;
 mod test;
@@ -25,7 +24,6 @@ commands:
   sandbox      start the demo's example cluster and leave it running to try duncan by hand
   test         fmt check, clippy, nextest, doctests and the demo (what CI runs)
   it           the integration suite, against real Consul/Marathon when given, else the simulators
-  reliability  the reliability and security proofs; writes RELIABILITY.md
   bench        the performance measurements; writes BENCHMARKS.md (--quick: prove the harness)
   release      build and pack the release archive: release [--dry-run] [--out DIR]
 ";
@@ -50,7 +48,6 @@ fn dispatch() -> Result<()> {
         Some("test") => test::run(&rest),
         Some("release") => release::run(&rest),
         Some("it") => it::run(&rest),
-        Some("reliability") => reliability::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
@@ -61,7 +58,13 @@ fn dispatch() -> Result<()> {
 }
 
 /// The workspace root: the parent of this crate's manifest directory.
+///
+/// `XTASK_WORKSPACE_ROOT` points it at another checkout instead: the release test uses it to
+/// release a fresh clone with the xtask binary under test.
 pub(crate) fn project_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("XTASK_WORKSPACE_ROOT") {
+        return PathBuf::from(root);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
