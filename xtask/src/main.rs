@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod it;
 mod release;
+mod reliability;
 mod sandbox;
 mod system;
 mod test;
@@ -24,6 +25,7 @@ commands:
   sandbox      start the demo's example cluster and leave it running to try duncan by hand
   test         fmt check, clippy, nextest, doctests and the demo (what CI runs)
   it           the integration suite, against real Consul/Marathon when given, else the simulators
+  reliability  the reliability and security proofs; writes RELIABILITY.md
   bench        the performance measurements; writes BENCHMARKS.md (--quick: prove the harness)
   release      build and pack the release archive: release [--dry-run] [--out DIR]
 ";
@@ -48,6 +50,7 @@ fn dispatch() -> Result<()> {
         Some("test") => test::run(&rest),
         Some("release") => release::run(&rest),
         Some("it") => it::run(&rest),
+        Some("reliability") => reliability::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
