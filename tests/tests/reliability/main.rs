@@ -13,6 +13,7 @@
 mod consul_faults;
 mod crash;
 mod hostile;
+mod hostile_servers;
 mod lock_loss;
 mod marathon_faults;
 mod race;
