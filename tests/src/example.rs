@@ -28,6 +28,8 @@ pub struct ExampleCluster {
     consul: consul_sim::ConsulSim,
     marathon: marathon_sim::MarathonSim,
     registry: TestRegistry,
+    /// The digest of each pushed tag, in `TAGS` order.
+    digests: Vec<(String, String)>,
     http: reqwest::Client,
     // Declared last so the servers above are dropped while their runtime still runs.
     runtime: tokio::runtime::Runtime,
@@ -45,8 +47,10 @@ impl ExampleCluster {
             .build()
             .context("could not start a tokio runtime")?;
         let registry = TestRegistry::start(RegistryAuth::None)?;
+        let mut digests = Vec::new();
         for tag in TAGS {
-            registry.push_image(&format!("acme/{APP}"), tag)?;
+            let digest = registry.push_image(&format!("acme/{APP}"), tag)?;
+            digests.push((tag.to_owned(), digest));
         }
         let (consul, marathon) = runtime.block_on(async {
             let consul = consul_sim::ConsulSim::start(consul_sim::SimOptions::default())
@@ -68,6 +72,7 @@ impl ExampleCluster {
             consul,
             marathon,
             registry,
+            digests,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -91,6 +96,14 @@ impl ExampleCluster {
     /// The `docker_repo_prefix` of the example: the registry's host and the `acme` organisation.
     pub fn docker_repo_prefix(&self) -> String {
         format!("{}/acme", self.registry.host())
+    }
+
+    /// The registry's digest of `{APP}:{tag}`, when the example pushed that tag.
+    pub fn digest(&self, tag: &str) -> Option<&str> {
+        self.digests
+            .iter()
+            .find(|(pushed, _)| pushed == tag)
+            .map(|(_, digest)| digest.as_str())
     }
 
     /// The controls of the running marathon-sim.
