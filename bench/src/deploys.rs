@@ -199,6 +199,16 @@ impl Cost {
         self.marathon_bytes.0 + self.marathon_bytes.1 + self.consul_bytes_in
     }
 
+    /// The fewest bytes among the deploys measured that sent exactly `requests` requests.
+    pub fn bytes_at(&self, requests: u64) -> Option<u64> {
+        self.each_deploy
+            .iter()
+            .zip(&self.each_bytes)
+            .filter(|(count, _)| **count == requests)
+            .map(|(_, bytes)| *bytes)
+            .min()
+    }
+
     /// The fewest and most bytes of the deploys measured (this one's when none is recorded).
     pub fn bytes_range(&self) -> (u64, u64) {
         let min = self.each_bytes.iter().copied().min();

@@ -135,6 +135,44 @@ fn sequential_requests(cost: &Cost) -> (usize, usize) {
     (marathon, consul)
 }
 
+/// Bytes of the largest cluster over the smallest, compared between deploys that sent the same
+/// number of requests (the watch's REST snapshots vary with timing, not with the cluster).
+fn bytes_ratio(costs: &[Cost]) -> String {
+    let (Some(small), Some(large)) = (costs.first(), costs.last()) else {
+        return "–".to_owned();
+    };
+    // The request count seen most often among the deploys that every cluster size has.
+    let common = small
+        .each_deploy
+        .iter()
+        .copied()
+        .filter(|n| costs.iter().all(|c| c.bytes_at(*n).is_some()))
+        .max_by_key(|n| {
+            costs
+                .iter()
+                .map(|c| c.each_deploy.iter().filter(|m| *m == n).count())
+                .sum::<usize>()
+        });
+    match common.and_then(|n| Some((n, small.bytes_at(n)?, large.bytes_at(n)?))) {
+        Some((n, a, b)) => {
+            #[allow(clippy::cast_precision_loss)]
+            let (a, b) = (a as f64, b as f64);
+            format!(
+                "largest / smallest cluster, deploys of {n} requests: {}",
+                ratio(b, a)
+            )
+        }
+        None => {
+            #[allow(clippy::cast_precision_loss)]
+            let (a, b) = (small.bytes_range().0 as f64, large.bytes_range().0 as f64);
+            format!(
+                "largest / smallest cluster, cheapest deploys: {}",
+                ratio(b, a)
+            )
+        }
+    }
+}
+
 fn joined<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
     items.iter().map(f).collect::<Vec<_>>().join(" / ")
 }
@@ -223,14 +261,7 @@ pub fn summary_table(r: &Results) -> String {
             format!("{}–{}", bytes(min), bytes(max))
         }),
         "independent of cluster size",
-        match (r.costs.first(), r.costs.last()) {
-            (Some(a), Some(b)) => {
-                #[allow(clippy::cast_precision_loss)]
-                let (a, b) = (a.bytes_range().0 as f64, b.bytes_range().0 as f64);
-                format!("fewest, largest / smallest cluster: {}", ratio(b, a))
-            }
-            _ => "–".to_owned(),
-        },
+        bytes_ratio(&r.costs),
     );
     if let Some(cost) = r.costs.first() {
         let (m, c) = sequential_requests(cost);
@@ -386,8 +417,8 @@ pub fn render(r: &Results) -> String {
          the plan reads, ACL probe, lock, update, confirmation, release txn and session destroy.\n\
          - **Requests and bytes.** Several deploys per cluster; the median one is shown. How many \
          REST snapshots duncan's watch takes depends on when the events arrive, which moves a \
-         deploy by a snapshot's requests and bytes, so cluster sizes are compared by their \
-         cheapest deploy. The rest of the cluster is apps of 0 \
+         deploy by a snapshot's requests and bytes, so cluster sizes are compared by deploys \
+         that sent the same number of requests. The rest of the cluster is apps of 0 \
          instances in groups `/other/g{k}`. Counts come from `Control::request_stats()` \
          (marathon-sim: requests, body bytes in and out, the event stream included) and \
          consul-sim's request log (requests, body bytes in).\n\
@@ -628,6 +659,32 @@ parse                          fastest       │ slowest       │ median       
         };
         // Probe txn, lock read, acquire, history listing, release txn.
         assert_eq!(sequential_requests(&cost), (2, 5));
+    }
+
+    fn cost_of(other_apps: usize, each: &[(u64, u64)]) -> Cost {
+        Cost {
+            other_apps,
+            marathon_requests: 0,
+            marathon_bytes: (0, 0),
+            consul_requests: 0,
+            consul_bytes_in: 0,
+            marathon_log: Vec::new(),
+            consul_log: Vec::new(),
+            each_deploy: each.iter().map(|(n, _)| *n).collect(),
+            each_bytes: each.iter().map(|(_, b)| *b).collect(),
+        }
+    }
+
+    #[test]
+    fn bytes_are_compared_between_deploys_of_equal_request_count() {
+        let costs = [
+            cost_of(10, &[(28, 14_000), (30, 17_000), (28, 14_100)]),
+            cost_of(10_000, &[(30, 17_000), (30, 17_200)]),
+        ];
+        assert_eq!(
+            bytes_ratio(&costs),
+            "largest / smallest cluster, deploys of 30 requests: 1.00×"
+        );
     }
 
     #[test]
