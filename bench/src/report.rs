@@ -522,8 +522,8 @@ pub fn render(r: &Results) -> String {
              A waiter whose `acquire` lost the race reads the key, finds it free again (the \
              winner already let go), takes that for a lock-delay and sleeps \
              `LockOptions::lock_delay_retry` (1 s): `consul-client/src/lock.rs` \
-             `Lock::try_acquire`, after a refused `acquire` (Consul's Go `api.Lock` does the \
-             same). A deploy holds the lock for seconds, so the main figure holds it 50 ms; \
+             `Lock::try_acquire`, after a refused `acquire` (Consul's Go `api.Lock` pauses 5 s \
+             after any refused `acquire`). A deploy holds the lock for seconds, so the main figure holds it 50 ms; \
              retrying the `acquire` at once when the key is free and its `LockIndex` moved \
              since the refusal would remove the pause.\n",
             ms(median(&r.handoffs_immediate)),
