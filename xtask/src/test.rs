@@ -1,5 +1,6 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: fmt, clippy,
-//! the test suite (nextest), doctests, and the demo as a smoke test.
+//! the test suite (nextest), doctests, the demo as a smoke test, and `bench --quick` to prove the
+//! benchmark harness works.
 
 use anyhow::{Result, bail};
 
@@ -30,6 +31,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     run_step(&cargo, &["test", "--doc", "--workspace"])?;
     eprintln!("$ cargo xtask demo (smoke test)");
     crate::demo::run(&[])?;
+    eprintln!("$ cargo xtask bench --quick (proves the harness works; no figure is judged)");
+    crate::bench::run(&["--quick".to_owned()])?;
     eprintln!("xtask test: all checks passed");
     Ok(())
 }

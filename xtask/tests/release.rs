@@ -47,16 +47,13 @@ fn fresh_clone(into: &Path) -> PathBuf {
     checkout
 }
 
-/// Runs the xtask binary under test against `checkout`, sharing a target directory kept beside
-/// the workspace's own so repeated runs reuse the release build.
+/// Runs the xtask binary under test against `checkout`, sharing the workspace's target
+/// directory so the release build of the dependencies is shared with `cargo xtask bench`.
 fn xtask(checkout: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(args)
         .env("XTASK_WORKSPACE_ROOT", checkout)
-        .env(
-            "CARGO_TARGET_DIR",
-            workspace_root().join("target").join("release-test"),
-        )
+        .env("CARGO_TARGET_DIR", workspace_root().join("target"))
         .current_dir(checkout)
         .output()
         .expect("xtask runs")
