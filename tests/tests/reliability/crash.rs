@@ -71,6 +71,14 @@ async fn kill_at(phase: Phase) -> String {
         _ => {}
     }
     let seeded = sims.marathon.control().deployment_history().len();
+    sims.marathon.control().clear_requests();
+    if phase == Phase::LockHeld {
+        // Every Consul request takes 300 ms: the reads under the lock keep the group PUT that
+        // far behind the acquire, and the kill lands in between.
+        sims.consul
+            .control()
+            .set_latency(Duration::from_millis(300));
+    }
     let mut child = home.command(&args, &[]).spawn().expect("spawn duncan");
 
     let reached = match phase {
@@ -79,7 +87,9 @@ async fn kill_at(phase: Phase) -> String {
                 .await
         }
         Phase::LockHeld => {
-            sims.wait_until(async || sims.lock_session(&target).await.is_some())
+            // Read the sim's state directly: an HTTP read would wait out the latency too.
+            let lock_key = target.lock_key();
+            sims.wait_until(async || sims.consul.control().kv_snapshot().contains_key(&lock_key))
                 .await
         }
         Phase::Watching => {
@@ -135,6 +145,13 @@ async fn kill_at(phase: Phase) -> String {
     child.start_kill().expect("SIGKILL");
     let status = child.wait().await.expect("wait");
     assert_eq!(status.code(), None, "killed by a signal");
+    if phase == Phase::LockHeld {
+        assert_eq!(
+            sims.marathon_writes(),
+            0,
+            "killed with the lock held, before the group PUT"
+        );
+    }
     sims.consul.control().set_latency(Duration::ZERO);
     // Let a request the sim still holds finish, as a server would after its client vanished.
     tokio::time::sleep(Duration::from_millis(300)).await;
