@@ -100,6 +100,18 @@ async fn kill_at(phase: Phase) -> String {
             let started = sims
                 .wait_until(async || !sims.deployments().await.is_empty())
                 .await;
+            // The audit event of the start is a transaction too: let it land first, so that
+            // the next transaction is the final one.
+            let events = target.events_prefix();
+            let audited = sims
+                .wait_until(async || {
+                    sims.consul
+                        .control()
+                        .kv_snapshot()
+                        .keys()
+                        .any(|k| k.starts_with(&events))
+                })
+                .await;
             let control = sims.consul.control();
             control.clear_requests();
             control.set_latency(Duration::from_secs(1));
@@ -115,6 +127,7 @@ async fn kill_at(phase: Phase) -> String {
                 .set_rule("*:slow", TaskOutcome::Healthy);
             let completed = sims.marathon.control().complete_deployment_now(&id);
             started
+                && audited
                 && completed
                 && sims
                     .wait_until(async || {
