@@ -319,6 +319,7 @@ impl Lock {
         // Below this, a blocking query is pointless; report the holder instead.
         let out_of_time = |left: Duration| left < Duration::from_millis(10);
         let mut index = 0;
+        let mut refused_while_free = false;
         loop {
             let opts = if index > 0 {
                 QueryOptions::new().blocking(index, remaining())
@@ -357,7 +358,13 @@ impl Lock {
                 return Ok(Try::Busy(pair));
             }
             if pair.as_ref().is_some_and(|p| p.session.is_some()) {
+                refused_while_free = false;
                 index = next_index(0, meta.index);
+            } else if !refused_while_free {
+                // Free now: whoever beat us may have let go already. Try again at once; only a
+                // second refusal of a free key means a lock-delay.
+                refused_while_free = true;
+                index = 0;
             } else {
                 // Lock-delay: no write will signal its end, so pause instead of blocking.
                 tokio::time::sleep(self.opts.lock_delay_retry.min(remaining())).await;
@@ -520,6 +527,21 @@ impl HeldLock {
         self.stop_background();
         let (client, key, value, flags, session, owns) = self.take_parts();
         release_parts(&client, &key, &value, flags, &session, owns).await
+    }
+
+    /// Finishes with a lock whose key a transaction already unlocked (a `TxnOp::unlock` with
+    /// this session committed): only destroys the session when the lock created it, saving the
+    /// release write that would change nothing.
+    ///
+    /// Use [`HeldLock::release`] when unsure: if the key is still held, destroying the session
+    /// releases it too, but the session's lock-delay then applies to the next holder.
+    pub async fn finish_unlocked(mut self) -> Result<()> {
+        self.stop_background();
+        let (client, _key, _value, _flags, session, owns) = self.take_parts();
+        if owns {
+            client.session().destroy(&session).await?;
+        }
+        Ok(())
     }
 
     fn stop_background(&mut self) {

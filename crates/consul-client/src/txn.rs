@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::Client;
+use crate::QueryOptions;
 use crate::client::Request;
 use crate::error::{Error, InvalidInput, Result, TxnError};
 use crate::kv::KvPair;
@@ -490,10 +491,38 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn txn(&self, ops: &[TxnOp]) -> Result<TxnResponse> {
+        self.send_txn(ops, None).await
+    }
+
+    /// Applies a transaction of reads only (`get`, `get-tree`, checks) with the consistency
+    /// of `opts`, so several keys are read at one index in one round trip.
+    ///
+    /// A `get` of a missing key fails the whole transaction (as in Consul); read a key that
+    /// may be missing with `get-tree` and keep the entry whose key matches.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: consul_client::Client) -> Result<(), consul_client::Error> {
+    /// use consul_client::{QueryOptions, TxnOp};
+    /// let read = client
+    ///     .read_txn(&[TxnOp::get_tree("app/current"), TxnOp::get_tree("app/previous")],
+    ///         &QueryOptions::consistent())
+    ///     .await?;
+    /// let current = read.results.iter().find(|p| p.key == "app/current");
+    /// # let _ = current;
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_txn(&self, ops: &[TxnOp], opts: &QueryOptions) -> Result<TxnResponse> {
+        self.send_txn(ops, Some(opts)).await
+    }
+
+    async fn send_txn(&self, ops: &[TxnOp], opts: Option<&QueryOptions>) -> Result<TxnResponse> {
         let body = encode_txn(ops)?;
-        let req = Request::put("txn".to_owned())
+        let mut req = Request::put("txn".to_owned())
             .body(body)
             .pass_through(&[StatusCode::CONFLICT]);
+        if let Some(opts) = opts {
+            req = req.query(opts);
+        }
         let resp = self.send(&req).await?;
         let wire: WireResponse = resp.json("a transaction")?;
         let errors = wire.errors.unwrap_or_default();

@@ -5,7 +5,8 @@
 //! the background, an `acquire` of the key with a JSON [`LockHolder`] as its value, blocking
 //! queries while waiting, and a monitor that reports the loss of the lock as soon as it is seen.
 //!
-//! Release paths: [`DeployLock::release`] releases the key and destroys the session. Dropping a
+//! Release paths: [`DeployLock::release`] releases the key and destroys the session;
+//! [`DeployLock::finish_unlocked`] only destroys it, after a transaction unlocked the key. Dropping a
 //! `DeployLock` without releasing it (an error path, a cancelled future, a panic unwinding) stops
 //! the renewal and, when a Tokio runtime is running, spawns the same release + destroy in the
 //! background; if the process dies instead, the session expires after 2×TTL at most and the lock
@@ -391,6 +392,22 @@ impl DeployLock {
         let target = self.target;
         self.held
             .release()
+            .await
+            .map_err(|e| LockError::from_consul(&target, e))
+    }
+
+    /// Ends a lock whose key a committed transaction already unlocked with this lock's session
+    /// (the success transaction's `unlock`): destroys the session only, without a release
+    /// write that would change nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Consul`] when the session could not be destroyed; it then expires after its
+    /// TTL (the key is free already).
+    pub async fn finish_unlocked(self) -> Result<(), LockError> {
+        let target = self.target;
+        self.held
+            .finish_unlocked()
             .await
             .map_err(|e| LockError::from_consul(&target, e))
     }

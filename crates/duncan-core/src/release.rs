@@ -13,7 +13,7 @@
 pub mod commit;
 pub mod record;
 
-use consul_client::{Client, QueryOptions};
+use consul_client::{Client, QueryOptions, TxnOp};
 
 use crate::audit::log::{newest_decoded, sequences};
 use crate::names::{AppEnv, Tag};
@@ -124,34 +124,39 @@ fn parse_stored_tag(key: &str, value: &[u8]) -> Result<Option<Tag>, ReleaseError
         })
 }
 
-/// Reads `current` (with `?consistent`, so a just-finished deploy is never missed) and
-/// `previous`.
+/// Reads `current` and `previous` in one consistent round trip (a read-only transaction with
+/// `?consistent`, so a just-finished deploy is never missed and both tags come from the same
+/// index).
+///
+/// Each key is read with `get-tree` rather than `get`, because a `get` of a missing key fails
+/// the whole transaction in Consul; only the entry whose key matches exactly is kept.
 ///
 /// # Errors
 ///
 /// [`ReleaseError`] when Consul cannot be read or a key holds an invalid tag.
 pub async fn read_tags(consul: &Client, target: &AppEnv) -> Result<ReleaseTags, ReleaseError> {
-    let opts = QueryOptions::consistent();
     let current_key = target.current_key();
-    let (current, _) = consul
-        .kv()
-        .get(&current_key, &opts)
-        .await
-        .map_err(|e| ReleaseError::from_consul(target, e))?;
     let previous_key = target.previous_key();
-    let (previous, _) = consul
-        .kv()
-        .get(&previous_key, &opts)
+    let read = consul
+        .read_txn(
+            &[
+                TxnOp::get_tree(current_key.clone()),
+                TxnOp::get_tree(previous_key.clone()),
+            ],
+            &QueryOptions::consistent(),
+        )
         .await
         .map_err(|e| ReleaseError::from_consul(target, e))?;
-    let current_index = current.as_ref().map_or(0, |p| p.modify_index);
+    let find = |key: &str| read.results.iter().find(|p| p.key == key);
+    let current = find(&current_key);
+    let previous = find(&previous_key);
     Ok(ReleaseTags {
-        current: match &current {
+        current: match current {
             Some(p) => parse_stored_tag(&current_key, &p.value)?,
             None => None,
         },
-        current_index,
-        previous: match &previous {
+        current_index: current.map_or(0, |p| p.modify_index),
+        previous: match previous {
             Some(p) => parse_stored_tag(&previous_key, &p.value)?,
             None => None,
         },

@@ -517,10 +517,8 @@ async fn success_is_written_by_exactly_one_transaction_after_consistent_reads() 
         .collect();
     assert_eq!(
         reads,
-        [
-            "GET /v1/kv/deploys/web/stage/current?consistent",
-            "GET /v1/kv/deploys/web/stage/previous?consistent"
-        ]
+        // Both tags in one consistent read-only transaction.
+        ["PUT /v1/txn?consistent"]
     );
     control.clear_requests();
     let commit = SuccessCommit {

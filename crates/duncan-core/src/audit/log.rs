@@ -109,10 +109,12 @@ pub(crate) async fn next_sequence(
     consul: &Client,
     prefix: &str,
 ) -> Result<u64, consul_client::Error> {
-    Ok(sequences(consul, prefix)
-        .await?
-        .last()
-        .map_or(1, |s| s.saturating_add(1)))
+    Ok(next_after(&sequences(consul, prefix).await?))
+}
+
+/// The sequence number after the highest of `seqs` (ascending), 1 if there is none.
+pub(crate) fn next_after(seqs: &[u64]) -> u64 {
+    seqs.last().map_or(1, |s| s.saturating_add(1))
 }
 
 /// Encodes an event as stored.
@@ -165,13 +167,15 @@ pub async fn append(consul: &Client, event: &Event, retention: usize) -> Result<
     let prefix = target.events_prefix();
     let event_json = encode_event(event)?;
     for _ in 0..MAX_SEQ_ATTEMPTS {
-        let seq = next_sequence(consul, &prefix)
+        let mut seen = sequences(consul, &prefix)
             .await
             .map_err(|e| AuditError::from_consul(&target, e))?;
+        let seq = next_after(&seen);
         let ops = append_ops(&target, seq, event_json.clone());
         match consul.txn(&ops).await {
             Ok(_) => {
-                if let Err(e) = prune(consul, &target, retention).await {
+                seen.push(seq);
+                if let Err(e) = prune_seen(consul, &target, &seen, retention).await {
                     tracing::warn!(error = %e, "could not prune the audit log");
                 }
                 return Ok(seq);
@@ -201,6 +205,23 @@ pub async fn prune(
     let seqs = sequences(consul, &prefix)
         .await
         .map_err(|e| AuditError::from_consul(target, e))?;
+    prune_seen(consul, target, &seqs, retention).await
+}
+
+/// [`prune`] from a listing already made (ascending: the one that chose the sequence number of
+/// the entry just appended, plus that number), so an append needs no second listing. Entries
+/// appended by others since are left for a later prune: the log may briefly hold a few more
+/// than `retention`, never fewer.
+///
+/// # Errors
+///
+/// [`AuditError`] when Consul could not be written.
+pub(crate) async fn prune_seen(
+    consul: &Client,
+    target: &AppEnv,
+    seqs: &[u64],
+    retention: usize,
+) -> Result<usize, AuditError> {
     let keep = retention.max(1);
     let excess = seqs.len().saturating_sub(keep);
     let Some(old) = seqs.get(..excess) else {

@@ -1,6 +1,8 @@
 //! The Consul half of a deploy: the current tag, the ACL probe, the lock, and the records of
 //! the outcome (steps 2, 3, 7, 8 and 9).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use time::OffsetDateTime;
 
 use super::{Context, DeployError, DeployKind, DeployRequest, RollbackTarget};
@@ -128,13 +130,20 @@ pub(crate) async fn acquire_lock(
         }
     })
     .abort_handle();
-    Ok(WatchedLock { lock, monitor })
+    Ok(WatchedLock {
+        lock,
+        monitor,
+        unlocked: AtomicBool::new(false),
+    })
 }
 
 /// The deploy lock while an operation holds it, with the task that reports its loss.
 pub(crate) struct WatchedLock {
     lock: DeployLock,
     monitor: tokio::task::AbortHandle,
+    /// Set once our success transaction committed, which unlocked the key: releasing it again
+    /// would be a wasted write, so only the session is destroyed then.
+    unlocked: AtomicBool,
 }
 
 impl WatchedLock {
@@ -148,13 +157,23 @@ impl WatchedLock {
     pub(crate) fn stop_loss_reports(&self) {
         self.monitor.abort();
     }
+
+    /// Notes that a committed transaction unlocked the key with this lock's session.
+    pub(crate) fn mark_unlocked(&self) {
+        self.unlocked.store(true, Ordering::Release);
+    }
 }
 
 /// Releases the lock and destroys its session; a failure is a warning (the session then
 /// expires on its own).
 pub(crate) async fn release_lock(lock: WatchedLock, progress: &ProgressSink) {
     lock.stop_loss_reports();
-    if let Err(error) = lock.lock.release().await {
+    let done = if lock.unlocked.load(Ordering::Acquire) {
+        lock.lock.finish_unlocked().await
+    } else {
+        lock.lock.release().await
+    };
+    if let Err(error) = done {
         progress.warn(format!(
             "could not release the deploy lock ({error}); it frees itself when its session expires"
         ));
@@ -258,7 +277,10 @@ impl Finish<'_> {
         )
         .await
         {
-            Ok(_) => Ok(self.notice(event)),
+            Ok(_) => {
+                lock.mark_unlocked();
+                Ok(self.notice(event))
+            }
             Err(error) => Err(DeployError::ReleaseNotRecorded(Box::new(error))),
         }
     }

@@ -28,7 +28,8 @@ use super::ReleaseTags;
 use super::record::HistoryRecord;
 use crate::audit::Event;
 use crate::audit::log::{
-    MAX_SEQ_ATTEMPTS, append_ops, lost_sequence_race, next_sequence, prune, race_pause,
+    MAX_SEQ_ATTEMPTS, append_ops, lost_sequence_race, next_after, prune, prune_seen, race_pause,
+    sequences,
 };
 use crate::names::{AppEnv, Tag};
 
@@ -260,6 +261,7 @@ async fn attempt(
     seq_ops: &[usize],
     build: &impl Fn(u64, u64) -> Vec<TxnOp>,
     unknown: &mut Vec<Committed>,
+    events_seen: &mut Vec<u64>,
 ) -> Result<Step, RunError> {
     for c in unknown.iter() {
         match landed(consul, target, c.history_seq, record_json).await {
@@ -268,12 +270,24 @@ async fn attempt(
             Err(e) => return transient_or_fatal(e),
         }
     }
-    let history_seq = match next_sequence(consul, &target.history_prefix()).await {
-        Ok(s) => s,
+    // The two listings are independent: one round trip for both.
+    let (history_prefix, events_prefix) = (target.history_prefix(), target.events_prefix());
+    let (history, events) = tokio::join!(
+        sequences(consul, &history_prefix),
+        sequences(consul, &events_prefix)
+    );
+    let history_seq = match history {
+        Ok(s) => next_after(&s),
         Err(e) => return transient_or_fatal(e),
     };
-    let event_seq = match next_sequence(consul, &target.events_prefix()).await {
-        Ok(s) => s,
+    let event_seq = match events {
+        Ok(s) => {
+            let next = next_after(&s);
+            // Kept for the prune after the commit, which then needs no listing of its own.
+            *events_seen = s;
+            events_seen.push(next);
+            next
+        }
         Err(e) => return transient_or_fatal(e),
     };
     let seqs = Committed {
@@ -302,6 +316,7 @@ async fn run_with_retry(
     retry: &CommitRetry,
     seq_ops: &[usize],
     build: impl Fn(u64, u64) -> Vec<TxnOp>,
+    events_seen: &mut Vec<u64>,
 ) -> Result<Committed, RunError> {
     let attempts = retry.attempts.max(1);
     let mut failures = 0;
@@ -309,7 +324,17 @@ async fn run_with_retry(
     let mut delay = retry.initial_delay;
     let mut unknown: Vec<Committed> = Vec::new();
     loop {
-        match attempt(consul, target, record_json, seq_ops, &build, &mut unknown).await? {
+        let step = attempt(
+            consul,
+            target,
+            record_json,
+            seq_ops,
+            &build,
+            &mut unknown,
+            events_seen,
+        )
+        .await?;
+        match step {
             Step::Committed(c) => return Ok(c),
             Step::LostRace => {
                 races += 1;
@@ -395,13 +420,38 @@ pub async fn commit_success(
         ]
     };
     let seq_ops = [OP_CHECK_HISTORY, OP_CHECK_EVENT];
-    let committed = run_with_retry(consul, target, &record_json, retry, &seq_ops, build)
-        .await
-        .map_err(|e| success_error(e, target, tag, old))?;
-    if let Err(e) = prune(consul, target, commit.audit_retention).await {
+    let mut events_seen = Vec::new();
+    let committed = run_with_retry(
+        consul,
+        target,
+        &record_json,
+        retry,
+        &seq_ops,
+        build,
+        &mut events_seen,
+    )
+    .await
+    .map_err(|e| success_error(e, target, tag, old))?;
+    prune_after_commit(consul, target, &events_seen, commit.audit_retention).await;
+    Ok(committed)
+}
+
+/// Prunes the audit log after a commit, best-effort, from the listing that chose the event's
+/// sequence number (listing again only when the commit found an earlier attempt applied).
+async fn prune_after_commit(
+    consul: &Client,
+    target: &AppEnv,
+    events_seen: &[u64],
+    retention: usize,
+) {
+    let pruned = if events_seen.is_empty() {
+        prune(consul, target, retention).await
+    } else {
+        prune_seen(consul, target, events_seen, retention).await
+    };
+    if let Err(e) = pruned {
         tracing::warn!(error = %e, "could not prune the audit log");
     }
-    Ok(committed)
 }
 
 /// Whether a rolled-back transaction failed at operation `index`.
@@ -477,7 +527,17 @@ pub async fn record_failure(
             event_set,
         ]
     };
-    let outcome = run_with_retry(consul, target, &record_json, retry, &[0, 2], build).await;
+    let mut events_seen = Vec::new();
+    let outcome = run_with_retry(
+        consul,
+        target,
+        &record_json,
+        retry,
+        &[0, 2],
+        build,
+        &mut events_seen,
+    )
+    .await;
     let (owned_target, tag) = (target.clone(), record.tag.clone());
     let committed = outcome.map_err(|e| match e {
         RunError::Rejected(source) | RunError::Fatal(source)
@@ -506,8 +566,6 @@ pub async fn record_failure(
             attempts,
         },
     })?;
-    if let Err(e) = prune(consul, target, audit_retention).await {
-        tracing::warn!(error = %e, "could not prune the audit log");
-    }
+    prune_after_commit(consul, target, &events_seen, audit_retention).await;
     Ok(committed)
 }
