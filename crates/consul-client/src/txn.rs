@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::Client;
 use crate::QueryOptions;
-use crate::client::Request;
+use crate::client::{Request, Retry};
 use crate::error::{Error, InvalidInput, Result, TxnError};
 use crate::kv::KvPair;
 use crate::validate::{self, Empty, MAX_TXN_BODY, MAX_TXN_OPS};
@@ -164,6 +164,18 @@ impl TxnOp {
             flags: None,
             session: session.into(),
         }
+    }
+
+    /// Whether the operation only reads (so a transaction of such operations changes nothing).
+    fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Self::Get { .. }
+                | Self::GetTree { .. }
+                | Self::CheckIndex { .. }
+                | Self::CheckSession { .. }
+                | Self::CheckNotExists { .. }
+        )
     }
 
     /// `get`: reads the key (the transaction fails if it is missing).
@@ -497,6 +509,10 @@ impl Client {
     /// Applies a transaction of reads only (`get`, `get-tree`, checks) with the consistency
     /// of `opts`, so several keys are read at one index in one round trip.
     ///
+    /// When every operation is a read, the request is retried like any read (transport errors,
+    /// 429, 5xx): it cannot change anything. A transaction with a write in it is sent once,
+    /// as by [`Client::txn`].
+    ///
     /// A `get` of a missing key fails the whole transaction (as in Consul); read a key that
     /// may be missing with `get-tree` and keep the entry whose key matches.
     ///
@@ -522,6 +538,9 @@ impl Client {
             .pass_through(&[StatusCode::CONFLICT]);
         if let Some(opts) = opts {
             req = req.query(opts);
+            if ops.iter().all(TxnOp::is_read) {
+                req.retry = Retry::Idempotent;
+            }
         }
         let resp = self.send(&req).await?;
         let wire: WireResponse = resp.json("a transaction")?;

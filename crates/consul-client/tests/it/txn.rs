@@ -169,3 +169,29 @@ async fn get_of_a_missing_key_rolls_back() {
         .expect_err("missing key");
     assert!(matches!(err, Error::TxnRolledBack { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn read_txn_reads_present_and_missing_keys_in_one_request() {
+    let env = Env::any().await;
+    let kv = env.client.kv();
+    kv.put(&env.key("here"), b"h", &PutOptions::new())
+        .await
+        .expect("put");
+    let read = env
+        .client
+        .read_txn(
+            &[
+                TxnOp::get_tree(env.key("here")),
+                TxnOp::get_tree(env.key("missing")),
+            ],
+            &QueryOptions::consistent(),
+        )
+        .await
+        .expect("a missing key read with get-tree does not fail the read");
+    let keys: Vec<&str> = read.results.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, [env.key("here")]);
+    assert_eq!(
+        read.results.first().map(|p| p.value.as_slice()),
+        Some(&b"h"[..])
+    );
+}
