@@ -15,6 +15,7 @@ use crate::kv::{KvPair, PutOptions};
 use crate::query::{QueryOptions, next_index};
 use crate::renew::{SessionLost, SessionRenewer};
 use crate::session::{SessionBehavior, SessionRequest};
+use crate::txn::TxnOp;
 use crate::validate::{self, Empty};
 
 /// The flags Consul's Go `api` Lock (and `consul lock`) store on lock keys. Using the same
@@ -55,6 +56,12 @@ pub struct LockOptions {
     /// While waiting, how often to try again when the lock is free but still in its
     /// lock-delay (no write will end that, so a blocking query cannot be used).
     pub lock_delay_retry: Duration,
+    /// The key's `ModifyIndex` when the caller last read it free (no session) with
+    /// [`LockOptions::flags`], 0 when it did not exist. When set, the first attempt is one
+    /// transaction that takes the lock only if the key is unchanged since (`check-index` or
+    /// `check-not-exists`, then `lock`), so no read precedes it; when the key changed, the
+    /// attempt goes on as without it.
+    pub seen_free_at: Option<u64>,
 }
 
 impl LockOptions {
@@ -71,7 +78,16 @@ impl LockOptions {
             renew_interval: None,
             monitor_retries: 3,
             lock_delay_retry: Duration::from_secs(1),
+            seen_free_at: None,
         }
+    }
+
+    /// Notes that the key was read free (no session) with these options' flags at
+    /// `modify_index` (0: it did not exist), so the first attempt needs no read. See
+    /// [`LockOptions::seen_free_at`].
+    pub fn seen_free_at(mut self, modify_index: u64) -> Self {
+        self.seen_free_at = Some(modify_index);
+        self
     }
 
     /// Sets the flags stored on the key.
@@ -144,7 +160,9 @@ pub enum LockAttempt {
 
 /// The outcome of one acquisition loop.
 enum Try {
-    Acquired,
+    /// Ours; with the key's `ModifyIndex` after the acquire when known (0 otherwise), where the
+    /// monitor's first blocking query can start.
+    Acquired(u64),
     Busy(Option<KvPair>),
 }
 
@@ -273,7 +291,9 @@ impl Lock {
             }
         };
         let busy = match self.try_acquire(&session, mode).await {
-            Ok(Try::Acquired) => return Ok(LockAttempt::Acquired(self.hold(session, renewer))),
+            Ok(Try::Acquired(index)) => {
+                return Ok(LockAttempt::Acquired(self.hold(session, renewer, index)));
+            }
             Ok(Try::Busy(holder)) => Ok(LockAttempt::Busy { holder }),
             Err(e) => Err(e),
         };
@@ -318,6 +338,11 @@ impl Lock {
         };
         // Below this, a blocking query is pointless; report the holder instead.
         let out_of_time = |left: Duration| left < Duration::from_millis(10);
+        if let Some(seen) = self.opts.seen_free_at
+            && let Some(index) = self.acquire_if_unchanged(session, seen).await
+        {
+            return Ok(Try::Acquired(index));
+        }
         let mut index = 0;
         let mut refused_while_free = false;
         loop {
@@ -349,7 +374,7 @@ impl Lock {
             }
             let put = PutOptions::new().acquire(session).flags(self.opts.flags);
             if kv.put(key, &self.opts.value, &put).await? {
-                return Ok(Try::Acquired);
+                return Ok(Try::Acquired(0));
             }
             // Refused although it looked free: someone was faster, or the lock-delay of a
             // lost session is running.
@@ -373,12 +398,44 @@ impl Lock {
         }
     }
 
-    fn hold(&self, session: String, renewer: Option<SessionRenewer>) -> HeldLock {
+    /// One transaction: take the lock only if the key is as the caller last saw it (free, with
+    /// our flags, at `seen`). Returns the key's new `ModifyIndex` when the lock is ours. Any
+    /// failure (the key changed, lock-delay, an error) returns `None`: the caller then reads
+    /// and acquires as usual, which also covers a transaction applied although its answer was
+    /// lost (our own session holding the key may acquire it again).
+    async fn acquire_if_unchanged(&self, session: &str, seen: u64) -> Option<u64> {
+        let key = &self.opts.key;
+        let guard = if seen == 0 {
+            TxnOp::check_not_exists(key.clone())
+        } else {
+            TxnOp::check_index(key.clone(), seen)
+        };
+        let ops = [
+            guard,
+            TxnOp::lock(key.clone(), self.opts.value.clone(), session).with_flags(self.opts.flags),
+        ];
+        match self.client.txn(&ops).await {
+            Ok(done) => Some(
+                done.results
+                    .iter()
+                    .rev()
+                    .find(|p| &p.key == key)
+                    .map_or(0, |p| p.modify_index),
+            ),
+            Err(e) => {
+                tracing::debug!(key, error = %e, "guarded acquire refused; reading the key");
+                None
+            }
+        }
+    }
+
+    fn hold(&self, session: String, renewer: Option<SessionRenewer>, start: u64) -> HeldLock {
         let owned = renewer.is_some();
         let (tx, rx) = watch::channel(None);
         let monitor = tokio::spawn(monitor(
             self.client.clone(),
             self.opts.key.clone(),
+            start,
             session.clone(),
             renewer.as_ref().map(SessionRenewer::subscribe),
             self.opts.monitor_retries,
@@ -402,12 +459,14 @@ impl Lock {
 async fn monitor(
     client: Client,
     key: String,
+    start: u64,
     session: String,
     mut renewer: Option<watch::Receiver<Option<SessionLost>>>,
     retries: u32,
     tx: watch::Sender<Option<LockLost>>,
 ) {
-    let mut index = 0;
+    // Blocking from the acquire's index when known: the key is ours at that index.
+    let mut index = start;
     let mut failures = 0u32;
     let lost = loop {
         let opts = if index > 0 {

@@ -70,7 +70,8 @@ pub async fn deploy(
 
     // Step 2: image, current tag, diff link, ACL, plan shown.
     check_image(ctx, &request, &mut plan, progress).await?;
-    let current = consul::tags(ctx, &app_env).await?.current;
+    let planned_tags = consul::tags(ctx, &app_env).await?;
+    let current = planned_tags.current;
     plan.diff_link = Some(
         github_diff_link(&ctx.settings, &app_env.app, current.as_ref(), &request.tag).to_string(),
     );
@@ -110,6 +111,7 @@ pub async fn deploy(
         &app_env,
         Some(request.tag.clone()),
         request.options.wait_for_lock,
+        planned_tags.lock_free_at,
         progress,
     )
     .await?;
@@ -357,7 +359,7 @@ pub(crate) async fn lock_for(
     wait: Option<Duration>,
     progress: &ProgressSink,
 ) -> Result<consul::WatchedLock, DeployError> {
-    consul::acquire_lock(ctx, app_env, None, wait, progress).await
+    consul::acquire_lock(ctx, app_env, None, wait, None, progress).await
 }
 
 /// Releases a lock taken with [`lock_for`].

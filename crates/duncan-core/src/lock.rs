@@ -38,7 +38,7 @@ pub const SESSION_TTL: Duration = Duration::from_secs(30);
 pub const LOCK_DELAY: Duration = Duration::from_secs(15);
 
 /// The flags on the lock key (0, as the Go tool's plain key).
-const LOCK_FLAGS: u64 = 0;
+pub(crate) const LOCK_FLAGS: u64 = 0;
 
 /// Who holds the lock, stored as JSON on the lock key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +237,10 @@ pub struct LockRequest {
     pub session_ttl: Duration,
     /// The session lock-delay (default [`LOCK_DELAY`]).
     pub lock_delay: Duration,
+    /// The lock key's `ModifyIndex` when it was last read free (0: missing), as in
+    /// [`crate::release::ReleaseTags::lock_free_at`]: the lock is then taken in one guarded
+    /// transaction, without reading the key first.
+    pub seen_free_at: Option<u64>,
 }
 
 impl LockRequest {
@@ -250,7 +254,15 @@ impl LockRequest {
             wait: None,
             session_ttl: SESSION_TTL,
             lock_delay: LOCK_DELAY,
+            seen_free_at: None,
         }
+    }
+
+    /// Notes where the lock key was last seen free (see [`LockRequest::seen_free_at`]).
+    #[must_use]
+    pub fn seen_free_at(mut self, modify_index: Option<u64>) -> Self {
+        self.seen_free_at = modify_index;
+        self
     }
 
     /// Waits up to `wait` for a held lock (`None`: fail at once).
@@ -312,9 +324,15 @@ impl DeployLock {
             .session_ttl(request.session_ttl)
             .lock_delay(request.lock_delay)
             .renew_interval(request.session_ttl / 2);
-        let lock =
-            Lock::new(consul.clone(), opts).map_err(|e| LockError::from_consul(target, e))?;
-        let first = lock
+        // Only the first attempt may rely on the earlier read; a wait starts from a fresh one.
+        let waiting = Lock::new(consul.clone(), opts.clone())
+            .map_err(|e| LockError::from_consul(target, e))?;
+        let first = match request.seen_free_at {
+            Some(index) => Lock::new(consul.clone(), opts.seen_free_at(index))
+                .map_err(|e| LockError::from_consul(target, e))?,
+            None => waiting.clone(),
+        };
+        let first = first
             .acquire(AcquireMode::TryOnce)
             .await
             .map_err(|e| LockError::from_consul(target, e))?;
@@ -327,7 +345,7 @@ impl DeployLock {
             return Err(LockError::Held(Box::new(busy)));
         };
         on_wait(&busy);
-        match lock
+        match waiting
             .acquire(AcquireMode::WaitUpTo(wait))
             .await
             .map_err(|e| LockError::from_consul(target, e))?

@@ -105,6 +105,10 @@ pub struct ReleaseTags {
     pub current_index: u64,
     /// The tag deployed before the current one, if any.
     pub previous: Option<Tag>,
+    /// The lock key's `ModifyIndex` when it was free (no session) and had duncan's flags at
+    /// this read (0 when it did not exist); `None` when it was held or is not duncan's. Lets
+    /// the deploy lock be taken in one guarded transaction, without reading the key again.
+    pub lock_free_at: Option<u64>,
 }
 
 /// Parses a stored tag; surrounding whitespace (a trailing newline from `consul kv put`) is
@@ -124,9 +128,9 @@ fn parse_stored_tag(key: &str, value: &[u8]) -> Result<Option<Tag>, ReleaseError
         })
 }
 
-/// Reads `current` and `previous` in one consistent round trip (a read-only transaction with
-/// `?consistent`, so a just-finished deploy is never missed and both tags come from the same
-/// index).
+/// Reads `current` and `previous` (and the lock key, for [`ReleaseTags::lock_free_at`]) in one
+/// consistent round trip (a read-only transaction with `?consistent`, so a just-finished deploy
+/// is never missed and all come from the same index).
 ///
 /// Each key is read with `get-tree` rather than `get`, because a `get` of a missing key fails
 /// the whole transaction in Consul; only the entry whose key matches exactly is kept.
@@ -137,11 +141,13 @@ fn parse_stored_tag(key: &str, value: &[u8]) -> Result<Option<Tag>, ReleaseError
 pub async fn read_tags(consul: &Client, target: &AppEnv) -> Result<ReleaseTags, ReleaseError> {
     let current_key = target.current_key();
     let previous_key = target.previous_key();
+    let lock_key = target.lock_key();
     let read = consul
         .read_txn(
             &[
                 TxnOp::get_tree(current_key.clone()),
                 TxnOp::get_tree(previous_key.clone()),
+                TxnOp::get_tree(lock_key.clone()),
             ],
             &QueryOptions::consistent(),
         )
@@ -150,6 +156,13 @@ pub async fn read_tags(consul: &Client, target: &AppEnv) -> Result<ReleaseTags, 
     let find = |key: &str| read.results.iter().find(|p| p.key == key);
     let current = find(&current_key);
     let previous = find(&previous_key);
+    let lock_free_at = match find(&lock_key) {
+        None => Some(0),
+        Some(p) if p.session.is_none() && p.flags == crate::lock::LOCK_FLAGS => {
+            Some(p.modify_index)
+        }
+        Some(_) => None,
+    };
     Ok(ReleaseTags {
         current: match current {
             Some(p) => parse_stored_tag(&current_key, &p.value)?,
@@ -160,6 +173,7 @@ pub async fn read_tags(consul: &Client, target: &AppEnv) -> Result<ReleaseTags, 
             Some(p) => parse_stored_tag(&previous_key, &p.value)?,
             None => None,
         },
+        lock_free_at,
     })
 }
 

@@ -521,3 +521,108 @@ async fn long_wait_keeps_the_waiting_session_alive() {
     );
     second_held.release().await.expect("release");
 }
+
+/// The requests the simulator received, as `METHOD path` without the query.
+fn request_paths(env: &Env) -> Vec<String> {
+    env.control()
+        .requests()
+        .into_iter()
+        .map(|r| {
+            let path = r.path_and_query.split('?').next().unwrap_or_default();
+            format!("{} {path}", r.method)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn lock_seen_free_is_taken_in_one_txn_without_reading_the_key() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("seen");
+    env.client
+        .kv()
+        .put(&key, b"old", &PutOptions::new().flags(GO_API_LOCK_FLAGS))
+        .await
+        .expect("put");
+    let (pair, _) = env
+        .client
+        .kv()
+        .get(&key, &QueryOptions::new())
+        .await
+        .expect("get");
+    let seen = pair.expect("exists").modify_index;
+    env.control().clear_requests();
+    let opts = LockOptions::new(key.clone(), b"me".to_vec()).seen_free_at(seen);
+    let lock = Lock::new(env.client.clone(), opts).expect("lock");
+    let held = acquired(lock.acquire(AcquireMode::TryOnce).await.expect("acquire"));
+    let (pair, _) = env
+        .client
+        .kv()
+        .get(&key, &QueryOptions::new())
+        .await
+        .expect("get");
+    let pair = pair.expect("exists");
+    assert_eq!(pair.session.as_deref(), Some(held.session_id()));
+    assert_eq!(pair.value_str(), Some("me"));
+    let sent = request_paths(&env);
+    assert_eq!(
+        sent.get(..2),
+        Some(
+            &[
+                "PUT /v1/session/create".to_owned(),
+                "PUT /v1/txn".to_owned()
+            ][..]
+        ),
+        "{sent:?}"
+    );
+    held.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn lock_seen_free_but_changed_since_still_checks_flags_and_holder() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("changed");
+    // Seen missing, but written since as plain data: the guarded txn must not take it.
+    env.client
+        .kv()
+        .put(&key, b"data", &PutOptions::new().flags(1))
+        .await
+        .expect("put");
+    let opts = LockOptions::new(key.clone(), b"me".to_vec()).seen_free_at(0);
+    let lock = Lock::new(env.client.clone(), opts).expect("lock");
+    let err = lock
+        .acquire(AcquireMode::TryOnce)
+        .await
+        .expect_err("not a lock key");
+    assert!(
+        matches!(err, Error::LockConflict { flags: 1, .. }),
+        "{err:?}"
+    );
+    let (pair, _) = env
+        .client
+        .kv()
+        .get(&key, &QueryOptions::new())
+        .await
+        .expect("get");
+    assert_eq!(pair.expect("kept").value_str(), Some("data"));
+
+    // Seen free, but another session holds it now: busy, naming that holder.
+    let other_key = env.key("taken");
+    let other = Lock::new(
+        env.client.clone(),
+        LockOptions::new(other_key.clone(), b"other".to_vec()),
+    )
+    .expect("lock");
+    let theirs = acquired(other.acquire(AcquireMode::TryOnce).await.expect("acquire"));
+    let opts = LockOptions::new(other_key, b"me".to_vec()).seen_free_at(0);
+    let mine = Lock::new(env.client.clone(), opts).expect("lock");
+    match mine.acquire(AcquireMode::TryOnce).await.expect("acquire") {
+        LockAttempt::Busy { holder } => {
+            assert_eq!(
+                holder.and_then(|p| p.session).as_deref(),
+                Some(theirs.session_id())
+            );
+        }
+        other => panic!("expected busy, got {other:?}"),
+    }
+    theirs.release().await.expect("release");
+}

@@ -95,9 +95,12 @@ pub(crate) async fn acquire_lock(
     app_env: &AppEnv,
     tag: Option<Tag>,
     wait: Option<std::time::Duration>,
+    seen_free_at: Option<u64>,
     progress: &ProgressSink,
 ) -> Result<WatchedLock, DeployError> {
-    let request = LockRequest::new(app_env.clone(), &ctx.settings, tag).wait(wait);
+    let request = LockRequest::new(app_env.clone(), &ctx.settings, tag)
+        .wait(wait)
+        .seen_free_at(seen_free_at);
     let lock = DeployLock::acquire_reporting(&ctx.consul, &request, |held| {
         progress.emit(Progress::WaitingForLock {
             holder: held.to_string(),
