@@ -13,6 +13,10 @@
 //! - When the stream reconnects (the client's reconnecting stream says so with
 //!   [`Signal::Reconnected`]) the state is re-read over REST, since Marathon replays nothing;
 //!   when the stream ends or was never had, REST is polled every second.
+//! - With a stream, REST is read at once only for our deployment's end (or failure) and after a
+//!   reconnect; step and task events prompt a read at most once per `poll_interval`, and the
+//!   state is re-read every `resync_interval`. A deployment that ends quickly thus costs one
+//!   confirming read.
 //!
 //! The watch never reports success that REST does not confirm.
 
@@ -100,7 +104,8 @@ pub struct WatchOptions {
     /// Give up when no new healthy task appeared for this long. `None`: derived from the apps
     /// (see [`default_stall_window`]).
     pub stall_window: Option<Duration>,
-    /// How often REST is polled without an event stream (1 s).
+    /// How often REST is polled without an event stream (1 s); with one, the shortest gap
+    /// between reads prompted by progress events, and the delay of the first read.
     pub poll_interval: Duration,
     /// How often REST is re-read while the stream is up, to catch what events cannot say (5 s).
     pub resync_interval: Duration,
@@ -339,7 +344,18 @@ where
     let mut deadline = options.deadline.map(|d| (d, started + d));
     let mut stall = options.stall_window;
     let mut last_progress_at = started;
-    let mut next_read = started;
+    // With a stream, the first read waits: the deployment's end is announced by an event (read
+    // at once then), and a deployment that ends within `poll_interval` needs only the
+    // confirming read. Without one, read now.
+    let mut next_read = if signals.is_some() {
+        started + options.poll_interval
+    } else {
+        started
+    };
+    // Reads prompted by progress events (steps, task updates) come at most once per
+    // `poll_interval` after the last read: enough for the progress display and the stall
+    // check, without a read per burst of task events.
+    let mut last_read = started;
 
     loop {
         let now = Instant::now();
@@ -358,6 +374,7 @@ where
                     None => break,
                 }
             }
+            last_read = Instant::now();
             match snapshot(marathon, target).await {
                 Ok(snap) => {
                     state.unreachable = false;
@@ -475,7 +492,13 @@ where
             Some(Some(signal)) => {
                 let read_after = state.on_signal(signal, target, progress);
                 if let Some(after) = read_after {
-                    next_read = next_read.min(Instant::now() + after);
+                    let at = if after.is_zero() {
+                        // Our deployment's end, or a reconnect: read at once.
+                        Instant::now()
+                    } else {
+                        (Instant::now() + after).max(last_read + options.poll_interval)
+                    };
+                    next_read = next_read.min(at);
                 }
             }
         }

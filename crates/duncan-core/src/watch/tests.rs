@@ -417,3 +417,87 @@ async fn old_tasks_going_away_is_progress_not_a_stall() {
     );
     assert_eq!(report.outcome, WatchOutcome::Succeeded);
 }
+
+#[tokio::test]
+async fn quick_deployment_with_a_stream_costs_one_confirming_read() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
+    let (tx, rx) = signals();
+    let (sink, _seen) = collecting();
+    // Intervals far longer than the deployment, so only the events can prompt a read.
+    let options = WatchOptions {
+        deadline: Some(Duration::from_secs(30)),
+        poll_interval: Duration::from_secs(10),
+        resync_interval: Duration::from_secs(20),
+        ..quick()
+    };
+    let driver = {
+        let fake = fake.clone();
+        async move {
+            // A burst of progress events, then the end, all within the first poll interval.
+            tx.send(Signal::DeploymentStep {
+                id: "ours".into(),
+                affected_apps: vec!["/shop-stage/web".into()],
+            })
+            .unwrap();
+            tx.send(Signal::AppActivity {
+                app_id: "/shop-stage/web".into(),
+            })
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+            fake.set_deployments(vec![]);
+            tx.send(Signal::DeploymentSuccess { id: "ours".into() })
+                .unwrap();
+            tx
+        }
+    };
+    let target = target();
+    let (report, _tx) = tokio::join!(
+        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+        driver
+    );
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+    assert_eq!(fake.reads(), 1, "only the read confirming the success");
+}
+
+#[tokio::test]
+async fn progress_events_prompt_a_read_within_a_poll_interval() {
+    let fake = FakeMarathon::default();
+    fake.set_deployments(vec![deployment("ours")]);
+    fake.set_app(app(V2, "acme/shop:v2", &[true], 1));
+    let (tx, rx) = signals();
+    let (sink, seen) = collecting();
+    let options = WatchOptions {
+        deadline: Some(Duration::from_secs(30)),
+        poll_interval: Duration::from_millis(200),
+        resync_interval: Duration::from_secs(20),
+        ..quick()
+    };
+    let driver = async move {
+        tx.send(Signal::AppActivity {
+            app_id: "/shop-stage/web".into(),
+        })
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        tx
+    };
+    let target = target();
+    let watch = tokio::time::timeout(
+        Duration::from_millis(1000),
+        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+    );
+    let (ended, _tx) = tokio::join!(watch, driver);
+    assert!(ended.is_err(), "the deployment is still running");
+    assert_eq!(
+        fake.reads(),
+        1,
+        "one read for the burst, not before a poll interval"
+    );
+    assert!(seen.lock().unwrap().contains(&Progress::AppHealth {
+        app: "/shop-stage/web".into(),
+        healthy: 1,
+        target: 2
+    }));
+}
