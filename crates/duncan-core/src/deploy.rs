@@ -153,11 +153,16 @@ async fn under_lock(
     let app_env = &request.app_env;
     // Under the lock, read again what the plan was built from: another deployer may have
     // changed the group or the tags while we waited, and a stale body would undo their work.
+    // Independent reads (Marathon and Consul): one round trip for both.
+    let (planned, tags) = tokio::join!(
+        plan_update(ctx, app_env, &request.tag),
+        consul::tags(ctx, app_env)
+    );
     let PlannedUpdate {
         plan: mut locked_plan,
         update_body,
-    } = plan_update(ctx, app_env, &request.tag).await?;
-    let tags = consul::tags(ctx, app_env).await?;
+    } = planned?;
+    let tags = tags?;
     locked_plan.digest = plan.digest.take();
     locked_plan.image_check_skipped = plan.image_check_skipped;
     locked_plan.marathon_steps = plan.marathon_steps.take();
