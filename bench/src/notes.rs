@@ -21,14 +21,20 @@ pub fn request_findings(cost: &Cost) -> Vec<String> {
              deploy (plan, and again under the lock)."
         ));
     }
-    let txns = count(consul, |r| r.starts_with("PUT /v1/txn"));
-    if txns > 2 {
+    let reads = count(consul, |r| r.starts_with("PUT /v1/txn?consistent"));
+    let writes = count(consul, |r| r.starts_with("PUT /v1/txn")) - reads;
+    let acquire_txn = usize::from(!consul.iter().any(|r| r.contains("acquire=")));
+    let protocol_writes = 2 + acquire_txn;
+    if writes > protocol_writes {
         notes.push(format!(
-            "{txns} transactions where the protocol has two (the ACL probe and the release): \
-             the extra ones append audit events of their own, such as `deploy_started` once \
-             Marathon accepted the update (`duncan-core/src/deploy/consul.rs` \
-             `Finish::started` → `duncan-core/src/audit/log.rs` `append`), each with its key \
-             listings below."
+            "{writes} write transactions where the protocol has {protocol_writes} (the ACL \
+             probe{}, and the release): the extra ones append audit events of their own, such \
+             as `deploy_started` once Marathon accepted the update \
+             (`duncan-core/src/deploy/consul.rs` `Finish::started` → \
+             `duncan-core/src/audit/log.rs` `append`), beside the watch, each with the key \
+             listing below. ({reads} more are the read-only transactions of the tags, plan and \
+             re-read under the lock, as in the protocol.)",
+            if acquire_txn == 1 { ", the lock" } else { "" }
         ));
     }
     let listings = count(consul, |r| r.starts_with("GET ") && r.contains("keys"));
@@ -36,12 +42,11 @@ pub fn request_findings(cost: &Cost) -> Vec<String> {
         notes.push(format!(
             "{listings} key listings of `history/` and `events/`: every audit append \
              (`duncan-core/src/audit/log.rs` `append`) and the release commit \
-             (`duncan-core/src/release/commit.rs` `commit_success`) list the prefix to pick the \
-             next sequence number (`audit/log.rs` `next_sequence`) before their txn, then list \
-             `events/` again to prune beyond the retention (`audit/log.rs` `prune`). Sequence \
-             numbers that need no listing (e.g. from the Consul index read with the tags, \
-             guarded by `check-not-exists` in the same txn) and pruning only every Nth event \
-             would leave one txn per record."
+             (`duncan-core/src/release/commit.rs` `commit_success`, both prefixes at once) list \
+             the prefix to pick the next sequence number before their txn; pruning reuses that \
+             listing. Sequence numbers that need no listing yet can neither collide nor \
+             reorder (e.g. a counter key moved by `cas` in the same txn) would leave one txn \
+             per record."
         ));
     }
     let txn_at = consul.iter().rposition(|r| r.starts_with("PUT /v1/txn"));

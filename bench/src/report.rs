@@ -91,10 +91,13 @@ fn peak_rss_kib(r: &Results) -> u64 {
         .unwrap_or(0)
 }
 
-/// Requests on the critical path: everything but the event stream, the lock monitor's reads of
-/// the lock key once it is held (a spawned task), and audit appends made while the lock is held
-/// other than the final release txn (duncan runs the `deploy_started` append beside the watch):
-/// each such txn with the key listings right before and after it.
+/// Requests on the critical path. Left out: the event stream; the lock monitor's reads of the
+/// lock key once it is held (a spawned task); audit appends made while the lock is held other
+/// than the final release txn (duncan runs the `deploy_started` append beside the watch): each
+/// such txn with the key listing right before it. Counted once for two: what duncan sends
+/// together — the tags re-read under the lock (`/v1/txn?consistent`) beside the group re-read
+/// (already counted on the Marathon side), and the `history/` and `events/` listings of the
+/// release commit.
 fn sequential_requests(cost: &Cost) -> (usize, usize) {
     let marathon = cost
         .marathon_log
@@ -102,25 +105,51 @@ fn sequential_requests(cost: &Cost) -> (usize, usize) {
         .filter(|r| !r.contains("/v2/events"))
         .count();
     let log = &cost.consul_log;
+    let is_txn = |r: &String| r.starts_with("PUT /v1/txn");
+    let is_read_txn = |r: &String| r.starts_with("PUT /v1/txn?consistent");
+    let is_listing = |r: &String| r.starts_with("GET ") && r.contains("?keys");
+    let session = log
+        .iter()
+        .position(|r| r.starts_with("PUT /v1/session/create"))
+        .unwrap_or(usize::MAX);
+    // The lock is taken by `?acquire=`, or by the first write txn after the session.
     let acquired = log
         .iter()
-        .position(|r| r.starts_with("PUT ") && r.contains("acquire="))
+        .enumerate()
+        .position(|(i, r)| {
+            (r.starts_with("PUT ") && r.contains("acquire="))
+                || (i > session && is_txn(r) && !is_read_txn(r))
+        })
         .unwrap_or(usize::MAX);
-    let is_txn = |r: &String| r.starts_with("PUT /v1/txn");
     let last_txn = log.iter().rposition(is_txn).unwrap_or(0);
-    let mut beside = vec![false; log.len()];
+    let mut aside = vec![false; log.len()];
+    fn mark(aside: &mut [bool], i: usize) {
+        if let Some(slot) = aside.get_mut(i) {
+            *slot = true;
+        }
+    }
     for (i, r) in log.iter().enumerate() {
+        let before = i.checked_sub(1).and_then(|j| log.get(j));
         if i > acquired && i < last_txn && is_txn(r) {
-            for j in [i.wrapping_sub(1), i + 1] {
-                if log.get(j).is_some_and(|r| r.contains("?keys"))
-                    && let Some(slot) = beside.get_mut(j)
-                {
-                    *slot = true;
+            if is_read_txn(r) {
+                // The tags re-read under the lock, beside the group re-read.
+                mark(&mut aside, i);
+            } else {
+                // An audit append beside the watch, with its listing.
+                mark(&mut aside, i);
+                if before.is_some_and(is_listing) {
+                    mark(&mut aside, i.wrapping_sub(1));
                 }
             }
-            if let Some(slot) = beside.get_mut(i) {
-                *slot = true;
-            }
+        }
+        // The commit's listings, sent together: count the second.
+        let paired_listings = i + 1 == last_txn
+            && is_listing(r)
+            && before.is_some_and(|b| {
+                is_listing(b) && !aside.get(i.wrapping_sub(1)).copied().unwrap_or(true)
+            });
+        if paired_listings {
+            mark(&mut aside, i);
         }
     }
     let consul = log
@@ -128,7 +157,7 @@ fn sequential_requests(cost: &Cost) -> (usize, usize) {
         .enumerate()
         .filter(|(i, r)| {
             let monitor = *i > acquired && r.starts_with("GET ") && r.contains("/lock");
-            let aside = beside.get(*i).copied().unwrap_or(false);
+            let aside = aside.get(*i).copied().unwrap_or(false);
             !monitor && !aside && !r.contains("index=")
         })
         .count();
@@ -452,8 +481,10 @@ pub fn render(r: &Results) -> String {
          destroy (1). The event stream is opened before the `PUT` but beside it, the lock \
          monitor's reads run in a task of their own, and the `deploy_started` audit append \
          (its txn and the key listings around it) runs beside the watch; none is on the \
-         critical path. duncan awaits its other requests one after the other, so its \
-         sequential count is its request count minus those.\n\n",
+         critical path. duncan sends the tags re-read under the lock beside the group \
+         re-read, and the commit's two key listings together (each pair counted once), and \
+         awaits its other requests one after the other, \
+         so its sequential count is its request count minus those.\n\n",
     );
     for cost in &r.costs {
         let (m, c) = sequential_requests(cost);
@@ -650,7 +681,6 @@ parse                          fastest       │ slowest       │ median       
                 "GET /v1/kv/deploys/a/b/lock?index=3&wait=60s",
                 "GET /v1/kv/deploys/a/b/events/?keys&separator=%2F",
                 "PUT /v1/txn",
-                "GET /v1/kv/deploys/a/b/events/?keys&separator=%2F",
                 "GET /v1/kv/deploys/a/b/history/?keys&separator=%2F",
                 "PUT /v1/txn",
             ]),
@@ -659,6 +689,42 @@ parse                          fastest       │ slowest       │ median       
         };
         // Probe txn, lock read, acquire, history listing, release txn.
         assert_eq!(sequential_requests(&cost), (2, 5));
+    }
+
+    #[test]
+    fn sequential_requests_count_what_duncan_sends_together_once() {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let cost = Cost {
+            other_apps: 0,
+            marathon_requests: 4,
+            marathon_bytes: (0, 0),
+            consul_requests: 12,
+            consul_bytes_in: 0,
+            marathon_log: owned(&[
+                "GET /v2/groups/a-b",
+                "GET /v2/groups/a-b",
+                "GET /v2/events",
+                "PUT /v2/groups/a-b",
+            ]),
+            consul_log: owned(&[
+                "PUT /v1/txn?consistent",
+                "PUT /v1/txn",
+                "PUT /v1/session/create",
+                "PUT /v1/txn",
+                "GET /v1/kv/deploys/a/b/lock?index=3&wait=60s",
+                "PUT /v1/txn?consistent",
+                "GET /v1/kv/deploys/a/b/events/?keys&separator=%2F&consistent",
+                "PUT /v1/txn",
+                "GET /v1/kv/deploys/a/b/history/?keys&separator=%2F&consistent",
+                "GET /v1/kv/deploys/a/b/events/?keys&separator=%2F&consistent",
+                "PUT /v1/txn",
+                "PUT /v1/session/destroy/s",
+            ]),
+            each_deploy: Vec::new(),
+            each_bytes: Vec::new(),
+        };
+        // Tags, probe, session, lock txn, the two listings, release txn, session destroy.
+        assert_eq!(sequential_requests(&cost), (3, 7));
     }
 
     fn cost_of(other_apps: usize, each: &[(u64, u64)]) -> Cost {
