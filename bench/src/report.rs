@@ -430,7 +430,10 @@ pub fn render(r: &Results) -> String {
          silent, not even keep-alives) just before the end: duncan then only learns of it from \
          its REST re-read, which it does every 5 s while it believes it has a stream \
          (`WatchOptions::resync_interval`); with no stream at all it polls every 1 s \
-         (`poll_interval`). Expect p50 ≈ half the interval.\n\
+         (`poll_interval`). Expect p50 ≈ half the interval. With a stream, duncan's first \
+         read comes one `poll_interval` after its watch starts, so its re-reads fall at \
+         1 s + k × 5 s, while the harness spreads the ends over 0–5 s after the start: the \
+         ends before the first read wait less, the others up to 5 s.\n\
          - **Event stream refused (polling).** The same, with duncan talking to marathon-sim \
          through a loopback proxy that answers `GET /v2/events` with 404 (as a gateway that \
          does not pass server-sent events) and forwards everything else: duncan falls back to \
@@ -457,8 +460,9 @@ pub fn render(r: &Results) -> String {
          while waiting) against consul-sim: one holder, N waiters, each holder keeping the lock \
          50 ms as a deploy keeps it for its length; the time from a holder starting its release \
          to the next holder having the lock. (When a holder lets go within a round trip of \
-         taking the lock, a waiter whose `acquire` lost the race may find the key free and take \
-         that for a lock-delay: measured apart, see below.)\n\
+         taking the lock, a waiter whose `acquire` lost the race finds the key free again; it \
+         retries at once, and takes a second refusal of a free key for a lock-delay: measured \
+         apart, see below.)\n\
          - **Parse.** divan, in-process: `serde_json::from_slice::<marathon_client::Group>` of \
          Marathon's real 1000-app root group (`bench/data/155_1000.json`).\n\
          - **Consul throughput.** N operations spread over 1 or 32 concurrent callers against \
