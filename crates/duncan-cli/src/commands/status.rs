@@ -1,6 +1,6 @@
 //! `duncan status` (alias `list`): what Marathon runs for each app/env, against Consul's record.
 
-use duncan_core::names::AppEnv;
+use duncan_core::names::{AppEnv, Tag};
 use duncan_core::status::{
     DEFAULT_STATUS_CONCURRENCY, Drift, GroupStatus, StatusError, status_many,
 };
@@ -73,7 +73,32 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
     ) {
         out.line(line)?;
     }
+    // A drift is only useful with the way out of it.
+    for (target, result) in &results {
+        if let Ok(status) = result
+            && let Drift::Drifted { marathon, consul } = &status.drift
+        {
+            out.line(repair_hint(target, marathon, consul))?;
+        }
+    }
     Ok(ExitStatus::Ok)
+}
+
+/// How to end a drift: deploy the recorded tag again, or record the one that runs.
+fn repair_hint(target: &AppEnv, marathon: &[String], consul: &Tag) -> String {
+    let (app, env) = (target.app.as_str(), target.env.as_str());
+    let mut hint = format!(
+        "{target}: Marathon runs {} but Consul records {consul}; to go back to {consul}: \
+         duncan deploy -a {app} -e {env} -t {consul}",
+        marathon.join(", ")
+    );
+    if let [running] = marathon {
+        hint.push_str(&format!(
+            "; to keep {running}: consul kv put deploys/{app}/{env}/current {running} && \
+             consul kv put deploys/{app}/{env}/previous {consul}"
+        ));
+    }
+    hint
 }
 
 /// The app/envs to show: those named, else every configured app × every allowed environment.
