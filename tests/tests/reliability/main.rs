@@ -12,6 +12,7 @@
 
 mod consul_faults;
 mod crash;
+mod drift;
 mod hostile;
 mod hostile_servers;
 mod lock_loss;
