@@ -228,33 +228,35 @@ async fn marathon_over_tls_with_a_private_ca_is_trusted_only_with_the_ca_option(
         "the error says why: {chain}"
     );
 
-    // The CLI itself: without a way to pass the CA, a private-CA Marathon is refused clearly.
+    // The CLI itself: without the CA a private-CA Marathon is refused clearly; with
+    // MARATHON_CACERT it is trusted.
     let home = Home::with_config(&sims.config(&["shop"]));
-    let cli = home
-        .run(
-            &[
-                "--marathon-url",
-                &marathon,
-                "status",
-                "-a",
-                "shop",
-                "-e",
-                "stage",
-            ],
-            &[],
-        )
-        .await;
+    let args = [
+        "--marathon-url",
+        &marathon,
+        "status",
+        "-a",
+        "shop",
+        "-e",
+        "stage",
+    ];
+    let cli = home.run(&args, &[]).await;
     cli.assert_no_panic();
+    assert_ne!(cli.code, 0, "an untrusted Marathon was used: {cli:?}");
     assert!(
         cli.all().to_lowercase().contains("certificate"),
         "the CLI names the certificate problem: {cli:?}"
     );
+    let ca = pki.ca.to_str().expect("utf-8 path");
+    let trusted = home.run(&args, &[("MARATHON_CACERT", ca)]).await;
+    trusted.assert_no_panic();
+    assert_eq!(trusted.code, 0, "MARATHON_CACERT is honoured: {trusted:?}");
     report(
         "Marathon over TLS with a private CA",
-        3,
+        4,
         "pass",
         "marathon-client with the CA: works; without: refused naming the certificate; \
-         the CLI has no Marathon CA option yet and refuses clearly",
+         the CLI: refused without the CA, exit 0 with MARATHON_CACERT",
     );
 }
 

@@ -42,6 +42,9 @@ fn rows(config: &Config) -> Vec<Row> {
         row("consul_cacert", &config.consul_cacert, |v| {
             opt(v, |p| p.display().to_string())
         }),
+        row("marathon_cacert", &config.marathon_cacert, |v| {
+            opt(v, |p| p.display().to_string())
+        }),
         row("github_org", &config.github_org, |v| opt(v, Clone::clone)),
         row("repos", &config.repos, |m| {
             if m.is_empty() {

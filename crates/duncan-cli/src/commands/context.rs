@@ -49,6 +49,17 @@ pub fn marathon(config: &Config) -> Result<marathon_client::Client, Failure> {
     if let Some(token) = &config.marathon_token.value {
         settings = settings.with_token(token.expose());
     }
+    if let Some(ca) = &config.marathon_cacert.value {
+        let pem = std::fs::read(ca).map_err(|e| {
+            Failure::usage(format!(
+                "cannot read Marathon's CA certificate {} (from {}): {e}",
+                ca.display(),
+                config.marathon_cacert.source
+            ))
+            .hint("point MARATHON_CACERT (or marathon_cacert) at a readable PEM file")
+        })?;
+        settings = settings.with_ca_certificate_pem(pem);
+    }
     marathon_client::Client::new(settings).map_err(|e| Failure::error(error_chain(&e)))
 }
 

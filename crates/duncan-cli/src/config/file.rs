@@ -89,6 +89,8 @@ pub struct FileKeys {
     pub marathon_url: Option<String>,
     /// DC/OS / Marathon token.
     pub marathon_token: Option<String>,
+    /// CA certificate (PEM file) for Marathon's TLS.
+    pub marathon_cacert: Option<String>,
     /// Go: Consul's host (`https://` added when no scheme is given).
     pub consul_host: Option<String>,
     /// Consul's URL (wins over `consul_host`).

@@ -108,6 +108,8 @@ pub struct Config {
     pub consul_token: Setting<Option<Secret>>,
     /// CA certificate for Consul.
     pub consul_cacert: Setting<Option<PathBuf>>,
+    /// CA certificate for Marathon.
+    pub marathon_cacert: Setting<Option<PathBuf>>,
     /// GitHub organisation for diff links.
     pub github_org: Setting<Option<String>>,
     /// App → GitHub repository, for apps whose repository has another name.

@@ -157,6 +157,13 @@ pub(super) fn resolve(
         Some(p) => Setting::new(Some(PathBuf::from(p)), Source::Env("CONSUL_CACERT")),
         None => Setting::new(None, Source::Unset),
     };
+    let marathon_cacert = if let Some(p) = env("MARATHON_CACERT") {
+        Setting::new(Some(PathBuf::from(p)), Source::Env("MARATHON_CACERT"))
+    } else if let Some(p) = trimmed(&keys.marathon_cacert) {
+        Setting::new(Some(PathBuf::from(p)), Source::File("marathon_cacert"))
+    } else {
+        Setting::new(None, Source::Unset)
+    };
 
     let string_setting = |env_name: &'static str, key: &'static str, value: &Option<String>| {
         if let Some(v) = env(env_name) {
@@ -388,6 +395,12 @@ pub(super) fn resolve(
     );
     note(
         &mut notes,
+        "marathon_cacert",
+        keys.marathon_cacert.is_some(),
+        "CA certificate (PEM) trusted for Marathon's TLS".to_owned(),
+    );
+    note(
+        &mut notes,
         "consul_token_file",
         keys.consul_token_file.is_some(),
         "file holding the Consul ACL token".to_owned(),
@@ -502,6 +515,7 @@ pub(super) fn resolve(
         consul_url,
         consul_token,
         consul_cacert,
+        marathon_cacert,
         github_org,
         repos,
         docker_repo_prefix,
