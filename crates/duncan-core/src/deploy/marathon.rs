@@ -83,6 +83,31 @@ pub(crate) enum RollbackResult {
     },
 }
 
+/// How long the cancel that starts a rollback keeps trying while Marathon answers 503 (no
+/// leader): an ordinary leader election takes a few seconds.
+const CANCEL_UNAVAILABLE_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Cancels `deployment_id` without force, retrying while Marathon is unavailable (503 and the
+/// like mean the request was not processed, so sending it again cannot cancel twice).
+async fn cancel_through_leader_election(
+    client: &Client,
+    deployment_id: &str,
+) -> Result<marathon_client::DeploymentRef, marathon_client::Error> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(200);
+    loop {
+        match client.cancel_deployment(deployment_id).await {
+            Err(marathon_client::Error::Unavailable { .. })
+                if started.elapsed() + pause < CANCEL_UNAVAILABLE_FOR =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Cancels our deployment without force, so that Marathon starts a rollback deployment to the
 /// previous app versions, and watches that rollback to its end (protocol step 7).
 pub(crate) async fn roll_back(
@@ -94,7 +119,7 @@ pub(crate) async fn roll_back(
 ) -> RollbackResult {
     // Subscribe before the cancel, as for the deploy itself.
     let signals = open_signals(client, progress).await;
-    let rollback = match client.cancel_deployment(deployment_id).await {
+    let rollback = match cancel_through_leader_election(client, deployment_id).await {
         Ok(rollback) => rollback,
         Err(error) => {
             return RollbackResult::Failed {
