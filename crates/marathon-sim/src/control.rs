@@ -78,6 +78,28 @@ impl Control {
             .store(redirect, Ordering::SeqCst);
     }
 
+    /// Delays every request by `d` of real time from now on (zero, the default, turns it off),
+    /// as a network round trip of `d` would: a request is handled, and answered, `d` after it
+    /// arrived. Every answer waits, `/ping` and errors included. An event stream waits `d`
+    /// before it subscribes and sends its response head; its events then go out as they
+    /// happen, undelayed. Requests already waiting keep the delay they started with.
+    ///
+    /// ```no_run
+    /// # async fn demo(sim: &marathon_sim::MarathonSim) {
+    /// use std::time::Duration;
+    /// sim.control().set_latency(Duration::from_millis(20)); // each round trip 20 ms longer
+    /// # }
+    /// ```
+    pub fn set_latency(&self, d: Duration) {
+        *lock(&self.shared.latency) = d;
+    }
+
+    /// The delay [`Control::set_latency`] set.
+    #[must_use]
+    pub fn latency(&self) -> Duration {
+        *lock(&self.shared.latency)
+    }
+
     /// Closes every open event stream now.
     pub fn drop_event_streams(&self) {
         self.shared.bus.drop_all();

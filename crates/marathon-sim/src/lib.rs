@@ -42,6 +42,9 @@
 //! `deployment_step_success`, and finally `deployment_success` — or `deployment_step_failure` and
 //! `deployment_failed` when a forced change or a cancel ends it.
 //!
+//! [`Control::set_latency`] holds every answer back by a fixed real delay, as a network round
+//! trip would (an event stream's head only: its events go out as they happen).
+//!
 //! Simulated time is real monotonic time × speed plus every [`Control::advance_clock`] jump; a
 //! jump runs every transition on the way in order, so a test can pass a 300 s grace period at once.
 //!
@@ -383,6 +386,8 @@ pub(crate) struct Shared {
     pub(crate) auth: Auth,
     pub(crate) keepalive: Duration,
     pub(crate) requests: Mutex<Vec<RequestEntry>>,
+    /// Real delay before each request is handled ([`Control::set_latency`]).
+    pub(crate) latency: Mutex<Duration>,
     wake: Notify,
     pub(crate) addr: SocketAddr,
 }
@@ -454,6 +459,7 @@ impl MarathonSim {
             auth: options.auth,
             keepalive: options.keepalive,
             requests: Mutex::new(Vec::new()),
+            latency: Mutex::new(Duration::ZERO),
             wake: Notify::new(),
             addr,
         });

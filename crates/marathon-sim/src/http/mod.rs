@@ -54,6 +54,13 @@ async fn record(shared: Arc<Shared>, req: Request) -> Response {
         Err(_) => Bytes::new(),
     };
     let bytes_in = body.len() as u64;
+    // Before handling, like consul-sim: the whole round trip lies before the state is read or
+    // changed, so a delayed `PUT` starts its deployment only when it is answered. An event
+    // stream subscribes only then too, and its events are not held back after that.
+    let latency = *lock(&shared.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let response = handle(&shared, &parts, body).await;
     let counter = Arc::new(AtomicU64::new(0));
     let (mut rparts, rbody) = response.into_parts();

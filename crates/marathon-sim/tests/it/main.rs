@@ -6,4 +6,5 @@ mod api;
 mod binary;
 mod deployments;
 mod events;
+mod latency;
 mod support;
