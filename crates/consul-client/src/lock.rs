@@ -62,6 +62,11 @@ pub struct LockOptions {
     /// `check-not-exists`, then `lock`), so no read precedes it; when the key changed, the
     /// attempt goes on as without it.
     pub seen_free_at: Option<u64>,
+    /// KV reads (`get`, `get-tree`, `check-*` operations) sent in the same transaction that
+    /// takes the lock, so they show the state at the moment the lock became ours, without a
+    /// round trip of their own. Their results are [`HeldLock::acquired_reads`]. When set, every
+    /// acquisition is a transaction (`lock` followed by these) rather than a `PUT ?acquire=`.
+    pub reads: Vec<TxnOp>,
 }
 
 impl LockOptions {
@@ -79,7 +84,14 @@ impl LockOptions {
             monitor_retries: 3,
             lock_delay_retry: Duration::from_secs(1),
             seen_free_at: None,
+            reads: Vec::new(),
         }
+    }
+
+    /// Reads `ops` in the transaction that takes the lock. See [`LockOptions::reads`].
+    pub fn reads(mut self, ops: Vec<TxnOp>) -> Self {
+        self.reads = ops;
+        self
     }
 
     /// Notes that the key was read free (no session) with these options' flags at
@@ -161,8 +173,8 @@ pub enum LockAttempt {
 /// The outcome of one acquisition loop.
 enum Try {
     /// Ours; with the key's `ModifyIndex` after the acquire when known (0 otherwise), where the
-    /// monitor's first blocking query can start.
-    Acquired(u64),
+    /// monitor's first blocking query can start, and the results of [`LockOptions::reads`].
+    Acquired(u64, Vec<KvPair>),
     Busy(Option<KvPair>),
 }
 
@@ -291,8 +303,10 @@ impl Lock {
             }
         };
         let busy = match self.try_acquire(&session, mode).await {
-            Ok(Try::Acquired(index)) => {
-                return Ok(LockAttempt::Acquired(self.hold(session, renewer, index)));
+            Ok(Try::Acquired(index, reads)) => {
+                return Ok(LockAttempt::Acquired(
+                    self.hold(session, renewer, index, reads),
+                ));
             }
             Ok(Try::Busy(holder)) => Ok(LockAttempt::Busy { holder }),
             Err(e) => Err(e),
@@ -339,9 +353,9 @@ impl Lock {
         // Below this, a blocking query is pointless; report the holder instead.
         let out_of_time = |left: Duration| left < Duration::from_millis(10);
         if let Some(seen) = self.opts.seen_free_at
-            && let Some(index) = self.acquire_if_unchanged(session, seen).await
+            && let Some((index, reads)) = self.acquire_if_unchanged(session, seen).await
         {
-            return Ok(Try::Acquired(index));
+            return Ok(Try::Acquired(index, reads));
         }
         let mut index = 0;
         let mut refused_while_free = false;
@@ -372,9 +386,8 @@ impl Lock {
                 index = next_index(index, meta.index);
                 continue;
             }
-            let put = PutOptions::new().acquire(session).flags(self.opts.flags);
-            if kv.put(key, &self.opts.value, &put).await? {
-                return Ok(Try::Acquired(0));
+            if let Some(acquired) = self.acquire_now(session).await? {
+                return Ok(acquired);
             }
             // Refused although it looked free: someone was faster, or the lock-delay of a
             // lost session is running.
@@ -398,30 +411,58 @@ impl Lock {
         }
     }
 
-    /// One transaction: take the lock only if the key is as the caller last saw it (free, with
-    /// our flags, at `seen`). Returns the key's new `ModifyIndex` when the lock is ours. Any
-    /// failure (the key changed, lock-delay, an error) returns `None`: the caller then reads
-    /// and acquires as usual, which also covers a transaction applied although its answer was
-    /// lost (our own session holding the key may acquire it again).
-    async fn acquire_if_unchanged(&self, session: &str, seen: u64) -> Option<u64> {
+    /// Takes the lock if it is free: `PUT ?acquire=`, or, with [`LockOptions::reads`], one
+    /// transaction of `lock` and the reads. `None` when Consul refused (held, or lock-delay).
+    async fn acquire_now(&self, session: &str) -> Result<Option<Try>> {
         let key = &self.opts.key;
-        let guard = if seen == 0 {
-            TxnOp::check_not_exists(key.clone())
+        if self.opts.reads.is_empty() {
+            let put = PutOptions::new().acquire(session).flags(self.opts.flags);
+            let taken = self.client.kv().put(key, &self.opts.value, &put).await?;
+            return Ok(taken.then(|| Try::Acquired(0, Vec::new())));
+        }
+        let mut ops = vec![
+            TxnOp::lock(key.clone(), self.opts.value.clone(), session).with_flags(self.opts.flags),
+        ];
+        ops.extend(self.opts.reads.iter().cloned());
+        match self.client.txn(&ops).await {
+            Ok(done) => Ok(Some(split_acquired(done.results, 0))),
+            // Only the `lock` failed: refused, as a `PUT ?acquire=` answering `false`.
+            Err(Error::TxnRolledBack { errors })
+                if !errors.is_empty()
+                    && errors
+                        .iter()
+                        .all(|e| e.op_index == 0 && !e.is_permission_denied()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One transaction: take the lock only if the key is as the caller last saw it (free, with
+    /// our flags, at `seen`), with [`LockOptions::reads`]. Returns the key's new `ModifyIndex`
+    /// and the reads' results when the lock is ours. Any failure (the key changed, lock-delay,
+    /// an error) returns `None`: the caller then reads and acquires as usual, which also covers
+    /// a transaction applied although its answer was lost (our own session holding the key may
+    /// acquire it again).
+    async fn acquire_if_unchanged(&self, session: &str, seen: u64) -> Option<(u64, Vec<KvPair>)> {
+        let key = &self.opts.key;
+        // `check-index` answers with the entry it checked; `check-not-exists` with nothing.
+        let (guard, lock_result) = if seen == 0 {
+            (TxnOp::check_not_exists(key.clone()), 0)
         } else {
-            TxnOp::check_index(key.clone(), seen)
+            (TxnOp::check_index(key.clone(), seen), 1)
         };
-        let ops = [
+        let mut ops = vec![
             guard,
             TxnOp::lock(key.clone(), self.opts.value.clone(), session).with_flags(self.opts.flags),
         ];
+        ops.extend(self.opts.reads.iter().cloned());
         match self.client.txn(&ops).await {
-            Ok(done) => Some(
-                done.results
-                    .iter()
-                    .rev()
-                    .find(|p| &p.key == key)
-                    .map_or(0, |p| p.modify_index),
-            ),
+            Ok(done) => match split_acquired(done.results, lock_result) {
+                Try::Acquired(index, reads) => Some((index, reads)),
+                Try::Busy(_) => None,
+            },
             Err(e) => {
                 tracing::debug!(key, error = %e, "guarded acquire refused; reading the key");
                 None
@@ -429,7 +470,13 @@ impl Lock {
         }
     }
 
-    fn hold(&self, session: String, renewer: Option<SessionRenewer>, start: u64) -> HeldLock {
+    fn hold(
+        &self,
+        session: String,
+        renewer: Option<SessionRenewer>,
+        start: u64,
+        reads: Vec<KvPair>,
+    ) -> HeldLock {
         let owned = renewer.is_some();
         let (tx, rx) = watch::channel(None);
         let monitor = tokio::spawn(monitor(
@@ -451,6 +498,7 @@ impl Lock {
             renewer,
             monitor: Some(monitor),
             lost: rx,
+            reads,
         }
     }
 }
@@ -534,6 +582,20 @@ pub struct HeldLock {
     renewer: Option<SessionRenewer>,
     monitor: Option<JoinHandle<()>>,
     lost: watch::Receiver<Option<LockLost>>,
+    reads: Vec<KvPair>,
+}
+
+/// Splits the results of an acquiring transaction: the entry at `lock_result` is the `lock`'s
+/// (its `ModifyIndex` is where the monitor starts), everything after it the reads'.
+fn split_acquired(mut results: Vec<KvPair>, lock_result: usize) -> Try {
+    if lock_result >= results.len() {
+        // Consul always answers a committed `lock` with its entry; without one, start the
+        // monitor from a fresh read.
+        return Try::Acquired(0, Vec::new());
+    }
+    let reads = results.split_off(lock_result + 1);
+    let index = results.last().map_or(0, |p| p.modify_index);
+    Try::Acquired(index, reads)
 }
 
 impl fmt::Debug for HeldLock {
@@ -556,6 +618,13 @@ impl HeldLock {
     /// The session holding the lock; use it to fence writes (`TxnOp::check_session`).
     pub fn session_id(&self) -> &str {
         &self.session
+    }
+
+    /// The results of [`LockOptions::reads`], read in the transaction that took the lock (in
+    /// operation order, as [`TxnResponse::results`](crate::TxnResponse::results)); empty when no
+    /// reads were asked for.
+    pub fn acquired_reads(&self) -> &[KvPair] {
+        &self.reads
     }
 
     /// Why the lock was lost, if it was.

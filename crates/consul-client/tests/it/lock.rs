@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use consul_client::{
     AcquireMode, Error, GO_API_LOCK_FLAGS, HeldLock, Lock, LockAttempt, LockLost, LockOptions,
-    PutOptions, QueryOptions, SessionRequest,
+    PutOptions, QueryOptions, SessionRequest, TxnOp,
 };
 use futures_util::future::join_all;
 
@@ -622,6 +622,105 @@ async fn lock_seen_free_but_changed_since_still_checks_flags_and_holder() {
                 Some(theirs.session_id())
             );
         }
+        other => panic!("expected busy, got {other:?}"),
+    }
+    theirs.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn lock_reads_come_back_from_the_acquiring_transaction_on_the_guarded_path() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("guarded-reads");
+    let data = env.key("guarded-reads-data");
+    env.client
+        .kv()
+        .put(&data, b"v1", &PutOptions::new())
+        .await
+        .expect("put");
+    env.control().clear_requests();
+    let opts = LockOptions::new(key.clone(), b"me".to_vec())
+        .seen_free_at(0)
+        .reads(vec![TxnOp::get(data.clone())]);
+    let lock = Lock::new(env.client.clone(), opts).expect("lock");
+    let held = acquired(lock.acquire(AcquireMode::TryOnce).await.expect("acquire"));
+    let reads = held.acquired_reads();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].key, data);
+    assert_eq!(reads[0].value_str(), Some("v1"));
+    // Session, then one transaction: the reads cost no request of their own.
+    assert_eq!(
+        request_paths(&env).get(..2),
+        Some(
+            &[
+                "PUT /v1/session/create".to_owned(),
+                "PUT /v1/txn".to_owned()
+            ][..]
+        )
+    );
+    held.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn lock_reads_come_back_after_waiting_for_the_holder() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("waited-reads");
+    let data = env.key("waited-reads-data");
+    let first = Lock::new(
+        env.client.clone(),
+        LockOptions::new(key.clone(), b"first".to_vec()).lock_delay(Duration::ZERO),
+    )
+    .expect("lock");
+    let theirs = acquired(first.acquire(AcquireMode::TryOnce).await.expect("acquire"));
+    let opts = LockOptions::new(key.clone(), b"second".to_vec())
+        .reads(vec![TxnOp::get_tree(data.clone())]);
+    let second = Lock::new(env.client.clone(), opts).expect("lock");
+    let waiting = tokio::spawn(async move {
+        second
+            .acquire(AcquireMode::WaitUpTo(Duration::from_secs(10)))
+            .await
+    });
+    // Written while the first holder has the lock: the waiter must see it in its reads.
+    env.client
+        .kv()
+        .put(&data, b"written under the first lock", &PutOptions::new())
+        .await
+        .expect("put");
+    theirs.release().await.expect("release");
+    let held = acquired(waiting.await.expect("join").expect("acquire"));
+    let reads = held.acquired_reads();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].value_str(), Some("written under the first lock"));
+    let (pair, _) = env
+        .client
+        .kv()
+        .get(&key, &QueryOptions::new())
+        .await
+        .expect("get");
+    assert_eq!(
+        pair.expect("exists").session.as_deref(),
+        Some(held.session_id())
+    );
+    held.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn lock_with_reads_held_by_another_is_busy_not_an_error() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("busy-reads");
+    let first = Lock::new(
+        env.client.clone(),
+        LockOptions::new(key.clone(), b"first".to_vec()),
+    )
+    .expect("lock");
+    let theirs = acquired(first.acquire(AcquireMode::TryOnce).await.expect("acquire"));
+    let opts = LockOptions::new(key.clone(), b"second".to_vec())
+        .reads(vec![TxnOp::get_tree(env.key("x"))]);
+    let second = Lock::new(env.client.clone(), opts).expect("lock");
+    match second.acquire(AcquireMode::TryOnce).await.expect("acquire") {
+        LockAttempt::Busy { holder } => assert_eq!(
+            holder.and_then(|p| p.session).as_deref(),
+            Some(theirs.session_id())
+        ),
         other => panic!("expected busy, got {other:?}"),
     }
     theirs.release().await.expect("release");
