@@ -102,9 +102,21 @@ pub struct DeployRun {
     pub peak_rss_kib: u64,
 }
 
+/// The delay both simulators add to every request for the round-trip measurement.
+pub const ROUND_TRIP_LATENCY: Duration = Duration::from_millis(20);
+
 /// Deploys at real speed (tasks start after 200 ms) and measures wall time against the
 /// deployment's own duration, and peak memory.
-pub fn overhead(rt: &Runtime, duncan: &Path, deploys: usize) -> Result<Vec<DeployRun>> {
+///
+/// With a non-zero `latency`, both simulators answer every request that much later (their
+/// `Control::set_latency`, set once the cluster is seeded): each round trip duncan waits for
+/// one after the other then adds `latency` to the overhead, and nothing else does.
+pub fn overhead(
+    rt: &Runtime,
+    duncan: &Path,
+    deploys: usize,
+    latency: Duration,
+) -> Result<Vec<DeployRun>> {
     let cluster = Cluster::start(
         rt,
         marathon_sim::SimOptions::default().task_start(Duration::from_millis(200)),
@@ -113,6 +125,8 @@ pub fn overhead(rt: &Runtime, duncan: &Path, deploys: usize) -> Result<Vec<Deplo
     cluster.seed_app(rt, APP, ENV, 2, "v0")?;
     cluster.settle(rt)?;
     let control = cluster.marathon_control();
+    control.set_latency(latency);
+    cluster.consul_control().set_latency(latency);
     let mut runs = Vec::with_capacity(deploys);
     for i in 0..deploys {
         let seen = control.deployment_history().len();

@@ -23,6 +23,7 @@ mod report;
 mod stats;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -35,7 +36,8 @@ pub struct Counts {
     pub stalled_deploys: usize,
     /// Deploys whose event stream is refused (REST polling).
     pub polling_deploys: usize,
-    /// Deploys at real speed for overhead and memory.
+    /// Deploys at real speed for overhead and memory; as many again with every request
+    /// delayed, for the sequential round trips.
     pub overhead_deploys: usize,
     /// Sizes of the rest of the cluster (apps in other groups).
     pub cluster_sizes: Vec<usize>,
@@ -174,7 +176,13 @@ fn run() -> Result<()> {
         counts.polling_deploys,
     )?;
     step("overhead per deploy and peak memory");
-    let overhead = deploys::overhead(&rt, duncan, counts.overhead_deploys)?;
+    let overhead = deploys::overhead(&rt, duncan, counts.overhead_deploys, Duration::ZERO)?;
+    let latency = deploys::ROUND_TRIP_LATENCY;
+    step(&format!(
+        "overhead per deploy with {} ms per request (sequential round trips)",
+        latency.as_millis()
+    ));
+    let overhead_delayed = deploys::overhead(&rt, duncan, counts.overhead_deploys, latency)?;
     let mut costs = Vec::new();
     for size in &counts.cluster_sizes {
         step(&format!("requests and bytes with {size} other apps"));
@@ -191,8 +199,7 @@ fn run() -> Result<()> {
         counts.lock_rounds,
         lock_handoff::HOLD,
     )?;
-    let handoffs_immediate =
-        lock_handoff::handoffs(&rt, counts.lock_waiters, 1, std::time::Duration::ZERO)?;
+    let handoffs_immediate = lock_handoff::handoffs(&rt, counts.lock_waiters, 1, Duration::ZERO)?;
     step("consul-client and python3-consul throughput");
     let consul = consul_ops::compare(&rt, counts.consul_ops, args.python_script.as_deref())?;
     let divan = match &args.divan_output {
@@ -212,6 +219,8 @@ fn run() -> Result<()> {
         stalled,
         polling,
         overhead,
+        overhead_delayed,
+        latency,
         costs,
         status,
         startup,

@@ -1,7 +1,30 @@
-//! "Where a target is missed, and why": findings read off the request log of one deploy, so
-//! that a note disappears by itself once its cause is fixed.
+//! The texts that describe duncan's protocol rather than a measurement: the protocol minimum
+//! of sequential round trips, and "Where a target is missed, and why", findings read off the
+//! request log of one deploy, so that a note disappears by itself once its cause is fixed.
 
 use crate::deploys::Cost;
+
+/// The protocol minimum of sequential round trips, as BENCHMARKS.md states it. Edit it here
+/// alone: the summary's target is the first bold number in it ([`protocol_minimum`]).
+pub const PROTOCOL_MINIMUM: &str = "The protocol minimum is **7** sequential round trips: (1) \
+    the group and, beside it, one Consul transaction that reads the tags and probes the ACL; (2) \
+    the session, with the event stream opened beside it; (3) the lock, one transaction that also \
+    reads the tags under the lock; (4) the group update; (5) after `deployment_success`, the \
+    REST confirmation (one app read per changed app, sent together); (6) the fenced release \
+    transaction, which also unlocks; (7) the session destroy, with the Consul user event beside \
+    it.";
+
+/// The number of round trips [`PROTOCOL_MINIMUM`] states: its first `**N**`.
+pub fn protocol_minimum() -> Option<u32> {
+    bold_number(PROTOCOL_MINIMUM)
+}
+
+/// The first `**N**` of `text`, when it holds a number.
+fn bold_number(text: &str) -> Option<u32> {
+    let (_, rest) = text.split_once("**")?;
+    let (inside, _) = rest.split_once("**")?;
+    inside.trim().parse().ok()
+}
 
 fn count(log: &[String], f: impl Fn(&str) -> bool) -> usize {
     log.iter().filter(|r| f(r)).count()
@@ -21,20 +44,17 @@ pub fn request_findings(cost: &Cost) -> Vec<String> {
              deploy (plan, and again under the lock)."
         ));
     }
-    let reads = count(consul, |r| r.starts_with("PUT /v1/txn?consistent"));
-    let writes = count(consul, |r| r.starts_with("PUT /v1/txn")) - reads;
-    let acquire_txn = usize::from(!consul.iter().any(|r| r.contains("acquire=")));
-    let protocol_writes = 2 + acquire_txn;
-    if writes > protocol_writes {
+    let txns = count(consul, |r| r.starts_with("PUT /v1/txn"));
+    // The tags with the ACL probe, the lock, and the release.
+    let protocol_txns = 3 - usize::from(consul.iter().any(|r| r.contains("acquire=")));
+    if txns > protocol_txns {
+        let reads = count(consul, |r| r.starts_with("PUT /v1/txn?consistent"));
         notes.push(format!(
-            "{writes} write transactions where the protocol has {protocol_writes} (the ACL \
-             probe{}, and the release): the extra ones append audit events of their own, such \
-             as `deploy_started` once Marathon accepted the update \
-             (`duncan-core/src/deploy/consul.rs` `Finish::started` → \
-             `duncan-core/src/audit/log.rs` `append`), beside the watch, each with the key \
-             listing below. ({reads} more are the read-only transactions of the tags, plan and \
-             re-read under the lock, as in the protocol.)",
-            if acquire_txn == 1 { ", the lock" } else { "" }
+            "{txns} Consul transactions where the protocol minimum has {protocol_txns} ({reads} \
+             of them read-only, `?consistent`): besides the protocol's own, reads the protocol \
+             folds into another transaction, or audit events appended in transactions of their \
+             own, such as `deploy_started` once Marathon accepted the update \
+             (`duncan-core/src/audit/log.rs` `append`). The request log above shows which."
         ));
     }
     let listings = count(consul, |r| r.starts_with("GET ") && r.contains("keys"));
@@ -87,34 +107,43 @@ pub fn request_findings(cost: &Cost) -> Vec<String> {
             notes.push(format!(
                 "{after} plain GET of the lock key after the `acquire`, then a blocking one: \
                  the lock monitor (`consul-client/src/lock.rs` `monitor`) starts with a \
-                 non-blocking read; it could start blocking at the index the `acquire` produced. \
-                 Off the critical path, but counted."
+                 non-blocking read; it could start blocking at the index the `acquire` produced."
             ));
         }
     }
-    let snapshots = count(marathon, |r| r.starts_with("GET /v2/deployments"));
-    if snapshots > 1 {
+    // The watch's REST reads: every Marathon GET after the update, the event stream aside.
+    let after_update = marathon
+        .iter()
+        .position(|r| r.starts_with("PUT /v2/groups/"))
+        .and_then(|update| marathon.get(update + 1..))
+        .unwrap_or_default();
+    let watch_reads = count(after_update, |r| {
+        r.starts_with("GET ") && !r.contains("/v2/events")
+    });
+    // The apps the watch read are the changed ones; one at least.
+    let mut apps_read: Vec<&str> = after_update
+        .iter()
+        .filter_map(|r| r.strip_prefix("GET /v2/apps/"))
+        .map(|r| r.split('?').next().unwrap_or(r))
+        .collect();
+    apps_read.sort_unstable();
+    apps_read.dedup();
+    let changed_apps = apps_read.len().max(1);
+    if watch_reads > changed_apps {
         notes.push(format!(
-            "{snapshots} REST snapshots of the watch (each `GET /v2/deployments` plus one \
-             `GET /v2/apps/{{id}}?embed=app.tasks` per changed app): `duncan-core/src/watch.rs` \
-             `watch_deployment` reads at once when it starts, again 20–50 ms after step and task \
-             events, and again after `deployment_success`. With a working event stream only the \
-             last is needed to confirm; the others feed the progress display."
+            "{watch_reads} REST reads of Marathon after the update, where the protocol minimum \
+             has one per changed app ({changed_apps} here), the REST confirmation after \
+             `deployment_success`: the others are the watch's own reads \
+             (`duncan-core/src/watch.rs`), which feed the progress display or stand in for \
+             events that have not come."
         ));
     }
     let groups = count(marathon, |r| r.starts_with("GET /v2/groups/"));
     if groups > 1 {
         notes.push(format!(
-            "{groups} reads of the group: the plan, and the re-read under the lock that \
-             DESIGN.md asks for (someone may have deployed while we waited); by design."
+            "{groups} reads of the group where the protocol minimum has one: the plan's, and a \
+             re-read (under the lock, in case someone deployed while duncan waited for it)."
         ));
-    }
-    if count(consul, |r| r.contains("/v1/event/fire/")) > 0 {
-        notes.push(
-            "one `PUT /v1/event/fire/duncan-deploy`: the Consul user-event notifier of step 9, \
-             after the lock is released; by design, off the critical path of the deploy."
-                .to_owned(),
-        );
     }
     notes
 }
@@ -171,6 +200,81 @@ mod tests {
             ],
         );
         assert_eq!(request_findings(&c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_protocol_minimum_is_the_first_bold_number_of_its_paragraph() {
+        assert_eq!(
+            bold_number("at least **12** trips, **3** of them"),
+            Some(12)
+        );
+        assert_eq!(bold_number("no number **here**"), None);
+        assert_eq!(bold_number("unclosed **7"), None);
+        assert_eq!(protocol_minimum(), bold_number(PROTOCOL_MINIMUM));
+        assert!(protocol_minimum().is_some(), "{PROTOCOL_MINIMUM}");
+    }
+
+    #[test]
+    fn one_confirming_read_per_changed_app_is_no_finding() {
+        let c = cost(
+            &[
+                "GET /v2/groups/shop-stage",
+                "GET /v2/events",
+                "PUT /v2/groups/shop-stage",
+                "GET /v2/apps/shop-stage/web?embed=app.tasks",
+                "GET /v2/apps/shop-stage/worker?embed=app.tasks",
+            ],
+            &[],
+        );
+        assert_eq!(request_findings(&c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn watch_reads_beyond_the_confirmation_are_reported() {
+        let c = cost(
+            &[
+                "GET /v2/groups/shop-stage",
+                "GET /v2/groups/shop-stage",
+                "GET /v2/events",
+                "PUT /v2/groups/shop-stage",
+                "GET /v2/deployments",
+                "GET /v2/apps/shop-stage/web?embed=app.tasks",
+                "GET /v2/apps/shop-stage/web?embed=app.tasks",
+            ],
+            &[],
+        );
+        let notes = request_findings(&c);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes
+                .first()
+                .is_some_and(|n| n.starts_with("3 REST reads of Marathon after the update"))
+        );
+        assert!(
+            notes
+                .get(1)
+                .is_some_and(|n| n.starts_with("2 reads of the group"))
+        );
+    }
+
+    #[test]
+    fn transactions_beyond_the_protocols_three_are_reported() {
+        let c = cost(
+            &[],
+            &[
+                "PUT /v1/txn?consistent",
+                "PUT /v1/session/create",
+                "PUT /v1/txn",
+                "PUT /v1/txn",
+                "PUT /v1/txn",
+                "PUT /v1/session/destroy/s",
+            ],
+        );
+        let notes = request_findings(&c);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes.first().is_some_and(|n| {
+            n.starts_with("4 Consul transactions where the protocol minimum has 3")
+        }));
     }
 
     #[test]

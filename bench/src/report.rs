@@ -28,6 +28,10 @@ pub struct Results {
     pub polling: Vec<Duration>,
     /// Deploys at real speed.
     pub overhead: Vec<DeployRun>,
+    /// The same deploys with every request to either simulator delayed by `latency`.
+    pub overhead_delayed: Vec<DeployRun>,
+    /// The delay of `overhead_delayed`.
+    pub latency: Duration,
     /// One deploy per cluster size.
     pub costs: Vec<Cost>,
     /// `duncan status` runs.
@@ -76,9 +80,8 @@ fn ms_f(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn overheads(r: &Results) -> Vec<Duration> {
-    r.overhead
-        .iter()
+fn overheads(runs: &[DeployRun]) -> Vec<Duration> {
+    runs.iter()
         .map(|run| run.wall.saturating_sub(run.marathon))
         .collect()
 }
@@ -91,77 +94,47 @@ fn peak_rss_kib(r: &Results) -> u64 {
         .unwrap_or(0)
 }
 
-/// Requests on the critical path. Left out: the event stream; the lock monitor's reads of the
-/// lock key once it is held (a spawned task); audit appends made while the lock is held other
-/// than the final release txn (duncan runs the `deploy_started` append beside the watch): each
-/// such txn with the key listing right before it. Counted once for two: what duncan sends
-/// together — the tags re-read under the lock (`/v1/txn?consistent`) beside the group re-read
-/// (already counted on the Marathon side), and the `history/` and `events/` listings of the
-/// release commit.
-fn sequential_requests(cost: &Cost) -> (usize, usize) {
-    let marathon = cost
-        .marathon_log
-        .iter()
-        .filter(|r| !r.contains("/v2/events"))
-        .count();
-    let log = &cost.consul_log;
-    let is_txn = |r: &String| r.starts_with("PUT /v1/txn");
-    let is_read_txn = |r: &String| r.starts_with("PUT /v1/txn?consistent");
-    let is_listing = |r: &String| r.starts_with("GET ") && r.contains("?keys");
-    let session = log
-        .iter()
-        .position(|r| r.starts_with("PUT /v1/session/create"))
-        .unwrap_or(usize::MAX);
-    // The lock is taken by `?acquire=`, or by the first write txn after the session.
-    let acquired = log
-        .iter()
-        .enumerate()
-        .position(|(i, r)| {
-            (r.starts_with("PUT ") && r.contains("acquire="))
-                || (i > session && is_txn(r) && !is_read_txn(r))
+/// Sequential round trips per deploy, measured: how much a delay on every request lengthened
+/// the median overhead, in units of that delay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundTrips {
+    /// Round trips: `added_ms` over the delay.
+    pub count: f64,
+    /// Median overhead with the delay − median overhead without, in milliseconds.
+    pub added_ms: f64,
+    /// The delay on every request.
+    pub latency: Duration,
+    /// Deploys with the delay.
+    pub deploys: usize,
+}
+
+impl RoundTrips {
+    /// From the overhead deploys without and with `latency` on every request; `None` when
+    /// either set is empty or there was no delay.
+    pub fn measure(plain: &[DeployRun], delayed: &[DeployRun], latency: Duration) -> Option<Self> {
+        if plain.is_empty() || delayed.is_empty() || latency.is_zero() {
+            return None;
+        }
+        let added_ms = ms_f(median(&overheads(delayed))) - ms_f(median(&overheads(plain)));
+        Some(Self {
+            count: added_ms / ms_f(latency),
+            added_ms,
+            latency,
+            deploys: delayed.len(),
         })
-        .unwrap_or(usize::MAX);
-    let last_txn = log.iter().rposition(is_txn).unwrap_or(0);
-    let mut aside = vec![false; log.len()];
-    fn mark(aside: &mut [bool], i: usize) {
-        if let Some(slot) = aside.get_mut(i) {
-            *slot = true;
-        }
     }
-    for (i, r) in log.iter().enumerate() {
-        let before = i.checked_sub(1).and_then(|j| log.get(j));
-        if i > acquired && i < last_txn && is_txn(r) {
-            if is_read_txn(r) {
-                // The tags re-read under the lock, beside the group re-read.
-                mark(&mut aside, i);
-            } else {
-                // An audit append beside the watch, with its listing.
-                mark(&mut aside, i);
-                if before.is_some_and(is_listing) {
-                    mark(&mut aside, i.wrapping_sub(1));
-                }
-            }
-        }
-        // The commit's listings, sent together: count the second.
-        let paired_listings = i + 1 == last_txn
-            && is_listing(r)
-            && before.is_some_and(|b| {
-                is_listing(b) && !aside.get(i.wrapping_sub(1)).copied().unwrap_or(true)
-            });
-        if paired_listings {
-            mark(&mut aside, i);
-        }
+
+    /// As the summary shows it: `7.0 (+140 ms at 20 ms per request, 20 deploys)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:.1} ({:+.0} ms at {} ms per request, {} deploy{})",
+            self.count,
+            self.added_ms,
+            self.latency.as_millis(),
+            self.deploys,
+            if self.deploys == 1 { "" } else { "s" }
+        )
     }
-    let consul = log
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| {
-            let monitor = *i > acquired && r.starts_with("GET ") && r.contains("/lock");
-            let aside = aside.get(*i).copied().unwrap_or(false);
-            !monitor && !aside && !r.contains("index=")
-        })
-        .count();
-    (marathon, consul)
 }
 
 /// Bytes of the largest cluster over the smallest, compared between deploys that sent the same
@@ -252,7 +225,7 @@ pub fn summary_table(r: &Results) -> String {
         "report (go-marathon polls every 500 ms; the Go original slept 5 s)",
         format!("{} of 500 ms", ratio(ms_f(stalled), 500.0)),
     );
-    let over = overheads(r);
+    let over = overheads(&r.overhead);
     row(
         &format!("overhead per deploy ({} deploys)", over.len()),
         format!(
@@ -292,16 +265,24 @@ pub fn summary_table(r: &Results) -> String {
         "independent of cluster size",
         bytes_ratio(&r.costs),
     );
-    if let Some(cost) = r.costs.first() {
-        let (m, c) = sequential_requests(cost);
-        #[allow(clippy::cast_precision_loss)]
-        let total = (m + c) as f64;
-        row(
+    let minimum = crate::notes::protocol_minimum();
+    let target = minimum.map_or_else(
+        || "protocol minimum (see below)".to_owned(),
+        |n| format!("protocol minimum: {n} (see below)"),
+    );
+    match RoundTrips::measure(&r.overhead, &r.overhead_delayed, r.latency) {
+        Some(trips) => row(
             "sequential round trips per deploy",
-            format!("{} ({m} Marathon + {c} Consul)", m + c),
-            "protocol minimum: 8 (see below)",
-            ratio(total, 8.0),
-        );
+            trips.describe(),
+            &target,
+            minimum.map_or_else(|| "–".to_owned(), |n| ratio(trips.count, f64::from(n))),
+        ),
+        None => row(
+            "sequential round trips per deploy",
+            "not measured".to_owned(),
+            &target,
+            "–".to_owned(),
+        ),
     }
     let status = median(&r.status.times);
     row(
@@ -422,10 +403,9 @@ pub fn render(r: &Results) -> String {
          ends only when the harness ends it. For each deploy the harness starts `duncan deploy \
          --yes --skip-image-check`, waits until marathon-sim lists the new deployment, gives \
          duncan 150 ms to enter its watch, then calls `Control::complete_deployment_now` and \
-         times from there to the process's exit. That span holds duncan's REST confirmation \
-         (`GET /v2/deployments` and `GET /v2/apps/{id}?embed=app.tasks`), the fenced release txn, the session destroy \
-         and the process exit: three sequential loopback round trips are its floor (duncan sends \
-         more in that span today: see the request log below).\n\
+         times from there to the process's exit. That span holds duncan's REST confirmation, \
+         the fenced release txn, the session destroy and the process exit: three sequential \
+         loopback round trips are its floor (the request log below shows what duncan sends).\n\
          - **Stalled event stream.** The same, but the event stream is stalled (open and \
          silent, not even keep-alives) just before the end: duncan then only learns of it from \
          its REST re-read, which it does every 5 s while it believes it has a stream \
@@ -445,8 +425,20 @@ pub fn render(r: &Results) -> String {
     out.push_str(
         "- **Overhead.** marathon-sim at real speed, tasks starting 200 ms after being staged \
          (two instances, health checks). Overhead = the process's wall time (spawn to exit) − \
-         the deployment's duration as marathon-sim recorded it. It includes process start, \
-         the plan reads, ACL probe, lock, update, confirmation, release txn and session destroy.\n\
+         the deployment's duration as marathon-sim recorded it. It includes process start and \
+         whatever duncan waits for outside Marathon's deployment: its reads and the lock before \
+         the update, the update itself, and the confirmation, release and session destroy after \
+         the deployment's end.\n\
+         - **Sequential round trips.** Measured, not counted from the request log: the overhead \
+         deploys run a second time, in a fresh cluster, with consul-sim and marathon-sim both \
+         holding every request back by the same delay before handling it (their \
+         `Control::set_latency`; an event stream's head waits, its events do not). A round trip \
+         duncan waits for before its next request adds the delay once; requests it sends \
+         together add it once between them; requests that run beside its work add nothing. \
+         Sequential round trips = (median overhead with the delay − median overhead without) / \
+         the delay. Marathon's own deployment time is subtracted on both sides, so reads made \
+         while Marathon deploys count only as far as they hold up the end; the figure need not \
+         be a whole number, and the noise of both medians is in it.\n\
          - **Requests and bytes.** Several deploys per cluster; the median one is shown. How many \
          REST snapshots duncan's watch takes depends on when the events arrive, which moves a \
          deploy by a snapshot's requests and bytes, so cluster sizes are compared by deploys \
@@ -475,28 +467,17 @@ pub fn render(r: &Results) -> String {
     );
 
     out.push_str("## Requests of one deploy\n\n");
+    out.push_str(crate::notes::PROTOCOL_MINIMUM);
     out.push_str(
-        "The protocol minimum of sequential round trips is **8**, because: the plan needs the \
-         group, `current` and the ACL probe, which are independent (1 round trip if sent \
-         together); the lock needs a session before the `acquire` (2); the plan is re-read \
-         under the lock, since someone may have deployed while we waited (1, group and tags \
-         together); the group `PUT` (1); after Marathon's `deployment_success`, the REST \
-         confirmation (1), the fenced release txn, which also unlocks (1), and the session \
-         destroy (1). The event stream is opened before the `PUT` but beside it, the lock \
-         monitor's reads run in a task of their own, and the `deploy_started` audit append \
-         (its txn and the key listings around it) runs beside the watch; none is on the \
-         critical path. duncan sends the tags re-read under the lock beside the group \
-         re-read, and the commit's two key listings together (each pair counted once), and \
-         awaits its other requests one after the other, \
-         so its sequential count is its request count minus those.\n\n",
+        " The sequential round trips in the summary are measured with a delay on every request \
+         (see above), so they show how many round trips duncan waits for, not which; the \
+         request log below shows what it sends.\n\n",
     );
     for cost in &r.costs {
-        let (m, c) = sequential_requests(cost);
         let _ = writeln!(
             out,
             "With {} other apps (the median deploy; requests of each deploy: {}; bytes: {}): {} \
-             Marathon requests ({} in, {} out), {} Consul requests ({} in); {m} + {c} on the \
-             critical path.\n",
+             Marathon requests ({} in, {} out), {} Consul requests ({} in).\n",
             cost.other_apps,
             joined(&cost.each_deploy, ToString::to_string),
             joined(&cost.each_bytes, |b| bytes(*b)),
@@ -519,15 +500,41 @@ pub fn render(r: &Results) -> String {
     }
 
     out.push_str("## Where a target is missed, and why\n\n");
+    let minimum = crate::notes::protocol_minimum();
+    if let (Some(trips), Some(minimum)) = (
+        RoundTrips::measure(&r.overhead, &r.overhead_delayed, r.latency),
+        minimum,
+    ) && trips.count >= f64::from(minimum) + 0.5
+    {
+        let _ = writeln!(
+            out,
+            "duncan waits for {:.1} round trips one after the other where the protocol minimum \
+             is {minimum}: a delay of {} ms on every request added {:.0} ms to the median \
+             overhead. The measurement says how many, not which; the request log above shows \
+             what duncan sends.\n",
+            trips.count,
+            trips.latency.as_millis(),
+            trips.added_ms,
+        );
+    }
     if let Some(cost) = r.costs.first() {
         let findings = crate::notes::request_findings(cost);
         if findings.is_empty() {
             out.push_str("The deploy's requests show nothing beyond the protocol's own.\n\n");
         } else {
-            out.push_str(
-                "Requests per deploy exceed the target of 12. From the request log above, \
-                 beyond the protocol's minimum:\n\n",
-            );
+            let most = r.costs.iter().map(Cost::requests).max().unwrap_or(0);
+            if most > 12 {
+                let _ = writeln!(
+                    out,
+                    "Requests per deploy ({most} at most) exceed the target of 12. From the \
+                     request log above, beyond the protocol's minimum:\n",
+                );
+            } else {
+                out.push_str(
+                    "Requests per deploy are within the target of 12. From the request log \
+                     above, beyond the protocol's minimum:\n\n",
+                );
+            }
             for finding in findings {
                 let _ = writeln!(out, "- {finding}");
             }
@@ -618,8 +625,24 @@ pub fn render(r: &Results) -> String {
         "- completion, stalled stream (sorted): {}",
         list(&r.stalled)
     );
-    let _ = writeln!(out, "- overhead (sorted): {}", list(&overheads(r)));
+    let _ = writeln!(
+        out,
+        "- overhead (sorted): {}",
+        list(&overheads(&r.overhead))
+    );
     let marathon: Vec<Duration> = r.overhead.iter().map(|run| run.marathon).collect();
+    let _ = writeln!(
+        out,
+        "- Marathon's own deployment time in those deploys: median {}",
+        ms(median(&marathon))
+    );
+    let _ = writeln!(
+        out,
+        "- overhead with {} ms on every request (sorted): {}",
+        r.latency.as_millis(),
+        list(&overheads(&r.overhead_delayed))
+    );
+    let marathon: Vec<Duration> = r.overhead_delayed.iter().map(|run| run.marathon).collect();
     let _ = writeln!(
         out,
         "- Marathon's own deployment time in those deploys: median {}",
@@ -667,68 +690,49 @@ parse                          fastest       │ slowest       │ median       
         assert_eq!(micros, Some(950_500));
     }
 
-    #[test]
-    fn sequential_requests_leave_out_the_stream_the_lock_monitor_and_audit_beside_the_watch() {
-        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let cost = Cost {
-            other_apps: 0,
-            marathon_requests: 3,
-            marathon_bytes: (0, 0),
-            consul_requests: 5,
-            consul_bytes_in: 0,
-            marathon_log: owned(&["GET /v2/groups/a-b", "GET /v2/events", "PUT /v2/groups/a-b"]),
-            consul_log: owned(&[
-                "PUT /v1/txn",
-                "GET /v1/kv/deploys/a/b/lock",
-                "PUT /v1/kv/deploys/a/b/lock?acquire=s",
-                "GET /v1/kv/deploys/a/b/lock",
-                "GET /v1/kv/deploys/a/b/lock?index=3&wait=60s",
-                "GET /v1/kv/deploys/a/b/events/?keys&separator=%2F",
-                "PUT /v1/txn",
-                "GET /v1/kv/deploys/a/b/history/?keys&separator=%2F",
-                "PUT /v1/txn",
-            ]),
-            each_deploy: Vec::new(),
-            each_bytes: Vec::new(),
-        };
-        // Probe txn, lock read, acquire, history listing, release txn.
-        assert_eq!(sequential_requests(&cost), (2, 5));
+    fn run(wall_ms: u64, marathon_ms: u64) -> DeployRun {
+        DeployRun {
+            wall: Duration::from_millis(wall_ms),
+            marathon: Duration::from_millis(marathon_ms),
+            peak_rss_kib: 0,
+        }
     }
 
     #[test]
-    fn sequential_requests_count_what_duncan_sends_together_once() {
-        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let cost = Cost {
-            other_apps: 0,
-            marathon_requests: 4,
-            marathon_bytes: (0, 0),
-            consul_requests: 12,
-            consul_bytes_in: 0,
-            marathon_log: owned(&[
-                "GET /v2/groups/a-b",
-                "GET /v2/groups/a-b",
-                "GET /v2/events",
-                "PUT /v2/groups/a-b",
-            ]),
-            consul_log: owned(&[
-                "PUT /v1/txn?consistent",
-                "PUT /v1/txn",
-                "PUT /v1/session/create",
-                "PUT /v1/txn",
-                "GET /v1/kv/deploys/a/b/lock?index=3&wait=60s",
-                "PUT /v1/txn?consistent",
-                "GET /v1/kv/deploys/a/b/events/?keys&separator=%2F&consistent",
-                "PUT /v1/txn",
-                "GET /v1/kv/deploys/a/b/history/?keys&separator=%2F&consistent",
-                "GET /v1/kv/deploys/a/b/events/?keys&separator=%2F&consistent",
-                "PUT /v1/txn",
-                "PUT /v1/session/destroy/s",
-            ]),
-            each_deploy: Vec::new(),
-            each_bytes: Vec::new(),
-        };
-        // Tags, probe, session, lock txn, the two listings, release txn, session destroy.
-        assert_eq!(sequential_requests(&cost), (3, 7));
+    fn round_trips_are_the_added_median_overhead_over_the_delay() {
+        // Overheads 10, 12, 11 ms without the delay; 150, 153, 151 ms with it.
+        let plain = [run(410, 400), run(512, 500), run(461, 450)];
+        let delayed = [run(550, 400), run(653, 500), run(601, 450)];
+        let trips = RoundTrips::measure(&plain, &delayed, Duration::from_millis(20))
+            .expect("both sets measured");
+        assert!((trips.added_ms - 140.0).abs() < 1e-9, "{trips:?}");
+        assert!((trips.count - 7.0).abs() < 1e-9, "{trips:?}");
+        assert_eq!(
+            trips.describe(),
+            "7.0 (+140 ms at 20 ms per request, 3 deploys)"
+        );
+    }
+
+    #[test]
+    fn round_trips_are_not_measured_without_a_delay_or_deploys() {
+        let plain = [run(410, 400)];
+        assert_eq!(RoundTrips::measure(&plain, &plain, Duration::ZERO), None);
+        assert_eq!(
+            RoundTrips::measure(&plain, &[], Duration::from_millis(20)),
+            None
+        );
+    }
+
+    #[test]
+    fn round_trips_below_the_plain_overhead_show_a_negative_difference() {
+        let plain = [run(430, 400)];
+        let delayed = [run(420, 400)];
+        let trips = RoundTrips::measure(&plain, &delayed, Duration::from_millis(20))
+            .expect("both sets measured");
+        assert_eq!(
+            trips.describe(),
+            "-0.5 (-10 ms at 20 ms per request, 1 deploy)"
+        );
     }
 
     fn cost_of(other_apps: usize, each: &[(u64, u64)]) -> Cost {
