@@ -22,7 +22,8 @@ use crate::{AppEmbed, AppUpdateOptions, Auth, Config, Error, GroupEmbed, GroupUp
 /// Every REST request has the configured timeout. Reads (`GET`) are retried with jittered
 /// exponential backoff when Marathon is unavailable (502/503/504, for example without a
 /// leader) or cannot be connected to. Writes are retried only when the connection could not
-/// be made at all, so a change is never sent twice.
+/// be made at all, so a change is never sent twice. A server certificate that cannot be
+/// verified fails the call at once with [`Error::Certificate`]: no retry can change it.
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,

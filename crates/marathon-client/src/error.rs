@@ -79,8 +79,25 @@ pub enum Error {
         /// The beginning of the response body.
         body: String,
     },
+    /// The server's TLS certificate could not be verified: it is signed by an authority the
+    /// client does not trust, issued for another name, expired…
+    ///
+    /// Nothing was sent, and the request is not retried: retrying cannot change the
+    /// certificate. For a server with a private CA, add the CA to the client's config
+    /// ([`crate::Config::with_ca_certificate_pem`]).
+    #[error("{context}: the server's TLS certificate could not be verified: {problem}")]
+    Certificate {
+        /// What was being done, such as `GET /v2/groups/prod`.
+        context: String,
+        /// What is wrong with the certificate.
+        problem: CertificateProblem,
+        /// The underlying HTTP error; the TLS library's own error is among its causes.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The request could not be sent or its response not received (connection refused,
-    /// DNS, TLS, timeout, connection reset).
+    /// DNS, a TLS handshake failure other than a refused certificate, timeout, connection
+    /// reset).
     #[error("{context}: {source}")]
     Transport {
         /// What was being done, such as `GET /v2/groups/prod`.
@@ -140,6 +157,78 @@ pub enum Error {
     StreamClosed,
 }
 
+/// Why a server's TLS certificate was refused; see [`Error::Certificate`].
+///
+/// The text of each says what to do about it, for the user of a client program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// The certificate is signed by a certificate authority the client does not trust,
+    /// typically a private CA (or the certificate is self-signed).
+    #[error(
+        "it is signed by a certificate authority this client does not trust; if the server \
+         uses a private CA, add the CA to the client's config"
+    )]
+    UnknownIssuer,
+    /// The certificate is not issued for the host name (or IP address) in the URL.
+    #[error("it is not valid for the host in the URL; use the name the certificate is issued for")]
+    NotValidForName,
+    /// The certificate has expired (or this computer's clock is ahead).
+    #[error("it has expired (or this computer's clock is wrong); the server needs a new one")]
+    Expired,
+    /// The certificate is not valid yet (or this computer's clock is behind).
+    #[error("it is not valid yet (or this computer's clock is wrong)")]
+    NotYetValid,
+    /// The certificate has been revoked by its authority.
+    #[error("it has been revoked; the server needs a new one")]
+    Revoked,
+    /// Any other reason, as the TLS library words it.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<&rustls::CertificateError> for CertificateProblem {
+    fn from(error: &rustls::CertificateError) -> Self {
+        use rustls::CertificateError as E;
+        match error {
+            E::UnknownIssuer => CertificateProblem::UnknownIssuer,
+            E::NotValidForName | E::NotValidForNameContext { .. } => {
+                CertificateProblem::NotValidForName
+            }
+            E::Expired | E::ExpiredContext { .. } => CertificateProblem::Expired,
+            E::NotValidYet | E::NotValidYetContext { .. } => CertificateProblem::NotYetValid,
+            E::Revoked => CertificateProblem::Revoked,
+            other => CertificateProblem::Other(format!("invalid certificate: {other}")),
+        }
+    }
+}
+
+/// Finds a refused server certificate among the causes of an HTTP error.
+///
+/// rustls reports it as [`rustls::Error::InvalidCertificate`], which reaches reqwest wrapped in
+/// one or more [`std::io::Error`]s (tokio-rustls, then hyper-rustls). `io::Error::source`
+/// skips the error it wraps, so each one is opened with `get_ref` instead.
+fn certificate_problem(error: &reqwest::Error) -> Option<CertificateProblem> {
+    // Real chains are a handful of links; the bound only guards against a cycle.
+    const MAX_LINKS: usize = 32;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    for _ in 0..MAX_LINKS {
+        let current = next?;
+        if let Some(rustls::Error::InvalidCertificate(e)) = current.downcast_ref::<rustls::Error>()
+        {
+            return Some(e.into());
+        }
+        next = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner),
+            None => current.source(),
+        };
+    }
+    None
+}
+
 /// One entry of the `details` array of Marathon's 400 and 422 responses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct InvalidDetail {
@@ -161,7 +250,9 @@ fn format_details(details: &[InvalidDetail]) -> String {
 
 impl Error {
     /// True when retrying the same request later may succeed without any change: Marathon
-    /// was unavailable, or the connection could not be made.
+    /// was unavailable, or the connection could not be made. A refused certificate
+    /// ([`Error::Certificate`]) is not transient: it stays refused until someone changes the
+    /// certificate or the client's config.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Unavailable { .. } => true,
@@ -176,12 +267,19 @@ impl Error {
         matches!(self, Error::Transport { source, .. } if source.is_connect())
     }
 
+    /// The error for a request that failed below HTTP: [`Error::Certificate`] when the
+    /// server's certificate was refused, [`Error::Transport`] otherwise.
     pub(crate) fn transport(context: impl Into<String>, source: reqwest::Error) -> Self {
         // reqwest's Display includes the URL; ours never holds a secret (credentials live
         // in headers only), so keeping it helps diagnose which server failed.
-        Error::Transport {
-            context: context.into(),
-            source,
+        let context = context.into();
+        match certificate_problem(&source) {
+            Some(problem) => Error::Certificate {
+                context,
+                problem,
+                source,
+            },
+            None => Error::Transport { context, source },
         }
     }
 

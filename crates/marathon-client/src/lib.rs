@@ -60,7 +60,7 @@ mod stream;
 
 pub use client::Client;
 pub use config::{Auth, Config, RetryPolicy};
-pub use error::{Error, InvalidDetail};
+pub use error::{CertificateProblem, Error, InvalidDetail};
 pub use event::{
     DeploymentInfo, DeploymentOutcome, DeploymentPlan, DeploymentStepEvent, Event, GroupChange,
     HealthStatusChanged, StatusUpdate, StreamAttached, event_types,
