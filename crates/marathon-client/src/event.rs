@@ -192,6 +192,35 @@ impl DeploymentPlan {
         }
         out
     }
+
+    /// The 1-based position of `step` among the plan's steps: the first step acting on the
+    /// same apps and pods with the same actions (fields such as readiness results are not
+    /// compared). `None` when the plan has no such step.
+    ///
+    /// ```
+    /// use marathon_client::{DeploymentPlan, DeploymentStep};
+    ///
+    /// let plan: DeploymentPlan = serde_json::from_str(r#"{"id": "d", "steps": [
+    ///     {"actions": [{"action": "StartApplication", "app": "/a"}]},
+    ///     {"actions": [{"action": "ScaleApplication", "app": "/a"}]}]}"#)?;
+    /// let step: DeploymentStep =
+    ///     serde_json::from_str(r#"{"actions": [{"action": "ScaleApplication", "app": "/a"}]}"#)?;
+    /// assert_eq!(plan.step_number(&step), Some(2));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn step_number(&self, step: &DeploymentStep) -> Option<usize> {
+        let key = |s: &DeploymentStep| -> Vec<(String, Option<String>, Option<String>)> {
+            s.actions
+                .iter()
+                .map(|a| (a.action.clone(), a.app.clone(), a.pod.clone()))
+                .collect()
+        };
+        let wanted = key(step);
+        self.steps
+            .iter()
+            .position(|s| key(s) == wanted)
+            .map(|i| i + 1)
+    }
 }
 
 /// `deployment_info`: a deployment is at a new step.
@@ -358,6 +387,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(event.deployment_id(), Some("d-1"));
+    }
+
+    #[test]
+    fn step_of_a_deployment_event_is_numbered_by_its_plan() {
+        let event = Event::parse(
+            Some("deployment_info"),
+            br#"{"plan":{"id":"d-1","steps":[{"actions":[{"action":"StartApplication","app":"/a"}]},
+                {"actions":[{"action":"RestartApplication","app":"/a"}]}]},
+               "currentStep":{"actions":[{"action":"RestartApplication","app":"/a","readinessCheckResults":[]}]}}"#,
+        )
+        .unwrap();
+        let Event::DeploymentInfo(info) = event else {
+            panic!("not deployment_info: {event:?}");
+        };
+        let step = info.current_step.as_ref().unwrap();
+        assert_eq!(info.plan.step_number(step), Some(2));
+        assert_eq!(info.plan.steps.len(), 2);
+    }
+
+    #[test]
+    fn step_missing_from_the_plan_has_no_number() {
+        let plan: DeploymentPlan = serde_json::from_str(r#"{"id":"d","steps":[]}"#).unwrap();
+        let step: DeploymentStep =
+            serde_json::from_str(r#"{"actions":[{"action":"StopApplication","app":"/b"}]}"#)
+                .unwrap();
+        assert_eq!(plan.step_number(&step), None);
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //!
 //! Bytes go in as they arrive, in chunks of any size and split anywhere; complete events
 //! come out. Lines may end in CRLF (live Marathon), LF (its documentation) or a lone CR.
-//! An empty line with no field before it (Marathon's bare-CRLF keep-alive) produces nothing,
-//! and comment lines (`:`) are skipped. Events of several megabytes are fine; anything over
-//! the configured limit is refused, so a broken server cannot make the client buffer
-//! without bound.
+//! An empty line with no field before it (Marathon's bare-CRLF keep-alive) and a comment line
+//! (`:`, the keep-alive of many other servers) carry no event: [`SseParser::push`] skips them,
+//! [`SseParser::push_items`] reports them as [`SseItem::KeepAlive`], so a consumer can tell a
+//! quiet stream that is alive from one that has gone silent. Events of several megabytes are
+//! fine; anything over the configured limit is refused, so a broken server cannot make the
+//! client buffer without bound.
 
 use crate::Error;
 
@@ -18,6 +20,17 @@ pub struct SseMessage {
     pub data: Vec<u8>,
     /// The `id:` field, if the event had one.
     pub id: Option<String>,
+}
+
+/// One thing a chunk of the stream completed: an event, or a sign of life without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SseItem {
+    /// A complete event.
+    Message(SseMessage),
+    /// A keep-alive: a blank line outside any event (Marathon sends a bare CRLF every
+    /// 10 seconds) or a comment line.
+    KeepAlive,
 }
 
 /// Turns a byte stream into [`SseMessage`]s.
@@ -68,6 +81,33 @@ impl SseParser {
     /// [`Error::EventTooLarge`] when an event or line grows beyond the limit. The parser
     /// should not be used after an error.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseMessage>, Error> {
+        Ok(self
+            .push_items(bytes)?
+            .into_iter()
+            .filter_map(|item| match item {
+                SseItem::Message(message) => Some(message),
+                SseItem::KeepAlive => None,
+            })
+            .collect())
+    }
+
+    /// Feeds received bytes; returns the events and keep-alives they complete, in order.
+    ///
+    /// ```
+    /// use marathon_client::sse::{SseItem, SseParser};
+    ///
+    /// let mut parser = SseParser::new(1 << 20);
+    /// let items = parser.push_items(b"\r\nevent: a\r\ndata: 1\r\n\r\n: ping\r\n")?;
+    /// assert_eq!(items.len(), 3);
+    /// assert_eq!(items[0], SseItem::KeepAlive);
+    /// assert!(matches!(&items[1], SseItem::Message(m) if m.data == b"1"));
+    /// assert_eq!(items[2], SseItem::KeepAlive);
+    /// # Ok::<(), marathon_client::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SseParser::push`].
+    pub fn push_items(&mut self, bytes: &[u8]) -> Result<Vec<SseItem>, Error> {
         self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut line_start = 0;
@@ -112,22 +152,24 @@ impl SseParser {
         Ok(events)
     }
 
-    /// Handles one complete line; returns an event when the line is the blank one that ends it.
-    fn line(&mut self, line: &[u8]) -> Result<Option<SseMessage>, Error> {
+    /// Handles one complete line; returns an event when the line is the blank one that ends it,
+    /// and a keep-alive for a blank line outside an event or a comment.
+    fn line(&mut self, line: &[u8]) -> Result<Option<SseItem>, Error> {
         if line.is_empty() {
             if !self.has_field {
-                // A keep-alive, or a second blank line: nothing to dispatch.
-                return Ok(None);
+                // A keep-alive (or a second blank line): nothing to dispatch, but the
+                // server is there.
+                return Ok(Some(SseItem::KeepAlive));
             }
             let event = std::mem::take(&mut self.current);
             let had_data = self.has_data;
             self.has_field = false;
             self.has_data = false;
             // Per the SSE rules an event without data is not dispatched.
-            return Ok(had_data.then_some(event));
+            return Ok(had_data.then_some(SseItem::Message(event)));
         }
         if line.first() == Some(&b':') {
-            return Ok(None);
+            return Ok(Some(SseItem::KeepAlive));
         }
         let (name, value) = match line.iter().position(|b| *b == b':') {
             Some(colon) => {
@@ -227,6 +269,38 @@ mod tests {
         parser.push(b"data: ").unwrap();
         let err = parser.push(&[b'x'; 2048]).unwrap_err();
         assert!(matches!(err, Error::EventTooLarge { limit: 1024 }));
+    }
+
+    fn items_of(chunks: &[&[u8]]) -> Vec<SseItem> {
+        let mut parser = SseParser::new(1 << 20);
+        chunks
+            .iter()
+            .flat_map(|c| parser.push_items(c).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn bare_crlf_between_events_is_a_keep_alive() {
+        let items = items_of(&[b"event: a\r\ndata: 1\r\n\r\n", b"\r\n", b"\r\n"]);
+        assert!(matches!(&items[0], SseItem::Message(m) if m.event.as_deref() == Some("a")));
+        assert_eq!(&items[1..], [SseItem::KeepAlive, SseItem::KeepAlive]);
+    }
+
+    #[test]
+    fn comment_line_is_a_keep_alive_even_inside_an_event() {
+        let items = items_of(&[b"event: a\n: still here\ndata: 1\n\n"]);
+        assert_eq!(items[0], SseItem::KeepAlive);
+        assert!(matches!(&items[1], SseItem::Message(m) if m.data == b"1"));
+        assert_eq!(items.len(), 2);
+    }
+
+    #[test]
+    fn keep_alive_split_across_chunks_is_reported_once_complete() {
+        assert!(
+            items_of(&[b"\r"]).is_empty(),
+            "a lone CR may be half a CRLF"
+        );
+        assert_eq!(items_of(&[b"\r", b"\n"]), [SseItem::KeepAlive]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 
-use crate::sse::SseParser;
+use crate::sse::{SseItem, SseParser};
 use crate::{Client, Error, Event};
 
 /// Options of an event stream subscription.
@@ -75,9 +75,20 @@ impl EventStreamOptions {
 ///
 /// An `Err(Error::Decode)` item (an event whose JSON is malformed) is not fatal and the
 /// stream goes on; any other `Err` item is the last one (the connection is gone: closed,
-/// idle, or failed).
+/// idle, or failed). Keep-alives are not items of this stream; a
+/// [`ReconnectingEventStream`] reports them as [`StreamItem::KeepAlive`].
 pub struct EventStream {
-    inner: BoxStream<'static, Result<Event, Error>>,
+    inner: BoxStream<'static, Result<Frame, Error>>,
+}
+
+/// What one connection yields: an event, or a keep-alive.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "events are the common item; boxing them would cost an allocation each"
+)]
+enum Frame {
+    Event(Event),
+    KeepAlive,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -86,11 +97,26 @@ impl std::fmt::Debug for EventStream {
     }
 }
 
+impl EventStream {
+    /// The next event or keep-alive.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame, Error>>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
 impl Stream for EventStream {
     type Item = Result<Event, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        loop {
+            return match self.poll_frame(cx) {
+                Poll::Ready(Some(Ok(Frame::KeepAlive))) => continue,
+                Poll::Ready(Some(Ok(Frame::Event(event)))) => Poll::Ready(Some(Ok(event))),
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
     }
 }
 
@@ -98,12 +124,12 @@ struct Connection {
     body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     parser: SseParser,
     idle_timeout: Duration,
-    pending: VecDeque<Result<Event, Error>>,
+    pending: VecDeque<Result<Frame, Error>>,
     finished: bool,
 }
 
 impl Connection {
-    async fn next_item(&mut self) -> Option<Result<Event, Error>> {
+    async fn next_item(&mut self) -> Option<Result<Frame, Error>> {
         loop {
             if let Some(item) = self.pending.pop_front() {
                 return Some(item);
@@ -117,16 +143,9 @@ impl Connection {
                 },
                 Ok(None) => Error::StreamClosed,
                 Ok(Some(Err(e))) => Error::transport("reading the event stream", e),
-                Ok(Some(Ok(bytes))) => match self.parser.push(&bytes) {
-                    Ok(messages) => {
-                        for message in messages {
-                            let event = Event::parse(message.event.as_deref(), &message.data)
-                                .map_err(|e| {
-                                    let name = message.event.as_deref().unwrap_or("unnamed");
-                                    Error::decode(format!("{name} event"), e)
-                                });
-                            self.pending.push_back(event);
-                        }
+                Ok(Some(Ok(bytes))) => match self.parser.push_items(&bytes) {
+                    Ok(items) => {
+                        self.queue(items);
                         continue;
                     }
                     Err(e) => e,
@@ -134,6 +153,28 @@ impl Connection {
             };
             self.finished = true;
             return Some(Err(failure));
+        }
+    }
+
+    /// Turns what one chunk completed into frames waiting to be yielded.
+    fn queue(&mut self, items: Vec<SseItem>) {
+        for item in items {
+            match item {
+                SseItem::Message(message) => {
+                    let event =
+                        Event::parse(message.event.as_deref(), &message.data).map_err(|e| {
+                            let name = message.event.as_deref().unwrap_or("unnamed");
+                            Error::decode(format!("{name} event"), e)
+                        });
+                    self.pending.push_back(event.map(Frame::Event));
+                }
+                // Several keep-alives in one chunk say no more than one.
+                SseItem::KeepAlive => {
+                    if !matches!(self.pending.back(), Some(Ok(Frame::KeepAlive))) {
+                        self.pending.push_back(Ok(Frame::KeepAlive));
+                    }
+                }
+            }
         }
     }
 }
@@ -251,6 +292,9 @@ impl Client {
     /// Subscribes like [`Client::events`] and keeps the subscription alive: when the
     /// connection drops, it yields [`StreamItem::Disconnected`], reconnects with jittered
     /// exponential backoff, and yields [`StreamItem::Reconnected`] once subscribed again.
+    /// Each keep-alive Marathon sends (every 10 seconds) is yielded as
+    /// [`StreamItem::KeepAlive`], so the consumer can tell a quiet stream from a silent one
+    /// long before the idle watchdog ([`EventStreamOptions::idle_timeout`]) drops it.
     ///
     /// Marathon replays nothing, so events between the two are lost: on `Reconnected` the
     /// consumer should re-read what it watches over REST. The first connection is made
@@ -335,6 +379,11 @@ pub enum StreamItem {
     /// The stream is subscribed again after a drop; events may have been missed, so re-read
     /// state over REST.
     Reconnected,
+    /// A keep-alive arrived (Marathon sends one every 10 seconds while no event is due): the
+    /// connection is alive. A consumer that has heard nothing, not even this, for longer than
+    /// the keep-alive interval may treat the stream as stalled without waiting for the idle
+    /// watchdog.
+    KeepAlive,
 }
 
 /// A stream of events that reconnects by itself; see [`Client::reconnecting_events`].
@@ -393,8 +442,9 @@ impl Reconnecting {
             return None;
         }
         if let Some(stream) = self.current.as_mut() {
-            return match stream.next().await {
-                Some(Ok(event)) => Some(Ok(StreamItem::Event(event))),
+            return match futures_util::future::poll_fn(|cx| stream.poll_frame(cx)).await {
+                Some(Ok(Frame::Event(event))) => Some(Ok(StreamItem::Event(event))),
+                Some(Ok(Frame::KeepAlive)) => Some(Ok(StreamItem::KeepAlive)),
                 Some(Err(error @ Error::Decode { .. })) => Some(Err(error)),
                 Some(Err(error)) => {
                     self.current = None;

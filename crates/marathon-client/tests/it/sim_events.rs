@@ -243,3 +243,56 @@ async fn never_healthy_image_keeps_the_deployment_running_while_tasks_are_relaun
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn reconnecting_stream_reports_keep_alives_and_none_once_stalled() {
+    let (sim, client) = crate::sim::start_with(
+        marathon_sim::SimOptions::default().keepalive(Duration::from_millis(30)),
+    )
+    .await;
+    let mut stream = client
+        .reconnecting_events(deployment_events(), quick_reconnects())
+        .await
+        .unwrap();
+    // Nothing happens on the cluster: only Marathon's bare-CRLF keep-alives keep coming.
+    for _ in 0..3 {
+        assert!(matches!(next(&mut stream).await, StreamItem::KeepAlive));
+    }
+    sim.control().stall_event_streams(true);
+    // Whatever was already on its way drains; then the stream is silent.
+    let silent = async {
+        while let Some(item) = stream.next().await {
+            assert!(matches!(item, Ok(StreamItem::KeepAlive)), "{item:?}");
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_millis(400), silent)
+            .await
+            .is_err(),
+        "a stalled stream stays open and silent"
+    );
+    sim.control().stall_event_streams(false);
+    assert!(matches!(next(&mut stream).await, StreamItem::KeepAlive));
+}
+
+#[tokio::test]
+async fn single_connection_stream_yields_events_only_between_keep_alives() {
+    let (_sim, client) = crate::sim::start_with(
+        marathon_sim::SimOptions::default().keepalive(Duration::from_millis(20)),
+    )
+    .await;
+    let mut events = client.events(&EventStreamOptions::new()).await.unwrap();
+    assert!(matches!(
+        events.next().await,
+        Some(Ok(Event::EventStreamAttached(_)))
+    ));
+    crate::sim::seed(&client, "1.0").await;
+    // Keep-alives arrive throughout, yet only events come out.
+    let next = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s");
+    assert!(
+        matches!(next, Some(Ok(ref e)) if !matches!(e, Event::EventStreamAttached(_))),
+        "{next:?}"
+    );
+}
