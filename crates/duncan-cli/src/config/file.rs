@@ -171,7 +171,11 @@ pub fn read(path: &Path, required: bool) -> Result<Option<LoadedFile>, Failure> 
 }
 
 /// Parses the text of a configuration file. The error names line and column when YAML gives them.
+///
+/// Absurd nesting is refused before the YAML parser runs, since the parser would take minutes
+/// over it (see [`super::nesting`]).
 pub fn parse(text: &str) -> Result<FileKeys, String> {
+    super::nesting::check(text, super::nesting::MAX_DEPTH).map_err(|e| e.to_string())?;
     // An empty file (or one holding only comments) is an empty configuration, not an error.
     if text
         .lines()

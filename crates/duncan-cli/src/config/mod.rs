@@ -4,6 +4,7 @@
 //! resolved [`Config`].
 
 pub mod file;
+mod nesting;
 mod resolve;
 mod secret;
 

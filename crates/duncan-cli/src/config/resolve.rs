@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use duncan_core::names::EnvName;
+
 use super::file::{self, AppsKey, FileKeys, LoadedFile, UNUSED_GO_KEYS, WebhookKey};
 use super::{
     Config, DEFAULT_CONSUL_URL, DEFAULT_REQUEST_TIMEOUT, Overrides, RegistryAuth, Secret, Setting,
@@ -43,6 +45,20 @@ fn duration_key(key: &'static str, text: &str) -> Result<Duration, Failure> {
         Failure::usage(format!("configuration: timeouts.{key}: {e}"))
             .hint("write durations like 90s, 5m or 1h30m")
     })
+}
+
+/// Refuses a list of environments holding a name that is not a valid environment name, so a
+/// bad entry is reported where it was written instead of when a command names it. `place`
+/// says where the list was read: the file and key, or the variable.
+fn check_environment_names(list: &[String], place: &str, fix: &str) -> Result<(), Failure> {
+    for (index, name) in list.iter().enumerate() {
+        if let Err(e) = EnvName::new(name.as_str()) {
+            return Err(
+                Failure::usage(format!("{place}: entry {}: {e}", index + 1)).hint(fix.to_owned())
+            );
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn resolve(
@@ -265,8 +281,22 @@ pub(super) fn resolve(
     }
     let webhooks = Setting::new(hooks, hook_source);
 
+    // The file's list is checked even when the variable overrides it: the file is wrong either way.
+    if let Some(list) = &keys.environments {
+        check_environment_names(
+            list,
+            &format!("configuration file {shown}, key `environments`"),
+            &format!("fix `environments` in {shown}, e.g. environments: [stage, production]"),
+        )?;
+    }
     let environments = if let Some(list) = env("DUNCAN_ENVIRONMENTS") {
-        Setting::new(list_from_env(&list), Source::Env("DUNCAN_ENVIRONMENTS"))
+        let list = list_from_env(&list);
+        check_environment_names(
+            &list,
+            "environment variable DUNCAN_ENVIRONMENTS",
+            "fix DUNCAN_ENVIRONMENTS: a comma-separated list such as stage,production",
+        )?;
+        Setting::new(list, Source::Env("DUNCAN_ENVIRONMENTS"))
     } else if let Some(list) = keys.environments.clone().filter(|l| !l.is_empty()) {
         Setting::new(list, Source::File("environments"))
     } else {

@@ -187,3 +187,129 @@ fn consul_token_comes_from_env_before_file() {
     );
     assert_eq!(c.consul_token.source, Source::Env("CONSUL_HTTP_TOKEN"));
 }
+
+#[test]
+fn invalid_environment_in_file_is_refused_naming_file_key_entry_and_rule() {
+    let err = config(
+        "environments: [stage, ../x]\n",
+        &[],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap_err();
+    assert_eq!(err.status, crate::failure::ExitStatus::Usage);
+    assert_eq!(
+        err.message,
+        "configuration file /home/u/.duncan.yml, key `environments`: entry 2: environment name \
+         \"../x\" has '.' at position 0, which is not allowed there (allowed: lowercase letters, \
+         digits and '-', starting with a letter, not ending with '-', at most 63 characters)"
+    );
+    assert!(
+        err.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("fix `environments` in /home/u/.duncan.yml")),
+        "{:?}",
+        err.hint
+    );
+}
+
+#[test]
+fn empty_or_uppercase_environment_in_file_is_refused() {
+    for (yaml, entry) in [
+        (
+            "environments: [\"\"]\n",
+            "entry 1: environment name must not be empty",
+        ),
+        (
+            "environments:\n  - stage\n  - Prod\n",
+            "entry 2: environment name \"Prod\"",
+        ),
+        (
+            "environments: [stage-]\n",
+            "entry 1: environment name \"stage-\" is malformed",
+        ),
+    ] {
+        let err = config(yaml, &[], Overrides::default(), 0o600).unwrap_err();
+        assert!(err.message.contains(entry), "{yaml:?}: {}", err.message);
+    }
+}
+
+#[test]
+fn invalid_environment_in_file_is_refused_even_when_the_variable_overrides_it() {
+    let err = config(
+        "environments: [../x]\n",
+        &[("DUNCAN_ENVIRONMENTS", "stage")],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap_err();
+    assert!(
+        err.message.contains("key `environments`"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn invalid_environment_in_the_variable_is_refused_naming_it() {
+    let err = config(
+        "",
+        &[("DUNCAN_ENVIRONMENTS", "stage, qa/1")],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap_err();
+    assert!(
+        err.message.starts_with(
+            "environment variable DUNCAN_ENVIRONMENTS: entry 2: environment name \"qa/1\""
+        ),
+        "{}",
+        err.message
+    );
+    let ok = config(
+        "",
+        &[("DUNCAN_ENVIRONMENTS", "stage, qa-1")],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap();
+    assert_eq!(ok.environments.value, ["stage", "qa-1"]);
+}
+
+/// 100,000 levels: the YAML parser alone took most of a minute to refuse the flow form.
+const ABSURD_DEPTH: usize = 100_000;
+
+#[test]
+fn absurdly_deep_flow_nesting_is_refused_before_parsing_naming_the_line() {
+    for (open, close) in [("[", "]"), ("{a: ", "}")] {
+        let yaml = format!(
+            "consul_host: x\napps: {}{}\n",
+            open.repeat(ABSURD_DEPTH),
+            close.repeat(ABSURD_DEPTH)
+        );
+        let err = parse(&yaml).unwrap_err();
+        assert!(
+            err.starts_with("line 2, column ") && err.contains("nested more than 64 levels deep"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn absurdly_deep_block_nesting_is_refused_naming_the_line() {
+    let yaml = format!("apps:\n{}x\n", "- ".repeat(ABSURD_DEPTH));
+    let err = parse(&yaml).unwrap_err();
+    assert_eq!(
+        err,
+        "line 2, column 129: nested more than 64 levels deep (duncan's settings nest a few \
+         levels at most)"
+    );
+}
+
+#[test]
+fn nesting_within_the_limit_still_reaches_the_yaml_parser() {
+    // 60 levels pass the depth check; the parser then reports the wrong type as before.
+    let yaml = format!("apps: {}{}\n", "[".repeat(60), "]".repeat(60));
+    let err = parse(&yaml).unwrap_err();
+    assert!(!err.contains("nested more than"), "{err}");
+}

@@ -6,6 +6,7 @@ mod util;
 
 mod commands;
 mod config;
+mod config_refusals;
 mod deploy;
 mod env;
 mod failures;
