@@ -212,7 +212,8 @@ impl Config {
 
     /// Trusts the CA certificate(s) in this PEM text (in addition to the built-in web
     /// roots), as needed for DC/OS clusters with their own CA. Checked by
-    /// [`crate::Client::new`].
+    /// [`crate::Client::new`]. Without it, such a server's certificate is refused with
+    /// [`crate::Error::Certificate`] ([`crate::CertificateProblem::UnknownIssuer`]).
     pub fn with_ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Config {
         self.ca_certificates_pem.push(pem.into());
         self

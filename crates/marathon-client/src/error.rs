@@ -444,6 +444,48 @@ mod tests {
     }
 
     #[test]
+    fn rustls_certificate_errors_map_to_problems_with_their_context_forms() {
+        use rustls::CertificateError as E;
+        use rustls::pki_types::UnixTime;
+        let now = UnixTime::since_unix_epoch(Duration::from_secs(1_700_000_000));
+        let cases = [
+            (E::UnknownIssuer, CertificateProblem::UnknownIssuer),
+            (E::NotValidForName, CertificateProblem::NotValidForName),
+            (E::Expired, CertificateProblem::Expired),
+            (
+                E::ExpiredContext {
+                    time: now,
+                    not_after: now,
+                },
+                CertificateProblem::Expired,
+            ),
+            (E::NotValidYet, CertificateProblem::NotYetValid),
+            (E::Revoked, CertificateProblem::Revoked),
+        ];
+        for (error, problem) in cases {
+            assert_eq!(CertificateProblem::from(&error), problem, "{error:?}");
+        }
+        assert!(matches!(
+            CertificateProblem::from(&E::BadSignature),
+            CertificateProblem::Other(text) if text.contains("invalid certificate")
+        ));
+    }
+
+    #[test]
+    fn only_an_unknown_issuer_is_told_to_add_the_ca() {
+        assert!(
+            CertificateProblem::UnknownIssuer
+                .to_string()
+                .contains("add the CA to the client's config")
+        );
+        assert!(
+            !CertificateProblem::Expired
+                .to_string()
+                .contains("add the CA")
+        );
+    }
+
+    #[test]
     fn server_error_body_is_cut_to_an_excerpt() {
         let body = vec![b'x'; 10_000];
         match Error::from_response(StatusCode::INTERNAL_SERVER_ERROR, &body) {
