@@ -42,18 +42,34 @@ pub struct AccessError {
     pub source: consul_client::Error,
 }
 
+/// The probe's two operations, to send alone or at the head of a larger transaction (the deploy
+/// sends them with its read of the release tags). They need the write right on the key and
+/// leave nothing behind.
+pub(crate) fn probe_ops(target: &AppEnv) -> [TxnOp; 2] {
+    let key = target.acl_check_key();
+    [
+        TxnOp::set(key.clone(), PROBE_VALUE.to_vec()),
+        TxnOp::delete(key),
+    ]
+}
+
+/// Sorts the answer to a transaction headed by [`probe_ops`]: `Some` verdict when Consul said
+/// no, `None` when it was not a refusal.
+pub(crate) fn refusal(error: &consul_client::Error) -> Option<Access> {
+    match error {
+        consul_client::Error::AclNotFound => Some(Access::TokenUnknown),
+        e if e.is_permission_denied() => Some(Access::Denied),
+        _ => None,
+    }
+}
+
 /// Probes whether the client's token may manage `target` (write under `deploys/{app}/{env}/`).
 ///
 /// # Errors
 ///
 /// [`AccessError`] when Consul is unreachable or answers neither yes nor no.
 pub async fn probe_access(consul: &Client, target: &AppEnv) -> Result<Access, AccessError> {
-    let key = target.acl_check_key();
-    let ops = [
-        TxnOp::set(key.clone(), PROBE_VALUE.to_vec()),
-        TxnOp::delete(key),
-    ];
-    match consul.txn(&ops).await {
+    match consul.txn(&probe_ops(target)).await {
         Ok(_) => Ok(Access::Allowed),
         Err(consul_client::Error::AclNotFound) => Ok(Access::TokenUnknown),
         Err(e) if e.is_permission_denied() => Ok(Access::Denied),

@@ -35,7 +35,7 @@ use crate::github::github_diff_link;
 use crate::names::{AppEnv, Tag};
 use crate::plan::{Plan, PlannedUpdate, build_plan};
 use crate::progress::{Progress, ProgressSink};
-use crate::release::Outcome;
+use crate::release::{Outcome, ReleaseTags};
 use crate::watch::{ExpectedApp, WatchOutcome, WatchTarget, watch_deployment};
 
 /// Runs the deploy protocol (DESIGN.md steps 1–9) for `request`, reporting to `progress`.
@@ -51,9 +51,15 @@ pub async fn deploy(
     let app_env = request.app_env.clone();
     let started_at = OffsetDateTime::now_utc();
 
-    // Step 1: validate and plan. Names and tag are typed (validated when parsed).
+    // Step 1: validate and plan. Names and tag are typed (validated when parsed). The group and
+    // step 2's Consul reads (tags, counters, ACL probe: one transaction) are independent: one
+    // round trip for both.
     ctx.settings.check_environment(&app_env.env)?;
-    let planned = plan_update(ctx, &app_env, &request.tag).await?;
+    let (planned, planned_tags) = tokio::join!(
+        plan_update(ctx, &app_env, &request.tag),
+        consul::plan_read(ctx, &app_env)
+    );
+    let planned = planned?;
     if planned.plan.is_noop() {
         progress.emit(Progress::PlanReady(Box::new(planned.plan.clone())));
         progress.emit(Progress::Done);
@@ -63,81 +69,109 @@ pub async fn deploy(
             warnings: Vec::new(),
         });
     }
-    let PlannedUpdate {
-        mut plan,
-        update_body,
-    } = planned;
+    let mut planned = planned;
 
-    // Step 2: image, current tag, diff link, ACL, plan shown.
-    check_image(ctx, &request, &mut plan, progress).await?;
-    let planned_tags = consul::tags(ctx, &app_env).await?;
-    let current = planned_tags.current;
+    // Step 2: current tag and ACL (read above), image, diff link, plan shown.
+    let planned_tags = planned_tags?;
+    progress.emit(Progress::AccessChecked);
+    check_image(ctx, &request, &mut planned.plan, progress).await?;
+    let plan = &mut planned.plan;
+    let current = planned_tags.current.clone();
     plan.diff_link = Some(
         github_diff_link(&ctx.settings, &app_env.app, current.as_ref(), &request.tag).to_string(),
     );
     plan.current = current;
-    consul::check_access(ctx, &app_env).await?;
-    progress.emit(Progress::AccessChecked);
     if request.options.marathon_steps {
-        match marathon::dry_run_steps(&ctx.marathon, &update_body).await {
-            Ok(steps) => plan.marathon_steps = Some(steps),
+        match marathon::dry_run_steps(&ctx.marathon, &planned.update_body).await {
+            Ok(steps) => planned.plan.marathon_steps = Some(steps),
             Err(error) => progress.warn(format!("Marathon's dry run failed: {error}")),
         }
     }
-    progress.emit(Progress::PlanReady(Box::new(plan.clone())));
+    progress.emit(Progress::PlanReady(Box::new(planned.plan.clone())));
     if request.options.dry_run {
         progress.emit(Progress::Done);
         return Ok(DeployReport {
-            plan,
+            plan: planned.plan,
             outcome: DeployOutcome::DryRun,
             warnings: Vec::new(),
         });
     }
+    let prompted = request.options.confirm.is_some();
     if let Some(confirm) = &request.options.confirm
-        && !confirm(plan.clone()).await
+        && !confirm(planned.plan.clone()).await
     {
         progress.emit(Progress::Done);
         return Ok(DeployReport {
-            plan,
+            plan: planned.plan,
             outcome: DeployOutcome::Declined,
             warnings: Vec::new(),
         });
     }
 
-    // Step 3: the lock. It is released and its session destroyed however this function ends:
-    // explicitly below, or by the lock's drop when the future is dropped half-way.
+    // Step 3: the lock, taken in one transaction with a fresh read of the tags. It is released
+    // and its session destroyed however this function ends: explicitly below, or by the lock's
+    // drop when the future is dropped half-way.
     let lock = consul::acquire_lock(
         ctx,
         &app_env,
         Some(request.tag.clone()),
         request.options.wait_for_lock,
         planned_tags.lock_free_at,
+        crate::release::tags_read_ops(&app_env),
         progress,
     )
     .await?;
     progress.emit(Progress::LockAcquired);
-    let result = under_lock(ctx, &request, plan, &lock, started_at, progress).await;
-    consul::release_lock(lock, progress).await;
+    let before = Before {
+        planned,
+        tags: &planned_tags,
+        prompted,
+    };
+    let result = under_lock(ctx, &request, before, &lock, started_at, progress).await;
     let (report, notice) = match result {
         Ok(done) => done,
         Err(error) => {
+            consul::release_lock(lock, progress).await;
             progress.emit(Progress::Done);
             return Err(error);
         }
     };
-    // Step 9: notify, best-effort, once the lock is free.
+    // Step 9: notify, best-effort, once the lock is free: at once when the success transaction
+    // unlocked it (the session is destroyed meanwhile), else once it is released.
+    let warnings = match notice {
+        Some(notice) if lock.is_unlocked() => {
+            let ((), warnings) =
+                tokio::join!(consul::release_lock(lock, progress), notice.send(ctx));
+            warnings
+        }
+        Some(notice) => {
+            consul::release_lock(lock, progress).await;
+            notice.send(ctx).await
+        }
+        None => {
+            consul::release_lock(lock, progress).await;
+            Vec::new()
+        }
+    };
     let mut report = report;
-    if let Some(notice) = notice {
-        let warnings = notice.send(ctx).await;
-        for warning in &warnings {
-            progress.warn(warning.clone());
-        }
-        if let Ok(report) = &mut report {
-            report.warnings.extend(warnings);
-        }
+    for warning in &warnings {
+        progress.warn(warning.clone());
+    }
+    if let Ok(report) = &mut report {
+        report.warnings.extend(warnings);
     }
     progress.emit(Progress::Done);
     report
+}
+
+/// What the deploy knew before it took the lock.
+struct Before<'a> {
+    /// The plan and update body built from the group read before the lock.
+    planned: PlannedUpdate,
+    /// The release tags read with the ACL probe.
+    tags: &'a ReleaseTags,
+    /// Whether a confirmation prompt stood between that read and the lock.
+    prompted: bool,
 }
 
 /// Steps 3 (after the lock is taken) to 8. Returns the deploy's result and the notification to
@@ -145,30 +179,54 @@ pub async fn deploy(
 async fn under_lock(
     ctx: &Context,
     request: &DeployRequest,
-    mut plan: Plan,
+    before: Before<'_>,
     lock: &consul::WatchedLock,
     started_at: OffsetDateTime,
     progress: &ProgressSink,
 ) -> Result<(Result<DeployReport, DeployError>, Option<consul::Notice>), DeployError> {
     let app_env = &request.app_env;
-    // Under the lock, read again what the plan was built from: another deployer may have
+    let Before {
+        planned: PlannedUpdate {
+            mut plan,
+            update_body,
+        },
+        tags: planned_tags,
+        prompted,
+    } = before;
+    // Under the lock, what the plan was built from may be stale: another deployer may have
     // changed the group or the tags while we waited, and a stale body would undo their work.
-    // Independent reads (Marathon and Consul): one round trip for both.
-    let (planned, tags) = tokio::join!(
-        plan_update(ctx, app_env, &request.tag),
-        consul::tags(ctx, app_env)
-    );
-    let PlannedUpdate {
-        plan: mut locked_plan,
-        update_body,
-    } = planned?;
-    let tags = tags?;
-    locked_plan.digest = plan.digest.take();
-    locked_plan.image_check_skipped = plan.image_check_skipped;
-    locked_plan.marathon_steps = plan.marathon_steps.take();
+    // The tags were read again in the transaction that took the lock. When the lock was
+    // acquired exactly once since the plan's read (by us) and no prompt made that read old,
+    // no other duncan operation ran in between, and the group need not be read again;
+    // otherwise it is (beside the tags, when the lock could not read them).
+    let locked_tags = lock.tags(app_env).transpose()?;
+    let unchanged = plan_still_current(prompted, planned_tags, locked_tags.as_ref());
+    let (plan, update_body, tags) = match locked_tags {
+        Some(tags) if unchanged => (plan, update_body, tags),
+        locked_tags => {
+            let tags = async {
+                match locked_tags {
+                    Some(tags) => Ok(tags),
+                    None => consul::tags(ctx, app_env).await,
+                }
+            };
+            let (replanned, tags) = tokio::join!(plan_update(ctx, app_env, &request.tag), tags);
+            let PlannedUpdate {
+                plan: mut locked_plan,
+                update_body,
+            } = replanned?;
+            locked_plan.digest = plan.digest.take();
+            locked_plan.image_check_skipped = plan.image_check_skipped;
+            locked_plan.marathon_steps = plan.marathon_steps.take();
+            locked_plan.diff_link = plan.diff_link.take();
+            locked_plan.current = plan.current.take();
+            (locked_plan, update_body, tags?)
+        }
+    };
+    let mut plan = plan;
     // The diff link is from the tag `current` holds now, which may have moved while we waited.
     if plan.current != tags.current {
-        locked_plan.diff_link = Some(
+        plan.diff_link = Some(
             github_diff_link(
                 &ctx.settings,
                 &app_env.app,
@@ -177,11 +235,8 @@ async fn under_lock(
             )
             .to_string(),
         );
-    } else {
-        locked_plan.diff_link = plan.diff_link.take();
     }
-    locked_plan.current.clone_from(&tags.current);
-    let plan = locked_plan;
+    plan.current.clone_from(&tags.current);
     if plan.is_noop() {
         let report = DeployReport {
             plan,
@@ -224,7 +279,7 @@ async fn under_lock(
         progress,
     };
     // The audit of the start runs alongside the watch, so it adds nothing to the deploy's time.
-    let ((), report) = tokio::join!(
+    let (events_counter, report) = tokio::join!(
         finish.started(),
         watch_deployment(
             &ctx.marathon,
@@ -237,7 +292,7 @@ async fn under_lock(
 
     if report.outcome.is_success() {
         // Step 8.
-        return Ok(match finish.succeeded(lock).await {
+        return Ok(match finish.succeeded(lock, events_counter).await {
             Ok(notice) => (
                 Ok(DeployReport {
                     outcome: DeployOutcome::Deployed {
@@ -267,8 +322,16 @@ async fn under_lock(
         watch: &request.options.watch,
     };
     let error = failed(ctx, undo, &started.deployment_id, report.outcome, progress).await;
-    let notice = finish.failed(&error).await;
+    let notice = finish.failed(&error, events_counter).await;
     Ok((Err(error), Some(notice)))
+}
+
+/// Whether a plan built before the lock still holds under it: no prompt made its read old, and
+/// the lock was acquired exactly once since (by us), so no other duncan operation ran in between.
+fn plan_still_current(prompted: bool, planned: &ReleaseTags, locked: Option<&ReleaseTags>) -> bool {
+    !prompted
+        && locked
+            .is_some_and(|t| Some(t.lock_acquisitions) == planned.lock_acquisitions.checked_add(1))
 }
 
 /// How a failed deployment may be undone.
@@ -364,7 +427,7 @@ pub(crate) async fn lock_for(
     wait: Option<Duration>,
     progress: &ProgressSink,
 ) -> Result<consul::WatchedLock, DeployError> {
-    consul::acquire_lock(ctx, app_env, None, wait, None, progress).await
+    consul::acquire_lock(ctx, app_env, None, wait, None, Vec::new(), progress).await
 }
 
 /// Releases a lock taken with [`lock_for`].
@@ -473,4 +536,33 @@ pub async fn rollback(
         options,
     };
     deploy(ctx, request, progress).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(lock_acquisitions: u64) -> ReleaseTags {
+        ReleaseTags {
+            current: None,
+            current_index: 0,
+            previous: None,
+            lock_free_at: None,
+            lock_acquisitions,
+            counters: Default::default(),
+        }
+    }
+
+    #[test]
+    fn plan_holds_only_when_ours_was_the_one_acquisition_since_and_nobody_was_asked() {
+        assert!(plan_still_current(false, &tags(4), Some(&tags(5))));
+        // Someone held the lock in between (we waited, or they were quicker).
+        assert!(!plan_still_current(false, &tags(4), Some(&tags(6))));
+        // The key was deleted and created again since: its count restarted.
+        assert!(!plan_still_current(false, &tags(4), Some(&tags(1))));
+        // A prompt may have stood open for minutes.
+        assert!(!plan_still_current(true, &tags(4), Some(&tags(5))));
+        // The lock did not read the tags.
+        assert!(!plan_still_current(false, &tags(4), None));
+    }
 }

@@ -10,11 +10,10 @@ use std::fmt;
 use consul_client::{Client, QueryOptions, TxnOp};
 use serde::Serialize;
 
-use crate::audit::log::{
-    MAX_SEQ_ATTEMPTS, append_ops, encode_event, lost_sequence_race, next_sequence, race_pause,
-};
-use crate::audit::{self, AuditError, Event, EventKind};
+use crate::audit::log::{MAX_SEQ_ATTEMPTS, WriteError, encode_event, write_with_event};
+use crate::audit::{AuditError, Event, EventKind};
 use crate::names::{AppEnv, Deployer, EnvVarName, NameError};
+use crate::sequence::{self, Series};
 
 /// Errors of the environment-variable operations.
 #[derive(Debug, thiserror::Error)]
@@ -276,9 +275,9 @@ async fn current_entries(
     Ok(out)
 }
 
-/// The most variables one call may change: a Consul transaction holds 128 operations, two of
-/// which append the audit event.
-pub const MAX_CHANGES: usize = consul_client::MAX_TXN_OPS - 2;
+/// The most variables one call may change: a Consul transaction holds 128 operations, up to four
+/// of which append the audit event (counter, check, entry, and the entry it pushes out).
+pub const MAX_CHANGES: usize = consul_client::MAX_TXN_OPS - 4;
 
 /// Refuses a name given twice, and more names than one transaction can change.
 fn check_names<'a>(
@@ -311,37 +310,27 @@ async fn commit_with_event(
     let event = Event::new(target, deployer.clone(), EventKind::EnvUpdate).with_message(message);
     let event_json = encode_event(&event)?;
     let conditional = ops.len();
-    for _ in 0..MAX_SEQ_ATTEMPTS {
-        let seq = next_sequence(consul, &target.events_prefix())
-            .await
-            .map_err(|e| consul_error(target, e))?;
-        let mut all = ops.clone();
-        all.extend(append_ops(target, seq, event_json.clone()));
-        match consul.txn(&all).await {
-            Ok(_) => {
-                if let Err(e) = audit::prune(consul, target, audit_retention).await {
-                    tracing::warn!(error = %e, "could not prune the audit log");
-                }
-                return Ok(());
-            }
-            Err(e) if e.is_permission_denied() => return Err(consul_error(target, e)),
-            Err(e) if lost_sequence_race(&e, &[conditional]) => race_pause().await,
-            // A `cas` failed: a variable changed since it was read.
-            Err(consul_client::Error::TxnRolledBack { errors })
-                if errors.iter().all(|x| x.op_index < conditional) =>
-            {
-                return Err(EnvVarError::Conflict {
-                    target: target.clone(),
-                });
-            }
-            Err(e) => return Err(consul_error(target, e)),
+    let counter = sequence::read(consul, target, Series::Events)
+        .await
+        .map_err(|e| consul_error(target, e))?;
+    match write_with_event(consul, target, &ops, &event_json, audit_retention, counter).await {
+        Ok(_) => Ok(()),
+        Err(WriteError::Consul(e)) if e.is_permission_denied() => Err(consul_error(target, e)),
+        // A `cas` failed: a variable changed since it was read.
+        Err(WriteError::Consul(consul_client::Error::TxnRolledBack { errors }))
+            if errors.iter().all(|x| x.op_index < conditional) =>
+        {
+            Err(EnvVarError::Conflict {
+                target: target.clone(),
+            })
         }
+        Err(WriteError::Consul(e)) => Err(consul_error(target, e)),
+        Err(WriteError::Contention) => Err(AuditError::Contention {
+            target: target.clone(),
+            attempts: MAX_SEQ_ATTEMPTS,
+        }
+        .into()),
     }
-    Err(AuditError::Contention {
-        target: target.clone(),
-        attempts: MAX_SEQ_ATTEMPTS,
-    }
-    .into())
 }
 
 /// Sets variables of `target` and reports each change (`Added`, `Changed` with old and new,

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod progress;
 pub mod release;
 pub mod scale;
+pub mod sequence;
 pub mod settings;
 pub mod status;
 pub mod watch;

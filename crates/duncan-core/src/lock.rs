@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use consul_client::{
     AcquireMode, Client, HeldLock, KvPair, Lock, LockAttempt, LockLost, LockOptions, PutOptions,
-    QueryOptions,
+    QueryOptions, TxnOp,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -241,6 +241,9 @@ pub struct LockRequest {
     /// [`crate::release::ReleaseTags::lock_free_at`]: the lock is then taken in one guarded
     /// transaction, without reading the key first.
     pub seen_free_at: Option<u64>,
+    /// KV reads sent in the transaction that takes the lock (see consul-client's
+    /// `LockOptions::reads`); their results are [`DeployLock::acquired_reads`].
+    pub reads: Vec<TxnOp>,
 }
 
 impl LockRequest {
@@ -255,10 +258,19 @@ impl LockRequest {
             session_ttl: SESSION_TTL,
             lock_delay: LOCK_DELAY,
             seen_free_at: None,
+            reads: Vec::new(),
         }
     }
 
-    /// Notes where the lock key was last seen free (see [`LockRequest::seen_free_at`]).
+    /// Reads `ops` in the transaction that takes the lock (see [`LockRequest::reads`]).
+    #[must_use]
+    pub fn reads(mut self, ops: Vec<TxnOp>) -> Self {
+        self.reads = ops;
+        self
+    }
+
+    /// Notes the lock key's `ModifyIndex` when it was last read free, so the first attempt is
+    /// one guarded transaction (see consul-client's `LockOptions::seen_free_at`).
     #[must_use]
     pub fn seen_free_at(mut self, modify_index: Option<u64>) -> Self {
         self.seen_free_at = modify_index;
@@ -323,7 +335,8 @@ impl DeployLock {
             .session_name(request.session_name())
             .session_ttl(request.session_ttl)
             .lock_delay(request.lock_delay)
-            .renew_interval(request.session_ttl / 2);
+            .renew_interval(request.session_ttl / 2)
+            .reads(request.reads.clone());
         // Only the first attempt may rely on the earlier read; a wait starts from a fresh one.
         let waiting = Lock::new(consul.clone(), opts.clone())
             .map_err(|e| LockError::from_consul(target, e))?;
@@ -381,6 +394,11 @@ impl DeployLock {
     /// (`check-session`).
     pub fn session_id(&self) -> &str {
         self.held.session_id()
+    }
+
+    /// The results of [`LockRequest::reads`], read in the transaction that took the lock.
+    pub fn acquired_reads(&self) -> &[KvPair] {
+        self.held.acquired_reads()
     }
 
     /// Why the lock was lost, if it was.

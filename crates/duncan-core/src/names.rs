@@ -420,6 +420,22 @@ impl AppEnv {
         format!("{}lock", self.prefix())
     }
 
+    /// `deploys/{app}/{env}/seq/`: the counters of the history's and the audit log's sequence
+    /// numbers (added by duncan; the Go tool has neither).
+    pub fn counters_prefix(&self) -> String {
+        format!("{}seq/", self.prefix())
+    }
+
+    /// `deploys/{app}/{env}/seq/history`: the last sequence number used under `history/`.
+    pub fn history_counter_key(&self) -> String {
+        format!("{}history", self.counters_prefix())
+    }
+
+    /// `deploys/{app}/{env}/seq/events`: the last sequence number used under `events/`.
+    pub fn events_counter_key(&self) -> String {
+        format!("{}events", self.counters_prefix())
+    }
+
     /// `deploys/{app}/{env}/acl_check`: the transient key of the permission probe.
     pub fn acl_check_key(&self) -> String {
         format!("{}acl_check", self.prefix())

@@ -13,10 +13,11 @@
 pub mod commit;
 pub mod record;
 
-use consul_client::{Client, QueryOptions, TxnOp};
+use consul_client::{Client, KvPair, QueryOptions, TxnOp};
 
 use crate::audit::log::{newest_decoded, sequences};
 use crate::names::{AppEnv, Tag};
+use crate::sequence::SeqCounters;
 
 pub use commit::{
     CommitError, CommitRetry, Committed, SuccessCommit, commit_success, record_failure,
@@ -109,6 +110,12 @@ pub struct ReleaseTags {
     /// this read (0 when it did not exist); `None` when it was held or is not duncan's. Lets
     /// the deploy lock be taken in one guarded transaction, without reading the key again.
     pub lock_free_at: Option<u64>,
+    /// The lock key's `LockIndex` (how many times it was acquired; 0 when it did not exist).
+    /// Read again under the lock, exactly one more means nobody held the lock in between.
+    pub lock_acquisitions: u64,
+    /// The counters of the history's and the audit log's sequence numbers, read with the tags,
+    /// so the records of the deploy need no read of their own to be numbered.
+    pub counters: SeqCounters,
 }
 
 /// Parses a stored tag; surrounding whitespace (a trailing newline from `consul kv put`) is
@@ -128,32 +135,49 @@ fn parse_stored_tag(key: &str, value: &[u8]) -> Result<Option<Tag>, ReleaseError
         })
 }
 
-/// Reads `current` and `previous` (and the lock key, for [`ReleaseTags::lock_free_at`]) in one
-/// consistent round trip (a read-only transaction with `?consistent`, so a just-finished deploy
-/// is never missed and all come from the same index).
-///
-/// Each key is read with `get-tree` rather than `get`, because a `get` of a missing key fails
-/// the whole transaction in Consul; only the entry whose key matches exactly is kept.
+/// Reads `current` and `previous` (and the lock key, for [`ReleaseTags::lock_free_at`], and the
+/// sequence counters) in one consistent round trip (a read-only transaction with `?consistent`,
+/// so a just-finished deploy is never missed and all come from the same index).
 ///
 /// # Errors
 ///
 /// [`ReleaseError`] when Consul cannot be read or a key holds an invalid tag.
 pub async fn read_tags(consul: &Client, target: &AppEnv) -> Result<ReleaseTags, ReleaseError> {
+    let read = consul
+        .read_txn(&tags_read_ops(target), &QueryOptions::consistent())
+        .await
+        .map_err(|e| ReleaseError::from_consul(target, e))?;
+    tags_from_pairs(target, &read.results)
+}
+
+/// The transaction operations that read what [`ReleaseTags`] holds, to send alone or inside a
+/// larger transaction (the ACL probe, the lock's acquisition).
+///
+/// Each key is read with `get-tree` rather than `get`, because a `get` of a missing key fails
+/// the whole transaction in Consul; [`tags_from_pairs`] keeps only the entries whose key matches
+/// exactly.
+pub(crate) fn tags_read_ops(target: &AppEnv) -> Vec<TxnOp> {
+    vec![
+        TxnOp::get_tree(target.current_key()),
+        TxnOp::get_tree(target.previous_key()),
+        TxnOp::get_tree(target.lock_key()),
+        crate::sequence::read_op(target),
+    ]
+}
+
+/// The [`ReleaseTags`] found among the results of [`tags_read_ops`].
+///
+/// # Errors
+///
+/// [`ReleaseError::InvalidStoredTag`] when a tag key holds something that is not a tag.
+pub(crate) fn tags_from_pairs(
+    target: &AppEnv,
+    pairs: &[KvPair],
+) -> Result<ReleaseTags, ReleaseError> {
     let current_key = target.current_key();
     let previous_key = target.previous_key();
     let lock_key = target.lock_key();
-    let read = consul
-        .read_txn(
-            &[
-                TxnOp::get_tree(current_key.clone()),
-                TxnOp::get_tree(previous_key.clone()),
-                TxnOp::get_tree(lock_key.clone()),
-            ],
-            &QueryOptions::consistent(),
-        )
-        .await
-        .map_err(|e| ReleaseError::from_consul(target, e))?;
-    let find = |key: &str| read.results.iter().find(|p| p.key == key);
+    let find = |key: &str| pairs.iter().rev().find(|p| p.key == key);
     let current = find(&current_key);
     let previous = find(&previous_key);
     let lock_free_at = match find(&lock_key) {
@@ -174,6 +198,8 @@ pub async fn read_tags(consul: &Client, target: &AppEnv) -> Result<ReleaseTags, 
             None => None,
         },
         lock_free_at,
+        lock_acquisitions: find(&lock_key).map_or(0, |p| p.lock_index),
+        counters: SeqCounters::from_pairs(target, pairs),
     })
 }
 

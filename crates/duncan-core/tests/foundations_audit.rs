@@ -370,3 +370,122 @@ async fn a_limited_listing_reads_only_the_newest_entries() {
         5
     );
 }
+
+/// Writes audit entry `seq` of `target` by hand (as a duncan without counters left them).
+async fn write_entry(backend: &Backend, target: &AppEnv, seq: u64, tag: &str) {
+    let json = serde_json::to_vec(&event(target, EventKind::Scale, tag)).unwrap();
+    backend
+        .client
+        .kv()
+        .put(
+            &target.event_key(seq),
+            &json,
+            &consul_client::PutOptions::new(),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn appends_continue_after_entries_left_without_a_counter() {
+    let backend = Backend::sim(Default::default()).await;
+    let target = unique_target("stage");
+    for seq in 1..=5 {
+        write_entry(&backend, &target, seq, "old").await;
+    }
+    let seq = audit::append(
+        &backend.client,
+        &event(&target, EventKind::Scale, "v6"),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(seq, 6);
+    let (counter, _) = backend
+        .client
+        .kv()
+        .get(&target.events_counter_key(), &QueryOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(counter.unwrap().value_str(), Some("6"));
+}
+
+#[tokio::test]
+async fn an_append_whose_counter_is_behind_takes_the_next_free_number_without_overwriting() {
+    let backend = Backend::sim(Default::default()).await;
+    let target = unique_target("stage");
+    audit::append(
+        &backend.client,
+        &event(&target, EventKind::Scale, "v1"),
+        100,
+    )
+    .await
+    .unwrap();
+    // Entries 2 and 3 written behind the counter's back.
+    write_entry(&backend, &target, 2, "by-hand-2").await;
+    write_entry(&backend, &target, 3, "by-hand-3").await;
+    let seq = audit::append(
+        &backend.client,
+        &event(&target, EventKind::Scale, "v4"),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(seq, 4);
+    let tags: Vec<(u64, String)> = audit::list(&backend.client, &target, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            (
+                e.seq,
+                e.event.tag.map(|t| t.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            (4, "v4".to_owned()),
+            (3, "by-hand-3".to_owned()),
+            (2, "by-hand-2".to_owned()),
+            (1, "v1".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn appends_with_a_counter_list_nothing_and_delete_the_entry_they_push_out() {
+    let backend = Backend::sim(Default::default()).await;
+    let target = unique_target("stage");
+    for i in 1..=3 {
+        audit::append(
+            &backend.client,
+            &event(&target, EventKind::Scale, &format!("v{i}")),
+            3,
+        )
+        .await
+        .unwrap();
+    }
+    backend.control().clear_requests();
+    let seq = audit::append(&backend.client, &event(&target, EventKind::Scale, "v4"), 3)
+        .await
+        .unwrap();
+    assert_eq!(seq, 4);
+    let sent: Vec<String> = backend
+        .control()
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    // One read of the counter, one transaction: no listing, no prune of its own.
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert!(!sent.iter().any(|r| r.contains("keys")), "{sent:#?}");
+    let seqs: Vec<u64> = audit::list(&backend.client, &target, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, [4, 3, 2]);
+}

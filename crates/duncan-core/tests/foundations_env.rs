@@ -258,18 +258,18 @@ async fn more_variables_than_one_transaction_holds_are_refused() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "127 variables cannot be changed at once; change at most 126 per command"
+        "125 variables cannot be changed at once; change at most 124 per command"
     );
     let most = &many[..env_vars::MAX_CHANGES];
     let changes = env_vars::set(&backend.client, &target, &deployer("a"), most, 100)
         .await
         .unwrap();
-    assert_eq!(changes.len(), 126);
+    assert_eq!(changes.len(), 124);
     assert_eq!(
         env_vars::list(&backend.client, &target)
             .await
             .unwrap()
             .len(),
-        126
+        124
     );
 }

@@ -14,6 +14,7 @@ use duncan_core::release::{
     CommitError, CommitRetry, HistoryRecord, Outcome, ReleaseError, SuccessCommit, commit_success,
     history, read_tags, record_failure, rollback_target,
 };
+use duncan_core::sequence::SeqCounters;
 use time::OffsetDateTime;
 
 fn tag(s: &str) -> Tag {
@@ -260,11 +261,28 @@ async fn failed_outcome_records_history_and_audit_and_leaves_tags_untouched() {
     let event = Event::new(&target, deployer("bob"), Outcome::RolledBack.event_kind())
         .with_tag(tag("v2"))
         .with_message("web never became healthy");
-    record_failure(consul, &target, &record, &event, 100, &quick_retry(3))
-        .await
-        .unwrap();
+    record_failure(
+        consul,
+        &target,
+        &record,
+        &event,
+        100,
+        SeqCounters::default(),
+        &quick_retry(3),
+    )
+    .await
+    .unwrap();
 
-    assert_eq!(read_tags(consul, &target).await.unwrap(), before);
+    // The tags are untouched; only the sequence counters moved, by one record each.
+    let after = read_tags(consul, &target).await.unwrap();
+    assert_eq!(
+        (&after.current, after.current_index, &after.previous),
+        (&before.current, before.current_index, &before.previous)
+    );
+    assert_eq!(
+        after.counters.history.last,
+        before.counters.history.last.map(|n| n + 1)
+    );
     let newest = &history(consul, &target, Some(1)).await.unwrap()[0];
     assert_eq!(newest.record.outcome, Outcome::RolledBack);
     assert_eq!(newest.record.tag, tag("v2"));
@@ -384,7 +402,16 @@ async fn concurrent_writers_get_distinct_increasing_sequence_numbers() {
             );
             let event = Event::new(&target, deployer("w"), EventKind::DeployFailed)
                 .with_tag(tag(&format!("t{i}")));
-            record_failure(&consul, &target, &record, &event, 100, &quick_retry(3)).await
+            record_failure(
+                &consul,
+                &target,
+                &record,
+                &event,
+                100,
+                SeqCounters::default(),
+                &quick_retry(3),
+            )
+            .await
         })
     });
     let mut seqs = Vec::new();
@@ -432,9 +459,17 @@ async fn rollback_target_is_previous_or_a_tag_from_history() {
         Outcome::RolledBack,
     );
     let event = Event::new(&target, deployer("bob"), EventKind::DeployRolledBack);
-    record_failure(consul, &target, &failed, &event, 100, &quick_retry(3))
-        .await
-        .unwrap();
+    record_failure(
+        consul,
+        &target,
+        &failed,
+        &event,
+        100,
+        SeqCounters::default(),
+        &quick_retry(3),
+    )
+    .await
+    .unwrap();
 
     let previous = rollback_target(consul, &target, None).await.unwrap();
     assert_eq!(previous.tag, tag("v2"));

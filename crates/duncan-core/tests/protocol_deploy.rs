@@ -95,6 +95,7 @@ async fn redeploying_the_running_tag_is_a_noop_that_touches_nothing() {
     let ctx = sims.ctx("alice");
     sims.marathon.control().clear_requests();
     sims.consul_control().clear_requests();
+    let kv_before = sims.consul_control().kv_snapshot();
 
     let report = deploy(&ctx, request(&target, "v1"), &Recorder::new().1)
         .await
@@ -106,7 +107,27 @@ async fn redeploying_the_running_tag_is_a_noop_that_touches_nothing() {
         "{:?}",
         sims.marathon_writes()
     );
-    assert_eq!(sims.consul_control().request_count(), 0, "Consul untouched");
+    assert_consul_only_read(&sims, &kv_before);
+}
+
+/// Consul saw at most the one transaction sent beside the group read (tags + ACL probe, which
+/// leaves nothing behind), and holds exactly what it held before.
+fn assert_consul_only_read(sims: &Sims, kv_before: &std::collections::BTreeMap<String, Vec<u8>>) {
+    let sent: Vec<String> = sims
+        .consul_control()
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    assert!(
+        sent.iter().all(|r| r == "PUT /v1/txn") && sent.len() <= 1,
+        "{sent:?}"
+    );
+    assert_eq!(
+        &sims.consul_control().kv_snapshot(),
+        kv_before,
+        "Consul unchanged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,6 +191,7 @@ async fn missing_image_is_refused_before_the_lock_and_marathon() {
     let ctx = sims.ctx_with_images("alice", Arc::new(images));
     sims.marathon.control().clear_requests();
     sims.consul_control().clear_requests();
+    let kv_before = sims.consul_control().kv_snapshot();
 
     let error = deploy(&ctx, request(&target, "v2-typo"), &Recorder::new().1)
         .await
@@ -182,7 +204,7 @@ async fn missing_image_is_refused_before_the_lock_and_marathon() {
         "{error}"
     );
     assert!(sims.marathon_writes().is_empty());
-    assert_eq!(sims.consul_control().request_count(), 0);
+    assert_consul_only_read(&sims, &kv_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,13 @@
 //! The audit log in Consul: `deploys/{app}/{env}/events/{seq:020}`, one JSON [`Event`] per key.
 //!
-//! Sequence numbers are chosen as one more than the highest existing one, and every write of a new
-//! entry carries a `check-not-exists` on its key, so two writers can never overwrite each other:
-//! the loser re-reads and takes the next number. The oldest entries beyond the retention count
-//! are pruned, but never the newest, so numbers keep growing.
+//! Sequence numbers come from the counter `deploys/{app}/{env}/seq/events` (see
+//! [`crate::sequence`]): the transaction that writes an entry moves the counter with `cas` and
+//! checks that the entry's key is free, so two writers can never take the same number or
+//! overwrite each other: the loser reads again and takes the next number. The same transaction
+//! deletes the entry `retention` numbers back, so the log keeps the newest `retention` entries;
+//! what single deletes cannot catch (a retention lowered since, entries written by hand) is
+//! pruned from a listing every [`FULL_PRUNE_EVERY`] entries and whenever the writer had to list
+//! anyway. The newest entry is never pruned, so numbers keep growing.
 
 use std::time::Duration;
 
@@ -12,6 +16,8 @@ use serde::Serialize;
 
 use super::Event;
 use crate::names::{AppEnv, sequence_from_key};
+pub(crate) use crate::sequence::sequences;
+use crate::sequence::{self, SeqCounter, Series, claim_ops};
 
 /// How many times a writer re-reads and retries after losing a sequence number to another writer.
 pub(crate) const MAX_SEQ_ATTEMPTS: usize = 16;
@@ -87,36 +93,6 @@ pub struct AuditEntry {
     pub event: Event,
 }
 
-/// The sequence numbers present directly under `prefix`, ascending.
-pub(crate) async fn sequences(
-    consul: &Client,
-    prefix: &str,
-) -> Result<Vec<u64>, consul_client::Error> {
-    let (keys, _) = consul
-        .kv()
-        .keys(prefix, Some("/"), &QueryOptions::consistent())
-        .await?;
-    let mut seqs: Vec<u64> = keys
-        .iter()
-        .filter_map(|k| sequence_from_key(prefix, k))
-        .collect();
-    seqs.sort_unstable();
-    Ok(seqs)
-}
-
-/// The next free sequence number under `prefix`: one more than the highest present, 1 if none.
-pub(crate) async fn next_sequence(
-    consul: &Client,
-    prefix: &str,
-) -> Result<u64, consul_client::Error> {
-    Ok(next_after(&sequences(consul, prefix).await?))
-}
-
-/// The sequence number after the highest of `seqs` (ascending), 1 if there is none.
-pub(crate) fn next_after(seqs: &[u64]) -> u64 {
-    seqs.last().map_or(1, |s| s.saturating_add(1))
-}
-
 /// Encodes an event as stored.
 ///
 /// # Errors
@@ -124,17 +100,6 @@ pub(crate) fn next_after(seqs: &[u64]) -> u64 {
 /// [`AuditError::Encode`] when the event cannot be encoded.
 pub(crate) fn encode_event(event: &Event) -> Result<Vec<u8>, AuditError> {
     serde_json::to_vec(event).map_err(|source| AuditError::Encode { source })
-}
-
-/// The two transaction operations that append an encoded event as entry `seq` of `target`'s
-/// audit log: a `check-not-exists` (so a concurrent writer's entry is never overwritten) and the
-/// `set`.
-pub(crate) fn append_ops(target: &AppEnv, seq: u64, event_json: Vec<u8>) -> [TxnOp; 2] {
-    let key = target.event_key(seq);
-    [
-        TxnOp::check_not_exists(key.clone()),
-        TxnOp::set(key, event_json),
-    ]
 }
 
 /// True when a rolled-back transaction failed only on `check-not-exists` operations at the
@@ -164,30 +129,150 @@ pub(crate) async fn race_pause() {
 /// [`AuditError`] when the event could not be written.
 pub async fn append(consul: &Client, event: &Event, retention: usize) -> Result<u64, AuditError> {
     let target = event.app_env();
-    let prefix = target.events_prefix();
+    let counter = sequence::read(consul, &target, Series::Events)
+        .await
+        .map_err(|e| AuditError::from_consul(&target, e))?;
+    Ok(append_counted(consul, event, retention, counter).await?.seq)
+}
+
+/// [`append`] with the counter already read (with the tags, or by the previous append), so the
+/// append is one transaction. Returns the number taken and the counter after it.
+pub(crate) async fn append_counted(
+    consul: &Client,
+    event: &Event,
+    retention: usize,
+    counter: SeqCounter,
+) -> Result<Appended, AuditError> {
+    let target = event.app_env();
     let event_json = encode_event(event)?;
+    write_with_event(consul, &target, &[], &event_json, retention, counter)
+        .await
+        .map_err(|e| match e {
+            WriteError::Consul(e) => AuditError::from_consul(&target, e),
+            WriteError::Contention => AuditError::Contention {
+                target: target.clone(),
+                attempts: MAX_SEQ_ATTEMPTS,
+            },
+        })
+}
+
+/// An audit entry as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Appended {
+    /// Its sequence number.
+    pub(crate) seq: u64,
+    /// The counter after the write, for the next append.
+    pub(crate) counter: SeqCounter,
+}
+
+/// Why [`write_with_event`] wrote nothing.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// Consul refused or failed; a rolled-back transaction's errors name the operations (the
+    /// caller's come first).
+    Consul(consul_client::Error),
+    /// Other writers kept taking the numbers.
+    Contention,
+}
+
+/// Every how many entries an append lists the log to prune what its own delete cannot catch.
+pub(crate) const FULL_PRUNE_EVERY: u64 = 64;
+
+/// The entry an append numbered `seq` deletes, keeping `retention` entries (at least one).
+pub(crate) fn expired_by(seq: u64, retention: usize) -> Option<u64> {
+    let keep = u64::try_from(retention.max(1)).unwrap_or(u64::MAX);
+    seq.checked_sub(keep).filter(|old| *old > 0)
+}
+
+/// The operations that append the encoded event as number `seq` (the counter read as
+/// `counter`) and delete the entry it pushes out of the retention window.
+pub(crate) fn append_ops(
+    target: &AppEnv,
+    counter: SeqCounter,
+    seq: u64,
+    event_json: &[u8],
+    retention: usize,
+) -> Vec<TxnOp> {
+    let mut ops = claim_ops(target, Series::Events, counter, seq, event_json.to_vec()).to_vec();
+    if let Some(old) = expired_by(seq, retention) {
+        ops.push(TxnOp::delete(target.event_key(old)));
+    }
+    ops
+}
+
+/// Prunes after an append numbered `seq`, best-effort: from `listing` when the writer listed
+/// the log anyway, from a new listing every [`FULL_PRUNE_EVERY`] entries, else not at all (the
+/// append's own delete did it).
+pub(crate) async fn prune_after(
+    consul: &Client,
+    target: &AppEnv,
+    seq: u64,
+    listing: Option<Vec<u64>>,
+    retention: usize,
+) {
+    let pruned = match listing {
+        Some(mut seen) => {
+            // The append's own delete took one already; the listing predates the append.
+            let deleted = expired_by(seq, retention);
+            seen.retain(|s| *s != seq && Some(*s) != deleted);
+            seen.push(seq);
+            prune_seen(consul, target, &seen, retention).await
+        }
+        None if seq.is_multiple_of(FULL_PRUNE_EVERY) => prune(consul, target, retention).await,
+        None => Ok(0),
+    };
+    if let Err(e) = pruned {
+        tracing::warn!(error = %e, "could not prune the audit log");
+    }
+}
+
+/// Writes the caller's `ops` and the encoded audit event in one transaction, numbering the event
+/// from `counter` (a counter that is unknown, or proves stale, costs one listing), then prunes
+/// (see [`prune_after`]).
+pub(crate) async fn write_with_event(
+    consul: &Client,
+    target: &AppEnv,
+    ops: &[TxnOp],
+    event_json: &[u8],
+    retention: usize,
+    mut counter: SeqCounter,
+) -> Result<Appended, WriteError> {
+    let base = ops.len();
+    let counter_key = target.events_counter_key();
+    let mut listing = None;
     for _ in 0..MAX_SEQ_ATTEMPTS {
-        let mut seen = sequences(consul, &prefix)
-            .await
-            .map_err(|e| AuditError::from_consul(&target, e))?;
-        let seq = next_after(&seen);
-        let ops = append_ops(&target, seq, event_json.clone());
-        match consul.txn(&ops).await {
-            Ok(_) => {
-                seen.push(seq);
-                if let Err(e) = prune_seen(consul, &target, &seen, retention).await {
-                    tracing::warn!(error = %e, "could not prune the audit log");
-                }
-                return Ok(seq);
+        let seq = match counter.next() {
+            Some(seq) => seq,
+            None => {
+                let (fresh, seen) = sequence::resync(consul, target, Series::Events)
+                    .await
+                    .map_err(WriteError::Consul)?;
+                counter = fresh;
+                listing = Some(seen);
+                fresh.next().unwrap_or(1)
             }
-            Err(e) if lost_sequence_race(&e, &[0]) => race_pause().await,
-            Err(e) => return Err(AuditError::from_consul(&target, e)),
+        };
+        let mut all = ops.to_vec();
+        all.extend(append_ops(target, counter, seq, event_json, retention));
+        match consul.txn(&all).await {
+            Ok(done) => {
+                prune_after(consul, target, seq, listing, retention).await;
+                return Ok(Appended {
+                    seq,
+                    counter: SeqCounter::taken(&counter_key, seq, &done.results),
+                });
+            }
+            Err(e) if lost_sequence_race(&e, &[base, base + 1]) => {
+                // Only a counter that was just read fresh lost to another writer: then pause.
+                if listing.is_some() {
+                    race_pause().await;
+                }
+                counter = SeqCounter::default();
+            }
+            Err(e) => return Err(WriteError::Consul(e)),
         }
     }
-    Err(AuditError::Contention {
-        target,
-        attempts: MAX_SEQ_ATTEMPTS,
-    })
+    Err(WriteError::Contention)
 }
 
 /// Deletes the oldest audit entries of `target` so that at most `retention` remain (at least

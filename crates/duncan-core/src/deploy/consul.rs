@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
 
 use super::{Context, DeployError, DeployKind, DeployRequest, RollbackTarget};
-use crate::access::{Access, probe_access};
+use crate::access::{Access, probe_access, probe_ops, refusal};
 use crate::audit::{Event, EventKind, notify_all};
 use crate::github::{DiffLink, github_diff_link};
 use crate::lock::{DeployLock, LockError, LockRequest};
@@ -15,8 +15,9 @@ use crate::plan::Plan;
 use crate::progress::{Progress, ProgressSink};
 use crate::release::{
     HistoryRecord, Outcome, ReleaseError, ReleaseKind, ReleaseTags, SuccessCommit, commit_success,
-    read_tags, record_failure, rollback_target,
+    read_tags, record_failure, rollback_target, tags_from_pairs, tags_read_ops,
 };
+use crate::sequence::{SeqCounter, SeqCounters};
 
 /// Reads Consul's `current` tag of `app_env` (consistent read).
 ///
@@ -44,6 +45,27 @@ pub(crate) async fn tags(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags,
                 source: Box::new(source),
             },
         })
+}
+
+/// Step 2's Consul reads in one round trip: the release tags (with the sequence counters) and the
+/// ACL probe, in one transaction. A token that may not manage the app/env is refused here,
+/// before any prompt; the probe leaves nothing behind.
+pub(crate) async fn plan_read(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags, DeployError> {
+    let mut ops = probe_ops(app_env).to_vec();
+    ops.extend(tags_read_ops(app_env));
+    match ctx.consul.txn(&ops).await {
+        Ok(done) => tags_from_pairs(app_env, &done.results).map_err(|source| DeployError::Consul {
+            during: "reading the release tags",
+            source: Box::new(source),
+        }),
+        Err(error) if refusal(&error).is_some() => Err(DeployError::NotAllowed {
+            app_env: app_env.clone(),
+        }),
+        Err(source) => Err(DeployError::Consul {
+            during: "reading the release tags and checking access rights",
+            source: Box::new(source),
+        }),
+    }
 }
 
 /// The ACL probe of step 2: refuses before any prompt when the token may not manage the app/env.
@@ -96,11 +118,13 @@ pub(crate) async fn acquire_lock(
     tag: Option<Tag>,
     wait: Option<std::time::Duration>,
     seen_free_at: Option<u64>,
+    reads: Vec<consul_client::TxnOp>,
     progress: &ProgressSink,
 ) -> Result<WatchedLock, DeployError> {
     let request = LockRequest::new(app_env.clone(), &ctx.settings, tag)
         .wait(wait)
-        .seen_free_at(seen_free_at);
+        .seen_free_at(seen_free_at)
+        .reads(reads);
     let lock = DeployLock::acquire_reporting(&ctx.consul, &request, |held| {
         progress.emit(Progress::WaitingForLock {
             holder: held.to_string(),
@@ -155,10 +179,30 @@ impl WatchedLock {
         self.lock.session_id()
     }
 
+    /// The release tags as read in the transaction that took the lock, when the lock was taken
+    /// with [`tags_read_ops`] among its reads.
+    pub(crate) fn tags(&self, app_env: &AppEnv) -> Option<Result<ReleaseTags, DeployError>> {
+        let reads = self.lock.acquired_reads();
+        if reads.is_empty() {
+            return None;
+        }
+        Some(
+            tags_from_pairs(app_env, reads).map_err(|source| DeployError::Consul {
+                during: "reading the release tags",
+                source: Box::new(source),
+            }),
+        )
+    }
+
     /// Stops reporting loss. Called just before our own transaction unlocks the key, which the
     /// lock's monitor would otherwise see, and report, as the lock being lost.
     pub(crate) fn stop_loss_reports(&self) {
         self.monitor.abort();
+    }
+
+    /// Whether a committed transaction unlocked the key (the lock is free already).
+    pub(crate) fn is_unlocked(&self) -> bool {
+        self.unlocked.load(Ordering::Acquire)
     }
 
     /// Notes that a committed transaction unlocked the key with this lock's session.
@@ -237,35 +281,60 @@ impl Finish<'_> {
     }
 
     /// Records in the audit log that the deploy started (Marathon accepted the update), so an
-    /// interrupted deploy still leaves a trace. Best-effort: a failure is a warning.
-    pub(crate) async fn started(&self) {
+    /// interrupted deploy still leaves a trace. Best-effort: a failure is a warning. Returns the
+    /// audit log's counter after the append (unknown when it failed), for the final record.
+    pub(crate) async fn started(&self) -> SeqCounter {
         let note = match self.request.kind {
             DeployKind::Rollback => Some("rollback".to_owned()),
             _ => None,
         };
         let event = self.event(EventKind::DeployStarted, note);
-        if let Err(error) =
-            crate::audit::append(&self.ctx.consul, &event, self.ctx.settings.audit_retention).await
+        match crate::audit::log::append_counted(
+            &self.ctx.consul,
+            &event,
+            self.ctx.settings.audit_retention,
+            self.tags.counters.events,
+        )
+        .await
         {
-            self.progress.warn(format!(
-                "the start of the deploy could not be audited: {error}"
-            ));
+            Ok(appended) => appended.counter,
+            Err(error) => {
+                self.progress.warn(format!(
+                    "the start of the deploy could not be audited: {error}"
+                ));
+                SeqCounter::default()
+            }
+        }
+    }
+
+    /// The counters for the final record: the history's as read under the lock, the audit log's
+    /// as left by the start's append.
+    fn counters(&self, events: SeqCounter) -> SeqCounters {
+        SeqCounters {
+            history: self.tags.counters.history,
+            events,
         }
     }
 
     /// Step 8: the fenced success transaction. Returns the notification to send (step 9) once
     /// the lock is released.
-    pub(crate) async fn succeeded(&self, lock: &WatchedLock) -> Result<Notice, DeployError> {
+    pub(crate) async fn succeeded(
+        &self,
+        lock: &WatchedLock,
+        events: SeqCounter,
+    ) -> Result<Notice, DeployError> {
         self.progress.emit(Progress::RecordingRelease);
         let kind = match self.request.kind {
             DeployKind::Rollback => EventKind::Rollback,
             _ => EventKind::DeploySucceeded,
         };
         let event = self.event(kind, None);
+        let mut tags = self.tags.clone();
+        tags.counters = self.counters(events);
         let commit = SuccessCommit {
             target: self.request.app_env.clone(),
             session: lock.session_id().to_owned(),
-            tags: self.tags.clone(),
+            tags,
             record: self.record(Outcome::Succeeded),
             event: event.clone(),
             audit_retention: self.ctx.settings.audit_retention,
@@ -290,7 +359,7 @@ impl Finish<'_> {
 
     /// Step 7's records: history and audit of the failure, tags untouched. A problem recording
     /// is a warning: the error stays the deploy's. Returns the notification to send.
-    pub(crate) async fn failed(&self, error: &DeployError) -> Notice {
+    pub(crate) async fn failed(&self, error: &DeployError, events: SeqCounter) -> Notice {
         let outcome = match error {
             DeployError::FailedRolledBack { .. } => Outcome::RolledBack,
             DeployError::FailedNotRolledBack { outcome, .. } => *outcome,
@@ -305,6 +374,7 @@ impl Finish<'_> {
             &record,
             &event,
             self.ctx.settings.audit_retention,
+            self.counters(events),
             &self.request.options.commit_retry,
         )
         .await

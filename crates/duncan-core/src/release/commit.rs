@@ -8,13 +8,17 @@
 //! | 1 | `check-index` (or `check-not-exists`) | `current` — as read before the deploy |
 //! | 2 | `set` | `current` = new tag |
 //! | 3 | `set` (or `delete`) | `previous` = old current |
-//! | 4, 5 | `check-not-exists`, `set` | `history/{seq:020}` |
-//! | 6, 7 | `check-not-exists`, `set` | `events/{seq:020}` |
-//! | 8 | `unlock` | `lock` |
+//! | 4 | `cas` | `seq/history` — the history's counter, as read with the tags |
+//! | 5, 6 | `check-not-exists`, `set` | `history/{seq:020}` |
+//! | 7 | `cas` | `seq/events` — the audit log's counter |
+//! | 8, 9 | `check-not-exists`, `set` | `events/{seq:020}` |
+//! | (10) | `delete` | `events/{seq - retention:020}`, once the log is full |
+//! | last | `unlock` | `lock` |
 //!
-//! Sequence numbers are one more than the highest present; the `check-not-exists` operations make
-//! a collision with another writer a rolled-back transaction, retried with fresh numbers, never an
-//! overwrite. Transport failures and 5xx answers are retried with exponential backoff; before each
+//! Sequence numbers come from the counters read with the release tags (see [`crate::sequence`]),
+//! so the transaction needs no read before it; a `cas` or `check-not-exists` that fails makes a
+//! collision with another writer (or a stale counter) a rolled-back transaction, retried after a
+//! listing with fresh numbers, never an overwrite. Transport failures and 5xx answers are retried with exponential backoff; before each
 //! retry the history key of the failed attempt is read back, since a transaction whose answer was
 //! lost may have been applied. When the transaction still cannot be committed, the error states
 //! exactly what Marathon runs, what Consul says and the commands that record the release by hand.
@@ -28,17 +32,15 @@ use super::ReleaseTags;
 use super::record::HistoryRecord;
 use crate::audit::Event;
 use crate::audit::log::{
-    MAX_SEQ_ATTEMPTS, append_ops, lost_sequence_race, next_after, prune, prune_seen, race_pause,
-    sequences,
+    MAX_SEQ_ATTEMPTS, append_ops, lost_sequence_race, prune_after, race_pause,
 };
 use crate::names::{AppEnv, Tag};
+use crate::sequence::{self, SeqCounters, Series, claim_ops};
 
 /// Operation indices of the success transaction, named for error analysis.
 const OP_CHECK_SESSION: usize = 0;
 const OP_CHECK_CURRENT: usize = 1;
 const OP_PREVIOUS: usize = 3;
-const OP_CHECK_HISTORY: usize = 4;
-const OP_CHECK_EVENT: usize = 6;
 
 /// How a commit retries transport failures and 5xx answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,51 +254,91 @@ fn transient_or_fatal(e: consul_client::Error) -> Result<Step, RunError> {
     }
 }
 
-/// One attempt: look for an earlier attempt that was applied, else choose sequence numbers and
-/// send the transaction built by `build(history_seq, event_seq)`.
+/// The fixed parts of a recording transaction; the numbered entries go between them.
+struct Frame<'a> {
+    /// Operations before the entries (fencing, tags).
+    head: Vec<TxnOp>,
+    /// Operations after the entries (the unlock).
+    tail: Vec<TxnOp>,
+    /// The history record, encoded.
+    record_json: &'a [u8],
+    /// The audit event, encoded.
+    event_json: &'a [u8],
+    /// How many audit events to keep.
+    retention: usize,
+}
+
+/// How the entries of the next attempt are numbered.
+struct Numbering {
+    /// The counters as last known; one without a next number sends the attempt the slow way.
+    counters: SeqCounters,
+    /// The audit log's listing, when the slow way made one (the prune reuses it).
+    events_listing: Option<Vec<u64>>,
+}
+
+/// One attempt: look for an earlier attempt that was applied, else number the entries (from the
+/// counters, or from listings when they are unknown or proved stale) and send the transaction.
 async fn attempt(
     consul: &Client,
     target: &AppEnv,
-    record_json: &[u8],
-    seq_ops: &[usize],
-    build: &impl Fn(u64, u64) -> Vec<TxnOp>,
+    frame: &Frame<'_>,
+    numbering: &mut Numbering,
     unknown: &mut Vec<Committed>,
-    events_seen: &mut Vec<u64>,
 ) -> Result<Step, RunError> {
     for c in unknown.iter() {
-        match landed(consul, target, c.history_seq, record_json).await {
+        match landed(consul, target, c.history_seq, frame.record_json).await {
             Ok(true) => return Ok(Step::Committed(*c)),
             Ok(false) => {}
             Err(e) => return transient_or_fatal(e),
         }
     }
-    // The two listings are independent: one round trip for both.
-    let (history_prefix, events_prefix) = (target.history_prefix(), target.events_prefix());
-    let (history, events) = tokio::join!(
-        sequences(consul, &history_prefix),
-        sequences(consul, &events_prefix)
-    );
-    let history_seq = match history {
-        Ok(s) => next_after(&s),
-        Err(e) => return transient_or_fatal(e),
-    };
-    let event_seq = match events {
-        Ok(s) => {
-            let next = next_after(&s);
-            // Kept for the prune after the commit, which then needs no listing of its own.
-            *events_seen = s;
-            events_seen.push(next);
-            next
-        }
-        Err(e) => return transient_or_fatal(e),
-    };
+    let counters = &mut numbering.counters;
+    if counters.history.next().is_none() || counters.events.next().is_none() {
+        // The two listings are independent: one round trip for both.
+        let (history, events) = tokio::join!(
+            sequence::resync(consul, target, Series::History),
+            sequence::resync(consul, target, Series::Events)
+        );
+        let (history, _) = match history {
+            Ok(found) => found,
+            Err(e) => return transient_or_fatal(e),
+        };
+        let (events, listing) = match events {
+            Ok(found) => found,
+            Err(e) => return transient_or_fatal(e),
+        };
+        *counters = SeqCounters { history, events };
+        numbering.events_listing = Some(listing);
+    }
     let seqs = Committed {
-        history_seq,
-        event_seq,
+        history_seq: counters.history.next().unwrap_or(1),
+        event_seq: counters.events.next().unwrap_or(1),
     };
-    match consul.txn(&build(history_seq, event_seq)).await {
+    let mut ops = frame.head.clone();
+    let base = ops.len();
+    ops.extend(claim_ops(
+        target,
+        Series::History,
+        counters.history,
+        seqs.history_seq,
+        frame.record_json.to_vec(),
+    ));
+    ops.extend(append_ops(
+        target,
+        counters.events,
+        seqs.event_seq,
+        frame.event_json,
+        frame.retention,
+    ));
+    ops.extend(frame.tail.iter().cloned());
+    // The counters' `cas` and the entries' `check-not-exists`.
+    let seq_ops = [base, base + 1, base + 3, base + 4];
+    match consul.txn(&ops).await {
         Ok(_) => Ok(Step::Committed(seqs)),
-        Err(e) if lost_sequence_race(&e, seq_ops) => Ok(Step::LostRace),
+        Err(e) if lost_sequence_race(&e, &seq_ops) => {
+            numbering.counters = SeqCounters::default();
+            Ok(Step::LostRace)
+        }
         Err(e @ consul_client::Error::TxnRolledBack { .. }) => Err(RunError::Rejected(e)),
         Err(e) if e.is_transient() => {
             // The transaction may have been applied although its answer was lost.
@@ -308,40 +350,41 @@ async fn attempt(
 }
 
 /// Runs attempts until the transaction commits: lost sequence races are retried at once,
-/// transient failures with exponential backoff, up to `retry.attempts`.
+/// transient failures with exponential backoff, up to `retry.attempts`. Prunes the audit log
+/// after a commit (best-effort).
 async fn run_with_retry(
     consul: &Client,
     target: &AppEnv,
-    record_json: &[u8],
+    frame: &Frame<'_>,
+    counters: SeqCounters,
     retry: &CommitRetry,
-    seq_ops: &[usize],
-    build: impl Fn(u64, u64) -> Vec<TxnOp>,
-    events_seen: &mut Vec<u64>,
 ) -> Result<Committed, RunError> {
     let attempts = retry.attempts.max(1);
     let mut failures = 0;
     let mut races = 0;
     let mut delay = retry.initial_delay;
     let mut unknown: Vec<Committed> = Vec::new();
+    let mut numbering = Numbering {
+        counters,
+        events_listing: None,
+    };
     loop {
-        let step = attempt(
-            consul,
-            target,
-            record_json,
-            seq_ops,
-            &build,
-            &mut unknown,
-            events_seen,
-        )
-        .await?;
-        match step {
-            Step::Committed(c) => return Ok(c),
+        match attempt(consul, target, frame, &mut numbering, &mut unknown).await? {
+            Step::Committed(c) => {
+                let listing = numbering.events_listing.take();
+                prune_after(consul, target, c.event_seq, listing, frame.retention).await;
+                return Ok(c);
+            }
             Step::LostRace => {
                 races += 1;
                 if races >= MAX_SEQ_ATTEMPTS {
                     return Err(RunError::Contention(races));
                 }
-                race_pause().await;
+                // A counter read with the tags may simply be stale; only a fresh one that lost
+                // means another writer right now.
+                if races > 1 {
+                    race_pause().await;
+                }
             }
             Step::Transient(e) => {
                 failures += 1;
@@ -392,66 +435,33 @@ pub async fn commit_success(
         serde_json::to_vec(&commit.event).map_err(|source| CommitError::Encode { source })?;
     let lock_key = target.lock_key();
     let current_index = commit.tags.current_index;
-    let build = |history_seq: u64, event_seq: u64| -> Vec<TxnOp> {
-        let current_check = if current_index == 0 {
-            TxnOp::check_not_exists(target.current_key())
-        } else {
-            TxnOp::check_index(target.current_key(), current_index)
-        };
-        let previous = match old {
-            // Redeploying the current tag must not erase `previous`; the op keeps the indices.
-            Some(old) if old == tag => current_check.clone(),
-            Some(old) => TxnOp::set(target.previous_key(), old.as_str().as_bytes().to_vec()),
-            // No current tag: any `previous` left over is stale.
-            None => TxnOp::delete(target.previous_key()),
-        };
-        let history_key = target.history_key(history_seq);
-        let [event_check, event_set] = append_ops(target, event_seq, event_json.clone());
-        vec![
+    let current_check = if current_index == 0 {
+        TxnOp::check_not_exists(target.current_key())
+    } else {
+        TxnOp::check_index(target.current_key(), current_index)
+    };
+    let previous = match old {
+        // Redeploying the current tag must not erase `previous`; the op keeps the indices.
+        Some(old) if old == tag => current_check.clone(),
+        Some(old) => TxnOp::set(target.previous_key(), old.as_str().as_bytes().to_vec()),
+        // No current tag: any `previous` left over is stale.
+        None => TxnOp::delete(target.previous_key()),
+    };
+    let frame = Frame {
+        head: vec![
             TxnOp::check_session(lock_key.clone(), commit.session.clone()),
             current_check,
             TxnOp::set(target.current_key(), tag.as_str().as_bytes().to_vec()),
             previous,
-            TxnOp::check_not_exists(history_key.clone()),
-            TxnOp::set(history_key, record_json.clone()),
-            event_check,
-            event_set,
-            TxnOp::unlock(lock_key.clone(), Vec::new(), commit.session.clone()),
-        ]
+        ],
+        tail: vec![TxnOp::unlock(lock_key, Vec::new(), commit.session.clone())],
+        record_json: &record_json,
+        event_json: &event_json,
+        retention: commit.audit_retention,
     };
-    let seq_ops = [OP_CHECK_HISTORY, OP_CHECK_EVENT];
-    let mut events_seen = Vec::new();
-    let committed = run_with_retry(
-        consul,
-        target,
-        &record_json,
-        retry,
-        &seq_ops,
-        build,
-        &mut events_seen,
-    )
-    .await
-    .map_err(|e| success_error(e, target, tag, old))?;
-    prune_after_commit(consul, target, &events_seen, commit.audit_retention).await;
-    Ok(committed)
-}
-
-/// Prunes the audit log after a commit, best-effort, from the listing that chose the event's
-/// sequence number (listing again only when the commit found an earlier attempt applied).
-async fn prune_after_commit(
-    consul: &Client,
-    target: &AppEnv,
-    events_seen: &[u64],
-    retention: usize,
-) {
-    let pruned = if events_seen.is_empty() {
-        prune(consul, target, retention).await
-    } else {
-        prune_seen(consul, target, events_seen, retention).await
-    };
-    if let Err(e) = pruned {
-        tracing::warn!(error = %e, "could not prune the audit log");
-    }
+    run_with_retry(consul, target, &frame, commit.tags.counters, retry)
+        .await
+        .map_err(|e| success_error(e, target, tag, old))
 }
 
 /// Whether a rolled-back transaction failed at operation `index`.
@@ -503,6 +513,9 @@ fn success_error(e: RunError, target: &AppEnv, tag: &Tag, old: Option<&Tag>) -> 
 /// transaction. The release tags are not touched, and the lock is not needed (a deployer whose
 /// lock was lost still records what happened).
 ///
+/// `counters` number the entries without a read (as in [`ReleaseTags::counters`]);
+/// `SeqCounters::default()` when unknown, the numbers then come from listings.
+///
 /// # Errors
 ///
 /// [`CommitError::FailureNotRecorded`] when Consul kept failing, or permission/encoding errors.
@@ -512,32 +525,20 @@ pub async fn record_failure(
     record: &HistoryRecord,
     event: &Event,
     audit_retention: usize,
+    counters: SeqCounters,
     retry: &CommitRetry,
 ) -> Result<Committed, CommitError> {
     let record_json =
         serde_json::to_vec(record).map_err(|source| CommitError::Encode { source })?;
     let event_json = serde_json::to_vec(event).map_err(|source| CommitError::Encode { source })?;
-    let build = |history_seq: u64, event_seq: u64| -> Vec<TxnOp> {
-        let history_key = target.history_key(history_seq);
-        let [event_check, event_set] = append_ops(target, event_seq, event_json.clone());
-        vec![
-            TxnOp::check_not_exists(history_key.clone()),
-            TxnOp::set(history_key, record_json.clone()),
-            event_check,
-            event_set,
-        ]
+    let frame = Frame {
+        head: Vec::new(),
+        tail: Vec::new(),
+        record_json: &record_json,
+        event_json: &event_json,
+        retention: audit_retention,
     };
-    let mut events_seen = Vec::new();
-    let outcome = run_with_retry(
-        consul,
-        target,
-        &record_json,
-        retry,
-        &[0, 2],
-        build,
-        &mut events_seen,
-    )
-    .await;
+    let outcome = run_with_retry(consul, target, &frame, counters, retry).await;
     let (owned_target, tag) = (target.clone(), record.tag.clone());
     let committed = outcome.map_err(|e| match e {
         RunError::Rejected(source) | RunError::Fatal(source)
@@ -566,6 +567,5 @@ pub async fn record_failure(
             attempts,
         },
     })?;
-    prune_after_commit(consul, target, &events_seen, audit_retention).await;
     Ok(committed)
 }
