@@ -4,7 +4,8 @@ use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
 use marathon_client::{
-    AppEmbed, Client, Error, Event, EventStreamOptions, ReconnectPolicy, StreamItem,
+    AppEmbed, Client, DeploymentPlan, DeploymentStep, Error, Event, EventStreamOptions,
+    ReconnectPolicy, StreamItem,
 };
 use serde_json::Value;
 
@@ -16,7 +17,9 @@ pub type SignalStream = Pin<Box<dyn Stream<Item = Signal> + Send>>;
 
 /// Subscribes to Marathon's event stream (only the event types the watch acts on, light plan
 /// format), reconnecting by itself with jittered backoff and saying so with
-/// [`Signal::Reconnected`]. `None`, with a warning, when it cannot be had: the watch then polls.
+/// [`Signal::Disconnected`] and [`Signal::Reconnected`]; keep-alives come through as
+/// [`Signal::KeepAlive`], so the watch can tell a quiet stream from a stalled one. `None`, with
+/// a warning, when it cannot be had: the watch then polls.
 ///
 /// Open it **before** the update that starts the deployment to watch, so no event is missed.
 pub async fn open_signals(client: &Client, progress: &ProgressSink) -> Option<SignalStream> {
@@ -29,9 +32,11 @@ pub async fn open_signals(client: &Client, progress: &ProgressSink) -> Option<Si
             match item {
                 Ok(StreamItem::Event(event)) => Some(signal_of(&event)),
                 Ok(StreamItem::Reconnected) => Some(Signal::Reconnected),
-                // A drop (the stream reconnects by itself) or one malformed event: nothing
-                // to act on; the watch keeps reading REST on its own schedule meanwhile.
-                Ok(_) | Err(_) => None,
+                Ok(StreamItem::Disconnected(_)) => Some(Signal::Disconnected),
+                Ok(StreamItem::KeepAlive) => Some(Signal::KeepAlive),
+                // One malformed event, or an item this version does not know: the stream is
+                // alive, and nothing else is known.
+                Ok(_) | Err(_) => Some(Signal::Other),
             }
         }))),
         Err(error) => {
@@ -54,8 +59,9 @@ fn watch_event_types() -> Vec<&'static str> {
     ]
 }
 
-/// `duncan watch DEPLOYMENT_ID`: subscribes to the event stream, then reads the running
-/// deployment's apps and version from `/v2/deployments`, and watches it to its end.
+/// `duncan watch DEPLOYMENT_ID`: subscribes to the event stream, then learns the running
+/// deployment's apps from `/v2/deployments` and what it installs from the apps (see
+/// [`super::target_of_running`]), and watches it to its end.
 ///
 /// # Errors
 ///
@@ -84,7 +90,7 @@ impl MarathonRead for Client {
     }
 
     async fn app(&self, app_id: &str) -> Result<Option<Value>, Error> {
-        match Client::app(self, app_id, &[AppEmbed::Tasks]).await {
+        match Client::app(self, app_id, &[AppEmbed::Tasks, AppEmbed::Deployments]).await {
             Ok(app) => serde_json::to_value(&app)
                 .map(Some)
                 .map_err(|e| decode("app", e)),
@@ -105,20 +111,28 @@ fn owned(apps: Vec<&str>) -> Vec<String> {
     apps.into_iter().map(str::to_owned).collect()
 }
 
+/// A step event: the plan's apps, and which step of how many (by the step's place in the plan).
+fn step_signal(plan: &DeploymentPlan, current: Option<&DeploymentStep>) -> Signal {
+    let total = u32::try_from(plan.steps.len()).unwrap_or(u32::MAX);
+    let step = current
+        .and_then(|s| plan.step_number(s))
+        .and_then(|k| u32::try_from(k).ok())
+        .map(|k| (k, total));
+    Signal::DeploymentStep {
+        id: plan.id.clone(),
+        affected_apps: owned(plan.affected_apps()),
+        step,
+    }
+}
+
 /// Reduces one Marathon event to what the watch acts on.
 pub fn signal_of(event: &Event) -> Signal {
     match event {
         Event::DeploymentSuccess(e) => Signal::DeploymentSuccess { id: e.id.clone() },
         Event::DeploymentFailed(e) => Signal::DeploymentFailed { id: e.id.clone() },
-        Event::DeploymentInfo(e) => Signal::DeploymentStep {
-            id: e.plan.id.clone(),
-            affected_apps: owned(e.plan.affected_apps()),
-        },
+        Event::DeploymentInfo(e) => step_signal(&e.plan, e.current_step.as_ref()),
         Event::DeploymentStepSuccess(e) | Event::DeploymentStepFailure(e) => {
-            Signal::DeploymentStep {
-                id: e.plan.id.clone(),
-                affected_apps: owned(e.plan.affected_apps()),
-            }
+            step_signal(&e.plan, e.current_step.as_ref())
         }
         Event::StatusUpdate(e) => match &e.app_id {
             Some(app_id) => Signal::AppActivity {

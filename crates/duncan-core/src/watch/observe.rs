@@ -1,8 +1,13 @@
 //! What REST says about a deployment and its apps, and the verdict drawn from it.
 //!
-//! Pure functions over the JSON Marathon returns (`GET /v2/apps/{id}` with tasks, and
-//! `GET /v2/deployments`), so the rules that decide success, supersession and cancellation can be
-//! tested on exact responses.
+//! Pure functions over the JSON Marathon returns (`GET /v2/apps/{id}` with its tasks and
+//! deployments, and `GET /v2/deployments`), so the rules that decide success, supersession and
+//! cancellation can be tested on exact responses.
+//!
+//! Which deployments are running is read from the apps themselves: Marathon lists every
+//! deployment that holds an app in the app's `deployments` array (`[{"id": …}]`). So one app
+//! read per changed app tells whether our deployment still runs and who else holds our apps;
+//! `/v2/deployments` is needed only when an answer has no such array (see [`holders_from_apps`]).
 
 use serde_json::Value;
 
@@ -38,9 +43,28 @@ pub struct AppObservation {
     pub old_tasks: u32,
     /// The longest health-check grace period plus failure allowance, in seconds.
     pub health_allowance_secs: u64,
+    /// The ids of the deployments holding the app, from its `deployments` array; `None` when
+    /// the app does not exist or Marathon's answer has no such array.
+    pub deployments: Option<Vec<String>>,
 }
 
 impl AppObservation {
+    /// An app Marathon does not know (404): never on target.
+    pub fn missing(expected: &ExpectedApp) -> AppObservation {
+        AppObservation {
+            app_id: expected.app_id.clone(),
+            on_target: false,
+            version: None,
+            image: None,
+            instances: 0,
+            new_running: 0,
+            new_healthy: 0,
+            old_tasks: 0,
+            health_allowance_secs: 0,
+            deployments: None,
+        }
+    }
+
     /// True when the app runs the target definition with exactly its instances, all healthy,
     /// and no task of an older definition is left.
     pub fn is_done(&self) -> bool {
@@ -51,9 +75,10 @@ impl AppObservation {
     }
 }
 
-/// Reads an app JSON (with tasks embedded, as `GET /v2/apps/{id}` answers) against what is
-/// expected: `target_version` is the deployment's version, which Marathon gives the apps it
-/// changes.
+/// Reads an app JSON (with tasks and deployments embedded, as
+/// `GET /v2/apps/{id}?embed=app.tasks&embed=app.deployments` answers) against what is expected:
+/// `target_version` is the version the deployment gives the app (for an update, the
+/// deployment's own version).
 pub fn observe_app(
     app: &Value,
     expected: &ExpectedApp,
@@ -129,7 +154,70 @@ pub fn observe_app(
         new_healthy,
         old_tasks,
         health_allowance_secs: health_allowance_secs(app),
+        deployments: deployments_of(app),
     }
+}
+
+/// The ids in an app's `deployments` array; `None` when the JSON has no such array.
+pub fn deployments_of(app: &Value) -> Option<Vec<String>> {
+    let list = app.get("deployments")?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|d| d.get("id").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// Who holds the watched apps, from the apps' own `deployments` arrays: whether
+/// `deployment_id` still holds one of them, and the other deployments holding any of them
+/// (each once, in order of appearance).
+///
+/// `None` when that cannot be told from the apps: an app is missing or its answer has no
+/// `deployments` array (Marathon versions that leave it out unless embedded, or a proxy that
+/// strips it). The caller then reads `/v2/deployments` ([`holders_from_deployments`]).
+pub fn holders_from_apps(
+    apps: &[AppObservation],
+    deployment_id: &str,
+) -> Option<(bool, Vec<String>)> {
+    if apps.is_empty() {
+        return None;
+    }
+    let mut ours = false;
+    let mut others: Vec<String> = Vec::new();
+    for app in apps {
+        for id in app.deployments.as_ref()? {
+            if id == deployment_id {
+                ours = true;
+            } else if !others.contains(id) {
+                others.push(id.clone());
+            }
+        }
+    }
+    Some((ours, others))
+}
+
+/// Who holds the watched apps, from `GET /v2/deployments`: whether `deployment_id` is listed,
+/// and the other listed deployments that affect one of `app_ids`.
+pub fn holders_from_deployments(
+    deployments: &[Value],
+    deployment_id: &str,
+    app_ids: &[&str],
+) -> (bool, Vec<String>) {
+    let mut ours = false;
+    let mut others = Vec::new();
+    for summary in deployments.iter().filter_map(summarize_deployment) {
+        if summary.id == deployment_id {
+            ours = true;
+        } else if summary
+            .affected_apps
+            .iter()
+            .any(|a| app_ids.contains(&a.as_str()))
+        {
+            others.push(summary.id);
+        }
+    }
+    (ours, others)
 }
 
 fn saturating_u32(n: u64) -> u32 {
@@ -243,10 +331,10 @@ pub fn summarize_deployment(deployment: &Value) -> Option<DeploymentSummary> {
 /// The state the verdict is drawn from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Our deployment, when `/v2/deployments` still lists it.
-    pub ours: Option<DeploymentSummary>,
-    /// Other running deployments that touch one of our apps.
-    pub others: Vec<DeploymentSummary>,
+    /// Our deployment still holds one of our apps (Marathon still runs it).
+    pub ours_running: bool,
+    /// The ids of other running deployments that hold one of our apps.
+    pub others: Vec<String>,
     /// Our apps.
     pub apps: Vec<AppObservation>,
 }
@@ -275,8 +363,8 @@ pub struct Seen {
     pub success_event: bool,
     /// `deployment_failed` for our id was seen on the stream.
     pub failed_event: bool,
-    /// Our id missing from `/v2/deployments` means it ended: it was listed before, or enough
-    /// time has passed since the update for it to be listed.
+    /// Our id missing from REST means it ended: it was listed before, or enough time has
+    /// passed since the update for it to be listed.
     pub trust_absence: bool,
 }
 
@@ -288,7 +376,7 @@ pub fn judge(snapshot: &Snapshot, seen: Seen) -> Verdict {
         trust_absence,
     } = seen;
     let all_done = !snapshot.apps.is_empty() && snapshot.apps.iter().all(AppObservation::is_done);
-    let gone = snapshot.ours.is_none() && trust_absence;
+    let gone = !snapshot.ours_running && trust_absence;
     if all_done && !failed_event && (success_event || gone) {
         return Verdict::Succeeded;
     }
@@ -305,7 +393,7 @@ pub fn judge(snapshot: &Snapshot, seen: Seen) -> Verdict {
     let moved_on = snapshot.apps.iter().any(|a| !a.on_target);
     if !snapshot.others.is_empty() || moved_on {
         Verdict::Superseded {
-            by: snapshot.others.iter().map(|d| d.id.clone()).collect(),
+            by: snapshot.others.clone(),
         }
     } else {
         Verdict::Cancelled
@@ -417,16 +505,9 @@ mod tests {
     }
 
     fn snapshot(done: bool, on_target: bool, ours: bool, others: &[&str]) -> Snapshot {
-        let summary = |id: &str| DeploymentSummary {
-            id: id.into(),
-            version: None,
-            affected_apps: vec!["/shop-stage/web".into()],
-            current_step: 1,
-            total_steps: 1,
-        };
         Snapshot {
-            ours: ours.then(|| summary("ours")),
-            others: others.iter().map(|id| summary(id)).collect(),
+            ours_running: ours,
+            others: others.iter().map(|id| (*id).to_owned()).collect(),
             apps: vec![AppObservation {
                 app_id: "/shop-stage/web".into(),
                 on_target,
@@ -437,6 +518,7 @@ mod tests {
                 new_healthy: u32::from(done),
                 old_tasks: 0,
                 health_allowance_secs: 0,
+                deployments: None,
             }],
         }
     }
@@ -511,6 +593,71 @@ mod tests {
         assert_eq!(
             judge(&snapshot(false, true, false, &[]), seen(false, true)),
             Verdict::Cancelled
+        );
+    }
+
+    fn held_by(ids: Option<&[&str]>) -> AppObservation {
+        let mut a = app(V2, "acme/shop:v2", vec![]);
+        match ids {
+            Some(ids) => {
+                a["deployments"] = ids.iter().map(|id| json!({"id": id})).collect();
+            }
+            None => {
+                a.as_object_mut().unwrap().remove("deployments");
+            }
+        }
+        observe_app(&a, &expected(), Some(V2))
+    }
+
+    #[test]
+    fn our_id_listed_on_an_app_means_ours_still_runs() {
+        let apps = [held_by(Some(&[])), held_by(Some(&["ours"]))];
+        assert_eq!(holders_from_apps(&apps, "ours"), Some((true, vec![])));
+    }
+
+    #[test]
+    fn our_id_gone_from_every_app_means_ours_ended() {
+        let apps = [held_by(Some(&[])), held_by(Some(&[]))];
+        assert_eq!(holders_from_apps(&apps, "ours"), Some((false, vec![])));
+    }
+
+    #[test]
+    fn another_id_listed_on_our_apps_is_named_once() {
+        let apps = [
+            held_by(Some(&["theirs", "ours"])),
+            held_by(Some(&["theirs"])),
+        ];
+        assert_eq!(
+            holders_from_apps(&apps, "ours"),
+            Some((true, vec!["theirs".to_owned()]))
+        );
+    }
+
+    #[test]
+    fn app_answer_without_deployments_array_cannot_tell_who_holds_it() {
+        let apps = [held_by(Some(&["ours"])), held_by(None)];
+        assert_eq!(holders_from_apps(&apps, "ours"), None);
+        assert_eq!(
+            holders_from_apps(&[AppObservation::missing(&expected())], "ours"),
+            None
+        );
+        assert_eq!(holders_from_apps(&[], "ours"), None);
+    }
+
+    #[test]
+    fn deployments_list_names_ours_and_only_others_touching_our_apps() {
+        let list = [
+            json!({"id": "ours", "affectedApps": ["/shop-stage/web"]}),
+            json!({"id": "theirs", "affectedApps": ["/shop-stage/web", "/x"]}),
+            json!({"id": "unrelated", "affectedApps": ["/x"]}),
+        ];
+        assert_eq!(
+            holders_from_deployments(&list, "ours", &["/shop-stage/web"]),
+            (true, vec!["theirs".to_owned()])
+        );
+        assert_eq!(
+            holders_from_deployments(&list[1..], "ours", &["/shop-stage/web"]),
+            (false, vec!["theirs".to_owned()])
         );
     }
 
