@@ -62,7 +62,7 @@ pub(crate) async fn plan_read(ctx: &Context, app_env: &AppEnv) -> Result<Release
             app_env: app_env.clone(),
         }),
         Err(source) => Err(DeployError::Consul {
-            during: "reading the release tags and checking access rights",
+            during: "reading the release tags",
             source: Box::new(source),
         }),
     }
