@@ -46,6 +46,15 @@ fn group(tag: &str, health_checked: bool) -> Group {
     serde_json::from_value(json!({"id": GROUP, "apps": [web]})).expect("group JSON")
 }
 
+fn collecting() -> (ProgressSink, Arc<Mutex<Vec<Progress>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let store = Arc::clone(&seen);
+    (
+        ProgressSink::new(move |p| store.lock().unwrap().push(p)),
+        seen,
+    )
+}
+
 fn options() -> WatchOptions {
     WatchOptions {
         deadline: Some(Duration::from_secs(10)),
@@ -112,11 +121,7 @@ async fn watch_of_a_rollback_by_its_id_succeeds_when_the_old_version_is_back() {
         "the rollback gives the app its old version, not the rollback's own"
     );
 
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = {
-        let seen = Arc::clone(&seen);
-        ProgressSink::new(move |p| seen.lock().unwrap().push(p))
-    };
+    let (sink, seen) = collecting();
     let control = sim.control();
     let resume = async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -151,7 +156,7 @@ async fn watch_of_a_quick_deploy_asks_marathon_for_the_app_once_and_never_for_de
     settle_at(&client, "v1", false).await;
     sim.control().clear_requests();
 
-    let sink = ProgressSink::none();
+    let (sink, seen) = collecting();
     let signals = open_signals(&client, &sink).await;
     let started = client
         .update_group(&group("v2", false), GroupUpdateOptions::default())
@@ -190,5 +195,11 @@ async fn watch_of_a_quick_deploy_asks_marathon_for_the_app_once_and_never_for_de
             "GET /v2/apps/shop-stage/web?embed=app.tasks&embed=app.deployments",
         ],
         "one event stream, the update, one confirming read"
+    );
+    // The step comes from the stream's `deployment_info`, not from a REST read.
+    assert!(
+        seen.lock()
+            .unwrap()
+            .contains(&Progress::Step { k: 1, n: 1 })
     );
 }

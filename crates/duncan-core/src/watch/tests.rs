@@ -151,6 +151,10 @@ fn collecting() -> (ProgressSink, Arc<Mutex<Vec<Progress>>>) {
     )
 }
 
+mod holders;
+mod liveness;
+mod target;
+
 type Signals = tokio_stream_shim::Receiver;
 
 mod tokio_stream_shim {
@@ -393,69 +397,6 @@ async fn unreachable_marathon_times_out_and_says_so() {
     assert_eq!(warnings, 1);
 }
 
-#[tokio::test]
-async fn target_of_running_reads_affected_apps_and_version() {
-    let fake = FakeMarathon::default();
-    fake.set_deployments(vec![deployment("ours")]);
-    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
-    let t = target_of_running(&fake, "ours").await.unwrap();
-    assert_eq!(t.version.as_deref(), Some(V2));
-    assert_eq!(t.apps[0].app_id, "/shop-stage/web");
-    assert_eq!(t.apps[0].image.as_deref(), Some("acme/shop:v2"));
-    let err = target_of_running(&fake, "nope").await.unwrap_err();
-    assert!(err.to_string().contains("nope"));
-}
-
-#[tokio::test]
-async fn target_of_a_rollback_is_the_old_version_it_restores_not_its_own() {
-    let fake = FakeMarathon::default();
-    // Marathon's rollback has a new version of its own, but gives the app back its old
-    // definition, old version included.
-    let v3 = "2017-03-03T10:00:00.000Z";
-    fake.set_deployments(vec![json!({"id": "rollback", "version": v3,
-        "affectedApps": ["/shop-stage/web"], "currentStep": 1, "totalSteps": 1})]);
-    fake.set_app(app(V1, "acme/shop:v1", &[true], 1));
-    let t = target_of_running(&fake, "rollback").await.unwrap();
-    assert_eq!(t.version.as_deref(), Some(V1));
-    assert_eq!(t.apps[0].image.as_deref(), Some("acme/shop:v1"));
-}
-
-#[test]
-fn target_falls_back_to_the_deployment_version_when_the_app_is_not_ours_alone() {
-    let summary = summarize_deployment(&deployment("ours")).unwrap();
-    let mut shared = app(V1, "acme/shop:v9", &[], 0);
-    shared["deployments"] = json!([{"id": "ours"}, {"id": "theirs"}]);
-    let mut unlisted = app(V1, "acme/shop:v9", &[], 0);
-    unlisted["deployments"] = json!([]);
-    let legacy = app(V1, "acme/shop:v9", &[], 0);
-    for answer in [Some(shared), Some(unlisted), Some(legacy), None] {
-        let t = target_of_deployment(summary.clone(), &[answer]);
-        assert_eq!(t.version.as_deref(), Some(V2), "{t:?}");
-        assert_eq!(t.apps[0].image, None);
-    }
-}
-
-#[test]
-fn target_of_apps_restored_to_different_versions_pins_their_images() {
-    let summary = DeploymentSummary {
-        affected_apps: vec!["/a".into(), "/b".into()],
-        ..summarize_deployment(&deployment("ours")).unwrap()
-    };
-    let held = |id: &str, version: &str, image: &str| {
-        let mut a = app(version, image, &[], 0);
-        a["id"] = json!(id);
-        a["deployments"] = json!([{"id": "ours"}]);
-        Some(a)
-    };
-    let t = target_of_deployment(
-        summary,
-        &[held("/a", V1, "acme/a:1"), held("/b", V2, "acme/b:2")],
-    );
-    assert_eq!(t.version, None);
-    let images: Vec<_> = t.apps.iter().map(|a| a.image.as_deref()).collect();
-    assert_eq!(images, [Some("acme/a:1"), Some("acme/b:2")]);
-}
-
 #[test]
 fn default_windows_grow_with_instances_and_grace() {
     let obs = |instances, allowance| AppObservation {
@@ -593,193 +534,6 @@ async fn progress_events_prompt_a_read_within_a_poll_interval() {
     }));
 }
 
-async fn polling(options: WatchOptions, fake: FakeMarathon, target: WatchTarget) -> WatchReport {
-    watch_deployment::<_, Signals>(&fake, None, &target, &options, &ProgressSink::none()).await
-}
-
-#[tokio::test]
-async fn our_id_listed_on_the_app_means_running_though_the_app_looks_done() {
-    let fake = FakeMarathon::default();
-    fake.set_deployments(vec![deployment("ours")]);
-    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-    let options = WatchOptions {
-        deadline: Some(Duration::from_millis(200)),
-        ..quick()
-    };
-    let report = polling(options, fake.clone(), target()).await;
-    assert!(matches!(report.outcome, WatchOutcome::TimedOut { .. }));
-    assert_eq!(fake.deployment_reads(), 0, "the app's array said it all");
-}
-
-#[tokio::test]
-async fn our_id_gone_from_the_app_with_the_app_done_is_success_without_the_deployments_list() {
-    let fake = FakeMarathon::default();
-    fake.set_deployments(vec![deployment("ours")]);
-    fake.set_app(app(V2, "acme/shop:v2", &[true], 1));
-    let driver = {
-        let fake = fake.clone();
-        async move {
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
-        }
-    };
-    let (report, ()) = tokio::join!(polling(quick(), fake.clone(), target()), driver);
-    assert_eq!(report.outcome, WatchOutcome::Succeeded);
-    assert_eq!(fake.deployment_reads(), 0);
-}
-
-#[tokio::test]
-async fn another_deployment_listed_on_our_app_once_ours_is_gone_supersedes_it() {
-    let fake = FakeMarathon::default();
-    fake.set_deployments(vec![deployment("ours")]);
-    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
-    let driver = {
-        let fake = fake.clone();
-        async move {
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            // A forced update took the app over: ours is gone, theirs holds the app.
-            fake.set_app(app("2017-03-03T10:00:00.000Z", "acme/shop:v9", &[], 2));
-            fake.set_deployments(vec![deployment("theirs")]);
-        }
-    };
-    let (report, ()) = tokio::join!(polling(quick(), fake.clone(), target()), driver);
-    assert_eq!(
-        report.outcome,
-        WatchOutcome::Superseded {
-            by: vec!["theirs".into()]
-        }
-    );
-    assert_eq!(fake.deployment_reads(), 0);
-}
-
-#[tokio::test]
-async fn app_answers_without_deployments_fall_back_to_the_deployments_list() {
-    let fake = FakeMarathon::default();
-    fake.set_legacy(true);
-    fake.set_deployments(vec![deployment("ours")]);
-    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-    let driver = {
-        let fake = fake.clone();
-        async move {
-            tokio::time::sleep(Duration::from_millis(60)).await;
-            fake.set_deployments(vec![]);
-        }
-    };
-    let (report, ()) = tokio::join!(polling(quick(), fake.clone(), target()), driver);
-    assert_eq!(report.outcome, WatchOutcome::Succeeded);
-    assert!(fake.deployment_reads() >= 2, "ours was listed, then gone");
-}
-
-/// Options where only a distrusted stream makes the watch read more than once.
-fn long_resync() -> WatchOptions {
-    WatchOptions {
-        deadline: Some(Duration::from_secs(30)),
-        poll_interval: Duration::from_millis(20),
-        resync_interval: Duration::from_secs(20),
-        ..quick()
-    }
-}
-
-#[tokio::test]
-async fn silent_stream_is_distrusted_and_the_end_is_seen_by_polling() {
-    let fake = FakeMarathon::default();
-    fake.set_deployments(vec![deployment("ours")]);
-    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
-    let (tx, rx) = signals();
-    let driver = {
-        let fake = fake.clone();
-        async move {
-            // The stream stalls (not a word, not a keep-alive) and the deployment ends.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
-            tx
-        }
-    };
-    let (target, options, sink) = (target(), long_resync(), ProgressSink::none());
-    let watch = run(
-        &fake,
-        Some(rx),
-        &target,
-        &options,
-        Duration::from_millis(100),
-        &sink,
-    );
-    // Far shorter than the 20 s resync: only the distrust of the silent stream can end it.
-    let (report, _tx) = tokio::join!(tokio::time::timeout(Duration::from_secs(5), watch), driver);
-    assert_eq!(
-        report.expect("ended by polling").outcome,
-        WatchOutcome::Succeeded
-    );
-    assert!(fake.reads() > 2, "polled once the stream went silent");
-}
-
-#[tokio::test]
-async fn keep_alives_keep_the_stream_trusted_and_rest_quiet() {
-    let fake = FakeMarathon::default();
-    fake.set_deployments(vec![deployment("ours")]);
-    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
-    let (tx, rx) = signals();
-    let driver = async move {
-        for _ in 0..12 {
-            tokio::time::sleep(Duration::from_millis(40)).await;
-            // The watch may have stopped listening already.
-            let _ = tx.send(Signal::KeepAlive);
-        }
-        tx
-    };
-    let (target, options, sink) = (target(), long_resync(), ProgressSink::none());
-    let watch = tokio::time::timeout(
-        Duration::from_millis(450),
-        run(
-            &fake,
-            Some(rx),
-            &target,
-            &options,
-            Duration::from_millis(100),
-            &sink,
-        ),
-    );
-    let (ended, _tx) = tokio::join!(watch, driver);
-    assert!(ended.is_err(), "the deployment is still running");
-    assert_eq!(fake.reads(), 1, "the first read only; no polling");
-}
-
-#[tokio::test]
-async fn dropped_stream_is_polled_until_it_reconnects() {
-    let fake = FakeMarathon::default();
-    fake.set_deployments(vec![deployment("ours")]);
-    fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
-    let (tx, rx) = signals();
-    let driver = {
-        let fake = fake.clone();
-        async move {
-            tx.send(Signal::Disconnected).unwrap();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            // The end happens while the stream is down: its event is lost for good.
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
-            tx
-        }
-    };
-    let (target, options, sink) = (target(), long_resync(), ProgressSink::none());
-    // A silence limit far beyond the test: only the drop itself makes the watch poll.
-    let watch = run(
-        &fake,
-        Some(rx),
-        &target,
-        &options,
-        Duration::from_secs(60),
-        &sink,
-    );
-    let (report, _tx) = tokio::join!(tokio::time::timeout(Duration::from_secs(5), watch), driver);
-    assert_eq!(
-        report.expect("ended by polling").outcome,
-        WatchOutcome::Succeeded
-    );
-}
-
 #[tokio::test]
 async fn versionless_target_whose_app_definition_changes_is_not_success() {
     let fake = FakeMarathon::default();
@@ -846,4 +600,8 @@ async fn step_events_show_progress_and_a_later_step_is_not_a_stall() {
         steps,
         [1, 2, 3].map(|k| Progress::Step { k, n: 3 }).to_vec()
     );
+}
+
+async fn polling(options: WatchOptions, fake: FakeMarathon, target: WatchTarget) -> WatchReport {
+    watch_deployment::<_, Signals>(&fake, None, &target, &options, &ProgressSink::none()).await
 }
