@@ -438,10 +438,17 @@ where
                         success_event: state.success_event,
                         failed_event: state.failed_event,
                         // Until Marathon has listed our deployment once, its absence may only
-                        // mean the listing lags behind the update's answer.
+                        // mean the listing lags behind the update's answer; unless every app
+                        // already runs the version the deployment gives it, with exactly its
+                        // instances healthy and no older task: then the deployment has done
+                        // its work (a deployment that ends within the first poll interval is
+                        // never seen listed, and must not wait out the grace).
                         trust_absence: state.listed
                             || started.elapsed() >= LISTING_GRACE
-                            || state.failed_event,
+                            || state.failed_event
+                            || (target.version.is_some()
+                                && !snap.apps.is_empty()
+                                && snap.apps.iter().all(AppObservation::is_done)),
                     };
                     let verdict = judge(&snap, seen);
                     state.apps = snap.apps;

@@ -75,3 +75,36 @@ async fn app_answers_without_deployments_fall_back_to_the_deployments_list() {
     assert_eq!(report.outcome, WatchOutcome::Succeeded);
     assert!(fake.deployment_reads() >= 2, "ours was listed, then gone");
 }
+
+#[tokio::test]
+async fn deployment_ended_before_the_first_read_is_success_once_the_apps_run_its_version() {
+    let fake = FakeMarathon::default();
+    // Never listed: it ended before the watch first looked.
+    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+    let options = WatchOptions {
+        // Shorter than the grace for a deployment never listed: only the apps can prove it.
+        deadline: Some(Duration::from_secs(1)),
+        ..quick()
+    };
+    let report = polling(options, fake.clone(), target()).await;
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+}
+
+#[tokio::test]
+async fn versionless_target_never_listed_waits_out_the_grace_before_judging() {
+    let fake = FakeMarathon::default();
+    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+    let target = WatchTarget {
+        version: None,
+        ..target()
+    };
+    let options = WatchOptions {
+        deadline: Some(Duration::from_secs(1)),
+        ..quick()
+    };
+    let report = polling(options, fake.clone(), target).await;
+    assert!(
+        matches!(report.outcome, WatchOutcome::TimedOut { .. }),
+        "without a version to prove the change, absence alone is not an ending yet"
+    );
+}
