@@ -131,11 +131,13 @@ pub struct WatchTarget {
 /// - `resync_interval` **2.5 s**. With a trusted stream the end is announced by an event and
 ///   confirmed at once; the re-read only catches what no event said, such as a stream that
 ///   stalls without a word (open, not even keep-alives) just before the end, which is then
-///   seen within 2.5 s (p50 about 1.25 s; with 5 s it was 2.5 s). A snapshot now costs one
-///   request per changed app where it cost one more for `/v2/deployments`, so a one-app deploy
-///   re-reads at the same 0.4 requests per second as the 5 s re-read of two requests did.
-///   Going lower buys little: a stall longer than [`STREAM_SILENCE_LIMIT`] switches to
-///   `poll_interval` anyway.
+///   seen at the next re-read: within 2.5 s, p50 about 1.25 s (the bench measured p50 3.4 s
+///   with 5 s). A snapshot now costs one request per changed app where it cost one more for
+///   `/v2/deployments`, so a one-app deploy re-reads at the same 0.4 requests per second as
+///   the 5 s re-read of two requests did: half the detection time for the same load. Going
+///   lower would add load to every deploy for a rare fault (a proxy or Marathon holding the
+///   stream open without keep-alives), and a stream silent past [`STREAM_SILENCE_LIMIT`] is
+///   read every `poll_interval` anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchOptions {
     /// Give up after this long. `None`: derived from the apps (see [`default_deadline`]).
