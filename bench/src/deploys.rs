@@ -124,6 +124,7 @@ pub fn overhead(
     )?;
     cluster.seed_app(rt, APP, ENV, 2, "v0")?;
     cluster.settle(rt)?;
+    warm_up(&cluster, rt, duncan, "warm")?;
     let control = cluster.marathon_control();
     control.set_latency(latency);
     cluster.consul_control().set_latency(latency);
@@ -171,6 +172,23 @@ pub fn overhead(
     Ok(runs)
 }
 
+/// One unmeasured deploy of `tag`, as every app/env that duncan deployed before has had: the
+/// first deploy of an app/env creates its sequence counters from listings of `history/` and
+/// `events/`, which later deploys no longer need. Returns how many requests it sent.
+pub fn warm_up(cluster: &Cluster, rt: &Runtime, duncan: &Path, tag: &str) -> Result<u64> {
+    let marathon = cluster.marathon_control();
+    let consul = cluster.consul_control();
+    marathon.clear_requests();
+    consul.clear_requests();
+    let child = cluster
+        .deploy(duncan, APP, ENV, tag)
+        .spawn()
+        .context("could not start duncan")?;
+    expect_success(child, "duncan deploy (warm-up)")?;
+    cluster.settle(rt)?;
+    Ok(marathon.request_stats().count + consul.requests().len() as u64)
+}
+
 /// `VmHWM` (peak resident set) of a running process in KiB, from `/proc/{pid}/status`.
 pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -200,6 +218,8 @@ pub struct Cost {
     pub each_deploy: Vec<u64>,
     /// The bytes (both simulators, in and out) of every deploy, in order.
     pub each_bytes: Vec<u64>,
+    /// The requests of the unmeasured first deploy of the app/env (see [`warm_up`]).
+    pub first_deploy: u64,
 }
 
 impl Cost {
@@ -244,6 +264,7 @@ pub fn cost(rt: &Runtime, duncan: &Path, other_apps: usize, deploys: usize) -> R
         cluster.seed_other_apps(rt, other_apps)?;
     }
     cluster.settle(rt)?;
+    let first_deploy = warm_up(&cluster, rt, duncan, "warm")?;
     let marathon = cluster.marathon_control();
     let consul = cluster.consul_control();
     let mut costs = Vec::with_capacity(deploys);
@@ -274,6 +295,7 @@ pub fn cost(rt: &Runtime, duncan: &Path, other_apps: usize, deploys: usize) -> R
                 .collect(),
             each_deploy: Vec::new(),
             each_bytes: Vec::new(),
+            first_deploy,
         });
     }
     let each_deploy: Vec<u64> = costs.iter().map(Cost::requests).collect();

@@ -163,6 +163,7 @@ mod tests {
             consul_log: consul.iter().map(|s| (*s).to_owned()).collect(),
             each_deploy: Vec::new(),
             each_bytes: Vec::new(),
+            first_deploy: 0,
         }
     }
 

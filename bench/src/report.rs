@@ -439,6 +439,9 @@ pub fn render(r: &Results) -> String {
          the delay. Marathon's own deployment time is subtracted on both sides, so reads made \
          while Marathon deploys count only as far as they hold up the end; the figure need not \
          be a whole number, and the noise of both medians is in it.\n\
+         - **Warm-up.** Each cluster of the overhead and request measurements gets one \
+         unmeasured deploy first, so the measured ones find the app/env as every app/env that \
+         duncan deployed before is: with its sequence counters (`seq/history`, `seq/events`).\n\
          - **Requests and bytes.** Several deploys per cluster; the median one is shown. How many \
          REST snapshots duncan's watch takes depends on when the events arrive, which moves a \
          deploy by a snapshot's requests and bytes, so cluster sizes are compared by deploys \
@@ -477,7 +480,9 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(
             out,
             "With {} other apps (the median deploy; requests of each deploy: {}; bytes: {}): {} \
-             Marathon requests ({} in, {} out), {} Consul requests ({} in).\n",
+             Marathon requests ({} in, {} out), {} Consul requests ({} in). The cluster's first, \
+             unmeasured deploy sent {} requests: the first duncan deploy of an app/env creates \
+             its sequence counters from listings of `history/` and `events/`.\n",
             cost.other_apps,
             joined(&cost.each_deploy, ToString::to_string),
             joined(&cost.each_bytes, |b| bytes(*b)),
@@ -486,6 +491,7 @@ pub fn render(r: &Results) -> String {
             bytes(cost.marathon_bytes.1),
             cost.consul_requests,
             bytes(cost.consul_bytes_in),
+            cost.first_deploy,
         );
     }
     if let Some(cost) = r.costs.first() {
@@ -746,6 +752,7 @@ parse                          fastest       │ slowest       │ median       
             consul_log: Vec::new(),
             each_deploy: each.iter().map(|(n, _)| *n).collect(),
             each_bytes: each.iter().map(|(_, b)| *b).collect(),
+            first_deploy: 0,
         }
     }
 

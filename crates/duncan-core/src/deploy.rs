@@ -119,13 +119,24 @@ pub async fn deploy(
         planned_tags.lock_free_at,
         crate::release::tags_read_ops(&app_env),
         progress,
-    )
-    .await?;
+    );
+    // Step 4 beside it when the lock was free at the plan's read (it is then ours within a
+    // round trip or two): the stream must be open before the update, not before the lock. A
+    // lock that must be waited for gets its stream afterwards, so no events pile up meanwhile.
+    let (lock, early_signals) = if planned_tags.lock_free_at.is_some() {
+        let (lock, signals) =
+            tokio::join!(lock, crate::watch::open_signals(&ctx.marathon, progress));
+        (lock, Some(signals))
+    } else {
+        (lock.await, None)
+    };
+    let lock = lock?;
     progress.emit(Progress::LockAcquired);
     let before = Before {
         planned,
         tags: &planned_tags,
         prompted,
+        signals: early_signals,
     };
     let result = under_lock(ctx, &request, before, &lock, started_at, progress).await;
     let (report, notice) = match result {
@@ -172,6 +183,8 @@ struct Before<'a> {
     tags: &'a ReleaseTags,
     /// Whether a confirmation prompt stood between that read and the lock.
     prompted: bool,
+    /// The event stream, when it was opened beside the lock (`Some(None)`: unavailable).
+    signals: Option<Option<SignalStream>>,
 }
 
 /// Steps 3 (after the lock is taken) to 8. Returns the deploy's result and the notification to
@@ -192,6 +205,7 @@ async fn under_lock(
         },
         tags: planned_tags,
         prompted,
+        signals,
     } = before;
     // Under the lock, what the plan was built from may be stale: another deployer may have
     // changed the group or the tags while we waited, and a stale body would undo their work.
@@ -246,12 +260,17 @@ async fn under_lock(
         return Ok((Ok(report), None));
     }
 
-    // Steps 4 and 5: subscribe, then update.
-    let (signals, started) = start_update(
+    // Steps 4 (unless done beside the lock) and 5: subscribe, then update.
+    let signals = match signals {
+        Some(signals) => signals,
+        None => crate::watch::open_signals(&ctx.marathon, progress).await,
+    };
+    let (signals, started) = send_update(
         ctx,
         app_env,
         &update_body,
         request.options.force_marathon,
+        signals,
         progress,
     )
     .await?;
@@ -450,6 +469,18 @@ pub(crate) async fn start_update(
     progress: &ProgressSink,
 ) -> Result<(Option<SignalStream>, marathon_client::DeploymentRef), DeployError> {
     let signals = crate::watch::open_signals(&ctx.marathon, progress).await;
+    send_update(ctx, app_env, body, force_marathon, signals, progress).await
+}
+
+/// Step 5 with the event stream already opened (or found unavailable: `None`).
+async fn send_update(
+    ctx: &Context,
+    app_env: &AppEnv,
+    body: &serde_json::Value,
+    force_marathon: bool,
+    signals: Option<SignalStream>,
+    progress: &ProgressSink,
+) -> Result<(Option<SignalStream>, marathon_client::DeploymentRef), DeployError> {
     match marathon::put_group(&ctx.marathon, body, force_marathon, progress).await {
         Ok(started) => {
             progress.emit(Progress::DeploymentStarted {
