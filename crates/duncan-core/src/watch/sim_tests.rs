@@ -203,3 +203,39 @@ async fn watch_of_a_quick_deploy_asks_marathon_for_the_app_once_and_never_for_de
             .contains(&Progress::Step { k: 1, n: 1 })
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_signals_carry_keep_alives_and_the_drop_and_return_of_the_stream() {
+    let (sim, client) = start().await;
+    let mut signals = open_signals(&client, &ProgressSink::none())
+        .await
+        .expect("the stream opens");
+    // Nothing happens on the cluster: the sim's keep-alives (every 200 ms) come through.
+    assert_eq!(
+        next_other_than(&mut signals, &[Signal::Other]).await,
+        Signal::KeepAlive
+    );
+    sim.control().drop_event_streams();
+    let quiet = &[Signal::Other, Signal::KeepAlive];
+    assert_eq!(
+        next_other_than(&mut signals, quiet).await,
+        Signal::Disconnected
+    );
+    assert_eq!(
+        next_other_than(&mut signals, quiet).await,
+        Signal::Reconnected
+    );
+}
+
+/// The next signal that is not one of `skip`, failing the test instead of hanging.
+async fn next_other_than(signals: &mut SignalStream, skip: &[Signal]) -> Signal {
+    loop {
+        let signal = tokio::time::timeout(Duration::from_secs(5), signals.next())
+            .await
+            .expect("a signal within 5 s")
+            .expect("the stream goes on");
+        if !skip.contains(&signal) {
+            return signal;
+        }
+    }
+}
