@@ -322,16 +322,17 @@ impl Client {
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
+        let context = || format!("{} /v1/{}", req.method, req.path);
         let resp = builder
             .send()
             .await
-            .map_err(|source| Error::Transport { source })?;
+            .map_err(|source| Error::transport(context, source))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
-            .map_err(|source| Error::Transport { source })?
+            .map_err(|source| Error::transport(context, source))?
             .to_vec();
         if status.is_success() || req.pass_through.contains(&status) {
             return Ok(Response {
@@ -344,6 +345,8 @@ impl Client {
     }
 }
 
+/// Whether a failed attempt is sent again. A refused certificate ([`Error::Certificate`]) never
+/// is: reqwest counts it as a connect error, but no retry can change the certificate.
 fn should_retry(kind: Retry, error: &Error) -> bool {
     match (kind, error) {
         (_, Error::Transport { source }) if source.is_connect() => true,

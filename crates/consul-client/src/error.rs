@@ -60,8 +60,26 @@ pub enum Error {
         body: String,
     },
 
+    /// Consul's TLS certificate could not be verified: it is signed by an authority the client
+    /// does not trust, issued for another name, expired…
+    ///
+    /// Nothing was sent, and the request is not retried, read or write: retrying cannot change
+    /// the certificate. For a Consul with a private CA, give the client that CA
+    /// ([`Config::with_ca_cert`](crate::Config::with_ca_cert), or `CONSUL_CACERT` with
+    /// [`Config::from_env`](crate::Config::from_env)).
+    #[error("{context}: Consul's TLS certificate could not be verified: {problem}")]
+    Certificate {
+        /// What was being done, such as `GET /v1/kv/app/config`.
+        context: String,
+        /// What is wrong with the certificate.
+        problem: CertificateProblem,
+        /// The underlying HTTP error; the TLS library's own error is among its causes.
+        #[source]
+        source: reqwest::Error,
+    },
+
     /// The request could not be sent or its answer could not be received (connection refused,
-    /// reset, TLS failure, timeout).
+    /// reset, a TLS failure other than a refused certificate, timeout).
     #[error("could not reach Consul: {source}")]
     Transport {
         /// The underlying HTTP client error. Its URL never contains a secret.
@@ -116,7 +134,8 @@ impl Error {
     }
 
     /// True when retrying the same request later may succeed: transport failures, rate limiting
-    /// and server-side (5xx) errors.
+    /// and server-side (5xx) errors. A refused certificate ([`Error::Certificate`]) is not
+    /// transient: it stays refused until the certificate or the client's config changes.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Transport { .. } | Self::RateLimited { .. } => true,
@@ -124,6 +143,91 @@ impl Error {
             _ => false,
         }
     }
+
+    /// The error for a request that failed below HTTP: [`Error::Certificate`] when Consul's
+    /// certificate was refused, [`Error::Transport`] otherwise.
+    pub(crate) fn transport(context: impl FnOnce() -> String, source: reqwest::Error) -> Self {
+        match certificate_problem(&source) {
+            Some(problem) => Self::Certificate {
+                context: context(),
+                problem,
+                source,
+            },
+            None => Self::Transport { source },
+        }
+    }
+}
+
+/// Why Consul's TLS certificate was refused; see [`Error::Certificate`].
+///
+/// The text of each says what to do about it, for the user of a client program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// The certificate is signed by a certificate authority the client does not trust,
+    /// typically a private CA (or the certificate is self-signed).
+    #[error(
+        "it is signed by a certificate authority this client does not trust; if Consul uses a \
+         private CA, give the client that CA (CONSUL_CACERT)"
+    )]
+    UnknownIssuer,
+    /// The certificate is not issued for the host name (or IP address) in the address.
+    #[error(
+        "it is not valid for the host in the address; use the name the certificate is issued for"
+    )]
+    NotValidForName,
+    /// The certificate has expired (or this computer's clock is ahead).
+    #[error("it has expired (or this computer's clock is wrong); Consul needs a new one")]
+    Expired,
+    /// The certificate is not valid yet (or this computer's clock is behind).
+    #[error("it is not valid yet (or this computer's clock is wrong)")]
+    NotYetValid,
+    /// The certificate has been revoked by its authority.
+    #[error("it has been revoked; Consul needs a new one")]
+    Revoked,
+    /// Any other reason, as the TLS library words it.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<&rustls::CertificateError> for CertificateProblem {
+    fn from(error: &rustls::CertificateError) -> Self {
+        use rustls::CertificateError as E;
+        match error {
+            E::UnknownIssuer => Self::UnknownIssuer,
+            E::NotValidForName | E::NotValidForNameContext { .. } => Self::NotValidForName,
+            E::Expired | E::ExpiredContext { .. } => Self::Expired,
+            E::NotValidYet | E::NotValidYetContext { .. } => Self::NotYetValid,
+            E::Revoked => Self::Revoked,
+            other => Self::Other(format!("invalid certificate: {other}")),
+        }
+    }
+}
+
+/// Finds a refused server certificate among the causes of an HTTP error.
+///
+/// rustls reports it as [`rustls::Error::InvalidCertificate`], wrapped in one or more
+/// [`std::io::Error`]s on its way to reqwest; `io::Error::source` skips the error it wraps, so
+/// each one is opened with `get_ref` instead.
+fn certificate_problem(error: &reqwest::Error) -> Option<CertificateProblem> {
+    // Real chains are a handful of links; the bound only guards against a cycle.
+    const MAX_LINKS: usize = 32;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    for _ in 0..MAX_LINKS {
+        let current = next?;
+        if let Some(rustls::Error::InvalidCertificate(e)) = current.downcast_ref::<rustls::Error>()
+        {
+            return Some(e.into());
+        }
+        next = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner),
+            None => current.source(),
+        };
+    }
+    None
 }
 
 /// One failed operation of a rolled-back transaction.
@@ -341,5 +445,55 @@ mod tests {
             .is_transient()
         );
         assert!(!Error::AclNotFound.is_transient());
+    }
+
+    #[test]
+    fn rustls_certificate_errors_map_to_problems_with_their_context_forms() {
+        use rustls::CertificateError as E;
+        use rustls::pki_types::UnixTime;
+        let now = UnixTime::since_unix_epoch(Duration::from_secs(1_700_000_000));
+        let cases = [
+            (E::UnknownIssuer, CertificateProblem::UnknownIssuer),
+            (E::NotValidForName, CertificateProblem::NotValidForName),
+            (E::Expired, CertificateProblem::Expired),
+            (
+                E::ExpiredContext {
+                    time: now,
+                    not_after: now,
+                },
+                CertificateProblem::Expired,
+            ),
+            (E::NotValidYet, CertificateProblem::NotYetValid),
+            (
+                E::NotValidYetContext {
+                    time: now,
+                    not_before: now,
+                },
+                CertificateProblem::NotYetValid,
+            ),
+            (E::Revoked, CertificateProblem::Revoked),
+        ];
+        for (error, problem) in cases {
+            assert_eq!(CertificateProblem::from(&error), problem, "{error:?}");
+        }
+        assert!(matches!(
+            CertificateProblem::from(&E::BadSignature),
+            CertificateProblem::Other(text) if text.contains("invalid certificate")
+        ));
+    }
+
+    #[test]
+    fn only_an_unknown_issuer_is_told_to_give_the_client_the_ca() {
+        assert!(
+            CertificateProblem::UnknownIssuer
+                .to_string()
+                .contains("CONSUL_CACERT")
+        );
+        assert!(!CertificateProblem::Expired.to_string().contains("CA"));
+        assert!(
+            !CertificateProblem::NotValidForName
+                .to_string()
+                .contains("CA")
+        );
     }
 }
