@@ -5,8 +5,9 @@
 //! (which setting points at the unreachable service).
 
 use std::error::Error;
+use std::path::Path;
 
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::failure::{ExitStatus, Failure, error_chain};
 
 /// Every error in the chain, outermost first.
@@ -73,6 +74,11 @@ fn explain_consul(top: &str, e: &consul_client::Error, config: &Config) -> Optio
                      environment's keys"
             )),
         ),
+        consul_client::Error::Certificate { problem, .. } => Some(refused_certificate(
+            top,
+            &Service::consul(config),
+            &Refusal::from(problem),
+        )),
         consul_client::Error::Transport { source } => Some(
             Failure::error(joined(
                 top,
@@ -99,6 +105,11 @@ fn explain_marathon(top: &str, e: &marathon_client::Error, config: &Config) -> O
         .as_deref()
         .unwrap_or("(not configured)");
     match e {
+        marathon_client::Error::Certificate { problem, .. } => Some(refused_certificate(
+            top,
+            &Service::marathon(config),
+            &Refusal::from(problem),
+        )),
         marathon_client::Error::Transport { source, .. } => Some(
             Failure::error(joined(
                 top,
@@ -126,4 +137,276 @@ fn explain_marathon(top: &str, e: &marathon_client::Error, config: &Config) -> O
 
 fn error_chain_of(top: &str, e: &marathon_client::Error) -> String {
     joined(top, &e.to_string())
+}
+
+/// Why a service's TLS certificate was refused, whichever client refused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    UnknownIssuer,
+    NotValidForName,
+    Expired,
+    NotYetValid,
+    Revoked,
+    /// Another reason, as the client words it.
+    Other(String),
+}
+
+impl From<&consul_client::CertificateProblem> for Refusal {
+    fn from(problem: &consul_client::CertificateProblem) -> Self {
+        use consul_client::CertificateProblem as P;
+        match problem {
+            P::UnknownIssuer => Self::UnknownIssuer,
+            P::NotValidForName => Self::NotValidForName,
+            P::Expired => Self::Expired,
+            P::NotYetValid => Self::NotYetValid,
+            P::Revoked => Self::Revoked,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<&marathon_client::CertificateProblem> for Refusal {
+    fn from(problem: &marathon_client::CertificateProblem) -> Self {
+        use marathon_client::CertificateProblem as P;
+        match problem {
+            P::UnknownIssuer => Self::UnknownIssuer,
+            P::NotValidForName => Self::NotValidForName,
+            P::Expired => Self::Expired,
+            P::NotYetValid => Self::NotYetValid,
+            P::Revoked => Self::Revoked,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// What the explanation of a refused certificate says about the service that sent it.
+struct Service<'a> {
+    name: &'static str,
+    url: &'a str,
+    url_source: &'a Source,
+    /// Where its address can be set.
+    url_settings: &'static str,
+    /// Where its CA can be set.
+    ca_settings: &'static str,
+    /// The CA file duncan was told to trust for it, and where that came from.
+    ca: Option<(&'a Path, &'a Source)>,
+}
+
+impl<'a> Service<'a> {
+    fn consul(config: &'a Config) -> Self {
+        Self {
+            name: "Consul",
+            url: &config.consul_url.value,
+            url_source: &config.consul_url.source,
+            url_settings: "consul_url or consul_host in ~/.duncan.yml, or CONSUL_HTTP_ADDR",
+            ca_settings: "CONSUL_CACERT",
+            ca: config
+                .consul_cacert
+                .value
+                .as_deref()
+                .map(|path| (path, &config.consul_cacert.source)),
+        }
+    }
+
+    fn marathon(config: &'a Config) -> Self {
+        Self {
+            name: "Marathon",
+            url: config
+                .marathon_url
+                .value
+                .as_deref()
+                .unwrap_or("(not configured)"),
+            url_source: &config.marathon_url.source,
+            url_settings: "marathon_host or marathon_url in ~/.duncan.yml, or MARATHON_URL",
+            ca_settings: "MARATHON_CACERT (or marathon_cacert in ~/.duncan.yml)",
+            ca: config
+                .marathon_cacert
+                .value
+                .as_deref()
+                .map(|path| (path, &config.marathon_cacert.source)),
+        }
+    }
+}
+
+/// A refused certificate: what is wrong with it, and the one setting (or person) that fixes it.
+/// Retrying cannot help, so the hint never says to check that the service answers.
+fn refused_certificate(top: &str, service: &Service<'_>, refusal: &Refusal) -> Failure {
+    let name = service.name;
+    let what = match refusal {
+        Refusal::UnknownIssuer => "it is signed by a certificate authority duncan does not trust",
+        Refusal::NotValidForName => "it is not issued for the host name in that address",
+        Refusal::Expired => "it has expired",
+        Refusal::NotYetValid => "it is not valid yet",
+        Refusal::Revoked => "it has been revoked",
+        Refusal::Other(text) => text,
+    };
+    let hint = match (refusal, service.ca) {
+        (Refusal::UnknownIssuer, None) => format!(
+            "set {} to the PEM file of the CA that signed {name}'s certificate",
+            service.ca_settings
+        ),
+        (Refusal::UnknownIssuer, Some((path, source))) => format!(
+            "the CA in {} (from {source}) did not sign {name}'s certificate; set {} to the PEM \
+             file of the CA that did",
+            path.display(),
+            service.ca_settings
+        ),
+        (Refusal::NotValidForName, _) => format!(
+            "use the host name {name}'s certificate is issued for in its address (from {}; set \
+             {})",
+            service.url_source, service.url_settings
+        ),
+        (Refusal::Expired, _) => {
+            format!("{name}'s certificate needs renewing, or check this computer's clock")
+        }
+        (Refusal::NotYetValid, _) => format!(
+            "check this computer's clock, or {name}'s certificate needs renewing with a start \
+             date that has passed"
+        ),
+        (Refusal::Revoked, _) => format!("{name}'s certificate needs replacing"),
+        (Refusal::Other(_), _) => format!("check the certificate {name} presents at that address"),
+    };
+    Failure::error(joined(
+        top,
+        &format!(
+            "{name}'s TLS certificate at {} is refused: {what}",
+            service.url
+        ),
+    ))
+    .hint(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Overrides;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_parts(None, &Overrides::default(), &|name| vars.get(name).cloned())
+            .expect("config")
+    }
+
+    fn hint(failure: &Failure) -> &str {
+        failure.hint.as_deref().unwrap_or_default()
+    }
+
+    const MARATHON: (&str, &str) = ("MARATHON_URL", "https://dcos.example/service/marathon");
+
+    #[test]
+    fn both_clients_problems_map_to_the_same_refusals() {
+        use consul_client::CertificateProblem as C;
+        use marathon_client::CertificateProblem as M;
+        let pairs = [
+            (C::UnknownIssuer, M::UnknownIssuer, Refusal::UnknownIssuer),
+            (
+                C::NotValidForName,
+                M::NotValidForName,
+                Refusal::NotValidForName,
+            ),
+            (C::Expired, M::Expired, Refusal::Expired),
+            (C::NotYetValid, M::NotYetValid, Refusal::NotYetValid),
+            (C::Revoked, M::Revoked, Refusal::Revoked),
+        ];
+        for (consul, marathon, refusal) in pairs {
+            assert_eq!(Refusal::from(&consul), refusal);
+            assert_eq!(Refusal::from(&marathon), refusal);
+        }
+        assert_eq!(
+            Refusal::from(&C::Other("invalid certificate: bad signature".into())),
+            Refusal::Other("invalid certificate: bad signature".into())
+        );
+    }
+
+    #[test]
+    fn unknown_issuer_without_a_ca_names_the_ca_setting_of_each_service() {
+        let config = config(&[MARATHON]);
+        let consul = refused_certificate("top", &Service::consul(&config), &Refusal::UnknownIssuer);
+        let marathon =
+            refused_certificate("top", &Service::marathon(&config), &Refusal::UnknownIssuer);
+        assert_eq!(
+            hint(&consul),
+            "set CONSUL_CACERT to the PEM file of the CA that signed Consul's certificate"
+        );
+        assert_eq!(
+            hint(&marathon),
+            "set MARATHON_CACERT (or marathon_cacert in ~/.duncan.yml) to the PEM file of the CA \
+             that signed Marathon's certificate"
+        );
+        assert_eq!(
+            marathon.message,
+            "top: Marathon's TLS certificate at https://dcos.example/service/marathon is refused: \
+             it is signed by a certificate authority duncan does not trust"
+        );
+        assert_eq!(marathon.status, ExitStatus::Error);
+    }
+
+    #[test]
+    fn unknown_issuer_with_a_ca_says_that_ca_did_not_sign_it() {
+        let config = config(&[MARATHON, ("CONSUL_CACERT", "/etc/ssl/other-ca.pem")]);
+        let failure =
+            refused_certificate("top", &Service::consul(&config), &Refusal::UnknownIssuer);
+        assert_eq!(
+            hint(&failure),
+            "the CA in /etc/ssl/other-ca.pem (from env CONSUL_CACERT) did not sign Consul's \
+             certificate; set CONSUL_CACERT to the PEM file of the CA that did"
+        );
+    }
+
+    #[test]
+    fn name_mismatch_points_at_the_address_setting_and_its_source() {
+        let config = config(&[MARATHON, ("CONSUL_HTTP_ADDR", "https://10.0.0.5:8501")]);
+        let failure =
+            refused_certificate("top", &Service::consul(&config), &Refusal::NotValidForName);
+        assert_eq!(
+            hint(&failure),
+            "use the host name Consul's certificate is issued for in its address (from env \
+             CONSUL_HTTP_ADDR; set consul_url or consul_host in ~/.duncan.yml, or CONSUL_HTTP_ADDR)"
+        );
+        assert!(!hint(&failure).contains("CACERT"), "{}", hint(&failure));
+    }
+
+    #[test]
+    fn expired_and_not_yet_valid_point_at_renewal_and_the_clock() {
+        let config = config(&[MARATHON]);
+        for refusal in [Refusal::Expired, Refusal::NotYetValid] {
+            let failure = refused_certificate("top", &Service::marathon(&config), &refusal);
+            assert!(hint(&failure).contains("renewing"), "{}", hint(&failure));
+            assert!(
+                hint(&failure).contains("this computer's clock"),
+                "{}",
+                hint(&failure)
+            );
+            assert!(!hint(&failure).contains("CACERT"), "{}", hint(&failure));
+        }
+    }
+
+    #[test]
+    fn no_certificate_hint_says_to_check_that_the_service_answers() {
+        let config = config(&[MARATHON]);
+        let refusals = [
+            Refusal::UnknownIssuer,
+            Refusal::NotValidForName,
+            Refusal::Expired,
+            Refusal::NotYetValid,
+            Refusal::Revoked,
+            Refusal::Other("invalid certificate: bad signature".into()),
+        ];
+        for refusal in refusals {
+            for service in [Service::consul(&config), Service::marathon(&config)] {
+                let failure = refused_certificate("top", &service, &refusal);
+                assert!(!hint(&failure).contains("answers"), "{}", hint(&failure));
+                assert!(
+                    failure.message.contains("TLS certificate"),
+                    "{}",
+                    failure.message
+                );
+            }
+        }
+    }
 }

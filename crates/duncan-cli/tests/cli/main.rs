@@ -4,6 +4,7 @@
 mod sims;
 mod util;
 
+mod certificates;
 mod commands;
 mod config;
 mod config_refusals;
