@@ -1,10 +1,13 @@
 //! TLS with a private CA: Consul and Marathon behind a TLS-terminating proxy whose certificate
 //! a test CA signs. duncan trusts it only when told to (`CONSUL_CACERT`; the Marathon client's
 //! CA option), and fails with a clear error otherwise: certificate checks are on by default.
+//! The clients run with their default retries, and a refused certificate is still tried once:
+//! the proxy counts the connections.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
@@ -111,9 +114,21 @@ fn make_pki(dir: &Path) -> Pki {
     }
 }
 
-/// Serves TLS on a loopback port and forwards the plain bytes to `backend`; returns the
-/// proxy's `https://` URL.
-async fn tls_proxy(pki: &Pki, backend: std::net::SocketAddr) -> String {
+/// A TLS-terminating proxy on a loopback port.
+struct TlsProxy {
+    url: String,
+    /// TCP connections accepted, whether or not the handshake then succeeded.
+    accepted: Arc<AtomicUsize>,
+}
+
+impl TlsProxy {
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves TLS on a loopback port and forwards the plain bytes to `backend`.
+async fn tls_proxy(pki: &Pki, backend: std::net::SocketAddr) -> TlsProxy {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&pki.certificate)
         .expect("certificate file")
         .collect::<Result<_, _>>()
@@ -132,8 +147,11 @@ async fn tls_proxy(pki: &Pki, backend: std::net::SocketAddr) -> String {
         .await
         .expect("bind proxy");
     let addr = listener.local_addr().expect("proxy address");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 // A client that refuses the certificate ends the handshake: nothing to forward.
@@ -147,7 +165,10 @@ async fn tls_proxy(pki: &Pki, backend: std::net::SocketAddr) -> String {
             });
         }
     });
-    format!("https://127.0.0.1:{}", addr.port())
+    TlsProxy {
+        url: format!("https://127.0.0.1:{}", addr.port()),
+        accepted,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +178,8 @@ async fn consul_over_tls_with_a_private_ca_works_with_consul_cacert_and_fails_cl
     sims.seed(&target, "v0", &["web"]).await;
     let dir = tempfile::TempDir::new().expect("temp dir");
     let pki = make_pki(dir.path());
-    let consul = tls_proxy(&pki, sims.consul.addr()).await;
+    let proxy = tls_proxy(&pki, sims.consul.addr()).await;
+    let consul = proxy.url.clone();
     let home = Home::with_config(&sims.config(&["shop"]));
     let ca = pki.ca.display().to_string();
     let args = [
@@ -176,18 +198,34 @@ async fn consul_over_tls_with_a_private_ca_works_with_consul_cacert_and_fails_cl
     assert_eq!(trusted.code, 0, "{trusted:?}");
     assert!(trusted.stdout.contains("free"), "{trusted:?}");
 
+    let before = proxy.accepted();
     let untrusted = home.run(&args, &[]).await;
     untrusted.assert_no_panic();
     assert_eq!(untrusted.code, 1, "{untrusted:?}");
     assert!(
-        untrusted.stderr.to_lowercase().contains("certificate"),
+        untrusted.stderr.contains("Consul's TLS certificate")
+            && untrusted
+                .stderr
+                .contains("certificate authority duncan does not trust"),
         "the error says the certificate is not trusted: {untrusted:?}"
+    );
+    assert!(
+        untrusted
+            .stderr
+            .contains("set CONSUL_CACERT to the PEM file"),
+        "the hint names the setting: {untrusted:?}"
+    );
+    assert_eq!(
+        proxy.accepted() - before,
+        1,
+        "one connection, no retry: {untrusted:?}"
     );
     report(
         "Consul over TLS with a private CA",
         2,
         "pass",
-        "CONSUL_CACERT: exit 0; without it: exit 1 naming the certificate",
+        "CONSUL_CACERT: exit 0; without it: exit 1 naming the certificate and CONSUL_CACERT, \
+         after one connection (no retry)",
     );
 }
 
@@ -198,7 +236,8 @@ async fn marathon_over_tls_with_a_private_ca_is_trusted_only_with_the_ca_option(
     sims.seed(&target, "v0", &["web"]).await;
     let dir = tempfile::TempDir::new().expect("temp dir");
     let pki = make_pki(dir.path());
-    let marathon = tls_proxy(&pki, sims.marathon.addr()).await;
+    let proxy = tls_proxy(&pki, sims.marathon.addr()).await;
+    let marathon = proxy.url.clone();
     let ca_pem = std::fs::read(&pki.ca).expect("CA PEM");
 
     let trusting = marathon_client::Client::new(
@@ -210,23 +249,27 @@ async fn marathon_over_tls_with_a_private_ca_is_trusted_only_with_the_ca_option(
     let group = trusting.group(target.group_id().as_str(), &[]).await;
     assert!(group.is_ok(), "the CA is trusted: {group:?}");
 
-    // Default verification; only the retries are off, since a refused certificate stays refused.
+    // The default configuration, retries included: a refused certificate is not retried.
     let default = marathon_client::Client::new(
-        marathon_client::Config::new(&marathon)
-            .expect("marathon url")
-            .with_retry(marathon_client::RetryPolicy {
-                max_retries: 0,
-                ..marathon_client::RetryPolicy::default()
-            }),
+        marathon_client::Config::new(&marathon).expect("marathon url"),
     )
     .expect("default client");
+    let before = proxy.accepted();
     let refused = default.group(target.group_id().as_str(), &[]).await;
     let error = refused.expect_err("an unknown CA is refused by default");
-    let chain = error_chain(&error);
     assert!(
-        chain.to_lowercase().contains("certificate"),
-        "the error says why: {chain}"
+        matches!(
+            &error,
+            marathon_client::Error::Certificate {
+                problem: marathon_client::CertificateProblem::UnknownIssuer,
+                ..
+            }
+        ),
+        "a typed certificate error: {}",
+        error_chain(&error)
     );
+    assert!(!error.is_transient(), "{error:?}");
+    assert_eq!(proxy.accepted() - before, 1, "one connection, no retry");
 
     // The CLI itself: without the CA a private-CA Marathon is refused clearly; with
     // MARATHON_CACERT it is trusted.
@@ -240,12 +283,19 @@ async fn marathon_over_tls_with_a_private_ca_is_trusted_only_with_the_ca_option(
         "-e",
         "stage",
     ];
+    let before = proxy.accepted();
     let cli = home.run(&args, &[]).await;
     cli.assert_no_panic();
-    assert_ne!(cli.code, 0, "an untrusted Marathon was used: {cli:?}");
+    assert_eq!(cli.code, 1, "an untrusted Marathon was used: {cli:?}");
     assert!(
-        cli.all().to_lowercase().contains("certificate"),
-        "the CLI names the certificate problem: {cli:?}"
+        cli.stderr.contains("Marathon's TLS certificate")
+            && cli.stderr.contains("set MARATHON_CACERT"),
+        "the CLI names the certificate problem and the setting: {cli:?}"
+    );
+    assert_eq!(
+        proxy.accepted() - before,
+        1,
+        "one connection, no retry: {cli:?}"
     );
     let ca = pki.ca.to_str().expect("utf-8 path");
     let trusted = home.run(&args, &[("MARATHON_CACERT", ca)]).await;
@@ -255,8 +305,9 @@ async fn marathon_over_tls_with_a_private_ca_is_trusted_only_with_the_ca_option(
         "Marathon over TLS with a private CA",
         4,
         "pass",
-        "marathon-client with the CA: works; without: refused naming the certificate; \
-         the CLI: refused without the CA, exit 0 with MARATHON_CACERT",
+        "marathon-client with the CA: works; without (default retries): Error::Certificate \
+         after one connection; the CLI: refused without the CA after one connection, naming \
+         MARATHON_CACERT; exit 0 with it",
     );
 }
 
