@@ -387,7 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn no_certificate_hint_says_to_check_that_the_service_answers() {
+    fn certificate_hints_never_say_to_check_that_the_service_answers() {
         let config = config(&[MARATHON]);
         let refusals = [
             Refusal::UnknownIssuer,
