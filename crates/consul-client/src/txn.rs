@@ -531,6 +531,38 @@ impl Client {
         self.send_txn(ops, Some(opts)).await
     }
 
+    /// Applies a transaction that the caller knows has the same effect however often it is
+    /// applied (its writes leave nothing behind, as a `set` and `delete` of the same key, or
+    /// write fixed values; its checks do not depend on its own earlier application), retrying
+    /// it like a read on transport errors, 429 and 5xx, where [`Client::txn`] sends a write
+    /// once. A transaction that checks an index or takes a lock is not such a transaction:
+    /// a retry of one that was applied would fail its own checks.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: consul_client::Client) -> Result<(), consul_client::Error> {
+    /// use consul_client::TxnOp;
+    /// // May this token write under app/? Probe it and read a key in the same round trip.
+    /// let done = client
+    ///     .idempotent_txn(&[
+    ///         TxnOp::set("app/probe", b"probe".to_vec()),
+    ///         TxnOp::delete("app/probe"),
+    ///         TxnOp::get_tree("app/current"),
+    ///     ])
+    ///     .await?;
+    /// # let _ = done;
+    /// # Ok(()) }
+    /// ```
+    pub async fn idempotent_txn(&self, ops: &[TxnOp]) -> Result<TxnResponse> {
+        let req = Request::put("txn".to_owned())
+            .body(encode_txn(ops)?)
+            .pass_through(&[StatusCode::CONFLICT]);
+        self.finish_txn(Request {
+            retry: Retry::Idempotent,
+            ..req
+        })
+        .await
+    }
+
     async fn send_txn(&self, ops: &[TxnOp], opts: Option<&QueryOptions>) -> Result<TxnResponse> {
         let body = encode_txn(ops)?;
         let mut req = Request::put("txn".to_owned())
@@ -542,6 +574,10 @@ impl Client {
                 req.retry = Retry::Idempotent;
             }
         }
+        self.finish_txn(req).await
+    }
+
+    async fn finish_txn(&self, req: Request) -> Result<TxnResponse> {
         let resp = self.send(&req).await?;
         let wire: WireResponse = resp.json("a transaction")?;
         let errors = wire.errors.unwrap_or_default();

@@ -69,7 +69,8 @@ pub(crate) fn refusal(error: &consul_client::Error) -> Option<Access> {
 ///
 /// [`AccessError`] when Consul is unreachable or answers neither yes nor no.
 pub async fn probe_access(consul: &Client, target: &AppEnv) -> Result<Access, AccessError> {
-    match consul.txn(&probe_ops(target)).await {
+    // It leaves nothing behind: safe to retry like a read.
+    match consul.idempotent_txn(&probe_ops(target)).await {
         Ok(_) => Ok(Access::Allowed),
         Err(consul_client::Error::AclNotFound) => Ok(Access::TokenUnknown),
         Err(e) if e.is_permission_denied() => Ok(Access::Denied),

@@ -83,11 +83,19 @@ async fn consul_down_is_an_error_not_a_denial() {
 }
 
 #[tokio::test]
-async fn consul_failing_with_5xx_is_an_error() {
+async fn consul_failing_with_5xx_is_retried_then_an_error() {
     let backend = Backend::sim(SimOptions::default()).await;
     let target = unique_target("stage");
+    // The probe leaves nothing behind, so it is retried like a read through a brief failure…
     backend.control().fail_next(1, 500);
+    assert_eq!(
+        probe_access(&backend.client, &target).await.unwrap(),
+        Access::Allowed
+    );
+    // …and a persistent one is an error, not a verdict.
+    backend.control().fail_next(100, 500);
     assert!(probe_access(&backend.client, &target).await.is_err());
+    backend.control().fail_next(0, 500);
     // Once Consul recovers, the probe answers again and still leaves nothing behind.
     assert_eq!(
         probe_access(&backend.client, &target).await.unwrap(),

@@ -73,9 +73,10 @@ async fn kill_at(phase: Phase) -> String {
     let seeded = sims.marathon.control().deployment_history().len();
     sims.marathon.control().clear_requests();
     if phase == Phase::LockHeld {
-        // Every Consul request takes 300 ms: the reads under the lock keep the group PUT that
-        // far behind the acquire, and the kill lands in between.
-        sims.consul
+        // Every Marathon request takes 300 ms: the event stream, opened beside the lock and
+        // awaited before the group PUT, keeps the PUT that far behind the acquire, and the kill
+        // lands in between.
+        sims.marathon
             .control()
             .set_latency(Duration::from_millis(300));
     }
@@ -166,6 +167,7 @@ async fn kill_at(phase: Phase) -> String {
         );
     }
     sims.consul.control().set_latency(Duration::ZERO);
+    sims.marathon.control().set_latency(Duration::ZERO);
     // Let a request the sim still holds finish, as a server would after its client vanished.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -231,9 +233,8 @@ async fn kill_at(phase: Phase) -> String {
         .iter()
         .filter_map(|d| d["id"].as_str().map(str::to_owned))
         .collect();
-    // A rollback deployment is left out: `duncan watch` of one ends "superseded" although it
-    // succeeds (see RELIABILITY.md, "What the proofs found").
-    let follow = orphans.first().filter(|_| phase != Phase::Rollback);
+    // A rollback deployment too: `duncan watch` targets the definitions it restores.
+    let follow = orphans.first();
     let follower = follow.map(|id| {
         home.command(&["watch", id, "--timeout", "1m"], &[])
             .spawn()

@@ -259,3 +259,45 @@ async fn datacenter_and_namespace_go_with_every_request() {
         );
     }
 }
+
+#[tokio::test]
+async fn idempotent_transactions_are_retried_like_reads_and_plain_ones_are_not() {
+    let env = Env::sim(Default::default()).await;
+    let ops = [
+        TxnOp::set("probe", b"p".to_vec()),
+        TxnOp::delete("probe"),
+        TxnOp::get_tree("probe"),
+    ];
+    env.control().clear_requests();
+    env.control().fail_next(2, 500);
+    let done = env
+        .client
+        .idempotent_txn(&ops)
+        .await
+        .expect("retried through two 500s");
+    // The `set` answers with its entry; the `get-tree` finds the key deleted.
+    assert_eq!(done.results.len(), 1, "{:?}", done.results);
+    let (left, _) = env
+        .client
+        .kv()
+        .get("probe", &QueryOptions::new())
+        .await
+        .expect("get");
+    assert!(left.is_none());
+    let statuses: Vec<u16> = env.control().requests().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [500, 500, 200, 404],
+        "three tries, then the check's read"
+    );
+
+    env.control().clear_requests();
+    env.control().fail_next(1, 500);
+    let err = env
+        .client
+        .txn(&ops)
+        .await
+        .expect_err("a write is sent once");
+    assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
+    assert_eq!(env.control().request_count(), 1);
+}

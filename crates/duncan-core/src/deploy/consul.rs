@@ -53,7 +53,8 @@ pub(crate) async fn tags(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags,
 pub(crate) async fn plan_read(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags, DeployError> {
     let mut ops = probe_ops(app_env).to_vec();
     ops.extend(tags_read_ops(app_env));
-    match ctx.consul.txn(&ops).await {
+    // The probe leaves nothing behind and the rest reads: safe to retry like a read.
+    match ctx.consul.idempotent_txn(&ops).await {
         Ok(done) => tags_from_pairs(app_env, &done.results).map_err(|source| DeployError::Consul {
             during: "reading the release tags",
             source: Box::new(source),
