@@ -81,12 +81,12 @@ pub fn completion_latency(
 }
 
 /// The extra wait before the end of deploy `i` of `n`: evenly over the interval at which duncan
-/// reads REST on the path measured (5 s with a stream, 1 s polling; none with events).
+/// reads REST on the path measured (2.5 s with a stream, 1 s polling; none with events).
 fn spread(path: Detection, i: usize, n: usize) -> Duration {
     let interval: u64 = match path {
         Detection::Events => 0,
         Detection::Polling => 1_000,
-        Detection::StalledStream => 5_000,
+        Detection::StalledStream => 2_500,
     };
     let (i, n) = (i as u64, n.max(1) as u64);
     Duration::from_millis(interval * i / n)

@@ -60,13 +60,10 @@ pub fn request_findings(cost: &Cost) -> Vec<String> {
     let listings = count(consul, |r| r.starts_with("GET ") && r.contains("keys"));
     if listings > 0 {
         notes.push(format!(
-            "{listings} key listings of `history/` and `events/`: every audit append \
-             (`duncan-core/src/audit/log.rs` `append`) and the release commit \
-             (`duncan-core/src/release/commit.rs` `commit_success`, both prefixes at once) list \
-             the prefix to pick the next sequence number before their txn; pruning reuses that \
-             listing. Sequence numbers that need no listing yet can neither collide nor \
-             reorder (e.g. a counter key moved by `cas` in the same txn) would leave one txn \
-             per record."
+            "{listings} key listings of `history/` and `events/`: a record is numbered from its \
+             counter (`seq/history`, `seq/events`; `duncan-core/src/sequence.rs`), and the \
+             prefix is listed only when the counter is missing (the first deploy of an app/env) \
+             or proved stale (entries written without it)."
         ));
     }
     let txn_at = consul.iter().rposition(|r| r.starts_with("PUT /v1/txn"));

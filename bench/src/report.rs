@@ -408,12 +408,13 @@ pub fn render(r: &Results) -> String {
          loopback round trips are its floor (the request log below shows what duncan sends).\n\
          - **Stalled event stream.** The same, but the event stream is stalled (open and \
          silent, not even keep-alives) just before the end: duncan then only learns of it from \
-         its REST re-read, which it does every 5 s while it believes it has a stream \
-         (`WatchOptions::resync_interval`); with no stream at all it polls every 1 s \
-         (`poll_interval`). Expect p50 ≈ half the interval. With a stream, duncan's first \
-         read comes one `poll_interval` after its watch starts, so its re-reads fall at \
-         1 s + k × 5 s, while the harness spreads the ends over 0–5 s after the start: the \
-         ends before the first read wait less, the others up to 5 s.\n\
+         its REST re-read, which it does every 2.5 s while it believes it has a stream \
+         (`WatchOptions::resync_interval`; a stream silent for longer than Marathon's keep-alive \
+         interval plus a margin, 15 s, is no longer believed, and REST is then read every \
+         `poll_interval`, 1 s, as without a stream). Expect p50 ≈ half the interval. With a \
+         stream, duncan's first read comes one `poll_interval` after its watch starts, so its \
+         re-reads fall at 1 s + k × 2.5 s, while the harness spreads the ends over 0–2.5 s \
+         after the start: the ends before the first read wait less, the others up to 2.5 s.\n\
          - **Event stream refused (polling).** The same, with duncan talking to marathon-sim \
          through a loopback proxy that answers `GET /v2/events` with 404 (as a gateway that \
          does not pass server-sent events) and forwards everything else: duncan falls back to \
@@ -554,11 +555,10 @@ pub fn render(r: &Results) -> String {
             "A stalled event stream (open, silent) is noticed only at duncan's next REST re-read \
              (p50 {} here, no target in the issue): while it believes it has a stream, \
              `duncan-core/src/watch.rs` `watch_deployment` re-reads every `resync_interval` \
-             (5 s), and marathon-client's idle watchdog (`marathon-client/src/stream.rs`, \
-             `idle_timeout` 30 s) only drops a stream silent for 30 s, although Marathon sends a \
-             keep-alive every 10 s. Re-reading every `poll_interval` once the stream has been \
-             silent for longer than a keep-alive interval would bound this case by the polling \
-             figure.\n",
+             (2.5 s); it stops believing a stream only after 15 s without a byte (Marathon's \
+             keep-alive interval of 10 s plus a margin), and then reads every `poll_interval` \
+             (1 s). A shorter `resync_interval` would trade REST load on every deploy for this \
+             fault case.\n",
             ms(stalled)
         );
     }
