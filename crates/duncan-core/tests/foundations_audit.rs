@@ -371,6 +371,17 @@ async fn a_limited_listing_reads_only_the_newest_entries() {
     );
 }
 
+/// Appends a scale event of `tag` to `target`'s log; returns its number.
+async fn append_scale(backend: &Backend, target: &AppEnv, tag: &str, retention: usize) -> u64 {
+    audit::append(
+        &backend.client,
+        &event(target, EventKind::Scale, tag),
+        retention,
+    )
+    .await
+    .unwrap()
+}
+
 /// Writes audit entry `seq` of `target` by hand (as a duncan without counters left them).
 async fn write_entry(backend: &Backend, target: &AppEnv, seq: u64, tag: &str) {
     let json = serde_json::to_vec(&event(target, EventKind::Scale, tag)).unwrap();
@@ -393,13 +404,7 @@ async fn appends_continue_after_entries_left_without_a_counter() {
     for seq in 1..=5 {
         write_entry(&backend, &target, seq, "old").await;
     }
-    let seq = audit::append(
-        &backend.client,
-        &event(&target, EventKind::Scale, "v6"),
-        100,
-    )
-    .await
-    .unwrap();
+    let seq = append_scale(&backend, &target, "v6", 100).await;
     assert_eq!(seq, 6);
     let (counter, _) = backend
         .client
@@ -414,23 +419,11 @@ async fn appends_continue_after_entries_left_without_a_counter() {
 async fn an_append_whose_counter_is_behind_takes_the_next_free_number_without_overwriting() {
     let backend = Backend::sim(Default::default()).await;
     let target = unique_target("stage");
-    audit::append(
-        &backend.client,
-        &event(&target, EventKind::Scale, "v1"),
-        100,
-    )
-    .await
-    .unwrap();
+    append_scale(&backend, &target, "v1", 100).await;
     // Entries 2 and 3 written behind the counter's back.
     write_entry(&backend, &target, 2, "by-hand-2").await;
     write_entry(&backend, &target, 3, "by-hand-3").await;
-    let seq = audit::append(
-        &backend.client,
-        &event(&target, EventKind::Scale, "v4"),
-        100,
-    )
-    .await
-    .unwrap();
+    let seq = append_scale(&backend, &target, "v4", 100).await;
     assert_eq!(seq, 4);
     let tags: Vec<(u64, String)> = audit::list(&backend.client, &target, None)
         .await
@@ -459,18 +452,10 @@ async fn appends_with_a_counter_list_nothing_and_delete_the_entry_they_push_out(
     let backend = Backend::sim(Default::default()).await;
     let target = unique_target("stage");
     for i in 1..=3 {
-        audit::append(
-            &backend.client,
-            &event(&target, EventKind::Scale, &format!("v{i}")),
-            3,
-        )
-        .await
-        .unwrap();
+        append_scale(&backend, &target, &format!("v{i}"), 3).await;
     }
     backend.control().clear_requests();
-    let seq = audit::append(&backend.client, &event(&target, EventKind::Scale, "v4"), 3)
-        .await
-        .unwrap();
+    let seq = append_scale(&backend, &target, "v4", 3).await;
     assert_eq!(seq, 4);
     let sent: Vec<String> = backend
         .control()

@@ -7,28 +7,46 @@ mod protocol_common;
 use duncan_core::deploy::{DeployOutcome, deploy};
 use protocol_common::{Recorder, Sims, app_env, request};
 
-/// The Consul requests of one deploy of `tag` over an app/env deployed once before.
-async fn consul_requests_of_a_deploy() -> (Sims, Vec<String>) {
+/// One deploy of v3, with `prepare` applied to its request, over an app/env deployed once
+/// before; with the requests each simulator received for it (`METHOD path?query`).
+async fn second_deploy(
+    prepare: impl FnOnce(&mut duncan_core::deploy::DeployRequest),
+) -> (Sims, Vec<String>, Vec<String>) {
     let sims = Sims::start_sim().await;
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
     let ctx = sims.ctx("alice");
-    // The first deploy leaves the lock key behind, free, as every later deploy finds it.
+    // The first deploy leaves the lock key behind, free, as every later deploy finds it, and
+    // creates the sequence counters.
     deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
         .await
         .expect("first deploy");
     sims.consul_control().clear_requests();
-    let report = deploy(&ctx, request(&target, "v3"), &Recorder::new().1)
-        .await
-        .expect("deploy");
+    sims.marathon.control().clear_requests();
+    let mut req = request(&target, "v3");
+    prepare(&mut req);
+    let report = deploy(&ctx, req, &Recorder::new().1).await.expect("deploy");
     assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
-    let log = sims
+    let consul = sims
         .consul_control()
         .requests()
         .into_iter()
         .map(|r| format!("{} {}", r.method, r.path_and_query))
         .collect();
-    (sims, log)
+    let marathon = sims
+        .marathon
+        .control()
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    (sims, consul, marathon)
+}
+
+/// The Consul requests of one deploy over an app/env deployed once before.
+async fn consul_requests_of_a_deploy() -> (Sims, Vec<String>) {
+    let (sims, consul, _) = second_deploy(|_| {}).await;
+    (sims, consul)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,28 +146,15 @@ async fn deploy_sends_consul_seven_requests_besides_the_lock_monitor() {
     );
 }
 
-/// How many times a deploy of v3 (after a first deploy) reads the group, with `prepare` applied
-/// to its request.
+/// How many times a deploy over an app/env deployed once before reads the group, with
+/// `prepare` applied to its request.
 async fn group_reads_of_a_deploy(
     prepare: impl FnOnce(&mut duncan_core::deploy::DeployRequest),
 ) -> usize {
-    let sims = Sims::start_sim().await;
-    let target = app_env("shop");
-    sims.seed(&target, "v1").await;
-    let ctx = sims.ctx("alice");
-    deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
-        .await
-        .expect("first deploy");
-    sims.marathon.control().clear_requests();
-    let mut req = request(&target, "v3");
-    prepare(&mut req);
-    let report = deploy(&ctx, req, &Recorder::new().1).await.expect("deploy");
-    assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
-    sims.marathon
-        .control()
-        .requests()
+    let (_sims, _, marathon) = second_deploy(prepare).await;
+    marathon
         .iter()
-        .filter(|r| r.method == "GET" && r.path_and_query.starts_with("/v2/groups/shop-stage"))
+        .filter(|r| r.starts_with("GET /v2/groups/shop-stage"))
         .count()
 }
 

@@ -627,6 +627,24 @@ async fn lock_seen_free_but_changed_since_still_checks_flags_and_holder() {
     theirs.release().await.expect("release");
 }
 
+/// Takes `key` at once with a lock storing `value` (and the given lock-delay).
+async fn take(env: &Env, key: &str, value: &[u8], lock_delay: Duration) -> HeldLock {
+    let opts = LockOptions::new(key.to_owned(), value.to_vec()).lock_delay(lock_delay);
+    let lock = Lock::new(env.client.clone(), opts).expect("lock");
+    acquired(lock.acquire(AcquireMode::TryOnce).await.expect("acquire"))
+}
+
+/// The session holding `key` now, if any.
+async fn holder_session(env: &Env, key: &str) -> Option<String> {
+    let (pair, _) = env
+        .client
+        .kv()
+        .get(key, &QueryOptions::new())
+        .await
+        .expect("get");
+    pair.and_then(|p| p.session)
+}
+
 #[tokio::test]
 async fn lock_reads_come_back_from_the_acquiring_transaction_on_the_guarded_path() {
     let env = Env::sim(Default::default()).await;
@@ -665,12 +683,7 @@ async fn lock_reads_come_back_after_waiting_for_the_holder() {
     let env = Env::sim(Default::default()).await;
     let key = env.key("waited-reads");
     let data = env.key("waited-reads-data");
-    let first = Lock::new(
-        env.client.clone(),
-        LockOptions::new(key.clone(), b"first".to_vec()).lock_delay(Duration::ZERO),
-    )
-    .expect("lock");
-    let theirs = acquired(first.acquire(AcquireMode::TryOnce).await.expect("acquire"));
+    let theirs = take(&env, &key, b"first", Duration::ZERO).await;
     let opts = LockOptions::new(key.clone(), b"second".to_vec())
         .reads(vec![TxnOp::get_tree(data.clone())]);
     let second = Lock::new(env.client.clone(), opts).expect("lock");
@@ -690,14 +703,8 @@ async fn lock_reads_come_back_after_waiting_for_the_holder() {
     let reads = held.acquired_reads();
     assert_eq!(reads.len(), 1, "{reads:?}");
     assert_eq!(reads[0].value_str(), Some("written under the first lock"));
-    let (pair, _) = env
-        .client
-        .kv()
-        .get(&key, &QueryOptions::new())
-        .await
-        .expect("get");
     assert_eq!(
-        pair.expect("exists").session.as_deref(),
+        holder_session(&env, &key).await.as_deref(),
         Some(held.session_id())
     );
     held.release().await.expect("release");
@@ -707,12 +714,7 @@ async fn lock_reads_come_back_after_waiting_for_the_holder() {
 async fn lock_with_reads_held_by_another_is_busy_not_an_error() {
     let env = Env::sim(Default::default()).await;
     let key = env.key("busy-reads");
-    let first = Lock::new(
-        env.client.clone(),
-        LockOptions::new(key.clone(), b"first".to_vec()),
-    )
-    .expect("lock");
-    let theirs = acquired(first.acquire(AcquireMode::TryOnce).await.expect("acquire"));
+    let theirs = take(&env, &key, b"first", Duration::from_secs(15)).await;
     let opts = LockOptions::new(key.clone(), b"second".to_vec())
         .reads(vec![TxnOp::get_tree(env.key("x"))]);
     let second = Lock::new(env.client.clone(), opts).expect("lock");
