@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::Error;
+use crate::{Error, Response, TlsServer};
 
 /// Arguments of `openssl req` that make a P-256 key without a passphrase (quick to generate).
 const EC_KEY: [&str; 5] = [
@@ -254,6 +254,22 @@ impl TestCa {
             certificate: dir.join(certificate),
             key: dir.join(key),
         })
+    }
+
+    /// Issues a certificate for `names`, valid as `validity` says, and starts a
+    /// [`TlsServer`] with it that answers every request with `response`.
+    ///
+    /// # Errors
+    ///
+    /// As [`TestCa::issue`] and [`TlsServer::answering`].
+    pub async fn serve(
+        &self,
+        names: &[SubjectAltName],
+        validity: Validity,
+        response: Response,
+    ) -> Result<TlsServer, Error> {
+        let certificate = self.issue(names, validity)?;
+        TlsServer::answering(&certificate, response).await
     }
 }
 

@@ -240,3 +240,23 @@ fn ca_certificate_is_a_pem_file_that_goes_with_its_ca() {
     assert!(pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
     assert!(!path.exists(), "the CA's directory is removed with it");
 }
+
+#[tokio::test]
+async fn serve_issues_a_leaf_and_answers_with_it() {
+    let ca = TestCa::new().expect("CA");
+
+    let server = ca
+        .serve(
+            &[SubjectAltName::loopback()],
+            Validity::Current,
+            Response::ok("pong"),
+        )
+        .await
+        .expect("server starts");
+    let answer = get(&trusting(&ca), &server, "127.0.0.1")
+        .await
+        .expect("trusted");
+
+    assert!(answer.ends_with("\r\n\r\npong"), "{answer}");
+    assert_eq!(server.accepted(), 1);
+}
