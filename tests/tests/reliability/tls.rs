@@ -4,171 +4,25 @@
 //! The clients run with their default retries, and a refused certificate is still tried once:
 //! the proxy counts the connections.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::SocketAddr;
 
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use test_tls::{SubjectAltName, TestCa, TlsServer, Validity};
 
 use crate::support::{Home, Sims, app_env, report};
 
-/// A test CA and a server certificate it signs for `127.0.0.1`.
-struct Pki {
-    ca: PathBuf,
-    certificate: PathBuf,
-    key: PathBuf,
-}
-
-fn openssl(args: &[&str], dir: &Path) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("the openssl command runs (install openssl)");
-    assert!(status.success(), "openssl {args:?} failed");
-}
-
-/// Makes the CA and the server certificate with the `openssl` command (P-256: quick).
-fn make_pki(dir: &Path) -> Pki {
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write extensions");
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-batch",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=duncan reliability CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-        dir,
-    );
-    openssl(
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-batch",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-        dir,
-    );
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-days",
-            "2",
-            "-set_serial",
-            "7",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-        dir,
-    );
-    Pki {
-        ca: dir.join("ca.pem"),
-        certificate: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    }
-}
-
-/// A TLS-terminating proxy on a loopback port.
-struct TlsProxy {
-    url: String,
-    /// TCP connections accepted, whether or not the handshake then succeeded.
-    accepted: Arc<AtomicUsize>,
-}
-
-impl TlsProxy {
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-/// Serves TLS on a loopback port and forwards the plain bytes to `backend`.
-async fn tls_proxy(pki: &Pki, backend: std::net::SocketAddr) -> TlsProxy {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&pki.certificate)
-        .expect("certificate file")
-        .collect::<Result<_, _>>()
-        .expect("certificate PEM");
-    let key = PrivateKeyDer::from_pem_file(&pki.key).expect("key PEM");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server certificate");
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind proxy");
-    let addr = listener.local_addr().expect("proxy address");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                // A client that refuses the certificate ends the handshake: nothing to forward.
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    TlsProxy {
-        url: format!("https://127.0.0.1:{}", addr.port()),
-        accepted,
-    }
+/// A test CA, and a TLS-terminating proxy on a loopback port that forwards the plain bytes to
+/// `backend`, with a certificate of that CA for `127.0.0.1` and `localhost`.
+async fn tls_proxy(backend: SocketAddr) -> (TestCa, TlsServer) {
+    let ca = TestCa::new().expect("test CA");
+    let names = [
+        SubjectAltName::loopback(),
+        SubjectAltName::dns("localhost").expect("DNS name"),
+    ];
+    let leaf = ca
+        .issue(&names, Validity::Current)
+        .expect("proxy certificate");
+    let proxy = TlsServer::forwarding(&leaf, backend).await;
+    (ca, proxy.expect("TLS proxy"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,12 +30,10 @@ async fn consul_over_tls_with_a_private_ca_works_with_consul_cacert_and_fails_cl
     let sims = Sims::start().await;
     let target = app_env("shop", "stage");
     sims.seed(&target, "v0", &["web"]).await;
-    let dir = tempfile::TempDir::new().expect("temp dir");
-    let pki = make_pki(dir.path());
-    let proxy = tls_proxy(&pki, sims.consul.addr()).await;
-    let consul = proxy.url.clone();
+    let (ca, proxy) = tls_proxy(sims.consul.addr()).await;
+    let consul = proxy.url();
     let home = Home::with_config(&sims.config(&["shop"]));
-    let ca = pki.ca.display().to_string();
+    let ca_file = ca.certificate_path().display().to_string();
     let args = [
         "--consul-url",
         &consul,
@@ -193,7 +45,7 @@ async fn consul_over_tls_with_a_private_ca_works_with_consul_cacert_and_fails_cl
         "stage",
     ];
 
-    let trusted = home.run(&args, &[("CONSUL_CACERT", &ca)]).await;
+    let trusted = home.run(&args, &[("CONSUL_CACERT", &ca_file)]).await;
     trusted.assert_no_panic();
     assert_eq!(trusted.code, 0, "{trusted:?}");
     assert!(trusted.stdout.contains("free"), "{trusted:?}");
@@ -234,11 +86,9 @@ async fn marathon_over_tls_with_a_private_ca_is_trusted_only_with_the_ca_option(
     let sims = Sims::start().await;
     let target = app_env("shop", "stage");
     sims.seed(&target, "v0", &["web"]).await;
-    let dir = tempfile::TempDir::new().expect("temp dir");
-    let pki = make_pki(dir.path());
-    let proxy = tls_proxy(&pki, sims.marathon.addr()).await;
-    let marathon = proxy.url.clone();
-    let ca_pem = std::fs::read(&pki.ca).expect("CA PEM");
+    let (ca, proxy) = tls_proxy(sims.marathon.addr()).await;
+    let marathon = proxy.url();
+    let ca_pem = ca.certificate_pem().expect("CA PEM");
 
     let trusting = marathon_client::Client::new(
         marathon_client::Config::new(&marathon)
@@ -297,8 +147,9 @@ async fn marathon_over_tls_with_a_private_ca_is_trusted_only_with_the_ca_option(
         1,
         "one connection, no retry: {cli:?}"
     );
-    let ca = pki.ca.to_str().expect("utf-8 path");
-    let trusted = home.run(&args, &[("MARATHON_CACERT", ca)]).await;
+    let ca_path = ca.certificate_path();
+    let ca_file = ca_path.to_str().expect("utf-8 path");
+    let trusted = home.run(&args, &[("MARATHON_CACERT", ca_file)]).await;
     trusted.assert_no_panic();
     assert_eq!(trusted.code, 0, "MARATHON_CACERT is honoured: {trusted:?}");
     report(
