@@ -139,12 +139,8 @@ async fn certificate_signed_by_a_trusted_ca_is_accepted() {
 
 #[tokio::test]
 async fn connection_refused_over_https_is_still_a_retried_transport_error() {
-    // A port that was just free: nothing listens there, so connecting is refused.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("address").port()
-    };
-    let config = Config::new(&format!("https://127.0.0.1:{port}"))
+    let url = test_tls::refused_https_url().expect("a free port");
+    let config = Config::new(&url)
         .expect("address")
         .with_retry(RetryPolicy::new(
             1,

@@ -31,6 +31,12 @@ fn retrying_config(url: &str) -> Config {
         .with_request_timeout(Duration::from_secs(10))
 }
 
+/// A client with [`retrying_config`] that trusts `ca`.
+fn trusting_client(ca: &TestCa, server: &TlsServer) -> Client {
+    let ca_pem = ca.certificate_pem().expect("CA PEM");
+    Client::new(retrying_config(&server.url()).with_ca_certificate_pem(ca_pem)).expect("client")
+}
+
 fn refused_problem(result: Result<(), Error>) -> (CertificateProblem, String) {
     let error = result.expect_err("the certificate is refused");
     let text = error.to_string();
@@ -74,11 +80,7 @@ async fn unknown_ca_is_not_retried_for_writes_either() {
 async fn certificate_for_another_name_is_refused_as_a_name_mismatch() {
     let other_name = SubjectAltName::dns("marathon.example.invalid").expect("DNS name");
     let (ca, server) = tls_server(other_name, Validity::Current).await;
-    let client = Client::new(
-        retrying_config(&server.url())
-            .with_ca_certificate_pem(ca.certificate_pem().expect("CA PEM")),
-    )
-    .expect("client");
+    let client = trusting_client(&ca, &server);
 
     let (problem, text) = refused_problem(client.ping().await);
 
@@ -90,11 +92,7 @@ async fn certificate_for_another_name_is_refused_as_a_name_mismatch() {
 #[tokio::test]
 async fn expired_certificate_is_refused_as_expired() {
     let (ca, server) = tls_server(SubjectAltName::loopback(), Validity::Expired).await;
-    let client = Client::new(
-        retrying_config(&server.url())
-            .with_ca_certificate_pem(ca.certificate_pem().expect("CA PEM")),
-    )
-    .expect("client");
+    let client = trusting_client(&ca, &server);
 
     let (problem, text) = refused_problem(client.ping().await);
 
@@ -106,11 +104,7 @@ async fn expired_certificate_is_refused_as_expired() {
 #[tokio::test]
 async fn certificate_signed_by_a_trusted_ca_is_accepted() {
     let (ca, server) = tls_server(SubjectAltName::loopback(), Validity::Current).await;
-    let client = Client::new(
-        retrying_config(&server.url())
-            .with_ca_certificate_pem(ca.certificate_pem().expect("CA PEM")),
-    )
-    .expect("client");
+    let client = trusting_client(&ca, &server);
 
     client.ping().await.expect("the CA is trusted");
     assert_eq!(server.accepted(), 1);
@@ -118,18 +112,12 @@ async fn certificate_signed_by_a_trusted_ca_is_accepted() {
 
 #[tokio::test]
 async fn connection_refused_is_still_a_retried_transport_error() {
-    // A port that was just free: nothing listens there, so connecting is refused.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("address").port()
-    };
-    let config = Config::new(&format!("https://127.0.0.1:{port}"))
-        .expect("url")
-        .with_retry(RetryPolicy {
-            max_retries: 1,
-            min_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(10),
-        });
+    let url = test_tls::refused_https_url().expect("a free port");
+    let config = Config::new(&url).expect("url").with_retry(RetryPolicy {
+        max_retries: 1,
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(10),
+    });
     let client = Client::new(config).expect("client");
 
     let error = client.ping().await.expect_err("nothing listens");

@@ -39,4 +39,4 @@ mod server;
 
 pub use ca::{ServerCertificate, SubjectAltName, TestCa, Validity};
 pub use error::Error;
-pub use server::{Response, TlsServer};
+pub use server::{Response, TlsServer, refused_https_url};

@@ -156,6 +156,23 @@ impl Drop for TlsServer {
     }
 }
 
+/// `https://127.0.0.1:PORT` on a port that was free a moment ago: nothing listens there, so a
+/// client's connection is refused before any TLS, for telling a refused connection from a
+/// refused certificate.
+///
+/// # Errors
+///
+/// [`Error::Io`] when no loopback port can be bound.
+pub fn refused_https_url() -> Result<String, Error> {
+    // Bound and dropped at once: another process taking the port in between is unlikely.
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::io("bind a loopback port"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(Error::io("read the bound address"))?;
+    Ok(format!("https://{addr}"))
+}
+
 /// A TLS acceptor for `certificate` (rustls with ring, TLS 1.2 and 1.3).
 fn acceptor(certificate: &ServerCertificate) -> Result<TlsAcceptor, Error> {
     let pem_error = |path: &std::path::Path| {

@@ -84,29 +84,43 @@ async fn current_leaf_from_a_trusted_ca_is_accepted_and_answered() {
     );
 }
 
+/// What a client that trusts `trusted` says of a server with a certificate of `issuer` for
+/// `name`, dialled as `127.0.0.1`; asserts the server counted the one connection.
+async fn refusal(
+    trusted: &TestCa,
+    issuer: &TestCa,
+    name: SubjectAltName,
+    validity: Validity,
+) -> CertificateError {
+    let leaf = issuer.issue(&[name], validity).expect("leaf");
+    let server = pong(&leaf).await;
+    let problem = certificate_problem(get(&trusting(trusted), &server, "127.0.0.1").await);
+    assert_eq!(server.accepted(), 1, "a refused handshake is counted");
+    problem
+}
+
 #[tokio::test]
 async fn leaf_of_another_ca_is_refused_as_an_unknown_issuer_and_counted() {
     let trusted = TestCa::new().expect("trusted CA");
     let other = TestCa::new().expect("other CA");
-    let leaf = other
-        .issue(&[SubjectAltName::loopback()], Validity::Current)
-        .expect("leaf");
-    let server = pong(&leaf).await;
 
-    let problem = certificate_problem(get(&trusting(&trusted), &server, "127.0.0.1").await);
+    let problem = refusal(
+        &trusted,
+        &other,
+        SubjectAltName::loopback(),
+        Validity::Current,
+    )
+    .await;
 
     assert_eq!(problem, CertificateError::UnknownIssuer);
-    assert_eq!(server.accepted(), 1);
 }
 
 #[tokio::test]
 async fn leaf_for_another_name_is_refused_as_not_valid_for_the_name() {
     let ca = TestCa::new().expect("CA");
     let name = SubjectAltName::dns("consul.example.invalid").expect("DNS name");
-    let leaf = ca.issue(&[name], Validity::Current).expect("leaf");
-    let server = pong(&leaf).await;
 
-    let problem = certificate_problem(get(&trusting(&ca), &server, "127.0.0.1").await);
+    let problem = refusal(&ca, &ca, name, Validity::Current).await;
 
     assert!(
         matches!(
@@ -120,12 +134,8 @@ async fn leaf_for_another_name_is_refused_as_not_valid_for_the_name() {
 #[tokio::test]
 async fn expired_leaf_is_refused_as_expired() {
     let ca = TestCa::new().expect("CA");
-    let leaf = ca
-        .issue(&[SubjectAltName::loopback()], Validity::Expired)
-        .expect("leaf");
-    let server = pong(&leaf).await;
 
-    let problem = certificate_problem(get(&trusting(&ca), &server, "127.0.0.1").await);
+    let problem = refusal(&ca, &ca, SubjectAltName::loopback(), Validity::Expired).await;
 
     assert!(
         matches!(
@@ -139,12 +149,8 @@ async fn expired_leaf_is_refused_as_expired() {
 #[tokio::test]
 async fn leaf_valid_from_2099_is_refused_as_not_yet_valid() {
     let ca = TestCa::new().expect("CA");
-    let leaf = ca
-        .issue(&[SubjectAltName::loopback()], Validity::NotYetValid)
-        .expect("leaf");
-    let server = pong(&leaf).await;
 
-    let problem = certificate_problem(get(&trusting(&ca), &server, "127.0.0.1").await);
+    let problem = refusal(&ca, &ca, SubjectAltName::loopback(), Validity::NotYetValid).await;
 
     assert!(
         matches!(
@@ -259,4 +265,15 @@ async fn serve_issues_a_leaf_and_answers_with_it() {
 
     assert!(answer.ends_with("\r\n\r\npong"), "{answer}");
     assert_eq!(server.accepted(), 1);
+}
+
+#[tokio::test]
+async fn refused_https_url_is_a_loopback_port_where_connecting_is_refused() {
+    let url = test_tls::refused_https_url().expect("a free port");
+    let addr = url.strip_prefix("https://").expect("an https URL");
+
+    let error = TcpStream::connect(addr).await.expect_err("nothing listens");
+
+    assert!(addr.starts_with("127.0.0.1:"), "{url}");
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
 }
