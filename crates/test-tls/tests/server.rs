@@ -45,14 +45,27 @@ async fn get(
     Ok(answer)
 }
 
-/// The certificate problem a refused handshake reports.
-fn certificate_problem(result: Result<String, std::io::Error>) -> CertificateError {
+/// The certificate problem a refused handshake reports, named the same for rustls's plain and
+/// `…Context` forms.
+fn certificate_problem(result: Result<String, std::io::Error>) -> String {
     let error = result.expect_err("the certificate is refused");
     let inner = error.get_ref().expect("a rustls error inside");
-    match inner.downcast_ref::<rustls::Error>() {
-        Some(rustls::Error::InvalidCertificate(problem)) => problem.clone(),
-        other => panic!("expected an invalid certificate, got {other:?}"),
-    }
+    let Some(rustls::Error::InvalidCertificate(problem)) = inner.downcast_ref::<rustls::Error>()
+    else {
+        panic!("expected an invalid certificate, got {inner:?}");
+    };
+    let name = match problem {
+        CertificateError::UnknownIssuer => "unknown issuer",
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "not valid for name"
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "not valid yet"
+        }
+        other => return format!("{other:?}"),
+    };
+    name.to_owned()
 }
 
 async fn pong(leaf: &ServerCertificate) -> TlsServer {
@@ -91,7 +104,7 @@ async fn refusal(
     issuer: &TestCa,
     name: SubjectAltName,
     validity: Validity,
-) -> CertificateError {
+) -> String {
     let leaf = issuer.issue(&[name], validity).expect("leaf");
     let server = pong(&leaf).await;
     let problem = certificate_problem(get(&trusting(trusted), &server, "127.0.0.1").await);
@@ -112,7 +125,7 @@ async fn leaf_of_another_ca_is_refused_as_an_unknown_issuer_and_counted() {
     )
     .await;
 
-    assert_eq!(problem, CertificateError::UnknownIssuer);
+    assert_eq!(problem, "unknown issuer");
 }
 
 #[tokio::test]
@@ -122,13 +135,7 @@ async fn leaf_for_another_name_is_refused_as_not_valid_for_the_name() {
 
     let problem = refusal(&ca, &ca, name, Validity::Current).await;
 
-    assert!(
-        matches!(
-            problem,
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
-        ),
-        "{problem:?}"
-    );
+    assert_eq!(problem, "not valid for name");
 }
 
 #[tokio::test]
@@ -137,13 +144,7 @@ async fn expired_leaf_is_refused_as_expired() {
 
     let problem = refusal(&ca, &ca, SubjectAltName::loopback(), Validity::Expired).await;
 
-    assert!(
-        matches!(
-            problem,
-            CertificateError::Expired | CertificateError::ExpiredContext { .. }
-        ),
-        "{problem:?}"
-    );
+    assert_eq!(problem, "expired");
 }
 
 #[tokio::test]
@@ -152,13 +153,7 @@ async fn leaf_valid_from_2099_is_refused_as_not_yet_valid() {
 
     let problem = refusal(&ca, &ca, SubjectAltName::loopback(), Validity::NotYetValid).await;
 
-    assert!(
-        matches!(
-            problem,
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }
-        ),
-        "{problem:?}"
-    );
+    assert_eq!(problem, "not valid yet");
 }
 
 #[tokio::test]
