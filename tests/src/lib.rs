@@ -1,6 +1,7 @@
 //! End-to-end scenarios across the duncan CLI and both simulators, and the test support they
 //! share.
 //!
+//! - [`binary`]: the `duncan` binary under test.
 //! - [`example`]: the example cluster of `cargo xtask demo` and `cargo xtask sandbox`:
 //!   consul-sim, marathon-sim and a registry, seeded with the app `shop`.
 //! - [`it_scope`]: the unique namespace and the real-or-simulated services of the
@@ -8,6 +9,7 @@
 //! - [`registry`]: a real CNCF registry (Debian's `docker-registry`) on a loopback port, with
 //!   the image pushes and the authentication modes the registry tests need.
 
+pub mod binary;
 pub mod example;
 pub mod it_scope;
 pub mod registry;

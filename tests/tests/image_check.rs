@@ -7,25 +7,8 @@ use std::time::Duration;
 
 use duncan_tests::example::{APP, ExampleCluster};
 
-/// The `duncan` binary beside this test binary, built first when it is missing (as when only
-/// this crate's tests are run).
 fn duncan() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target profile directory");
-    let bin = profile_dir.join("duncan");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--package", "duncan-cli"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building duncan failed");
-    }
-    bin
+    duncan_tests::binary::duncan_bin()
 }
 
 /// Runs `duncan args…` with a home holding the example's `~/.duncan.yml` and nothing from the

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use consul_sim::ConsulSim;
@@ -359,30 +359,7 @@ pub fn request(app_env: &AppEnv, tag_name: &str) -> DeployRequest {
     request
 }
 
-/// The `duncan` binary next to this test binary (`target/debug/duncan`), built first when it
-/// is missing. `cargo xtask reliability` and `cargo nextest run --workspace` build it anyway.
-pub fn duncan_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target profile directory");
-        let bin = dir.join(format!("duncan{}", std::env::consts::EXE_SUFFIX));
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "--quiet", "-p", "duncan-cli", "--bin", "duncan"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building duncan failed");
-        }
-        bin
-    })
-    .clone()
-}
+pub use duncan_tests::binary::duncan_bin;
 
 /// A home directory for one run of the CLI, with `~/.duncan.yml` (mode 0600).
 pub struct Home {
