@@ -441,14 +441,16 @@ where
                         failed_event: state.failed_event,
                         // Until Marathon has listed our deployment once, its absence may only
                         // mean the listing lags behind the update's answer; unless every app
-                        // already runs the version the deployment gives it, with exactly its
-                        // instances healthy and no older task: then the deployment has done
-                        // its work (a deployment that ends within the first poll interval is
-                        // never seen listed, and must not wait out the grace).
+                        // already runs the definition the deployment gives it (its version,
+                        // or for a rollback, whose apps get their old versions back, its
+                        // image), with exactly its instances healthy and no older task: then
+                        // the deployment has done its work (a deployment that ends within the
+                        // first poll interval is never seen listed, and must not wait out the
+                        // grace, which may be longer than a short deadline).
                         trust_absence: state.listed
                             || started.elapsed() >= LISTING_GRACE
                             || state.failed_event
-                            || (target.version.is_some()
+                            || (target_is_known(target)
                                 && !snap.apps.is_empty()
                                 && snap.apps.iter().all(AppObservation::is_done)),
                     };
@@ -572,6 +574,13 @@ fn far_future() -> Instant {
 
 /// How long to listen for the name of a deployment that superseded ours and already ended.
 const NAME_THE_OTHER: Duration = Duration::from_millis(500);
+
+/// Whether the target says what each app must run: the deployment's version, or every app's
+/// image (a rollback's target, where the versions are the apps' old ones).
+fn target_is_known(target: &WatchTarget) -> bool {
+    target.version.is_some()
+        || (!target.apps.is_empty() && target.apps.iter().all(|a| a.image.is_some()))
+}
 
 /// How long after the watch starts a deployment that was never listed counts as ended.
 const LISTING_GRACE: Duration = Duration::from_secs(2);

@@ -91,13 +91,35 @@ async fn deployment_ended_before_the_first_read_is_success_once_the_apps_run_its
 }
 
 #[tokio::test]
-async fn versionless_target_never_listed_waits_out_the_grace_before_judging() {
+async fn rollback_ended_before_the_first_read_is_success_once_the_apps_run_the_old_image() {
     let fake = FakeMarathon::default();
+    // A rollback gives the apps their old versions back: its target names only the images.
     fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
     let target = WatchTarget {
         version: None,
         ..target()
     };
+    let options = WatchOptions {
+        // Shorter than the grace for a deployment never listed, as `--timeout 2s` gives the
+        // rollback: only the apps can prove it.
+        deadline: Some(Duration::from_secs(1)),
+        ..quick()
+    };
+    let report = polling(options, fake.clone(), target).await;
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+}
+
+#[tokio::test]
+async fn target_without_version_or_images_never_listed_waits_out_the_grace_before_judging() {
+    let fake = FakeMarathon::default();
+    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+    let mut target = WatchTarget {
+        version: None,
+        ..target()
+    };
+    for app in &mut target.apps {
+        app.image = None;
+    }
     let options = WatchOptions {
         deadline: Some(Duration::from_secs(1)),
         ..quick()
@@ -105,6 +127,6 @@ async fn versionless_target_never_listed_waits_out_the_grace_before_judging() {
     let report = polling(options, fake.clone(), target).await;
     assert!(
         matches!(report.outcome, WatchOutcome::TimedOut { .. }),
-        "without a version to prove the change, absence alone is not an ending yet"
+        "without a version or an image to prove the change, absence alone is not an ending yet"
     );
 }
