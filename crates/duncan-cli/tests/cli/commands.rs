@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::sims::Sims;
-use crate::util::{Home, go_example_config, run_async, settings, settings_with_durations, shown};
+use crate::util::{
+    Home, deploy_args, go_example_config, run_async, settings, settings_with_durations, shown,
+};
 
 async fn deployed() -> (Sims, Home) {
     let sims = Sims::start().await;
@@ -13,17 +15,7 @@ async fn deployed() -> (Sims, Home) {
     sims.put_key("deploys/dogfood/stage/current", "v1").await;
     let home = Home::with_config(&sims.config());
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     let out = run_async(cmd).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     (sims, home)

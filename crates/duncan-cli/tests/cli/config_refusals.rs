@@ -3,7 +3,7 @@
 //! entries that are not valid environment names.
 
 use crate::sims::Sims;
-use crate::util::{Home, Run, run_async};
+use crate::util::{Home, Run, deploy_args, run_async};
 
 /// Levels of nesting in the absurd files: the YAML parser alone took most of a minute to
 /// refuse the flow form.
@@ -11,17 +11,7 @@ const LEVELS: usize = 100_000;
 
 async fn deploy_with(sims: &Sims, home: &Home) -> Run {
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     let out = run_async(cmd).await;
     assert!(
         sims.marathon.control().requests().is_empty(),

@@ -1,7 +1,7 @@
 //! `duncan deploy` and `duncan rollback` against both simulators.
 
 use crate::sims::Sims;
-use crate::util::{Home, go_example_config, run_async, settings, shown};
+use crate::util::{Home, deploy_args, go_example_config, run_async, settings, shown};
 
 async fn seeded() -> (Sims, Home) {
     let sims = Sims::start().await;
@@ -138,17 +138,7 @@ async fn dry_run_shows_plan_and_changes_nothing() {
 async fn deploying_the_running_tag_is_nothing_to_do() {
     let (_sims, home) = seeded().await;
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v1",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v1"));
     let out = run_async(cmd).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("nothing to do"), "{}", out.stdout);
@@ -232,17 +222,7 @@ async fn lock_held_by_other_reports_holder_and_exits_3() {
     let (sims, home) = seeded().await;
     sims.hold_lock("dogfood", "stage", "alice").await;
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     let out = run_async(cmd).await;
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("alice@otherhost"), "{}", out.stderr);
@@ -344,17 +324,7 @@ async fn token_without_rights_is_not_allowed_and_exits_7() {
     sims.seed_group("dogfood", "stage", "v1").await;
     let home = Home::with_config(&format!("{}consul_token: other-team\n", sims.config()));
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     let out = run_async(cmd).await;
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(
@@ -377,17 +347,7 @@ async fn unreachable_consul_is_one_clear_line_and_nothing_changes() {
         sims.marathon_url()
     ));
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     let out = run_async(cmd).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert_eq!(
@@ -406,17 +366,7 @@ async fn unreachable_marathon_is_one_clear_line() {
         sims.consul_url()
     ));
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     let out = run_async(cmd).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(sims.keys_under("deploys/").is_empty());
@@ -427,17 +377,7 @@ async fn unreachable_marathon_is_one_clear_line() {
 async fn rollback_goes_back_to_previous_tag() {
     let (sims, home) = seeded().await;
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     assert_eq!(run_async(cmd).await.code, 0);
     let mut cmd = home.duncan();
     cmd.args([

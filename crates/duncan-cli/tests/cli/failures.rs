@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::sims::{Sims, marathon_options};
-use crate::util::{Home, run_async};
+use crate::util::{Home, deploy_args, run_async};
 
 /// Every command that reads Consul, with Consul unreachable: one line, a hint, exit 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,17 +94,7 @@ async fn unknown_token_is_not_allowed() {
     sims.seed_group("dogfood", "stage", "v1").await;
     let home = Home::with_config(&format!("{}consul_token: no-such-token\n", sims.config()));
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     let out = run_async(cmd).await;
     assert_eq!(out.code, 7, "{}", out.stderr);
     assert!(!out.stderr.contains("no-such-token"), "{}", out.stderr);
@@ -159,17 +149,7 @@ async fn malformed_config_or_bad_flag_contacts_nothing() {
     sims.consul.control().clear_requests();
     let home = Home::with_config(&format!("{}apps: [dogfood\n", sims.config()));
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-    ]);
+    cmd.args(deploy_args("v2"));
     let out = run_async(cmd).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("line "), "{}", out.stderr);

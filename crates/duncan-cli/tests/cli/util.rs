@@ -157,3 +157,19 @@ pub fn go_example_config(consul: &str, marathon_base: &str) -> String {
          repos:\n  dogfood: dogfood-repo\n"
     )
 }
+
+/// The arguments of an unattended deploy of `dogfood` to `stage` at `tag` (`-y`, no registry
+/// check), as most scenarios run it.
+pub fn deploy_args(tag: &str) -> [&str; 9] {
+    [
+        "deploy",
+        "-a",
+        "dogfood",
+        "-e",
+        "stage",
+        "-t",
+        tag,
+        "-y",
+        "--skip-image-check",
+    ]
+}
