@@ -95,6 +95,13 @@ impl MarathonRead for FakeMarathon {
     }
 }
 
+/// Ends the deployment in `fake`: the app runs v2 with both tasks healthy and no old one, and
+/// ours is no longer listed.
+fn end_deployment(fake: &FakeMarathon) {
+    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+    fake.set_deployments(vec![]);
+}
+
 fn app(version: &str, image: &str, healthy: &[bool], old: usize) -> Value {
     let mut tasks: Vec<Value> = healthy
         .iter()
@@ -191,8 +198,7 @@ async fn success_event_confirmed_by_rest_is_success() {
         let fake = fake.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(30)).await;
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
+            end_deployment(&fake);
             tx.send(Signal::DeploymentSuccess { id: "ours".into() })
                 .unwrap();
             tx
@@ -322,8 +328,7 @@ async fn stream_end_falls_back_to_polling_and_still_sees_success() {
         let done = done.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(60)).await;
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
+            end_deployment(&fake);
             done.cancelled().await;
         }
     };
@@ -359,8 +364,7 @@ async fn reconnect_resyncs_over_rest_at_once() {
         async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
             // The success event was lost while the stream was down.
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
+            end_deployment(&fake);
             tx.send(Signal::Reconnected).unwrap();
             tx
         }
@@ -474,8 +478,7 @@ async fn quick_deployment_with_a_stream_costs_one_confirming_read() {
             })
             .unwrap();
             tokio::time::sleep(Duration::from_millis(50)).await;
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
+            end_deployment(&fake);
             tx.send(Signal::DeploymentSuccess { id: "ours".into() })
                 .unwrap();
             tx
@@ -572,8 +575,7 @@ async fn step_events_show_progress_and_a_later_step_is_not_a_stall() {
                 tx.send(step("ours", k, 3)).unwrap();
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
+            end_deployment(&fake);
             tx.send(Signal::DeploymentSuccess { id: "ours".into() })
                 .unwrap();
             tx

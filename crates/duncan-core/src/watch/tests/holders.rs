@@ -25,8 +25,7 @@ async fn our_id_gone_from_the_app_with_the_app_done_is_success_without_the_deplo
         let fake = fake.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(60)).await;
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
+            end_deployment(&fake);
         }
     };
     let (report, ()) = tokio::join!(polling(quick(), fake.clone(), target()), driver);

@@ -23,8 +23,7 @@ async fn silent_stream_is_distrusted_and_the_end_is_seen_by_polling() {
         async move {
             // The stream stalls (not a word, not a keep-alive) and the deployment ends.
             tokio::time::sleep(Duration::from_millis(300)).await;
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
+            end_deployment(&fake);
             tx
         }
     };
@@ -89,8 +88,7 @@ async fn dropped_stream_is_polled_until_it_reconnects() {
             tx.send(Signal::Disconnected).unwrap();
             tokio::time::sleep(Duration::from_millis(100)).await;
             // The end happens while the stream is down: its event is lost for good.
-            fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
-            fake.set_deployments(vec![]);
+            end_deployment(&fake);
             tx
         }
     };
