@@ -188,6 +188,69 @@ async fn lock_is_acquired_contended_and_released() -> Result<()> {
 }
 
 #[tokio::test]
+async fn lock_taken_with_reads_returns_them_from_the_acquiring_txn() -> Result<()> {
+    scoped(async |ctx| {
+        let data = ctx.scope.key("lock-reads/data")?;
+        ctx.consul
+            .kv()
+            .put(&data, b"read under the lock", &PutOptions::new())
+            .await?;
+        // Seen free (missing) at 0: one guarded transaction takes it and reads `data`.
+        let options = lock_options(ctx, "reader")?
+            .seen_free_at(0)
+            .reads(vec![TxnOp::get_tree(data.clone())]);
+        let lock = Lock::new(ctx.consul.clone(), options)?;
+        let held = match within("acquire with reads", lock.acquire(AcquireMode::TryOnce)).await?? {
+            LockAttempt::Acquired(held) => held,
+            other => bail!("a free lock was not acquired: {other:?}"),
+        };
+        ctx.scope.record_session(held.session_id());
+        let reads = held.acquired_reads();
+        ensure!(
+            reads.len() == 1 && reads[0].key == data,
+            "the read came back: {reads:?}"
+        );
+        ensure!(
+            reads[0].value == b"read under the lock",
+            "with its value: {:?}",
+            reads[0].value_str()
+        );
+        held.release().await?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn idempotent_txn_that_sets_and_deletes_leaves_nothing_behind() -> Result<()> {
+    scoped(async |ctx| {
+        let probe = ctx.scope.key("probe")?;
+        let done = within(
+            "idempotent txn",
+            ctx.consul.idempotent_txn(&[
+                TxnOp::set(probe.clone(), b"probe".to_vec()),
+                TxnOp::delete(probe.clone()),
+                TxnOp::get_tree(probe.clone()),
+            ]),
+        )
+        .await??;
+        ensure!(
+            done.results.iter().all(|p| p.value.is_empty()),
+            "the get-tree found nothing after the delete: {:?}",
+            done.results
+        );
+        let (left, _) = ctx
+            .consul
+            .kv()
+            .get(&probe, &QueryOptions::consistent())
+            .await?;
+        ensure!(left.is_none(), "nothing left behind");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn blocking_query_wakes_on_a_write_to_its_key() -> Result<()> {
     scoped(async |ctx| {
         let key = ctx.scope.key("watched")?;
