@@ -81,9 +81,16 @@ pub(crate) fn cargo() -> String {
 
 /// Runs `program args…` in the workspace root, echoing it first, and fails if it fails.
 pub(crate) fn run_step(program: &str, args: &[&str]) -> Result<()> {
-    eprintln!("$ {program} {}", args.join(" "));
+    run_step_with_env(program, args, &[])
+}
+
+/// [`run_step`] with extra environment variables (shown before the command).
+pub(crate) fn run_step_with_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let shown: String = env.iter().map(|(k, v)| format!("{k}={v:?} ")).collect();
+    eprintln!("$ {shown}{program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(project_root())
         .status()
         .with_context(|| format!("could not start `{program}`"))?;

@@ -1,10 +1,11 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: fmt, clippy,
-//! the test suite (nextest), doctests, the demo as a smoke test, and `bench --quick` to prove the
-//! benchmark harness works.
+//! the test suite (nextest), doctests, the API docs without a warning (broken links, private items
+//! named in public docs), the demo as a smoke test, and `bench --quick` to prove the benchmark
+//! harness works.
 
 use anyhow::{Result, bail};
 
-use crate::{cargo, run_step, system};
+use crate::{cargo, run_step, run_step_with_env, system};
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
@@ -29,6 +30,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         &["nextest", "run", "--workspace", "--no-tests=fail"],
     )?;
     run_step(&cargo, &["test", "--doc", "--workspace"])?;
+    run_step_with_env(
+        &cargo,
+        &["doc", "--workspace", "--no-deps", "--quiet"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     eprintln!("$ cargo xtask demo (smoke test)");
     crate::demo::run(&[])?;
     eprintln!("$ cargo xtask bench --quick (proves the harness works; no figure is judged)");

@@ -6,7 +6,7 @@
 //! overwrite each other: the loser reads again and takes the next number. The same transaction
 //! deletes the entry `retention` numbers back, so the log keeps the newest `retention` entries;
 //! what single deletes cannot catch (a retention lowered since, entries written by hand) is
-//! pruned from a listing every [`FULL_PRUNE_EVERY`] entries and whenever the writer had to list
+//! pruned from a listing every 64 entries and whenever the writer had to list
 //! anyway. The newest entry is never pruned, so numbers keep growing.
 
 use std::time::Duration;
