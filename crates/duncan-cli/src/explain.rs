@@ -199,7 +199,7 @@ impl<'a> Service<'a> {
             url: &config.consul_url.value,
             url_source: &config.consul_url.source,
             url_settings: "consul_url or consul_host in ~/.duncan.yml, or CONSUL_HTTP_ADDR",
-            ca_settings: "CONSUL_CACERT",
+            ca_settings: "CONSUL_CACERT (or consul_cacert in ~/.duncan.yml)",
             ca: config
                 .consul_cacert
                 .value
@@ -331,7 +331,8 @@ mod tests {
             refused_certificate("top", &Service::marathon(&config), &Refusal::UnknownIssuer);
         assert_eq!(
             hint(&consul),
-            "set CONSUL_CACERT to the PEM file of the CA that signed Consul's certificate"
+            "set CONSUL_CACERT (or consul_cacert in ~/.duncan.yml) to the PEM file of the CA that \
+             signed Consul's certificate"
         );
         assert_eq!(
             hint(&marathon),
@@ -354,7 +355,8 @@ mod tests {
         assert_eq!(
             hint(&failure),
             "the CA in /etc/ssl/other-ca.pem (from env CONSUL_CACERT) did not sign Consul's \
-             certificate; set CONSUL_CACERT to the PEM file of the CA that did"
+             certificate; set CONSUL_CACERT (or consul_cacert in ~/.duncan.yml) to the PEM file of \
+             the CA that did"
         );
     }
 

@@ -49,6 +49,14 @@ async fn consul_over_tls_with_a_private_ca_works_with_consul_cacert_and_fails_cl
     trusted.assert_no_panic();
     assert_eq!(trusted.code, 0, "{trusted:?}");
     assert!(trusted.stdout.contains("free"), "{trusted:?}");
+    // The same CA named in the file instead of the environment.
+    let with_file_key = Home::with_config(&format!(
+        "{}consul_cacert: {ca_file}\n",
+        sims.config(&["shop"])
+    ));
+    let trusted = with_file_key.run(&args, &[]).await;
+    trusted.assert_no_panic();
+    assert_eq!(trusted.code, 0, "consul_cacert in the file: {trusted:?}");
 
     let before = proxy.accepted();
     let untrusted = home.run(&args, &[]).await;
@@ -64,7 +72,7 @@ async fn consul_over_tls_with_a_private_ca_works_with_consul_cacert_and_fails_cl
     assert!(
         untrusted
             .stderr
-            .contains("set CONSUL_CACERT to the PEM file"),
+            .contains("set CONSUL_CACERT (or consul_cacert in ~/.duncan.yml) to the PEM file"),
         "the hint names the setting: {untrusted:?}"
     );
     assert_eq!(
@@ -74,10 +82,10 @@ async fn consul_over_tls_with_a_private_ca_works_with_consul_cacert_and_fails_cl
     );
     report(
         "Consul over TLS with a private CA",
-        2,
+        3,
         "pass",
-        "CONSUL_CACERT: exit 0; without it: exit 1 naming the certificate and CONSUL_CACERT, \
-         after one connection (no retry)",
+        "CONSUL_CACERT or consul_cacert: exit 0; without: exit 1 naming the certificate and \
+         the setting, after one connection (no retry)",
     );
 }
 

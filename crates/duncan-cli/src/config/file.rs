@@ -91,6 +91,8 @@ pub struct FileKeys {
     pub marathon_token: Option<String>,
     /// CA certificate (PEM file) for Marathon's TLS.
     pub marathon_cacert: Option<String>,
+    /// CA certificate (PEM file) for Consul's TLS.
+    pub consul_cacert: Option<String>,
     /// Go: Consul's host (`https://` added when no scheme is given).
     pub consul_host: Option<String>,
     /// Consul's URL (wins over `consul_host`).

@@ -169,9 +169,12 @@ pub(super) fn resolve(
     } else {
         Setting::new(None, Source::Unset)
     };
-    let consul_cacert = match env("CONSUL_CACERT") {
-        Some(p) => Setting::new(Some(PathBuf::from(p)), Source::Env("CONSUL_CACERT")),
-        None => Setting::new(None, Source::Unset),
+    let consul_cacert = if let Some(p) = env("CONSUL_CACERT") {
+        Setting::new(Some(PathBuf::from(p)), Source::Env("CONSUL_CACERT"))
+    } else if let Some(p) = trimmed(&keys.consul_cacert) {
+        Setting::new(Some(PathBuf::from(p)), Source::File("consul_cacert"))
+    } else {
+        Setting::new(None, Source::Unset)
     };
     let marathon_cacert = if let Some(p) = env("MARATHON_CACERT") {
         Setting::new(Some(PathBuf::from(p)), Source::Env("MARATHON_CACERT"))
@@ -428,6 +431,12 @@ pub(super) fn resolve(
         "marathon_cacert",
         keys.marathon_cacert.is_some(),
         "CA certificate (PEM) trusted for Marathon's TLS".to_owned(),
+    );
+    note(
+        &mut notes,
+        "consul_cacert",
+        keys.consul_cacert.is_some(),
+        "CA certificate (PEM) trusted for Consul's TLS".to_owned(),
     );
     note(
         &mut notes,
