@@ -229,7 +229,8 @@ impl DeploymentPlan {
 pub struct DeploymentInfo {
     /// The deployment's plan.
     pub plan: DeploymentPlan,
-    /// The step now running.
+    /// The step now running (`deployment_info`), or the step that succeeded or failed (the
+    /// step events).
     #[serde(default)]
     pub current_step: Option<DeploymentStep>,
     /// When the event was emitted.
@@ -240,22 +241,9 @@ pub struct DeploymentInfo {
     pub extra: Map<String, Value>,
 }
 
-/// `deployment_step_success` and `deployment_step_failure`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeploymentStepEvent {
-    /// The deployment's plan.
-    pub plan: DeploymentPlan,
-    /// The step that succeeded or failed.
-    #[serde(default)]
-    pub current_step: Option<DeploymentStep>,
-    /// When the event was emitted.
-    #[serde(default)]
-    pub timestamp: Option<String>,
-    /// Every other field, kept as received.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
+/// `deployment_step_success` and `deployment_step_failure`: the same fields as
+/// `deployment_info`, where `current_step` is the step that succeeded or failed.
+pub type DeploymentStepEvent = DeploymentInfo;
 
 /// `deployment_success` and `deployment_failed`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
