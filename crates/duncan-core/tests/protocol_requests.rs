@@ -209,3 +209,38 @@ async fn deploy_plans_again_when_another_deploy_ran_between_its_read_and_its_loc
     assert_eq!(sims.kv(&target.previous_key()).await.as_deref(), Some("v2"));
     assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v3"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_deploy_of_an_app_env_lists_each_prefix_once_to_create_its_counters() {
+    let sims = Sims::start_sim().await;
+    let target = app_env("shop");
+    // As a Go-tool app/env: `current` only, no history, no counters.
+    sims.seed(&target, "v1").await;
+    sims.consul_control().clear_requests();
+    let report = deploy(
+        &sims.ctx("alice"),
+        request(&target, "v2"),
+        &Recorder::new().1,
+    )
+    .await
+    .expect("deploy");
+    assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
+    let listings = |prefix: &str| {
+        sims.consul_control()
+            .requests()
+            .iter()
+            .filter(|r| r.path_and_query.contains("keys") && r.path_and_query.contains(prefix))
+            .count()
+    };
+    // `events/` by the start's audit event, `history/` by the release: once each.
+    assert_eq!(listings("/events/"), 1);
+    assert_eq!(listings("/history/"), 1);
+    assert_eq!(
+        sims.kv(&target.history_counter_key()).await.as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        sims.kv(&target.events_counter_key()).await.as_deref(),
+        Some("2")
+    );
+}

@@ -293,22 +293,35 @@ async fn attempt(
         }
     }
     let counters = &mut numbering.counters;
-    if counters.history.next().is_none() || counters.events.next().is_none() {
-        // The two listings are independent: one round trip for both.
+    let need_history = counters.history.next().is_none();
+    let need_events = counters.events.next().is_none();
+    if need_history || need_events {
+        // Only the series whose counter is unknown are listed (the first deploy of an app/env
+        // knows the audit log's from its start event); both at once when both are.
+        let resync_if = |needed: bool, series: Series| async move {
+            if needed {
+                Some(sequence::resync(consul, target, series).await)
+            } else {
+                None
+            }
+        };
         let (history, events) = tokio::join!(
-            sequence::resync(consul, target, Series::History),
-            sequence::resync(consul, target, Series::Events)
+            resync_if(need_history, Series::History),
+            resync_if(need_events, Series::Events)
         );
-        let (history, _) = match history {
-            Ok(found) => found,
-            Err(e) => return transient_or_fatal(e),
-        };
-        let (events, listing) = match events {
-            Ok(found) => found,
-            Err(e) => return transient_or_fatal(e),
-        };
-        *counters = SeqCounters { history, events };
-        numbering.events_listing = Some(listing);
+        match history {
+            Some(Ok((found, _))) => counters.history = found,
+            Some(Err(e)) => return transient_or_fatal(e),
+            None => {}
+        }
+        match events {
+            Some(Ok((found, listing))) => {
+                counters.events = found;
+                numbering.events_listing = Some(listing);
+            }
+            Some(Err(e)) => return transient_or_fatal(e),
+            None => {}
+        }
     }
     let seqs = Committed {
         history_seq: counters.history.next().unwrap_or(1),
