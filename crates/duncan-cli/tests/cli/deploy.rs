@@ -148,18 +148,7 @@ async fn deploying_the_running_tag_is_nothing_to_do() {
 async fn deploy_json_prints_one_document() {
     let (_sims, home) = seeded().await;
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-        "--json",
-    ]);
+    cmd.args(deploy_args("v2")).args(["--json"]);
     let out = run_async(cmd).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
@@ -246,19 +235,7 @@ async fn failing_deploy_is_rolled_back_and_exits_4() {
     sims.put_key("deploys/dogfood/stage/current", "v1").await;
     let home = Home::with_config(&sims.config());
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "bad",
-        "-y",
-        "--skip-image-check",
-        "--timeout",
-        "1s",
-    ]);
+    cmd.args(deploy_args("bad")).args(["--timeout", "1s"]);
     let out = run_async(cmd).await;
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert_eq!(
@@ -284,20 +261,8 @@ async fn failing_deploy_with_no_rollback_exits_5() {
     sims.seed_group("dogfood", "stage", "v1").await;
     let home = Home::with_config(&sims.config());
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "bad",
-        "-y",
-        "--skip-image-check",
-        "--timeout",
-        "1s",
-        "--no-rollback",
-    ]);
+    cmd.args(deploy_args("bad"))
+        .args(["--timeout", "1s", "--no-rollback"]);
     let out = run_async(cmd).await;
     assert_eq!(out.code, 5, "{}", out.stderr);
     assert_eq!(

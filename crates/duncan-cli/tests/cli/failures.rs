@@ -111,19 +111,7 @@ async fn wait_takes_the_lock_once_its_holder_lets_go() {
     let session = sims.hold_lock("dogfood", "stage", "alice").await;
     let home = Home::with_config(&sims.config());
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-        "--wait",
-        "30s",
-    ]);
+    cmd.args(deploy_args("v2")).args(["--wait", "30s"]);
     let deploy = tokio::spawn(run_async(cmd));
     tokio::time::sleep(Duration::from_millis(500)).await;
     sims.release_lock("dogfood", "stage", &session).await;

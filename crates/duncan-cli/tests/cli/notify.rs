@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::sims::Sims;
-use crate::util::{Home, run_async};
+use crate::util::{Home, deploy_args, run_async};
 
 /// A webhook receiver that keeps every request body. Returns its base URL and the bodies.
 async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -62,18 +62,7 @@ async fn slack_webhook_is_notified_and_its_url_never_printed() {
         sims.config()
     ));
     let mut cmd = home.duncan();
-    cmd.args([
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        "v2",
-        "-y",
-        "--skip-image-check",
-        "-vv",
-    ]);
+    cmd.args(deploy_args("v2")).args(["-vv"]);
     let out = run_async(cmd).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let bodies = bodies.lock().expect("lock").clone();
