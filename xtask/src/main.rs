@@ -84,7 +84,8 @@ pub(crate) fn run_step(program: &str, args: &[&str]) -> Result<()> {
     run_step_with_env(program, args, &[])
 }
 
-/// [`run_step`] with extra environment variables (shown before the command).
+/// [`run_step`] with extra environment variables, shown with their values before the command:
+/// never pass a secret.
 pub(crate) fn run_step_with_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let shown: String = env.iter().map(|(k, v)| format!("{k}={v:?} ")).collect();
     eprintln!("$ {shown}{program} {}", args.join(" "));

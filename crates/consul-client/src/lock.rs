@@ -425,7 +425,10 @@ impl Lock {
         ];
         ops.extend(self.opts.reads.iter().cloned());
         match self.client.txn(&ops).await {
-            Ok(done) => Ok(Some(split_acquired(done.results, 0))),
+            Ok(done) => {
+                let (index, reads) = split_acquired(done.results, 0);
+                Ok(Some(Try::Acquired(index, reads)))
+            }
             // Only the `lock` failed: refused, as a `PUT ?acquire=` answering `false`.
             Err(Error::TxnRolledBack { errors })
                 if !errors.is_empty()
@@ -459,10 +462,7 @@ impl Lock {
         ];
         ops.extend(self.opts.reads.iter().cloned());
         match self.client.txn(&ops).await {
-            Ok(done) => match split_acquired(done.results, lock_result) {
-                Try::Acquired(index, reads) => Some((index, reads)),
-                Try::Busy(_) => None,
-            },
+            Ok(done) => Some(split_acquired(done.results, lock_result)),
             Err(e) => {
                 tracing::debug!(key, error = %e, "guarded acquire refused; reading the key");
                 None
@@ -587,15 +587,15 @@ pub struct HeldLock {
 
 /// Splits the results of an acquiring transaction: the entry at `lock_result` is the `lock`'s
 /// (its `ModifyIndex` is where the monitor starts), everything after it the reads'.
-fn split_acquired(mut results: Vec<KvPair>, lock_result: usize) -> Try {
+fn split_acquired(mut results: Vec<KvPair>, lock_result: usize) -> (u64, Vec<KvPair>) {
     if lock_result >= results.len() {
         // Consul always answers a committed `lock` with its entry; without one, start the
         // monitor from a fresh read.
-        return Try::Acquired(0, Vec::new());
+        return (0, Vec::new());
     }
     let reads = results.split_off(lock_result + 1);
     let index = results.last().map_or(0, |p| p.modify_index);
-    Try::Acquired(index, reads)
+    (index, reads)
 }
 
 impl fmt::Debug for HeldLock {

@@ -35,16 +35,21 @@ pub async fn read_current(
 pub(crate) async fn tags(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags, DeployError> {
     read_tags(&ctx.consul, app_env)
         .await
-        .map_err(|source| match source {
-            // A token that may not even read the app/env's keys may not manage it.
-            ReleaseError::PermissionDenied { .. } => DeployError::NotAllowed {
-                app_env: app_env.clone(),
-            },
-            source => DeployError::Consul {
-                during: "reading the release tags",
-                source: Box::new(source),
-            },
-        })
+        .map_err(|source| tags_error(app_env, source))
+}
+
+/// The deploy's error for a failed read of the release tags.
+fn tags_error(app_env: &AppEnv, source: ReleaseError) -> DeployError {
+    match source {
+        // A token that may not even read the app/env's keys may not manage it.
+        ReleaseError::PermissionDenied { .. } => DeployError::NotAllowed {
+            app_env: app_env.clone(),
+        },
+        source => DeployError::Consul {
+            during: "reading the release tags",
+            source: Box::new(source),
+        },
+    }
 }
 
 /// Step 2's Consul reads in one round trip: the release tags (with the sequence counters) and the
@@ -55,10 +60,9 @@ pub(crate) async fn plan_read(ctx: &Context, app_env: &AppEnv) -> Result<Release
     ops.extend(tags_read_ops(app_env));
     // The probe leaves nothing behind and the rest reads: safe to retry like a read.
     match ctx.consul.idempotent_txn(&ops).await {
-        Ok(done) => tags_from_pairs(app_env, &done.results).map_err(|source| DeployError::Consul {
-            during: "reading the release tags",
-            source: Box::new(source),
-        }),
+        Ok(done) => {
+            tags_from_pairs(app_env, &done.results).map_err(|source| tags_error(app_env, source))
+        }
         Err(error) if refusal(&error).is_some() => Err(DeployError::NotAllowed {
             app_env: app_env.clone(),
         }),
@@ -187,12 +191,7 @@ impl WatchedLock {
         if reads.is_empty() {
             return None;
         }
-        Some(
-            tags_from_pairs(app_env, reads).map_err(|source| DeployError::Consul {
-                during: "reading the release tags",
-                source: Box::new(source),
-            }),
-        )
+        Some(tags_from_pairs(app_env, reads).map_err(|source| tags_error(app_env, source)))
     }
 
     /// Stops reporting loss. Called just before our own transaction unlocks the key, which the
