@@ -10,6 +10,7 @@ mod config;
 mod duration;
 mod explain;
 mod failure;
+mod interrupt;
 mod output;
 mod progress;
 mod prompt;

@@ -15,6 +15,7 @@
 mod consul;
 mod error;
 pub mod image;
+pub(crate) mod interrupt;
 mod marathon;
 mod request;
 
@@ -26,6 +27,7 @@ pub use crate::watch::SignalStream;
 pub use consul::read_current;
 pub use error::DeployError;
 pub use image::{ImageCheck, ImageCheckError, ImageFound, RegistryImageCheck, StaticImageCheck};
+pub use interrupt::{Interruption, LockEnd, MarathonEnd};
 pub use request::{
     Confirm, Context, DeployKind, DeployOptions, DeployOutcome, DeployReport, DeployRequest,
     RollbackTarget,
@@ -37,8 +39,16 @@ use crate::plan::{Plan, PlannedUpdate, build_plan};
 use crate::progress::{Progress, ProgressSink};
 use crate::release::{Outcome, ReleaseTags};
 use crate::watch::{ExpectedApp, WatchOutcome, WatchTarget, watch_deployment};
+use interrupt::unless_interrupted;
 
 /// Runs the deploy protocol (DESIGN.md steps 1–9) for `request`, reporting to `progress`.
+///
+/// # Cancel safety
+///
+/// Interrupt it with [`Context::cancel`], not by dropping the future: it then stops at its
+/// next safe point, releases the lock it holds and returns [`DeployError::Interrupted`] saying
+/// what it left behind. The group update and the success transaction are never abandoned
+/// half-way. Dropping the future still releases the lock in the background (best effort).
 ///
 /// # Errors
 ///
@@ -48,6 +58,16 @@ pub async fn deploy(
     request: DeployRequest,
     progress: &ProgressSink,
 ) -> Result<DeployReport, DeployError> {
+    deploy_to(ctx, request, None, progress).await
+}
+
+/// [`deploy`], where a rollback to `previous` names the target read under the lock.
+async fn deploy_to(
+    ctx: &Context,
+    mut request: DeployRequest,
+    rollback_to: Option<RollbackTarget>,
+    progress: &ProgressSink,
+) -> Result<DeployReport, DeployError> {
     let app_env = request.app_env.clone();
     let started_at = OffsetDateTime::now_utc();
 
@@ -55,33 +75,52 @@ pub async fn deploy(
     // step 2's Consul reads (tags, counters, ACL probe: one transaction) are independent: one
     // round trip for both.
     ctx.settings.check_environment(&app_env.env)?;
-    let (planned, planned_tags) = tokio::join!(
-        plan_update(ctx, &app_env, &request.tag),
-        consul::plan_read(ctx, &app_env)
-    );
-    let planned = planned?;
-    if planned.plan.is_noop() {
-        progress.emit(Progress::PlanReady(Box::new(planned.plan.clone())));
-        progress.emit(Progress::Done);
-        return Ok(DeployReport {
-            plan: planned.plan,
-            outcome: DeployOutcome::NoOp,
-            warnings: Vec::new(),
-        });
-    }
-    let mut planned = planned;
-
-    // Step 2: current tag and ACL (read above), image, diff link, plan shown.
+    let (planned, planned_tags) = unless_interrupted(
+        ctx,
+        async {
+            tokio::join!(
+                plan_update(ctx, &app_env, &request.tag),
+                consul::plan_read(ctx, &app_env)
+            )
+        },
+        interrupt::before_lock,
+    )
+    .await?;
+    let mut planned = planned?;
     let planned_tags = planned_tags?;
     progress.emit(Progress::AccessChecked);
-    check_image(ctx, &request, &mut planned.plan, progress).await?;
+    // `previous` may have moved between the rollback's first read and this one.
+    if rollback_to == Some(RollbackTarget::Previous)
+        && let Some(previous) = &planned_tags.previous
+        && *previous != request.tag
+    {
+        request.tag = previous.clone();
+        planned = unless_interrupted(
+            ctx,
+            plan_update(ctx, &app_env, &request.tag),
+            interrupt::before_lock,
+        )
+        .await??;
+    }
+    // Nothing to change is only a no-op when nobody is changing it: a deployment of the same
+    // tag that runs (ours or anyone's) may still fail and be rolled back.
+    let waits_for_others = planned_tags.lock_free_at.is_none();
+    if planned.plan.is_noop() && !waits_for_others {
+        return no_op(planned.plan, progress);
+    }
+
+    // Step 2: current tag and ACL (read above), image, diff link, plan shown.
+    unless_interrupted(
+        ctx,
+        check_image(ctx, &request, &mut planned.plan, progress),
+        interrupt::before_lock,
+    )
+    .await??;
     let plan = &mut planned.plan;
     let current = planned_tags.current.clone();
-    plan.diff_link = Some(
-        github_diff_link(&ctx.settings, &app_env.app, current.as_ref(), &request.tag).to_string(),
-    );
+    plan.diff_link = Some(diff_link(ctx, &request, current.as_ref()));
     plan.current = current;
-    if request.options.marathon_steps {
+    if request.options.marathon_steps && !plan.is_noop() {
         match marathon::dry_run_steps(&ctx.marathon, &planned.update_body).await {
             Ok(steps) => planned.plan.marathon_steps = Some(steps),
             Err(error) => progress.warn(format!("Marathon's dry run failed: {error}")),
@@ -96,21 +135,20 @@ pub async fn deploy(
             warnings: Vec::new(),
         });
     }
-    let prompted = request.options.confirm.is_some();
-    if let Some(confirm) = &request.options.confirm
-        && !confirm(planned.plan.clone()).await
-    {
-        progress.emit(Progress::Done);
-        return Ok(DeployReport {
-            plan: planned.plan,
-            outcome: DeployOutcome::Declined,
-            warnings: Vec::new(),
-        });
-    }
+    // A plan with nothing to change is not asked about: it is built again under the lock, and
+    // asked about then if it changes something.
+    let confirmed = if planned.plan.is_noop() {
+        None
+    } else {
+        if !confirm(ctx, &request.options, &planned.plan).await? {
+            progress.emit(Progress::Done);
+            return Ok(declined(planned.plan));
+        }
+        Some(planned.plan.changes.clone())
+    };
 
     // Step 3: the lock, taken in one transaction with a fresh read of the tags. It is released
-    // and its session destroyed however this function ends: explicitly below, or by the lock's
-    // drop when the future is dropped half-way.
+    // and its session destroyed however this function ends.
     let lock = consul::acquire_lock(
         ctx,
         &app_env,
@@ -123,48 +161,53 @@ pub async fn deploy(
     // Step 4 beside it when the lock was free at the plan's read (it is then ours within a
     // round trip or two): the stream must be open before the update, not before the lock. A
     // lock that must be waited for gets its stream afterwards, so no events pile up meanwhile.
-    let (lock, early_signals) = if planned_tags.lock_free_at.is_some() {
+    let (lock, early_signals) = if waits_for_others {
+        (lock.await, None)
+    } else {
         let (lock, signals) =
             tokio::join!(lock, crate::watch::open_signals(&ctx.marathon, progress));
         (lock, Some(signals))
-    } else {
-        (lock.await, None)
     };
     let lock = lock?;
     progress.emit(Progress::LockAcquired);
     let before = Before {
         planned,
         tags: &planned_tags,
-        prompted,
+        confirmed,
+        rollback_to,
         signals: early_signals,
     };
     let result = under_lock(ctx, &request, before, &lock, started_at, progress).await;
     let (report, notice) = match result {
         Ok(done) => done,
         Err(error) => {
-            consul::release_lock(lock, progress).await;
+            let released = consul::release_lock(lock, progress).await;
             progress.emit(Progress::Done);
-            return Err(error);
+            return Err(with_lock_end(error, released));
         }
     };
     // Step 9: notify, best-effort, once the lock is free: at once when the success transaction
-    // unlocked it (the session is destroyed meanwhile), else once it is released.
-    let warnings = match notice {
-        Some(notice) if lock.is_unlocked() => {
-            let ((), warnings) =
-                tokio::join!(consul::release_lock(lock, progress), notice.send(ctx));
-            warnings
-        }
-        Some(notice) => {
-            consul::release_lock(lock, progress).await;
-            notice.send(ctx).await
-        }
-        None => {
-            consul::release_lock(lock, progress).await;
-            Vec::new()
+    // unlocked it (the session is destroyed meanwhile), else once it is released. An
+    // interruption cuts the notification short; what was recorded stays recorded.
+    let send = |notice: consul::Notice| async move {
+        match unless_interrupted(ctx, notice.send(ctx), interrupt::before_lock).await {
+            Ok(warnings) => warnings,
+            Err(_) => {
+                vec!["interrupted while notifying: the notifications were not all sent".to_owned()]
+            }
         }
     };
-    let mut report = report;
+    let (released, warnings) = match notice {
+        Some(notice) if lock.is_unlocked() => {
+            tokio::join!(consul::release_lock(lock, progress), send(notice))
+        }
+        Some(notice) => {
+            let released = consul::release_lock(lock, progress).await;
+            (released, send(notice).await)
+        }
+        None => (consul::release_lock(lock, progress).await, Vec::new()),
+    };
+    let mut report = report.map_err(|error| with_lock_end(error, released));
     for warning in &warnings {
         progress.warn(warning.clone());
     }
@@ -175,20 +218,86 @@ pub async fn deploy(
     report
 }
 
+/// An interruption says what became of the lock once it was released.
+pub(crate) fn with_lock_end(error: DeployError, released: Result<(), String>) -> DeployError {
+    match error {
+        DeployError::Interrupted(mut interruption) => {
+            interruption.lock = match released {
+                Ok(()) => LockEnd::Released,
+                Err(problem) => LockEnd::NotReleased { problem },
+            };
+            DeployError::Interrupted(interruption)
+        }
+        other => other,
+    }
+}
+
+/// The report of a plan with nothing to change, once nobody else is changing it either.
+fn no_op(plan: Plan, progress: &ProgressSink) -> Result<DeployReport, DeployError> {
+    // Marathon deployments (not duncan's) may still be installing what the group shows.
+    if !plan.in_deployments.is_empty() {
+        progress.emit(Progress::Done);
+        return Err(DeployError::AppsLocked {
+            group: plan.group_id,
+            deployments: plan.in_deployments,
+        });
+    }
+    progress.emit(Progress::PlanReady(Box::new(plan.clone())));
+    progress.emit(Progress::Done);
+    Ok(DeployReport {
+        plan,
+        outcome: DeployOutcome::NoOp,
+        warnings: Vec::new(),
+    })
+}
+
+fn declined(plan: Plan) -> DeployReport {
+    DeployReport {
+        plan,
+        outcome: DeployOutcome::Declined,
+        warnings: Vec::new(),
+    }
+}
+
+/// Asks the confirmation hook, when there is one (an interruption while asking is one before
+/// the lock: nothing was changed).
+async fn confirm(ctx: &Context, options: &DeployOptions, plan: &Plan) -> Result<bool, DeployError> {
+    match &options.confirm {
+        Some(confirm) => {
+            unless_interrupted(ctx, confirm(plan.clone()), interrupt::before_lock).await
+        }
+        None => Ok(true),
+    }
+}
+
+/// The compare link from `current` to the request's tag.
+fn diff_link(ctx: &Context, request: &DeployRequest, current: Option<&Tag>) -> String {
+    github_diff_link(&ctx.settings, &request.app_env.app, current, &request.tag).to_string()
+}
+
 /// What the deploy knew before it took the lock.
 struct Before<'a> {
     /// The plan and update body built from the group read before the lock.
     planned: PlannedUpdate,
     /// The release tags read with the ACL probe.
     tags: &'a ReleaseTags,
-    /// Whether a confirmation prompt stood between that read and the lock.
-    prompted: bool,
+    /// The changes the user confirmed (`None`: nobody was asked, or the plan had none).
+    confirmed: Option<Vec<crate::plan::AppChange>>,
+    /// For a rollback, what it goes back to: `previous` is taken from the tags read under the
+    /// lock.
+    rollback_to: Option<RollbackTarget>,
     /// The event stream, when it was opened beside the lock (`Some(None)`: unavailable).
     signals: Option<Option<SignalStream>>,
 }
 
+/// The interruption of a step under the lock before anything changed in Marathon.
+pub(crate) fn locked_unchanged() -> DeployError {
+    interrupt::interrupted(LockEnd::Released, MarathonEnd::Unchanged)
+}
+
 /// Steps 3 (after the lock is taken) to 8. Returns the deploy's result and the notification to
-/// send once the lock is released; an `Err` is a failure before anything changed in Marathon.
+/// send once the lock is released; an `Err` is a failure before anything changed in Marathon,
+/// or an interruption.
 async fn under_lock(
     ctx: &Context,
     request: &DeployRequest,
@@ -198,73 +307,103 @@ async fn under_lock(
     progress: &ProgressSink,
 ) -> Result<(Result<DeployReport, DeployError>, Option<consul::Notice>), DeployError> {
     let app_env = &request.app_env;
+    if ctx.cancel.is_cancelled() {
+        return Err(locked_unchanged());
+    }
     let Before {
         planned: PlannedUpdate {
             mut plan,
             update_body,
         },
         tags: planned_tags,
-        prompted,
+        confirmed,
+        rollback_to,
         signals,
     } = before;
     // Under the lock, what the plan was built from may be stale: another deployer may have
     // changed the group or the tags while we waited, and a stale body would undo their work.
-    // The tags were read again in the transaction that took the lock. When the lock was
-    // acquired exactly once since the plan's read (by us) and no prompt made that read old,
-    // no other duncan operation ran in between, and the group need not be read again;
-    // otherwise it is (beside the tags, when the lock could not read them).
+    // The tags were read again in the transaction that took the lock. Only when the lock was
+    // free at the plan's read and acquired exactly once since (by us), and no prompt made that
+    // read old, did no other duncan operation run in between; otherwise the group is read
+    // again (beside the tags, when the lock could not read them).
     let locked_tags = lock.tags(app_env).transpose()?;
+    let prompted = confirmed.is_some() && request.options.confirm.is_some();
     let unchanged = plan_still_current(prompted, planned_tags, locked_tags.as_ref());
-    let (plan, update_body, tags) = match locked_tags {
-        Some(tags) if unchanged => (plan, update_body, tags),
+    let (plan, update_body, tags, request) = match locked_tags {
+        Some(tags) if unchanged => (plan, update_body, tags, request.clone()),
         locked_tags => {
-            let tags = async {
-                match locked_tags {
-                    Some(tags) => Ok(tags),
-                    None => consul::tags(ctx, app_env).await,
+            let tags = match locked_tags {
+                Some(tags) => tags,
+                None => {
+                    unless_interrupted(ctx, consul::tags(ctx, app_env), locked_unchanged).await??
                 }
             };
-            let (replanned, tags) = tokio::join!(plan_update(ctx, app_env, &request.tag), tags);
+            // A rollback to `previous` goes back from what is current now.
+            let mut request = request.clone();
+            if rollback_to == Some(RollbackTarget::Previous) {
+                request.tag = match &tags.previous {
+                    Some(previous) => previous.clone(),
+                    None => {
+                        return Err(DeployError::NoRollbackTarget {
+                            app_env: app_env.clone(),
+                            detail: "Consul records no previous tag".to_owned(),
+                        });
+                    }
+                };
+            }
+            let replanned = unless_interrupted(
+                ctx,
+                plan_update(ctx, app_env, &request.tag),
+                locked_unchanged,
+            )
+            .await??;
             let PlannedUpdate {
                 plan: mut locked_plan,
                 update_body,
-            } = replanned?;
-            locked_plan.digest = plan.digest.take();
-            locked_plan.image_check_skipped = plan.image_check_skipped;
-            locked_plan.marathon_steps = plan.marathon_steps.take();
-            locked_plan.diff_link = plan.diff_link.take();
-            locked_plan.current = plan.current.take();
-            (locked_plan, update_body, tags?)
+            } = replanned;
+            if request.tag == plan.tag {
+                locked_plan.digest = plan.digest.take();
+                locked_plan.image_check_skipped = plan.image_check_skipped;
+                locked_plan.marathon_steps = plan.marathon_steps.take();
+            } else {
+                unless_interrupted(
+                    ctx,
+                    check_image(ctx, &request, &mut locked_plan, progress),
+                    locked_unchanged,
+                )
+                .await??;
+            }
+            (locked_plan, update_body, tags, request)
         }
     };
+    let request = &request;
     let mut plan = plan;
     // The diff link is from the tag `current` holds now, which may have moved while we waited.
-    if plan.current != tags.current {
-        plan.diff_link = Some(
-            github_diff_link(
-                &ctx.settings,
-                &app_env.app,
-                tags.current.as_ref(),
-                &request.tag,
-            )
-            .to_string(),
-        );
-    }
+    plan.diff_link = Some(diff_link(ctx, request, tags.current.as_ref()));
     plan.current.clone_from(&tags.current);
     if plan.is_noop() {
-        let report = DeployReport {
-            plan,
-            outcome: DeployOutcome::NoOp,
-            warnings: Vec::new(),
-        };
-        return Ok((Ok(report), None));
+        return Ok((no_op(plan, progress), None));
+    }
+    // A plan that changed while we waited is shown, and asked about, again.
+    if request.options.confirm.is_some() && confirmed.as_ref() != Some(&plan.changes) {
+        progress.emit(Progress::PlanReady(Box::new(plan.clone())));
+        let asked = confirm(ctx, &request.options, &plan).await;
+        match asked {
+            Ok(true) => {}
+            Ok(false) => return Ok((Ok(declined(plan)), None)),
+            Err(_) => return Err(locked_unchanged()),
+        }
     }
 
-    // Steps 4 (unless done beside the lock) and 5: subscribe, then update.
+    // Steps 4 (unless done beside the lock) and 5: subscribe, then update. The update is never
+    // abandoned half-way: an interruption is looked at once Marathon has answered.
     let signals = match signals {
         Some(signals) => signals,
         None => crate::watch::open_signals(&ctx.marathon, progress).await,
     };
+    if ctx.cancel.is_cancelled() {
+        return Err(locked_unchanged());
+    }
     let (signals, started) = send_update(
         ctx,
         app_env,
@@ -305,12 +444,13 @@ async fn under_lock(
             signals,
             &target,
             &request.options.watch,
+            &ctx.cancel,
             progress,
         )
     );
 
     if report.outcome.is_success() {
-        // Step 8.
+        // Step 8: never interrupted; what it did is reported as done.
         return Ok(match finish.succeeded(lock, events_counter).await {
             Ok(notice) => (
                 Ok(DeployReport {
@@ -325,6 +465,11 @@ async fn under_lock(
             ),
             Err(error) => (Err(error), None),
         });
+    }
+    if report.outcome == WatchOutcome::Interrupted {
+        progress.emit(Progress::Interrupting);
+        let marathon = interrupt::deployment_state(ctx, &started.deployment_id).await;
+        return Err(interrupt::interrupted(LockEnd::Released, marathon));
     }
 
     // Step 7.
@@ -345,10 +490,14 @@ async fn under_lock(
     Ok((Err(error), Some(notice)))
 }
 
-/// Whether a plan built before the lock still holds under it: no prompt made its read old, and
-/// the lock was acquired exactly once since (by us), so no other duncan operation ran in between.
+/// Whether a plan built before the lock still holds under it: no prompt made its read old, the
+/// lock was free at that read, and it was acquired exactly once since (by us), so no other
+/// duncan operation ran in between. A lock held by another at the plan's read means the plan
+/// may carry their deployment's state (a failed image, scaled instances) that has since been
+/// rolled back.
 fn plan_still_current(prompted: bool, planned: &ReleaseTags, locked: Option<&ReleaseTags>) -> bool {
     !prompted
+        && planned.lock_free_at.is_some()
         && locked
             .is_some_and(|t| Some(t.lock_acquisitions) == planned.lock_acquisitions.checked_add(1))
 }
@@ -381,6 +530,12 @@ pub(crate) async fn failed(
             rollback_problem,
         };
     match outcome {
+        // Nothing is decided on a deployment whose end was not seen.
+        WatchOutcome::Interrupted => {
+            progress.emit(Progress::Interrupting);
+            let marathon = interrupt::deployment_state(ctx, deployment_id).await;
+            interrupt::interrupted(LockEnd::Released, marathon)
+        }
         // Someone else's deployment holds the apps now: cancelling would undo their work.
         WatchOutcome::Superseded { by } => not_rolled_back(Outcome::Superseded, by, None),
         // Our deployment is gone: there is nothing left to cancel.
@@ -396,10 +551,18 @@ pub(crate) async fn failed(
             deployment_id,
             &undo.restored,
             undo.watch,
+            &ctx.cancel,
             progress,
         )
         .await
         {
+            marathon::RollbackResult::Interrupted { id } => interrupt::interrupted(
+                LockEnd::Released,
+                MarathonEnd::RollingBack {
+                    deployment_id: deployment_id.to_owned(),
+                    rollback_id: id,
+                },
+            ),
             marathon::RollbackResult::Finished { id } => DeployError::FailedRolledBack {
                 deployment_id: deployment_id.to_owned(),
                 rollback_id: id,
@@ -449,9 +612,12 @@ pub(crate) async fn lock_for(
     consul::acquire_lock(ctx, app_env, None, wait, None, Vec::new(), progress).await
 }
 
-/// Releases a lock taken with [`lock_for`].
-pub(crate) async fn unlock(lock: consul::WatchedLock, progress: &ProgressSink) {
-    consul::release_lock(lock, progress).await;
+/// Releases a lock taken with [`lock_for`]; an interruption's report says whether it was.
+pub(crate) async fn unlock(
+    lock: consul::WatchedLock,
+    progress: &ProgressSink,
+) -> Result<(), String> {
+    consul::release_lock(lock, progress).await
 }
 
 /// The ACL probe, for operations other than deploy.
@@ -469,6 +635,9 @@ pub(crate) async fn start_update(
     progress: &ProgressSink,
 ) -> Result<(Option<SignalStream>, marathon_client::DeploymentRef), DeployError> {
     let signals = crate::watch::open_signals(&ctx.marathon, progress).await;
+    if ctx.cancel.is_cancelled() {
+        return Err(locked_unchanged());
+    }
     send_update(ctx, app_env, body, force_marathon, signals, progress).await
 }
 
@@ -546,7 +715,9 @@ async fn check_image(
 }
 
 /// Rolls `request.app_env` back: resolves the target tag (`previous`, or a tag from history)
-/// and runs the deploy protocol with it, recorded as a rollback.
+/// and runs the deploy protocol with it, recorded as a rollback. `previous` is read again under
+/// the lock: a rollback that waited for the lock while another release was recorded goes back
+/// from that release, not two releases back.
 ///
 /// # Errors
 ///
@@ -559,14 +730,19 @@ pub async fn rollback(
     options: DeployOptions,
     progress: &ProgressSink,
 ) -> Result<DeployReport, DeployError> {
-    let tag = consul::rollback_tag(ctx, app_env, &to).await?;
+    let tag = unless_interrupted(
+        ctx,
+        consul::rollback_tag(ctx, app_env, &to),
+        interrupt::before_lock,
+    )
+    .await??;
     let request = DeployRequest {
         app_env: app_env.clone(),
         tag,
         kind: DeployKind::Rollback,
         options,
     };
-    deploy(ctx, request, progress).await
+    deploy_to(ctx, request, Some(to), progress).await
 }
 
 #[cfg(test)]
@@ -578,14 +754,21 @@ mod tests {
             current: None,
             current_index: 0,
             previous: None,
-            lock_free_at: None,
+            lock_free_at: Some(7),
             lock_acquisitions,
             counters: Default::default(),
         }
     }
 
+    fn held_at_read(lock_acquisitions: u64) -> ReleaseTags {
+        ReleaseTags {
+            lock_free_at: None,
+            ..tags(lock_acquisitions)
+        }
+    }
+
     #[test]
-    fn plan_holds_only_when_ours_was_the_one_acquisition_since_and_nobody_was_asked() {
+    fn plan_holds_only_when_the_lock_was_free_at_its_read_and_ours_was_the_one_acquisition_since() {
         assert!(plan_still_current(false, &tags(4), Some(&tags(5))));
         // Someone held the lock in between (we waited, or they were quicker).
         assert!(!plan_still_current(false, &tags(4), Some(&tags(6))));
@@ -595,5 +778,8 @@ mod tests {
         assert!(!plan_still_current(true, &tags(4), Some(&tags(5))));
         // The lock did not read the tags.
         assert!(!plan_still_current(false, &tags(4), None));
+        // Held by another at the plan's read: their release and our acquisition count one, but
+        // the plan saw their deployment's state, which may since have been rolled back.
+        assert!(!plan_still_current(false, &held_at_read(4), Some(&tags(5))));
     }
 }

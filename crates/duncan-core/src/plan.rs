@@ -82,6 +82,11 @@ pub struct Plan {
     pub diff_link: Option<String>,
     /// The steps Marathon's `dryRun` reported for this update, when asked for.
     pub marathon_steps: Option<Value>,
+    /// The Marathon deployments that held the selected apps when the group was read (from the
+    /// apps' `deployments`, when the group was read with them): a plan with nothing to change
+    /// is no no-op while one runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub in_deployments: Vec<String>,
 }
 
 impl Plan {
@@ -219,8 +224,19 @@ pub(crate) fn for_each_app_mut(group: &mut Value, f: &mut dyn FnMut(&mut Value))
     }
 }
 
-/// Prepares a fetched group for a PUT: removes the group-level `version` (and that of nested
-/// groups), which would otherwise ask Marathon to revert to that version.
+/// Prepares a fetched group for a PUT: [`strip_group_versions`], and removes what each app
+/// was read with that is no part of its definition (`deployments`, embedded on request).
+pub fn strip_for_update(group: &mut Value) {
+    strip_group_versions(group);
+    for_each_app_mut(group, &mut |app| {
+        if let Some(object) = app.as_object_mut() {
+            object.remove("deployments");
+        }
+    });
+}
+
+/// Removes the group-level `version` (and that of nested groups), which would otherwise ask
+/// Marathon to revert to that version.
 pub fn strip_group_versions(group: &mut Value) {
     if let Some(object) = group.as_object_mut() {
         object.remove("version");
@@ -257,6 +273,7 @@ pub fn build_plan(
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();
     let mut found = Vec::new();
+    let mut in_deployments: Vec<String> = Vec::new();
     for app in group_apps(group) {
         let Some(image) = app_image(app) else {
             continue;
@@ -275,6 +292,16 @@ pub fn build_plan(
                 problem: "an app has no string `id`".to_owned(),
             })?
             .to_owned();
+        let holders = app.get("deployments").and_then(Value::as_array);
+        for id in holders
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.get("id")?.as_str())
+        {
+            if !in_deployments.iter().any(|known| known == id) {
+                in_deployments.push(id.to_owned());
+            }
+        }
         if old_tag == tag.as_str() {
             unchanged.push(app_id);
         } else {
@@ -295,7 +322,7 @@ pub fn build_plan(
     }
 
     let mut update_body = group.clone();
-    strip_group_versions(&mut update_body);
+    strip_for_update(&mut update_body);
     for_each_app_mut(&mut update_body, &mut |app| {
         let changed = app
             .get("id")
@@ -319,6 +346,7 @@ pub fn build_plan(
             current: None,
             diff_link: None,
             marathon_steps: None,
+            in_deployments,
         },
         update_body,
     })

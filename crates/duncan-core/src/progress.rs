@@ -93,6 +93,17 @@ pub enum Progress {
     FallingBackToPolling,
     /// Marathon reported our deployment finished; duncan is confirming it over REST.
     ConfirmingOverRest,
+    /// Marathon did not answer the watch's last read: the counts shown are stale.
+    MarathonUnreachable {
+        /// Whole seconds since the first read that failed in a row.
+        for_secs: u64,
+        /// Why the last read failed, safe to show.
+        error: String,
+    },
+    /// Marathon answers again after [`Progress::MarathonUnreachable`].
+    MarathonReachable,
+    /// The operation was asked to stop (Ctrl-C, SIGTERM, SIGHUP) and is cleaning up.
+    Interrupting,
     /// The deployment failed and Marathon's rollback deployment was started.
     RollbackStarted {
         /// The rollback deployment's id.
@@ -154,6 +165,12 @@ impl fmt::Display for Progress {
                 f.write_str("event stream unavailable; polling Marathon every second")
             }
             Progress::ConfirmingOverRest => f.write_str("confirming over REST"),
+            Progress::MarathonUnreachable { for_secs, error } => write!(
+                f,
+                "Marathon unreachable for {for_secs}s, retrying ({error}); counts are stale"
+            ),
+            Progress::MarathonReachable => f.write_str("Marathon answers again"),
+            Progress::Interrupting => f.write_str("interrupted: cleaning up"),
             Progress::RollbackStarted { id } => write!(f, "rollback deployment {id} started"),
             Progress::RollbackFinished => f.write_str("rollback finished"),
             Progress::RecordingRelease => f.write_str("recording the release in Consul"),

@@ -8,9 +8,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::audit::{Event, EventKind};
+use crate::deploy::interrupt::{self, unless_interrupted};
 use crate::deploy::{Context, DeployError};
 use crate::names::AppEnv;
-use crate::plan::{app_type, for_each_app_mut, group_apps, strip_group_versions};
+use crate::plan::{app_type, for_each_app_mut, group_apps, strip_for_update};
 use crate::progress::{Progress, ProgressSink};
 use crate::watch::{ExpectedApp, WatchOptions, WatchTarget, watch_deployment};
 
@@ -152,7 +153,7 @@ pub fn plan_scale(
         }
     }
     let mut body = group.clone();
-    strip_group_versions(&mut body);
+    strip_for_update(&mut body);
     for_each_app_mut(&mut body, &mut |app| {
         let id = app.get("id").and_then(Value::as_str).map(str::to_owned);
         if let Some(change) = changes.iter().find(|c| Some(&c.app_id) == id.as_ref())
@@ -177,7 +178,12 @@ pub async fn scale(
 ) -> Result<ScaleReport, DeployError> {
     let app_env = &request.app_env;
     ctx.settings.check_environment(&app_env.env)?;
-    let group = crate::deploy::fetch_group_json(ctx, app_env).await?;
+    let group = unless_interrupted(
+        ctx,
+        crate::deploy::fetch_group_json(ctx, app_env),
+        interrupt::before_lock,
+    )
+    .await??;
     let (changes, _) = plan_scale(app_env, &group, &request.instances)?;
     if changes.is_empty() {
         progress.emit(Progress::Done);
@@ -187,14 +193,19 @@ pub async fn scale(
             warnings: Vec::new(),
         });
     }
-    crate::deploy::check_access_for(ctx, app_env).await?;
+    unless_interrupted(
+        ctx,
+        crate::deploy::check_access_for(ctx, app_env),
+        interrupt::before_lock,
+    )
+    .await??;
     progress.emit(Progress::AccessChecked);
     let lock = crate::deploy::lock_for(ctx, app_env, request.wait_for_lock, progress).await?;
     progress.emit(Progress::LockAcquired);
     let result = scale_locked(ctx, request, progress).await;
-    crate::deploy::unlock(lock, progress).await;
+    let released = crate::deploy::unlock(lock, progress).await;
     progress.emit(Progress::Done);
-    result
+    result.map_err(|error| crate::deploy::with_lock_end(error, released))
 }
 
 async fn scale_locked(
@@ -204,7 +215,13 @@ async fn scale_locked(
 ) -> Result<ScaleReport, DeployError> {
     let app_env = &request.app_env;
     // Read again under the lock: the body must not undo a deploy that finished meanwhile.
-    let group = crate::deploy::fetch_group_json(ctx, app_env).await?;
+    let locked_unchanged = crate::deploy::locked_unchanged;
+    let group = unless_interrupted(
+        ctx,
+        crate::deploy::fetch_group_json(ctx, app_env),
+        locked_unchanged,
+    )
+    .await??;
     let (changes, body) = plan_scale(app_env, &group, &request.instances)?;
     if changes.is_empty() {
         return Ok(ScaleReport {
@@ -215,6 +232,8 @@ async fn scale_locked(
     }
     let started =
         crate::deploy::start_update(ctx, app_env, &body, request.force_marathon, progress).await?;
+    // An interruption that came during the update is handled by the watch: it ends at once and
+    // says what Marathon is doing.
     let (signals, started) = started;
     let target = WatchTarget {
         deployment_id: started.deployment_id.clone(),
@@ -227,7 +246,15 @@ async fn scale_locked(
             })
             .collect(),
     };
-    let report = watch_deployment(&ctx.marathon, signals, &target, &request.watch, progress).await;
+    let report = watch_deployment(
+        &ctx.marathon,
+        signals,
+        &target,
+        &request.watch,
+        &ctx.cancel,
+        progress,
+    )
+    .await;
     let summary = changes
         .iter()
         .map(|c| format!("{} {} => {}", c.app_type, c.from, c.to))

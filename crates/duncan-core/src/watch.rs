@@ -40,6 +40,7 @@ use futures_util::future::try_join_all;
 use futures_util::{FutureExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 pub use client::{SignalStream, open_signals, signal_of, watch_running};
 pub use observe::{
@@ -194,6 +195,9 @@ pub enum WatchOutcome {
         /// The deadline.
         after: Duration,
     },
+    /// The watch was asked to stop (its cancellation token) before the deployment ended: the
+    /// deployment's fate is not known from this watch.
+    Interrupted,
 }
 
 impl WatchOutcome {
@@ -224,6 +228,7 @@ impl std::fmt::Display for WatchOutcome {
                 )
             }
             WatchOutcome::TimedOut { after } => write!(f, "timed out after {}s", after.as_secs()),
+            WatchOutcome::Interrupted => f.write_str("interrupted before its end was seen"),
         }
     }
 }
@@ -324,12 +329,22 @@ pub async fn snapshot<M: MarathonRead>(
 /// step k/n, healthy/target per app, reconnects, the fall-back to polling.
 ///
 /// Read errors never end the watch by themselves: it keeps trying until the deadline, and the
-/// report says when Marathon was unreachable at the end.
+/// report says when Marathon was unreachable at the end. The deadline holds whatever the reads
+/// cost: it is checked on every turn, and a read still running at the deadline is abandoned.
+/// Before a deadline or a stall is reported, the apps are read once more (for at most
+/// [`LAST_LOOK_LIMIT`]), so a deployment that ended just before is not reported failed.
+///
+/// # Cancel safety
+///
+/// `cancel` ends the watch at its next turn or in the middle of a read or a wait, with
+/// [`WatchOutcome::Interrupted`]; nothing is left running. Dropping the future is also safe (it
+/// only reads), but then the caller learns nothing.
 pub async fn watch_deployment<M, S>(
     marathon: &M,
     signals: Option<S>,
     target: &WatchTarget,
     options: &WatchOptions,
+    cancel: &CancellationToken,
     progress: &ProgressSink,
 ) -> WatchReport
 where
@@ -342,9 +357,88 @@ where
         target,
         options,
         STREAM_SILENCE_LIMIT,
+        cancel,
         progress,
     )
     .await
+}
+
+/// How long the last read before a deadline or a stall is reported may take.
+pub const LAST_LOOK_LIMIT: Duration = Duration::from_secs(5);
+
+/// The watch's view of its limits: when it must give up, and how.
+struct Limits {
+    started: Instant,
+    deadline: Option<(Duration, Instant)>,
+    stall: Option<Duration>,
+}
+
+impl Limits {
+    fn new(started: Instant, options: &WatchOptions) -> Limits {
+        Limits {
+            started,
+            deadline: options.deadline.map(|d| (d, after(started, d))),
+            stall: options.stall_window,
+        }
+    }
+
+    /// Derives the limits not given from the apps, once they have been read.
+    fn derive(&mut self, apps: &[AppObservation]) {
+        if self.deadline.is_none() {
+            let d = default_deadline(apps);
+            self.deadline = Some((d, after(self.started, d)));
+        }
+        if self.stall.is_none() {
+            self.stall = Some(default_stall_window(apps));
+        }
+    }
+
+    /// Without the apps to derive it from, 10 minutes until they can be read.
+    fn derive_unread(&mut self) {
+        if self.deadline.is_none() {
+            let d = Duration::from_secs(600);
+            self.deadline = Some((d, after(self.started, d)));
+        }
+    }
+
+    fn deadline_at(&self) -> Instant {
+        self.deadline.map_or_else(far_future, |(_, at)| at)
+    }
+
+    fn stall_at(&self, state: &LoopState) -> Instant {
+        self.stall
+            .and_then(|w| state.last_progress_at.checked_add(w))
+            .unwrap_or_else(far_future)
+    }
+
+    /// The failure due at `now`, if any.
+    fn due(&self, now: Instant, state: &LoopState) -> Option<WatchOutcome> {
+        if let Some((limit, at)) = self.deadline
+            && now >= at
+        {
+            return Some(WatchOutcome::TimedOut { after: limit });
+        }
+        if let Some(window) = self.stall
+            && now >= self.stall_at(state)
+            && !state.success_event
+        {
+            return Some(WatchOutcome::Stalled { window });
+        }
+        None
+    }
+}
+
+/// `start + d`, or the far future when that cannot be represented.
+fn after(start: Instant, d: Duration) -> Instant {
+    start.checked_add(d).unwrap_or_else(far_future)
+}
+
+/// What one read of the apps came to.
+enum Read {
+    /// The watch is over.
+    Ended(WatchOutcome),
+    /// Still running (or the read failed and will be tried again).
+    Running,
 }
 
 /// [`watch_deployment`] with the stream's silence limit as a parameter, so tests need not wait
@@ -355,6 +449,7 @@ async fn run<M, S>(
     target: &WatchTarget,
     options: &WatchOptions,
     silence_limit: Duration,
+    cancel: &CancellationToken,
     progress: &ProgressSink,
 ) -> WatchReport
 where
@@ -368,24 +463,50 @@ where
     }
     let mut state = LoopState::new(started);
     // The deadline and the stall window may depend on the apps: read them first.
-    let mut deadline = options.deadline.map(|d| (d, started + d));
-    let mut stall = options.stall_window;
+    let mut limits = Limits::new(started, options);
     // With a stream, the first read waits: the deployment's end is announced by an event (read
     // at once then), and a deployment that ends within `poll_interval` needs only the
     // confirming read. Without one, read now.
     let mut next_read = if signals.is_some() {
-        started + options.poll_interval
+        after(started, options.poll_interval)
     } else {
         started
     };
     // Reads prompted by progress events (steps, task updates) come at most once per
-    // `poll_interval` after the last read: enough for the progress display and the stall
+    // `poll_interval` after the last read ended: enough for the progress display and the stall
     // check, without a read per burst of task events.
     let mut last_read = started;
     let mut was_trusted = true;
 
     loop {
+        // Every turn checks the interruption and the limits first, whatever the reads cost.
+        if cancel.is_cancelled() {
+            return state.report(WatchOutcome::Interrupted);
+        }
         let now = Instant::now();
+        if let Some(failure) = limits.due(now, &state) {
+            // One last look: a deployment that ended just before is not a failure.
+            let look = tokio::time::timeout(
+                LAST_LOOK_LIMIT,
+                read_and_judge(
+                    marathon,
+                    &mut signals,
+                    target,
+                    &mut state,
+                    &mut limits,
+                    progress,
+                ),
+            );
+            let outcome = tokio::select! {
+                biased;
+                () = cancel.cancelled() => WatchOutcome::Interrupted,
+                read = look => match read {
+                    Ok(Read::Ended(outcome)) => outcome,
+                    Ok(Read::Running) | Err(_) => failure,
+                },
+            };
+            return state.report(outcome);
+        }
         let trusted = signals.is_some() && state.stream_trusted(now, silence_limit);
         if signals.is_some() && trusted != was_trusted {
             tracing::debug!(
@@ -403,99 +524,30 @@ where
         let read_at = if trusted {
             next_read
         } else {
-            next_read.min(last_read + options.poll_interval)
+            next_read.min(after(last_read, options.poll_interval))
         };
         if now >= read_at {
-            // Take in what the stream already said, so a verdict never ignores an event that
-            // arrived before the read (a finished deployment is gone from REST at once).
-            while let Some(stream) = signals.as_mut() {
-                match stream.next().now_or_never() {
-                    Some(Some(signal)) => {
-                        state.on_signal(signal, target, progress, Instant::now());
-                    }
-                    Some(None) => {
-                        signals = None;
-                        progress.emit(Progress::FallingBackToPolling);
-                    }
-                    None => break,
-                }
+            // A read never outlasts the deadline: at the deadline the loop gives its last look.
+            let read = tokio::time::timeout_at(
+                limits.deadline_at(),
+                read_and_judge(
+                    marathon,
+                    &mut signals,
+                    target,
+                    &mut state,
+                    &mut limits,
+                    progress,
+                ),
+            );
+            let read = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return state.report(WatchOutcome::Interrupted),
+                read = read => read,
+            };
+            if let Ok(Read::Ended(outcome)) = read {
+                return state.report(outcome);
             }
             last_read = Instant::now();
-            match snapshot(marathon, target).await {
-                Ok(mut snap) => {
-                    state.unreachable = false;
-                    if deadline.is_none() {
-                        let d = default_deadline(&snap.apps);
-                        deadline = Some((d, started + d));
-                    }
-                    if stall.is_none() {
-                        stall = Some(default_stall_window(&snap.apps));
-                    }
-                    state.pin_versions(&mut snap, target);
-                    state.record(&snap, progress);
-                    if snap.ours_running {
-                        state.listed = true;
-                    }
-                    let seen = Seen {
-                        success_event: state.success_event,
-                        failed_event: state.failed_event,
-                        // Until Marathon has listed our deployment once, its absence may only
-                        // mean the listing lags behind the update's answer; unless every app
-                        // already runs the definition the deployment gives it (its version,
-                        // or for a rollback, whose apps get their old versions back, its
-                        // image), with exactly its instances healthy and no older task: then
-                        // the deployment has done its work (a deployment that ends within the
-                        // first poll interval is never seen listed, and must not wait out the
-                        // grace, which may be longer than a short deadline).
-                        trust_absence: state.listed
-                            || started.elapsed() >= LISTING_GRACE
-                            || state.failed_event
-                            || (target_is_known(target)
-                                && !snap.apps.is_empty()
-                                && snap.apps.iter().all(AppObservation::is_done)),
-                    };
-                    let verdict = judge(&snap, seen);
-                    state.apps = snap.apps;
-                    match verdict {
-                        Verdict::Succeeded => return state.report(WatchOutcome::Succeeded),
-                        Verdict::Superseded { mut by } => {
-                            // The superseding deployment may have finished before the read;
-                            // its events name it, and may still be on their way.
-                            if by.is_empty()
-                                && state.others_seen.is_empty()
-                                && let Some(stream) = signals.as_mut()
-                            {
-                                let listen = async {
-                                    while let Some(signal) = stream.next().await {
-                                        state.on_signal(signal, target, progress, Instant::now());
-                                        if !state.others_seen.is_empty() {
-                                            break;
-                                        }
-                                    }
-                                };
-                                let _ = tokio::time::timeout(NAME_THE_OTHER, listen).await;
-                            }
-                            if by.is_empty() {
-                                by.clone_from(&state.others_seen);
-                            }
-                            return state.report(WatchOutcome::Superseded { by });
-                        }
-                        Verdict::Cancelled => return state.report(WatchOutcome::Cancelled),
-                        Verdict::Running => {}
-                    }
-                }
-                Err(error) => {
-                    if deadline.is_none() {
-                        // The apps cannot be read to derive it; 10 minutes until they can.
-                        let d = Duration::from_secs(600);
-                        deadline = Some((d, started + d));
-                    }
-                    if !state.unreachable {
-                        progress.warn(format!("reading Marathon failed, retrying: {error}"));
-                    }
-                    state.unreachable = true;
-                }
-            }
             let interval = if state.success_event {
                 // Marathon said done: confirm as soon as the task lists catch up.
                 Duration::from_millis(100)
@@ -505,41 +557,34 @@ where
             } else {
                 options.poll_interval
             };
-            next_read = Instant::now() + interval;
+            next_read = after(last_read, interval);
             continue;
         }
 
-        let (limit, limit_at) = deadline.unwrap_or((Duration::MAX, far_future()));
-        let stall_window = stall.unwrap_or(Duration::MAX);
-        let stall_at = state
-            .last_progress_at
-            .checked_add(stall_window)
-            .unwrap_or_else(far_future);
-        if now >= limit_at {
-            return state.report(WatchOutcome::TimedOut { after: limit });
-        }
-        if now >= stall_at && !state.success_event {
-            return state.report(WatchOutcome::Stalled {
-                window: stall_window,
-            });
-        }
         // While trusted, wake up when the stream's silence would stop being trusted.
         let distrust_at = if trusted {
-            state.heard_at + silence_limit + Duration::from_millis(1)
+            after(state.heard_at, silence_limit + Duration::from_millis(1))
         } else {
             far_future()
         };
-        let wake_at = read_at.min(limit_at).min(stall_at).min(distrust_at);
+        let wake_at = read_at
+            .min(limits.deadline_at())
+            .min(limits.stall_at(&state))
+            .min(distrust_at);
 
         let signal = match signals.as_mut() {
             Some(stream) => {
                 tokio::select! {
+                    () = cancel.cancelled() => None,
                     item = stream.next() => Some(item),
                     () = tokio::time::sleep_until(wake_at) => None,
                 }
             }
             None => {
-                tokio::time::sleep_until(wake_at).await;
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = tokio::time::sleep_until(wake_at) => {}
+                }
                 None
             }
         };
@@ -553,17 +598,107 @@ where
             Some(Some(signal)) => {
                 let now = Instant::now();
                 let read_after = state.on_signal(signal, target, progress, now);
-                if let Some(after) = read_after {
-                    let at = if after.is_zero() {
+                if let Some(wait) = read_after {
+                    let at = if wait.is_zero() {
                         // Our deployment's end, or a reconnect: read at once.
                         now
                     } else {
-                        (now + after).max(last_read + options.poll_interval)
+                        after(now, wait).max(after(last_read, options.poll_interval))
                     };
                     next_read = next_read.min(at);
                 }
             }
         }
+    }
+}
+
+/// Takes in what the stream already said, reads the apps once and judges what they show.
+async fn read_and_judge<M, S>(
+    marathon: &M,
+    signals: &mut Option<S>,
+    target: &WatchTarget,
+    state: &mut LoopState,
+    limits: &mut Limits,
+    progress: &ProgressSink,
+) -> Read
+where
+    M: MarathonRead,
+    S: Stream<Item = Signal> + Unpin,
+{
+    // A verdict never ignores an event that arrived before the read (a finished deployment is
+    // gone from REST at once).
+    while let Some(stream) = signals.as_mut() {
+        match stream.next().now_or_never() {
+            Some(Some(signal)) => {
+                state.on_signal(signal, target, progress, Instant::now());
+            }
+            Some(None) => {
+                *signals = None;
+                progress.emit(Progress::FallingBackToPolling);
+            }
+            None => break,
+        }
+    }
+    let mut snap = match snapshot(marathon, target).await {
+        Ok(snap) => snap,
+        Err(error) => {
+            limits.derive_unread();
+            state.read_failed(&error.to_string(), progress);
+            return Read::Running;
+        }
+    };
+    state.read_succeeded(progress);
+    limits.derive(&snap.apps);
+    state.pin_versions(&mut snap, target);
+    state.record(&snap, progress);
+    if snap.ours_running {
+        state.listed = true;
+    }
+    let seen = Seen {
+        success_event: state.success_event,
+        failed_event: state.failed_event,
+        // Until Marathon has listed our deployment once, its absence may only mean the listing
+        // lags behind the update's answer; unless every app already runs the definition the
+        // deployment gives it (its version, or for a rollback, whose apps get their old
+        // versions back, its image), with exactly its instances healthy and no older task:
+        // then the deployment has done its work (a deployment that ends within the first poll
+        // interval is never seen listed, and must not wait out the grace, which may be longer
+        // than a short deadline).
+        trust_absence: state.listed
+            || limits.started.elapsed() >= LISTING_GRACE
+            || state.failed_event
+            || (target_is_known(target)
+                && !snap.apps.is_empty()
+                && snap.apps.iter().all(AppObservation::is_done)),
+    };
+    let verdict = judge(&snap, seen);
+    state.apps = snap.apps;
+    match verdict {
+        Verdict::Succeeded => Read::Ended(WatchOutcome::Succeeded),
+        Verdict::Superseded { mut by } => {
+            // The superseding deployment may have finished before the read; its events name
+            // it, and may still be on their way.
+            if by.is_empty()
+                && state.others_seen.is_empty()
+                && let Some(stream) = signals.as_mut()
+            {
+                let listen = async {
+                    while let Some(signal) = stream.next().await {
+                        state.on_signal(signal, target, progress, Instant::now());
+                        if !state.others_seen.is_empty() {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(NAME_THE_OTHER, listen).await;
+            }
+            if by.is_empty() {
+                by.clone_from(&state.others_seen);
+            }
+            Read::Ended(WatchOutcome::Superseded { by })
+        }
+        Verdict::Cancelled => Read::Ended(WatchOutcome::Cancelled),
+        Verdict::Running => Read::Running,
     }
 }
 

@@ -182,13 +182,18 @@ async fn deploy_plans_again_when_another_deploy_ran_between_its_read_and_its_loc
     let bob = std::sync::Arc::new(sims.ctx("bob"));
     let bobs_target = target.clone();
     let mut req = request(&target, "v3");
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
     req.options.confirm = Some(std::sync::Arc::new(move |_plan| {
         let bob = bob.clone();
         let target = bobs_target.clone();
+        let first = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
         Box::pin(async move {
-            deploy(&bob, request(&target, "v2"), &Recorder::new().1)
-                .await
-                .expect("bob's deploy");
+            if first {
+                deploy(&bob, request(&target, "v2"), &Recorder::new().1)
+                    .await
+                    .expect("bob's deploy");
+            }
             true
         })
     }));
@@ -208,6 +213,8 @@ async fn deploy_plans_again_when_another_deploy_ran_between_its_read_and_its_loc
     );
     assert_eq!(sims.kv(&target.previous_key()).await.as_deref(), Some("v2"));
     assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v3"));
+    // v2 -> v3 is not the v1 -> v3 she confirmed: she was asked again, under the lock.
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

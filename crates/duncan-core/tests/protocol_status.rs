@@ -115,6 +115,7 @@ async fn standalone_watch_follows_a_running_deployment_to_its_end() {
         None,
         &watch_target,
         &quick_watch(),
+        &Default::default(),
         &sink,
     )
     .await;
@@ -147,14 +148,26 @@ async fn watch_by_id_uses_the_event_stream_and_refuses_unknown_ids() {
         .expect("update");
     let (recorder, sink) = Recorder::new();
 
-    let report = watch_running(&client, &started.deployment_id, &quick_watch(), &sink)
-        .await
-        .expect("running");
+    let report = watch_running(
+        &client,
+        &started.deployment_id,
+        &quick_watch(),
+        &Default::default(),
+        &sink,
+    )
+    .await
+    .expect("running");
 
     assert_eq!(report.outcome, WatchOutcome::Succeeded);
     assert!(recorder.saw(|p| matches!(p, duncan_core::progress::Progress::ConfirmingOverRest)));
-    let error = watch_running(&client, "no-such-id", &quick_watch(), &sink)
-        .await
-        .expect_err("unknown id");
+    let error = watch_running(
+        &client,
+        "no-such-id",
+        &quick_watch(),
+        &Default::default(),
+        &sink,
+    )
+    .await
+    .expect_err("unknown id");
     assert!(error.to_string().contains("no-such-id"), "{error}");
 }

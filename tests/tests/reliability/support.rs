@@ -127,6 +127,7 @@ impl Sims {
             marathon: self.marathon_client(),
             images: Arc::new(FindsEverything),
             settings,
+            cancel: Default::default(),
         }
     }
 

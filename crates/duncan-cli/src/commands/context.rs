@@ -153,6 +153,7 @@ pub fn context(config: &Config) -> Result<Context, Failure> {
         marathon: marathon(config)?,
         images: images(config)?,
         settings: settings(config)?,
+        cancel: tokio_util::sync::CancellationToken::new(),
     })
 }
 

@@ -4,15 +4,12 @@
 use std::future::Future;
 use std::io::IsTerminal;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use duncan_core::deploy::{
     self, Confirm, Context, DeployError, DeployKind, DeployOptions as CoreOptions, DeployOutcome,
     DeployReport, DeployRequest, RollbackTarget,
 };
-use duncan_core::lock::{HolderInfo, LockStatus, lock_status};
 use duncan_core::names::{AppEnv, Tag};
 use duncan_core::plan::Plan;
 use duncan_core::progress::{Progress, ProgressSink};
@@ -23,6 +20,7 @@ use crate::cli::{DeployArgs, DeployOptions, RollbackArgs, Target};
 use crate::config::Config;
 use crate::explain::explain;
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
+use crate::interrupt::run_to_end;
 use crate::output::{GREEN, Output, paint};
 use crate::progress::ProgressView;
 use crate::prompt::{Answer, confirm};
@@ -48,16 +46,14 @@ pub fn tag(text: &str) -> Result<Tag, Failure> {
 pub fn deploy(config: &Config, out: Output, args: DeployArgs) -> CommandResult {
     let app_env = target(config, &args.target)?;
     let tag = tag(&args.tag)?;
-    let target_env = app_env.clone();
     run(
         config,
         out,
-        app_env,
         &args.options,
         "deploy",
         move |ctx, options, sink| {
             let request = DeployRequest {
-                app_env: target_env,
+                app_env,
                 tag,
                 kind: DeployKind::Deploy,
                 options,
@@ -74,20 +70,18 @@ pub fn rollback(config: &Config, out: Output, args: RollbackArgs) -> CommandResu
         Some(text) => RollbackTarget::Tag(tag(text)?),
         None => RollbackTarget::Previous,
     };
-    let target_env = app_env.clone();
     run(
         config,
         out,
-        app_env,
         &args.options,
         "roll back",
         move |ctx, options, sink| {
-            Box::pin(async move { deploy::rollback(&ctx, &target_env, to, options, &sink).await })
+            Box::pin(async move { deploy::rollback(&ctx, &app_env, to, options, &sink).await })
         },
     )
 }
 
-/// A deploy or rollback started by [`run`], as a future it can drop on Ctrl-C.
+/// A deploy or rollback started by [`run`], run to its end (a signal cancels its context).
 type DeployFuture = Pin<Box<dyn Future<Output = Result<DeployReport, DeployError>> + Send>>;
 
 /// The part deploy and rollback share: the prompt rules, the plan, the progress line, Ctrl-C and
@@ -95,7 +89,6 @@ type DeployFuture = Pin<Box<dyn Future<Output = Result<DeployReport, DeployError
 fn run(
     config: &Config,
     out: Output,
-    app_env: AppEnv,
     args: &DeployOptions,
     verb: &'static str,
     operation: impl FnOnce(Arc<Context>, CoreOptions, ProgressSink) -> DeployFuture,
@@ -114,30 +107,29 @@ fn run(
     // A dry run exists to show the plan, so it is shown even with -q.
     let quiet_plan = out.quiet && args.skip_prompt() && !args.dry_run;
     let view = ProgressView::new(out, false, "planning");
-    let shown = Arc::new(Mutex::new(false));
-    let started: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    let locked = Arc::new(AtomicBool::new(false));
 
-    // The sink prints the plan once, records the deployment id (for Ctrl-C), and draws progress.
+    // The sink prints the plan (again when it changed under the lock) and draws progress.
     let sink = {
         let view = view.clone();
         let inner = view.sink();
-        let shown = Arc::clone(&shown);
-        let started = Arc::clone(&started);
-        let locked = Arc::clone(&locked);
+        let shown: Arc<Mutex<Option<Plan>>> = Arc::new(Mutex::new(None));
         ProgressSink::new(move |p| {
             match &p {
                 // With -q and no prompt, the plan is not needed to decide anything.
                 Progress::PlanReady(plan) if !out.json && !quiet_plan => {
-                    let mut done = shown.lock().unwrap_or_else(PoisonError::into_inner);
-                    if !*done {
-                        *done = true;
+                    let mut last = shown.lock().unwrap_or_else(PoisonError::into_inner);
+                    if last
+                        .as_ref()
+                        .is_none_or(|seen| seen.changes != plan.changes)
+                    {
+                        if last.is_some() {
+                            view.suspend(|| {
+                                out.note("the plan changed while waiting for the lock:");
+                            });
+                        }
+                        *last = Some((**plan).clone());
                         view.suspend(|| print_plan(out, plan, verb));
                     }
-                }
-                Progress::LockAcquired => locked.store(true, Ordering::SeqCst),
-                Progress::DeploymentStarted { id } => {
-                    *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(id.clone());
                 }
                 _ => {}
             }
@@ -175,29 +167,31 @@ fn run(
     let result = runtime.block_on(async {
         let spinner = view.spin();
         let work = operation(Arc::clone(&ctx), options, sink);
-        let result = tokio::select! {
-            result = work => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
-        };
+        let result = run_to_end(&ctx.cancel, work, || interrupting(&view)).await;
         if let Some(spinner) = spinner {
             spinner.abort();
         }
         view.clear();
-        match result {
-            Some(result) => Ok(result),
-            None => {
-                let locked = locked.load(Ordering::SeqCst);
-                Err(interrupted(&ctx, &app_env, locked, &started).await)
-            }
-        }
+        result
     });
-    // A prompt interrupted by Ctrl-C still blocks a thread on stdin: do not wait for it.
+    // A prompt interrupted by a signal still blocks a thread on stdin: do not wait for it.
     runtime.shutdown_background();
     match result {
         Ok(Ok(report)) => finished(out, &report, verb),
         Ok(Err(error)) => Err(failed(config, &error)),
         Err(failure) => Err(failure),
     }
+}
+
+/// Says, once, that a signal was received and the operation is cleaning up.
+pub fn interrupting(view: &ProgressView) {
+    view.suspend(|| {
+        // ^C leaves the cursor after the prompt or the progress line.
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+        eprintln!("interrupting: cleaning up (send the signal again to stop at once)");
+    });
 }
 
 fn print_plan(out: Output, plan: &Plan, verb: &str) {
@@ -281,76 +275,6 @@ fn failed(config: &Config, error: &DeployError) -> Failure {
                 Some(hint) => failure.hint(hint),
                 None => failure,
             }
-        }
-    }
-}
-
-/// After Ctrl-C: the deploy future was dropped, which releases the lock in the background; wait
-/// for that, then say what Marathon is doing.
-async fn interrupted(
-    ctx: &Context,
-    app_env: &AppEnv,
-    locked: bool,
-    started: &Mutex<Option<String>>,
-) -> Failure {
-    // ^C leaves the cursor after the prompt or the progress line.
-    if std::io::stderr().is_terminal() {
-        eprintln!();
-    }
-    let lock_note = if locked {
-        wait_for_lock_release(ctx, app_env).await
-    } else {
-        "the lock was not taken yet".to_owned()
-    };
-    let id = started
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    let marathon_note = match id {
-        None => "nothing was changed in Marathon".to_owned(),
-        Some(id) => match ctx.marathon.deployments().await {
-            Ok(list) if list.iter().any(|d| d.id == id) => format!(
-                "Marathon is still running deployment {id} (not cancelled, not rolled back); \
-                 follow it with `duncan watch {id}`; the release tags were not updated"
-            ),
-            Ok(_) => format!(
-                "deployment {id} is no longer running in Marathon; check `duncan status`; the \
-                 release tags were not updated"
-            ),
-            Err(e) => format!("could not ask Marathon about deployment {id}: {e}"),
-        },
-    };
-    Failure::new(
-        ExitStatus::Interrupted,
-        format!("interrupted: {lock_note}; {marathon_note}"),
-    )
-}
-
-/// Waits (up to 5 s) until the lock no longer belongs to this process: dropping the deploy
-/// released it in a background task.
-async fn wait_for_lock_release(ctx: &Context, app_env: &AppEnv) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let ours = |status: &LockStatus| match status {
-        LockStatus::Held(held) => match &held.holder {
-            HolderInfo::Duncan(h) => {
-                h.pid == std::process::id() && h.host == ctx.settings.deployer.host()
-            }
-            _ => false,
-        },
-        _ => false,
-    };
-    loop {
-        match lock_status(&ctx.consul, app_env).await {
-            Ok(status) if !ours(&status) => return "the lock was released".to_owned(),
-            Ok(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Ok(_) => {
-                return "the lock could not be released (it expires by itself within a minute, or run \
-                        `duncan lock release`)"
-                    .to_owned();
-            }
-            Err(e) => return format!("could not check the lock ({e})"),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::cli::ScaleArgs;
 use crate::config::Config;
 use crate::explain::explain;
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
+use crate::interrupt::run_to_end;
 use crate::output::{BOLD, CYAN, GREEN, Output, YELLOW, env_name, paint};
 use crate::progress::ProgressView;
 use crate::prompt::{Answer, confirm};
@@ -109,26 +110,19 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
     let result = runtime.block_on(async {
         let spinner = view.spin();
         let sink = view.sink();
-        let result = tokio::select! {
-            result = scale(&ctx, &request, &sink) => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
-        };
+        let result = run_to_end(&ctx.cancel, scale(&ctx, &request, &sink), || {
+            super::deploy::interrupting(&view)
+        })
+        .await;
         if let Some(spinner) = spinner {
             spinner.abort();
         }
         view.clear();
         result
     });
-    let report = match result {
-        Some(Ok(report)) => report,
-        Some(Err(e)) => return Err(scale_failure(config, &e)),
-        None => {
-            return Err(Failure::new(
-                ExitStatus::Interrupted,
-                "interrupted: the scale may still be running in Marathon",
-            )
-            .hint("see `duncan status`"));
-        }
+    let report = match result? {
+        Ok(report) => report,
+        Err(e) => return Err(scale_failure(config, &e)),
     };
     for warning in &report.warnings {
         out.warn(warning);

@@ -8,6 +8,7 @@ use crate::cli::WatchArgs;
 use crate::config::Config;
 use crate::explain::explain;
 use crate::failure::{CommandResult, ExitStatus, Failure};
+use crate::interrupt::run_to_end;
 use crate::output::{GREEN, Output, paint};
 use crate::progress::ProgressView;
 
@@ -24,19 +25,17 @@ pub fn run(config: &Config, out: Output, args: &WatchArgs) -> CommandResult {
         let sink = view.sink();
         out.note(format!("watching deployment {}", args.id));
         let spinner = view.spin();
-        let result = tokio::select! {
-            result = watch_running(&marathon, &args.id, &options, &sink) => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
-        };
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let watch = watch_running(&marathon, &args.id, &options, &cancel, &sink);
+        let result = run_to_end(&cancel, watch, || {}).await;
         if let Some(spinner) = spinner {
             spinner.abort();
         }
         view.clear();
-        result.transpose()
-    });
+        result
+    })?;
     let report = match report {
-        Ok(Some(report)) => report,
-        Ok(None) => {
+        Ok(report) if report.outcome == WatchOutcome::Interrupted => {
             return Err(Failure::new(
                 ExitStatus::Interrupted,
                 format!(
@@ -45,6 +44,7 @@ pub fn run(config: &Config, out: Output, args: &WatchArgs) -> CommandResult {
                 ),
             ));
         }
+        Ok(report) => report,
         Err(WatchError::NotRunning { id }) => {
             return Err(Failure::error(format!(
                 "Marathon lists no running deployment {id}: it has finished or never existed"

@@ -130,22 +130,23 @@ pub(crate) async fn acquire_lock(
         .wait(wait)
         .seen_free_at(seen_free_at)
         .reads(reads);
-    let lock = DeployLock::acquire_reporting(&ctx.consul, &request, |held| {
+    let acquire = DeployLock::acquire_reporting(&ctx.consul, &request, |held| {
         progress.emit(Progress::WaitingForLock {
             holder: held.to_string(),
         });
-    })
-    .await
-    .map_err(|error| match error {
-        LockError::Held(held) => DeployError::LockHeld { held },
-        LockError::PermissionDenied { .. } => DeployError::NotAllowed {
-            app_env: app_env.clone(),
-        },
-        other => DeployError::Consul {
-            during: "taking the deploy lock",
-            source: Box::new(other),
-        },
-    })?;
+    });
+    let lock = super::unless_interrupted(ctx, acquire, super::interrupt::before_lock)
+        .await?
+        .map_err(|error| match error {
+            LockError::Held(held) => DeployError::LockHeld { held },
+            LockError::PermissionDenied { .. } => DeployError::NotAllowed {
+                app_env: app_env.clone(),
+            },
+            other => DeployError::Consul {
+                during: "taking the deploy lock",
+                source: Box::new(other),
+            },
+        })?;
     let mut loss = lock.subscribe();
     let sink = progress.clone();
     // Ends when the lock is lost (after saying so), released (its sender is dropped), or told
@@ -212,19 +213,20 @@ impl WatchedLock {
 }
 
 /// Releases the lock and destroys its session; a failure is a warning (the session then
-/// expires on its own).
-pub(crate) async fn release_lock(lock: WatchedLock, progress: &ProgressSink) {
+/// expires on its own), and returned for an interruption's report.
+pub(crate) async fn release_lock(lock: WatchedLock, progress: &ProgressSink) -> Result<(), String> {
     lock.stop_loss_reports();
     let done = if lock.unlocked.load(Ordering::Acquire) {
         lock.lock.finish_unlocked().await
     } else {
         lock.lock.release().await
     };
-    if let Err(error) = done {
+    done.map_err(|error| {
         progress.warn(format!(
             "could not release the deploy lock ({error}); it frees itself when its session expires"
         ));
-    }
+        error.to_string()
+    })
 }
 
 /// Records the outcome of a deploy whose Marathon deployment ran.

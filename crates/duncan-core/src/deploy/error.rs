@@ -138,6 +138,10 @@ pub enum DeployError {
         /// Why.
         detail: String,
     },
+    /// The operation was interrupted (the context's cancellation: Ctrl-C, SIGTERM, SIGHUP) and
+    /// stopped at a safe point; what it left behind is said as seen.
+    #[error("interrupted: {0}")]
+    Interrupted(Box<crate::deploy::Interruption>),
     /// A scale named an app type the group does not have.
     #[error(
         "group {group} has no app type {app_type} (types: {})",
@@ -155,9 +159,10 @@ pub enum DeployError {
 
 impl DeployError {
     /// The CLI's exit code for this error: 3 lock held, 4 failed and rolled back, 5 failed and
-    /// not rolled back, 7 not allowed, 1 for everything else.
+    /// not rolled back, 7 not allowed, 130 interrupted, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
+            DeployError::Interrupted(_) => 130,
             DeployError::LockHeld { .. } => 3,
             DeployError::FailedRolledBack { .. } => 4,
             DeployError::FailedNotRolledBack { .. } => 5,

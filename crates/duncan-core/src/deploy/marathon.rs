@@ -7,14 +7,25 @@ use serde_json::Value;
 use crate::names::GroupId;
 use crate::progress::{Progress, ProgressSink};
 use crate::watch::{
-    ExpectedApp, WatchOptions, WatchReport, WatchTarget, open_signals, watch_deployment,
+    ExpectedApp, WatchOptions, WatchOutcome, WatchReport, WatchTarget, open_signals,
+    watch_deployment,
 };
+use tokio_util::sync::CancellationToken;
 
 /// Reads the group `/{app}-{env}` (only that group) with its nested groups and apps, and no
-/// task data: exactly what a lossless update needs.
+/// task data: exactly what a lossless update needs, plus each app's `deployments` (the Marathon
+/// deployments holding it, removed again from the update body), so that a plan with nothing to
+/// change knows whether something is still changing it.
 pub(crate) async fn fetch_group(client: &Client, group: &GroupId) -> Result<Value, Error> {
     let group = client
-        .group(group.as_str(), &[GroupEmbed::Groups, GroupEmbed::Apps])
+        .group(
+            group.as_str(),
+            &[
+                GroupEmbed::Groups,
+                GroupEmbed::Apps,
+                GroupEmbed::AppDeployments,
+            ],
+        )
         .await?;
     serde_json::to_value(&group).map_err(|source| Error::Decode {
         context: "group".to_owned(),
@@ -74,6 +85,11 @@ pub(crate) enum RollbackResult {
         /// The rollback deployment id.
         id: String,
     },
+    /// The rollback was started, and its watch interrupted before its end.
+    Interrupted {
+        /// The rollback deployment id.
+        id: String,
+    },
     /// The rollback could not be started or did not finish.
     Failed {
         /// The rollback deployment id, when one was started.
@@ -115,6 +131,7 @@ pub(crate) async fn roll_back(
     deployment_id: &str,
     restored: &[ExpectedApp],
     options: &WatchOptions,
+    cancel: &CancellationToken,
     progress: &ProgressSink,
 ) -> RollbackResult {
     // Subscribe before the cancel, as for the deploy itself.
@@ -139,7 +156,13 @@ pub(crate) async fn roll_back(
         apps: restored.to_vec(),
     };
     // The rollback gets a fresh deadline and stall window (the old ones were spent).
-    let report: WatchReport = watch_deployment(client, signals, &target, options, progress).await;
+    let report: WatchReport =
+        watch_deployment(client, signals, &target, options, cancel, progress).await;
+    if report.outcome == WatchOutcome::Interrupted {
+        return RollbackResult::Interrupted {
+            id: rollback.deployment_id,
+        };
+    }
     if report.outcome.is_success() {
         progress.emit(Progress::RollbackFinished);
         RollbackResult::Finished {

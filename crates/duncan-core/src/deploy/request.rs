@@ -26,6 +26,11 @@ pub struct Context {
     pub images: Arc<dyn ImageCheck>,
     /// duncan's settings, including the deployer identity.
     pub settings: Settings,
+    /// Cancelled to interrupt the operation running in this context (the CLI does on Ctrl-C,
+    /// SIGTERM and SIGHUP): it stops at its next safe point, cleans up and returns
+    /// [`DeployError::Interrupted`](crate::deploy::DeployError::Interrupted). See
+    /// [`Interruption`](crate::deploy::Interruption).
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 impl std::fmt::Debug for Context {

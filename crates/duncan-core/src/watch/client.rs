@@ -71,11 +71,12 @@ pub async fn watch_running(
     client: &Client,
     deployment_id: &str,
     options: &WatchOptions,
+    cancel: &tokio_util::sync::CancellationToken,
     progress: &ProgressSink,
 ) -> Result<WatchReport, WatchError> {
     let signals = open_signals(client, progress).await;
     let target = super::target_of_running(client, deployment_id).await?;
-    Ok(super::watch_deployment(client, signals, &target, options, progress).await)
+    Ok(super::watch_deployment(client, signals, &target, options, cancel, progress).await)
 }
 
 impl MarathonRead for Client {

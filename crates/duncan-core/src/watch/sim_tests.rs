@@ -3,12 +3,17 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use marathon_client::{AppEmbed, Client, Config, Group, GroupUpdateOptions};
 use marathon_sim::{MarathonSim, SimOptions, TaskOutcome};
 use serde_json::json;
 
 use super::*;
+
+/// A cancellation that never comes, for watches that run to their end.
+static NEVER: std::sync::LazyLock<CancellationToken> =
+    std::sync::LazyLock::new(CancellationToken::new);
 
 const GROUP: &str = "/shop-stage";
 const WEB: &str = "/shop-stage/web";
@@ -129,7 +134,7 @@ async fn watch_of_a_rollback_by_its_id_succeeds_when_the_old_version_is_back() {
     };
     let options = options();
     let (report, ()) = tokio::join!(
-        watch_running(&client, &rollback.deployment_id, &options, &sink),
+        watch_running(&client, &rollback.deployment_id, &options, &NEVER, &sink),
         resume
     );
     let report = report.expect("the rollback is running");
@@ -174,7 +179,7 @@ async fn watch_of_a_quick_deploy_asks_marathon_for_the_app_once_and_never_for_de
         deadline: Some(Duration::from_secs(10)),
         ..WatchOptions::default()
     };
-    let report = watch_deployment(&client, signals, &target, &watch_options, &sink).await;
+    let report = watch_deployment(&client, signals, &target, &watch_options, &NEVER, &sink).await;
     assert_eq!(report.outcome, WatchOutcome::Succeeded, "{report:?}");
 
     let log: Vec<String> = sim

@@ -29,6 +29,8 @@ pub(super) struct LoopState {
     pub(super) heard_at: Instant,
     /// The stream said it dropped and has not said it is back.
     pub(super) stream_down: bool,
+    /// When the reads started failing in a row, while they do.
+    unreachable_since: Option<Instant>,
 }
 
 impl LoopState {
@@ -49,7 +51,26 @@ impl LoopState {
             // The stream was opened just before the watch started.
             heard_at: started,
             stream_down: false,
+            unreachable_since: None,
         }
+    }
+
+    /// A read of the apps failed: says so, with how long Marathon has not answered.
+    pub(super) fn read_failed(&mut self, error: &str, progress: &ProgressSink) {
+        let since = *self.unreachable_since.get_or_insert_with(Instant::now);
+        self.unreachable = true;
+        progress.emit(Progress::MarathonUnreachable {
+            for_secs: since.elapsed().as_secs(),
+            error: error.to_owned(),
+        });
+    }
+
+    /// A read of the apps succeeded: says so when Marathon had not answered before.
+    pub(super) fn read_succeeded(&mut self, progress: &ProgressSink) {
+        if self.unreachable_since.take().is_some() {
+            progress.emit(Progress::MarathonReachable);
+        }
+        self.unreachable = false;
     }
 
     /// True when the stream has been heard from within `silence_limit` and is not known to be

@@ -9,6 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 
+/// A cancellation that never comes, for watches that run to their end.
+static NEVER: std::sync::LazyLock<CancellationToken> =
+    std::sync::LazyLock::new(CancellationToken::new);
+
 const V1: &str = "2017-03-01T10:00:00.000Z";
 const V2: &str = "2017-03-02T10:00:00.000Z";
 
@@ -30,6 +34,8 @@ struct FakeState {
     legacy: bool,
     app_reads: u32,
     deployment_reads: u32,
+    /// How long every read takes.
+    delay: Duration,
 }
 
 impl FakeMarathon {
@@ -42,6 +48,9 @@ impl FakeMarathon {
     }
     fn set_down(&self, down: bool) {
         self.inner.lock().unwrap().down = down;
+    }
+    fn set_delay(&self, delay: Duration) {
+        self.inner.lock().unwrap().delay = delay;
     }
     fn set_legacy(&self, legacy: bool) {
         self.inner.lock().unwrap().legacy = legacy;
@@ -69,6 +78,10 @@ impl MarathonRead for FakeMarathon {
     }
 
     async fn app(&self, app_id: &str) -> Result<Option<Value>, Down> {
+        let delay = self.inner.lock().unwrap().delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let mut s = self.inner.lock().unwrap();
         s.app_reads += 1;
         if s.down {
@@ -158,6 +171,7 @@ fn collecting() -> (ProgressSink, Arc<Mutex<Vec<Progress>>>) {
     )
 }
 
+mod deadlines;
 mod holders;
 mod liveness;
 mod target;
@@ -206,7 +220,7 @@ async fn success_event_confirmed_by_rest_is_success() {
     };
     let (target, options) = (target(), quick());
     let (report, _tx) = tokio::join!(
-        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+        watch_deployment(&fake, Some(rx), &target, &options, &NEVER, &sink),
         driver
     );
     assert_eq!(report.outcome, WatchOutcome::Succeeded);
@@ -231,8 +245,15 @@ async fn success_event_without_rest_confirmation_is_not_success() {
         deadline: Some(Duration::from_millis(400)),
         ..quick()
     };
-    let report =
-        watch_deployment(&fake, Some(rx), &target(), &options, &ProgressSink::none()).await;
+    let report = watch_deployment(
+        &fake,
+        Some(rx),
+        &target(),
+        &options,
+        &NEVER,
+        &ProgressSink::none(),
+    )
+    .await;
     assert_eq!(
         report.outcome,
         WatchOutcome::TimedOut {
@@ -255,8 +276,15 @@ async fn success_event_for_another_id_is_ignored() {
         deadline: Some(Duration::from_millis(300)),
         ..quick()
     };
-    let report =
-        watch_deployment(&fake, Some(rx), &target(), &options, &ProgressSink::none()).await;
+    let report = watch_deployment(
+        &fake,
+        Some(rx),
+        &target(),
+        &options,
+        &NEVER,
+        &ProgressSink::none(),
+    )
+    .await;
     assert_eq!(
         report.outcome,
         WatchOutcome::TimedOut {
@@ -273,8 +301,15 @@ async fn failed_event_with_another_deployment_is_superseded() {
     let (tx, rx) = signals();
     tx.send(Signal::DeploymentFailed { id: "ours".into() })
         .unwrap();
-    let report =
-        watch_deployment(&fake, Some(rx), &target(), &quick(), &ProgressSink::none()).await;
+    let report = watch_deployment(
+        &fake,
+        Some(rx),
+        &target(),
+        &quick(),
+        &NEVER,
+        &ProgressSink::none(),
+    )
+    .await;
     assert_eq!(
         report.outcome,
         WatchOutcome::Superseded {
@@ -287,9 +322,15 @@ async fn failed_event_with_another_deployment_is_superseded() {
 async fn vanished_deployment_with_apps_unchanged_is_cancelled() {
     let fake = FakeMarathon::default();
     fake.set_app(app(V2, "acme/shop:v2", &[false], 2));
-    let report =
-        watch_deployment::<_, Signals>(&fake, None, &target(), &quick(), &ProgressSink::none())
-            .await;
+    let report = watch_deployment::<_, Signals>(
+        &fake,
+        None,
+        &target(),
+        &quick(),
+        &NEVER,
+        &ProgressSink::none(),
+    )
+    .await;
     assert_eq!(report.outcome, WatchOutcome::Cancelled);
 }
 
@@ -302,9 +343,15 @@ async fn no_new_healthy_task_within_the_window_is_a_stall() {
         stall_window: Some(Duration::from_millis(200)),
         ..quick()
     };
-    let report =
-        watch_deployment::<_, Signals>(&fake, None, &target(), &options, &ProgressSink::none())
-            .await;
+    let report = watch_deployment::<_, Signals>(
+        &fake,
+        None,
+        &target(),
+        &options,
+        &NEVER,
+        &ProgressSink::none(),
+    )
+    .await;
     assert_eq!(
         report.outcome,
         WatchOutcome::Stalled {
@@ -334,7 +381,7 @@ async fn stream_end_falls_back_to_polling_and_still_sees_success() {
     };
     let (target, options) = (target(), quick());
     let watch = async {
-        let report = watch_deployment(&fake, Some(rx), &target, &options, &sink).await;
+        let report = watch_deployment(&fake, Some(rx), &target, &options, &NEVER, &sink).await;
         done.cancel();
         report
     };
@@ -371,7 +418,7 @@ async fn reconnect_resyncs_over_rest_at_once() {
     };
     let target = target();
     let (report, _tx) = tokio::join!(
-        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+        watch_deployment(&fake, Some(rx), &target, &options, &NEVER, &sink),
         driver
     );
     assert_eq!(report.outcome, WatchOutcome::Succeeded);
@@ -387,18 +434,56 @@ async fn unreachable_marathon_times_out_and_says_so() {
         ..quick()
     };
     let (sink, seen) = collecting();
-    let report = watch_deployment::<_, Signals>(&fake, None, &target(), &options, &sink).await;
+    let report =
+        watch_deployment::<_, Signals>(&fake, None, &target(), &options, &NEVER, &sink).await;
     assert!(matches!(report.outcome, WatchOutcome::TimedOut { .. }));
     assert!(report.marathon_unreachable);
     assert!(fake.reads() > 1, "kept retrying");
-    // One warning, not one per retry.
-    let warnings = seen
+    let seen = seen.lock().unwrap();
+    // Each failed read says so on the progress line (how long, why), not as a warning.
+    let unreachable: Vec<_> = seen
+        .iter()
+        .filter_map(|p| match p {
+            Progress::MarathonUnreachable { error, .. } => Some(error.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(unreachable.len() > 1, "said on every failed read");
+    assert!(
+        unreachable
+            .iter()
+            .all(|e| e.contains("fake Marathon is down"))
+    );
+    assert!(!seen.iter().any(|p| matches!(p, Progress::Warning { .. })));
+}
+
+#[tokio::test]
+async fn marathon_answering_again_is_said_once() {
+    let fake = FakeMarathon::default();
+    fake.set_down(true);
+    fake.set_app(app(V2, "acme/shop:v2", &[true, true], 0));
+    let (sink, seen) = collecting();
+    let driver = {
+        let fake = fake.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            fake.set_down(false);
+        }
+    };
+    let (target, options) = (target(), quick());
+    let (report, ()) = tokio::join!(
+        watch_deployment::<_, Signals>(&fake, None, &target, &options, &NEVER, &sink),
+        driver
+    );
+    assert_eq!(report.outcome, WatchOutcome::Succeeded);
+    assert!(!report.marathon_unreachable);
+    let back = seen
         .lock()
         .unwrap()
         .iter()
-        .filter(|p| matches!(p, Progress::Warning { .. }))
+        .filter(|p| matches!(p, Progress::MarathonReachable))
         .count();
-    assert_eq!(warnings, 1);
+    assert_eq!(back, 1);
 }
 
 #[test]
@@ -448,7 +533,7 @@ async fn old_tasks_going_away_is_progress_not_a_stall() {
     };
     let (target, sink) = (target(), ProgressSink::none());
     let (report, ()) = tokio::join!(
-        watch_deployment::<_, Signals>(&fake, None, &target, &options, &sink),
+        watch_deployment::<_, Signals>(&fake, None, &target, &options, &NEVER, &sink),
         driver
     );
     assert_eq!(report.outcome, WatchOutcome::Succeeded);
@@ -486,7 +571,7 @@ async fn quick_deployment_with_a_stream_costs_one_confirming_read() {
     };
     let target = target();
     let (report, _tx) = tokio::join!(
-        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+        watch_deployment(&fake, Some(rx), &target, &options, &NEVER, &sink),
         driver
     );
     assert_eq!(report.outcome, WatchOutcome::Succeeded);
@@ -521,7 +606,7 @@ async fn progress_events_prompt_a_read_within_a_poll_interval() {
     let target = target();
     let watch = tokio::time::timeout(
         Duration::from_millis(1000),
-        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+        watch_deployment(&fake, Some(rx), &target, &options, &NEVER, &sink),
     );
     let (ended, _tx) = tokio::join!(watch, driver);
     assert!(ended.is_err(), "the deployment is still running");
@@ -587,7 +672,7 @@ async fn step_events_show_progress_and_a_later_step_is_not_a_stall() {
     };
     let target = target();
     let (report, _tx) = tokio::join!(
-        watch_deployment(&fake, Some(rx), &target, &options, &sink),
+        watch_deployment(&fake, Some(rx), &target, &options, &NEVER, &sink),
         driver
     );
     assert_eq!(report.outcome, WatchOutcome::Succeeded);
@@ -605,5 +690,13 @@ async fn step_events_show_progress_and_a_later_step_is_not_a_stall() {
 }
 
 async fn polling(options: WatchOptions, fake: FakeMarathon, target: WatchTarget) -> WatchReport {
-    watch_deployment::<_, Signals>(&fake, None, &target, &options, &ProgressSink::none()).await
+    watch_deployment::<_, Signals>(
+        &fake,
+        None,
+        &target,
+        &options,
+        &NEVER,
+        &ProgressSink::none(),
+    )
+    .await
 }

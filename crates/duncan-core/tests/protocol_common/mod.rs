@@ -130,6 +130,7 @@ impl Sims {
             marathon: self.marathon_client(),
             images,
             settings,
+            cancel: Default::default(),
         }
     }
 

@@ -34,6 +34,7 @@ async fn silent_stream_is_distrusted_and_the_end_is_seen_by_polling() {
         &target,
         &options,
         Duration::from_millis(100),
+        &NEVER,
         &sink,
     );
     // Far shorter than the 20 s resync: only the distrust of the silent stream can end it.
@@ -68,6 +69,7 @@ async fn keep_alives_keep_the_stream_trusted_and_rest_quiet() {
             &target,
             &options,
             Duration::from_millis(100),
+            &NEVER,
             &sink,
         ),
     );
@@ -100,6 +102,7 @@ async fn dropped_stream_is_polled_until_it_reconnects() {
         &target,
         &options,
         Duration::from_secs(60),
+        &NEVER,
         &sink,
     );
     let (report, _tx) = tokio::join!(tokio::time::timeout(Duration::from_secs(5), watch), driver);
