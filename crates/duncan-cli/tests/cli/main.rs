@@ -15,4 +15,5 @@ mod help;
 mod interrupt;
 mod notify;
 mod registry;
+mod signals;
 mod usage;

@@ -253,6 +253,43 @@ impl Sims {
 }
 
 impl Sims {
+    /// The session holding the deploy lock of `app/env`, if any.
+    pub async fn lock_session(&self, app: &str, env: &str) -> Option<String> {
+        let url = format!("{}/v1/kv/deploys/{app}/{env}/lock", self.consul_url());
+        let response = self
+            .http
+            .get(url)
+            .header("X-Consul-Token", "root")
+            .send()
+            .await
+            .expect("lock key");
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return None;
+        }
+        let entries: Value = response.json().await.expect("json");
+        entries[0]["Session"].as_str().map(str::to_owned)
+    }
+
+    /// The ids of every session Consul knows.
+    pub async fn sessions(&self) -> Vec<String> {
+        let url = format!("{}/v1/session/list", self.consul_url());
+        let list: Value = self
+            .http
+            .get(url)
+            .header("X-Consul-Token", "root")
+            .send()
+            .await
+            .expect("session list")
+            .json()
+            .await
+            .expect("json");
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["ID"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Releases a lock taken with [`Sims::hold_lock`], as its holder finishing would.
     pub async fn release_lock(&self, app: &str, env: &str, session: &str) {
         let url = format!(
