@@ -46,6 +46,8 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     base: Url,
+    /// The address as errors show it: without credentials.
+    shown: Arc<str>,
     token: Option<HeaderValue>,
     datacenter: Option<String>,
     namespace: Option<String>,
@@ -56,7 +58,7 @@ struct Inner {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("address", &self.inner.base.as_str())
+            .field("address", &&*self.inner.shown)
             .field("token", &self.inner.token.as_ref().map(|_| "<redacted>"))
             .field("datacenter", &self.inner.datacenter)
             .field("namespace", &self.inner.namespace)
@@ -142,6 +144,8 @@ pub(crate) struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// The address it came from, as errors show it.
+    pub address: Arc<str>,
 }
 
 impl Response {
@@ -149,8 +153,22 @@ impl Response {
         decode(&self.body, context)
     }
 
+    /// The metadata of a read Consul answers with index headers (KV, sessions, events). Consul
+    /// sets `X-Consul-Index` on every such answer, a 404 included, so an answer without it is
+    /// not from Consul: [`Error::NotConsul`], never "nothing there".
     pub fn meta(&self) -> Result<crate::QueryMeta> {
+        if !self.headers.contains_key("X-Consul-Index") {
+            return Err(self.not_consul("no X-Consul-Index header"));
+        }
         crate::QueryMeta::from_headers(&self.headers)
+    }
+
+    /// [`Error::NotConsul`] for this response's server.
+    pub fn not_consul(&self, reason: impl Into<String>) -> Error {
+        Error::NotConsul {
+            address: self.address.to_string(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -233,6 +251,7 @@ impl Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                shown: crate::config::shown_address(&config.address).into(),
                 base: config.address,
                 token,
                 datacenter: config.datacenter,
@@ -311,6 +330,7 @@ impl Client {
 
     async fn send_once(&self, req: &Request) -> Result<Response> {
         let url = self.url(req);
+        let shown_url = shown_request_url(&url);
         let mut builder = self
             .inner
             .http
@@ -326,23 +346,39 @@ impl Client {
         let resp = builder
             .send()
             .await
-            .map_err(|source| Error::transport(context, source))?;
+            .map_err(|source| Error::transport(context, scrub(source, &shown_url)))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
-            .map_err(|source| Error::transport(context, source))?
+            .map_err(|source| Error::transport(context, scrub(source, &shown_url)))?
             .to_vec();
         if status.is_success() || req.pass_through.contains(&status) {
             return Ok(Response {
                 status,
                 headers,
                 body,
+                address: self.inner.shown.clone(),
             });
         }
         Err(status_error(status, &headers, &body))
     }
+}
+
+/// The URL of a request as an error may show it: no credentials, no query (the query holds
+/// nothing secret, since the token never goes there, but nothing in it helps either).
+fn shown_request_url(url: &Url) -> Url {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown
+}
+
+/// Replaces the URL reqwest puts into its errors (and their `Display`) with `shown`.
+fn scrub(source: reqwest::Error, shown: &Url) -> reqwest::Error {
+    source.without_url().with_url(shown.clone())
 }
 
 /// Whether a failed attempt is sent again. A refused certificate ([`Error::Certificate`]) never

@@ -59,7 +59,7 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("address", &self.address.as_str())
+            .field("address", &shown_address(&self.address))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_file", &self.token_file)
             .field("ca_cert", &self.ca_cert)
@@ -287,7 +287,7 @@ impl RetryPolicy {
 
 fn parse_address(address: &str, https: bool) -> Result<Url, ConfigError> {
     let bad = |reason: &str| ConfigError::Address {
-        address: address.to_owned(),
+        address: redact_userinfo(address),
         reason: reason.to_owned(),
     };
     let trimmed = address.trim();
@@ -322,6 +322,33 @@ fn parse_address(address: &str, https: bool) -> Result<Url, ConfigError> {
         return Err(bad("it must not have a query or fragment"));
     }
     Ok(url)
+}
+
+/// `text` (an address as given, maybe not even a URL) with any `user:password@` replaced by
+/// `***@`, so that a refused address can be quoted in an error.
+fn redact_userinfo(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(i) => text.split_at(i + 3),
+        None => ("", text),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}***@{}{path}", authority.split_at(at + 1).1),
+        None => text.to_owned(),
+    }
+}
+
+/// An address as it may be shown (in errors, `Debug`, logs): without any user name or password,
+/// which are replaced by `***`.
+pub(crate) fn shown_address(url: &Url) -> String {
+    let mut shown = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        // Setting them can only fail for URLs without a host, which an address never is.
+        let _ = shown.set_password(None);
+        let _ = shown.set_username("***");
+    }
+    shown.as_str().trim_end_matches('/').to_owned()
 }
 
 fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -375,6 +402,36 @@ mod tests {
         assert!(Config::new("unix:///tmp/consul.sock").is_err());
         assert!(Config::new("http://user:pw@host").is_err());
         assert!(Config::new("").is_err());
+    }
+
+    #[test]
+    fn a_refused_address_is_quoted_without_its_credentials() {
+        for given in [
+            "http://user:PW@127.0.0.1:1",
+            "user:PW@127.0.0.1:1/prefix",
+            "http://PW@host/x?y",
+        ] {
+            let err = Config::new(given).expect_err("credentials are refused");
+            let (shown, debug) = (err.to_string(), format!("{err:?}"));
+            assert!(
+                !shown.contains("PW") && !debug.contains("PW"),
+                "{shown} / {debug}"
+            );
+            assert!(shown.contains("***@"), "{shown}");
+        }
+        let err = Config::from_lookup(|name| {
+            (name == "CONSUL_HTTP_ADDR").then(|| "https://u:PW@c.example:8501".to_owned())
+        })
+        .expect_err("credentials are refused");
+        assert!(!format!("{err} {err:?}").contains("PW"));
+    }
+
+    #[test]
+    fn shown_address_has_no_credentials_and_no_trailing_slash() {
+        let url = Url::parse("http://user:PW@127.0.0.1:8500/").expect("url");
+        assert_eq!(shown_address(&url), "http://***@127.0.0.1:8500");
+        let url = Url::parse("https://proxy.example/consul/").expect("url");
+        assert_eq!(shown_address(&url), "https://proxy.example/consul");
     }
 
     #[test]

@@ -104,6 +104,20 @@ pub enum Error {
         message: String,
     },
 
+    /// The server answered in a way Consul never does, so it is most likely not Consul: another
+    /// service on that port, a proxy's own page, a stub that answers every request with `200 {}`.
+    ///
+    /// Nothing it said is taken as Consul's word: a read is not reported as "no such key", and a
+    /// transaction or lock it claims to have committed is not reported as done. Whether a write
+    /// sent to it had any effect is unknown. Not retried.
+    #[error("{address} does not look like Consul ({reason})")]
+    NotConsul {
+        /// The address the client talks to, never with credentials in it.
+        address: String,
+        /// What Consul would have done, e.g. `no X-Consul-Index header`.
+        reason: String,
+    },
+
     /// The request was refused before anything was sent, because its input is invalid.
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),

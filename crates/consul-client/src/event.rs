@@ -145,8 +145,9 @@ impl Events<'_> {
             req = req.param("name", name);
         }
         let resp = self.client.send(&req.query(opts)).await?;
+        let meta = resp.meta()?;
         let events: Option<Vec<UserEvent>> = resp.json("an event list")?;
-        Ok((events.unwrap_or_default(), resp.meta()?))
+        Ok((events.unwrap_or_default(), meta))
     }
 }
 

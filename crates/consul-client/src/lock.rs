@@ -353,7 +353,7 @@ impl Lock {
         // Below this, a blocking query is pointless; report the holder instead.
         let out_of_time = |left: Duration| left < Duration::from_millis(10);
         if let Some(seen) = self.opts.seen_free_at
-            && let Some((index, reads)) = self.acquire_if_unchanged(session, seen).await
+            && let Some((index, reads)) = self.acquire_if_unchanged(session, seen).await?
         {
             return Ok(Try::Acquired(index, reads));
         }
@@ -445,10 +445,14 @@ impl Lock {
     /// One transaction: take the lock only if the key is as the caller last saw it (free, with
     /// our flags, at `seen`), with [`LockOptions::reads`]. Returns the key's new `ModifyIndex`
     /// and the reads' results when the lock is ours. Any failure (the key changed, lock-delay,
-    /// an error) returns `None`: the caller then reads and acquires as usual, which also covers
+    /// an error other than [`Error::NotConsul`]) returns `None`: the caller then reads and acquires as usual, which also covers
     /// a transaction applied although its answer was lost (our own session holding the key may
     /// acquire it again).
-    async fn acquire_if_unchanged(&self, session: &str, seen: u64) -> Option<(u64, Vec<KvPair>)> {
+    async fn acquire_if_unchanged(
+        &self,
+        session: &str,
+        seen: u64,
+    ) -> Result<Option<(u64, Vec<KvPair>)>> {
         let key = &self.opts.key;
         // `check-index` answers with the entry it checked; `check-not-exists` with nothing.
         let (guard, lock_result) = if seen == 0 {
@@ -462,10 +466,12 @@ impl Lock {
         ];
         ops.extend(self.opts.reads.iter().cloned());
         match self.client.txn(&ops).await {
-            Ok(done) => Some(split_acquired(done.results, lock_result)),
+            Ok(done) => Ok(Some(split_acquired(done.results, lock_result))),
+            // Not Consul: reading and acquiring as usual would only be misled further.
+            Err(e @ Error::NotConsul { .. }) => Err(e),
             Err(e) => {
                 tracing::debug!(key, error = %e, "guarded acquire refused; reading the key");
-                None
+                Ok(None)
             }
         }
     }

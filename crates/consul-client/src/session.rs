@@ -321,8 +321,9 @@ impl Session<'_> {
         validate::uuid("session id", id)?;
         let req = Request::get(format!("session/info/{}", segment(id))).query(opts);
         let resp = self.client.send(&req).await?;
+        let meta = resp.meta()?;
         let entries: Option<Vec<SessionEntry>> = resp.json("a session info")?;
-        Ok((entries.unwrap_or_default().into_iter().next(), resp.meta()?))
+        Ok((entries.unwrap_or_default().into_iter().next(), meta))
     }
 
     /// Lists every session of the datacenter.
@@ -331,8 +332,9 @@ impl Session<'_> {
             .client
             .send(&Request::get("session/list".to_owned()).query(opts))
             .await?;
+        let meta = resp.meta()?;
         let entries: Option<Vec<SessionEntry>> = resp.json("a session list")?;
-        Ok((entries.unwrap_or_default(), resp.meta()?))
+        Ok((entries.unwrap_or_default(), meta))
     }
 }
 

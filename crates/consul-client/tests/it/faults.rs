@@ -171,13 +171,16 @@ async fn a_server_answering_non_json_gives_a_decode_error() {
     )
     .await;
     let client = Client::new(quick(Config::new(&url).expect("url"))).expect("client");
+    let err = client.status().leader().await.expect_err("garbage");
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert!(err.to_string().contains("could not decode"), "{err}");
+    // A KV read without Consul's index header is not Consul's at all.
     let err = client
         .kv()
         .get("k", &QueryOptions::new())
         .await
         .expect_err("garbage");
-    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
-    assert!(err.to_string().contains("could not decode"), "{err}");
+    assert!(matches!(err, Error::NotConsul { .. }), "{err:?}");
     let err = client
         .kv()
         .put("k", b"v", &PutOptions::new())
@@ -300,4 +303,30 @@ async fn idempotent_transactions_are_retried_like_reads_and_plain_ones_are_not()
         .expect_err("a write is sent once");
     assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
     assert_eq!(env.control().request_count(), 1);
+}
+
+#[tokio::test]
+async fn no_credentials_or_query_in_shown_addresses() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    // Credentials in the address are refused, and the refusal does not repeat them.
+    let err = Config::new(&format!("http://user:PW@{addr}")).expect_err("refused");
+    assert!(!format!("{err} {err:?}").contains("PW"), "{err:?}");
+    // reqwest's errors carry the request URL: it is shown without its query.
+    let client =
+        Client::new(quick(Config::new(&format!("http://{addr}")).expect("url"))).expect("client");
+    let sid = "adf4238a-882b-9ddc-4a9d-5b6758e4159e";
+    let err = client
+        .kv()
+        .put("k", b"v", &PutOptions::new().acquire(sid))
+        .await
+        .expect_err("nobody listens");
+    let (shown, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(shown.contains("/v1/kv/k"), "{shown}");
+    assert!(
+        !shown.contains(sid) && !debug.contains(sid),
+        "{shown} / {debug}"
+    );
+    assert!(!format!("{client:?}").contains('@'));
 }

@@ -9,6 +9,7 @@ mod faults;
 mod input;
 mod kv;
 mod lock;
+mod not_consul;
 mod session;
 mod snapshots;
 mod txn;
