@@ -272,6 +272,11 @@ impl Client {
         &self.inner.base
     }
 
+    /// The per-request timeout of the config.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     fn url(&self, req: &Request) -> Url {
         let mut url = self.inner.base.clone();
         let prefix = self.inner.base.path().trim_end_matches('/');

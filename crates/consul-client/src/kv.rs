@@ -329,6 +329,11 @@ impl Kv<'_> {
     /// Watches one key: a stream that yields the key's state now, then again each time its
     /// index changes, using blocking queries with `opts.wait` per round (Consul's default 5
     /// minutes when unset). See [`watch::watch`] for the rules it follows.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream stops the watch at once and leaves nothing behind; see
+    /// [`watch::watch`].
     pub fn watch(
         &self,
         key: &str,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::Client;
 use crate::error::{Error, Result};
@@ -168,6 +169,15 @@ pub enum LockAttempt {
         /// when the key does not exist.
         holder: Option<KvPair>,
     },
+    /// The attempt was cancelled through its token ([`Lock::acquire_cancellable`]) before the
+    /// lock was handed over: it is not ours.
+    Cancelled {
+        /// Whether Consul confirmed the clean-up: the session the attempt created was destroyed
+        /// (which also releases the key, should an acquire still in flight have taken it), or,
+        /// with the caller's own session ([`LockOptions::session`]), the key was released.
+        /// When `false`, the created session is left to expire after its TTL.
+        cleaned_up: bool,
+    },
 }
 
 /// The outcome of one acquisition loop.
@@ -283,11 +293,102 @@ impl Lock {
     /// behaviour `release`) and renewed while the lock is held; it is destroyed again when
     /// the lock is not obtained. While the lock is held by another session, the wait uses
     /// blocking queries, so it ends as soon as the holder lets go.
+    ///
+    /// The request that takes the lock (`PUT ?acquire=`, or the transaction with
+    /// [`LockOptions::reads`]) is retried like a read on transport errors, 429 and 5xx: taking
+    /// a lock again with the session that holds it changes nothing but the value, so a retry
+    /// of one that was applied after all is harmless. Consul's `invalid session` answer is
+    /// not retried.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropping this future while it runs can leave the session it created
+    /// behind (it expires only after its TTL, and until then may even hold the lock, when the
+    /// acquiring request was in flight). To stop a wait, use [`Lock::acquire_cancellable`],
+    /// which cleans up before it returns.
+    ///
+    /// # Errors
+    ///
+    /// Any error of the requests it sends: creating the session, reading the key, taking it
+    /// ([`Error::InvalidSession`] when [`LockOptions::session`] is not valid); and
+    /// [`Error::LockConflict`] when the key exists with other flags than
+    /// [`LockOptions::flags`].
     pub async fn acquire(&self, mode: AcquireMode) -> Result<LockAttempt> {
+        self.acquire_cancellable(mode, &CancellationToken::new())
+            .await
+    }
+
+    /// Like [`Lock::acquire`], but stops as soon as `cancel` is cancelled, at any point of the
+    /// attempt, and then answers [`LockAttempt::Cancelled`] after cleaning up.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancellation is cooperative: cancel the token, then await this future to its end; the
+    /// clean-up is part of it. On cancellation:
+    ///
+    /// - before anything was sent: nothing is sent;
+    /// - while the session is being created: the create request is awaited (bounded by the
+    ///   request timeout; abandoning it could leave a session nobody knows of), then the
+    ///   session is destroyed;
+    /// - while waiting in a blocking query, or while the acquiring request is in flight: the
+    ///   request is abandoned and the session the attempt created is destroyed. Destroying it
+    ///   also releases the key if the abandoned acquire was applied after all, and an acquire
+    ///   applied after the destroy fails (Consul refuses an invalid session), so the key is
+    ///   never left held;
+    /// - with the caller's own [`LockOptions::session`], which the lock must not destroy, the
+    ///   key is released with that session instead (`PUT ?release=`). An acquire still in
+    ///   flight may land after that release: a caller that cancels should destroy its session
+    ///   or release the key again when it is done with it.
+    ///
+    /// The clean-up request waits at most the client's request timeout; whether Consul
+    /// confirmed it is in [`LockAttempt::Cancelled::cleaned_up`]. A lock already handed over
+    /// (the future returned [`LockAttempt::Acquired`]) is the caller's to release.
+    ///
+    /// Dropping this future instead of cancelling the token is as unsafe as dropping
+    /// [`Lock::acquire`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: consul_client::Client) -> Result<(), consul_client::Error> {
+    /// use std::time::Duration;
+    /// use consul_client::{AcquireMode, Lock, LockAttempt, LockOptions};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let lock = Lock::new(client, LockOptions::new("jobs/nightly/lock", b"worker-1".to_vec()))?;
+    /// let cancel = CancellationToken::new();
+    /// let on_ctrl_c = cancel.clone();
+    /// tokio::spawn(async move {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    ///     on_ctrl_c.cancel();
+    /// });
+    /// match lock.acquire_cancellable(AcquireMode::WaitUpTo(Duration::from_secs(600)), &cancel).await? {
+    ///     LockAttempt::Acquired(held) => held.release().await?,
+    ///     LockAttempt::Cancelled { cleaned_up } => eprintln!("cancelled (cleaned up: {cleaned_up})"),
+    ///     _ => eprintln!("busy"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::acquire`]. A cancellation is not an error.
+    pub async fn acquire_cancellable(
+        &self,
+        mode: AcquireMode,
+        cancel: &CancellationToken,
+    ) -> Result<LockAttempt> {
+        if cancel.is_cancelled() {
+            return Ok(LockAttempt::Cancelled { cleaned_up: true });
+        }
         let (session, renewer) = match &self.opts.session {
             Some(s) => (s.clone(), None),
             None => {
+                // Not raced with `cancel`: an abandoned create may still make a session, whose
+                // id nobody would know. The request timeout bounds it.
                 let id = self.create_session().await?;
+                if cancel.is_cancelled() {
+                    let cleaned_up = self.destroy_bounded(&id).await;
+                    return Ok(LockAttempt::Cancelled { cleaned_up });
+                }
                 // Renew from the start: a long wait must not let the session expire.
                 let interval = self
                     .opts
@@ -302,21 +403,37 @@ impl Lock {
                 (id, Some(renewer))
             }
         };
-        let busy = match self.try_acquire(&session, mode).await {
-            Ok(Try::Acquired(index, reads)) => {
+        let attempt = tokio::select! {
+            // A cancellation seen together with an outcome wins: the caller asked to stop.
+            biased;
+            () = cancel.cancelled() => None,
+            attempt = self.try_acquire(&session, mode) => Some(attempt),
+        };
+        let outcome = match attempt {
+            Some(Ok(Try::Acquired(index, reads))) => {
                 return Ok(LockAttempt::Acquired(
                     self.hold(session, renewer, index, reads),
                 ));
             }
-            Ok(Try::Busy(holder)) => Ok(LockAttempt::Busy { holder }),
-            Err(e) => Err(e),
+            Some(Ok(Try::Busy(holder))) => Ok(LockAttempt::Busy { holder }),
+            Some(Err(e)) => Err(e),
+            None => Ok(LockAttempt::Cancelled { cleaned_up: false }),
         };
+        let cancelled = matches!(outcome, Ok(LockAttempt::Cancelled { .. }));
         // Not obtained: the session created for this attempt has no further use.
-        if let Some(renewer) = renewer {
+        let cleaned_up = if let Some(renewer) = renewer {
             drop(renewer);
-            self.destroy_quietly(&session).await;
+            self.destroy_bounded(&session).await
+        } else if cancelled {
+            // The caller's session: an abandoned acquire may have taken the key with it.
+            self.release_bounded(&session).await
+        } else {
+            true
+        };
+        match outcome {
+            Ok(LockAttempt::Cancelled { .. }) => Ok(LockAttempt::Cancelled { cleaned_up }),
+            other => other,
         }
-        busy
     }
 
     async fn create_session(&self) -> Result<String> {
@@ -327,9 +444,37 @@ impl Lock {
         self.client.session().create(&req).await
     }
 
-    async fn destroy_quietly(&self, session: &str) {
-        if let Err(e) = self.client.session().destroy(session).await {
-            tracing::debug!(session, error = %e, "could not destroy the lock's session");
+    /// Destroys a session the lock created, waiting at most the request timeout. Returns
+    /// whether Consul confirmed it.
+    async fn destroy_bounded(&self, session: &str) -> bool {
+        let sessions = self.client.session();
+        let destroy = sessions.destroy(session);
+        match tokio::time::timeout(self.client.request_timeout(), destroy).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::debug!(session, error = %e, "could not destroy the lock's session");
+                false
+            }
+            Err(_) => {
+                tracing::debug!(session, "destroying the lock's session timed out");
+                false
+            }
+        }
+    }
+
+    /// Releases the key with the caller's session, waiting at most the request timeout.
+    /// Returns whether Consul answered (a `false` answer means the key was not held by it).
+    async fn release_bounded(&self, session: &str) -> bool {
+        let put = PutOptions::new().release(session).flags(self.opts.flags);
+        let kv = self.client.kv();
+        let release = kv.put(&self.opts.key, &self.opts.value, &put);
+        match tokio::time::timeout(self.client.request_timeout(), release).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::debug!(session, error = %e, "could not release the lock key");
+                false
+            }
+            Err(_) => false,
         }
     }
 
@@ -578,6 +723,14 @@ async fn monitor(
 /// [`HeldLock::lost`] resolves as soon as either reports a loss. Dropping a held lock without
 /// releasing it stops the renewal and, inside a Tokio runtime, releases the key and destroys
 /// the session in a background task (best effort; the session's TTL is the backstop).
+///
+/// # Cancel safety
+///
+/// Dropping a `HeldLock` only starts a best-effort release in the background: nobody learns
+/// whether it worked, and it never runs when the runtime is shutting down (or outside one).
+/// Call [`HeldLock::release`] and await it; dropping *that* future part-way starts no clean-up
+/// at all (the key may then stay held until the session's TTL ends).
+/// [`HeldLock::lost`] is cancel safe: dropping it loses nothing.
 pub struct HeldLock {
     client: Client,
     key: String,

@@ -4,6 +4,7 @@
 //! One test binary keeps the build short; each module is one API.
 
 mod acl;
+mod cancel;
 mod events;
 mod faults;
 mod input;
