@@ -282,10 +282,23 @@ impl Kv<'_> {
     /// Refused before sending: an invalid key, a value over 512 KiB, exclusive options
     /// combined, a malformed session id.
     pub async fn put(&self, key: &str, value: &[u8], opts: &PutOptions) -> Result<bool> {
+        self.put_retried(key, value, opts, Retry::Write).await
+    }
+
+    /// [`Kv::put`] with the given retry rule: [`Retry::Idempotent`] for a write that may be
+    /// applied twice, such as an `acquire` by the session that may already hold the key.
+    pub(crate) async fn put_retried(
+        &self,
+        key: &str,
+        value: &[u8],
+        opts: &PutOptions,
+        retry: Retry,
+    ) -> Result<bool> {
         validate::key(key, Empty::Refuse)?;
         validate::value(value)?;
         opts.validate()?;
-        let mut req = Request::put(format!("kv/{}", key_path(key))).body(value.to_vec());
+        let mut req =
+            Request::new(Method::PUT, format!("kv/{}", key_path(key)), retry).body(value.to_vec());
         if let Some(flags) = opts.flags {
             req = req.param("flags", flags.to_string());
         }

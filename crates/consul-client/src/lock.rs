@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::Client;
+use crate::client::Retry;
 use crate::error::{Error, Result};
 use crate::kv::{KvPair, PutOptions};
 use crate::query::{QueryOptions, next_index};
@@ -562,17 +563,36 @@ impl Lock {
         let key = &self.opts.key;
         if self.opts.reads.is_empty() {
             let put = PutOptions::new().acquire(session).flags(self.opts.flags);
-            let taken = self.client.kv().put(key, &self.opts.value, &put).await?;
+            // Retried like a read: an acquire by the session that holds the key already only
+            // sets the value again (LockIndex kept). Consul's `invalid session` is not retried.
+            let taken = self
+                .client
+                .kv()
+                .put_retried(key, &self.opts.value, &put, Retry::Idempotent)
+                .await?;
             return Ok(taken.then(|| Try::Acquired(0, Vec::new())));
         }
         let mut ops = vec![
             TxnOp::lock(key.clone(), self.opts.value.clone(), session).with_flags(self.opts.flags),
         ];
         ops.extend(self.opts.reads.iter().cloned());
-        match self.client.txn(&ops).await {
+        // Retried like a read, as the `PUT ?acquire=` above: `lock` by the holding session and
+        // the reads after it have the same effect however often they are applied.
+        match self.client.idempotent_txn(&ops).await {
             Ok(done) => {
                 let (index, reads) = split_acquired(done.results, 0);
                 Ok(Some(Try::Acquired(index, reads)))
+            }
+            // Our session is gone: no retry or wait can change that.
+            Err(Error::TxnRolledBack { errors })
+                if errors.iter().any(|e| e.what.contains("invalid session")) =>
+            {
+                let message = errors
+                    .into_iter()
+                    .find(|e| e.what.contains("invalid session"))
+                    .map(|e| e.what)
+                    .unwrap_or_default();
+                Err(Error::InvalidSession { message })
             }
             // Only the `lock` failed: refused, as a `PUT ?acquire=` answering `false`.
             Err(Error::TxnRolledBack { errors })

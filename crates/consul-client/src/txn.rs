@@ -655,8 +655,9 @@ impl Client {
     /// applied (its writes leave nothing behind, as a `set` and `delete` of the same key, or
     /// write fixed values; its checks do not depend on its own earlier application), retrying
     /// it like a read on transport errors, 429 and 5xx, where [`Client::txn`] sends a write
-    /// once. A transaction that checks an index or takes a lock is not such a transaction:
-    /// a retry of one that was applied would fail its own checks.
+    /// once. A transaction that checks an index (or a `cas`) is not such a transaction: a retry
+    /// of one that was applied would fail its own checks. A `lock` is, for the session that
+    /// takes it: taking a lock again with the session that holds it only sets its value.
     ///
     /// ```no_run
     /// # async fn demo(client: consul_client::Client) -> Result<(), consul_client::Error> {

@@ -330,3 +330,76 @@ async fn no_credentials_or_query_in_shown_addresses() {
     );
     assert!(!format!("{client:?}").contains('@'));
 }
+
+fn statuses_of(env: &Env, needle: &str) -> Vec<u16> {
+    env.control()
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains(needle))
+        .map(|r| r.status)
+        .collect()
+}
+
+async fn try_lock(env: &Env, opts: consul_client::LockOptions) -> consul_client::LockAttempt {
+    consul_client::Lock::new(env.client.clone(), opts)
+        .expect("lock")
+        .acquire(consul_client::AcquireMode::TryOnce)
+        .await
+        .expect("acquire")
+}
+
+#[tokio::test]
+async fn a_transient_500_on_the_acquire_is_retried_and_the_lock_taken() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("retried-acquire");
+    env.control().fail_next_matching(1, 500, "acquire=");
+    let opts = consul_client::LockOptions::new(key.clone(), b"me".to_vec());
+    let consul_client::LockAttempt::Acquired(held) = try_lock(&env, opts).await else {
+        panic!("the lock is taken after one retry");
+    };
+    assert_eq!(statuses_of(&env, "acquire="), [500, 200]);
+    held.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn a_transient_500_on_the_lock_transaction_is_retried_and_the_lock_taken() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("retried-lock-txn");
+    env.control().fail_next_matching(1, 500, "/v1/txn");
+    let opts = consul_client::LockOptions::new(key.clone(), b"me".to_vec())
+        .reads(vec![TxnOp::get_tree(env.key("data/"))]);
+    let consul_client::LockAttempt::Acquired(held) = try_lock(&env, opts).await else {
+        panic!("the lock is taken after one retry");
+    };
+    assert_eq!(statuses_of(&env, "/v1/txn"), [500, 200]);
+    held.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn invalid_session_on_the_acquire_is_not_retried() {
+    let env = Env::sim(Default::default()).await;
+    let sid = env
+        .client
+        .session()
+        .create(&consul_client::SessionRequest::new("gone"))
+        .await
+        .expect("session");
+    env.client.session().destroy(&sid).await.expect("destroy");
+    for reads in [Vec::new(), vec![TxnOp::get_tree(env.key("data/"))]] {
+        env.control().clear_requests();
+        let with_reads = !reads.is_empty();
+        let opts = consul_client::LockOptions::new(env.key("gone-session"), b"me".to_vec())
+            .session(sid.clone())
+            .reads(reads);
+        let err = consul_client::Lock::new(env.client.clone(), opts)
+            .expect("lock")
+            .acquire(consul_client::AcquireMode::WaitUpTo(Duration::from_secs(
+                30,
+            )))
+            .await
+            .expect_err("the session is gone");
+        assert!(matches!(err, Error::InvalidSession { .. }), "{err:?}");
+        let needle = if with_reads { "/v1/txn" } else { "acquire=" };
+        assert_eq!(statuses_of(&env, needle).len(), 1, "sent once: {needle}");
+    }
+}
