@@ -53,6 +53,7 @@ struct Inner {
     namespace: Option<String>,
     timeout: Duration,
     retry: RetryPolicy,
+    max_response_size: usize,
 }
 
 impl fmt::Debug for Client {
@@ -258,6 +259,7 @@ impl Client {
                 namespace: config.namespace,
                 timeout: config.timeout,
                 retry: config.retry,
+                max_response_size: config.max_response_size,
             }),
         })
     }
@@ -348,17 +350,35 @@ impl Client {
             builder = builder.body(body.clone());
         }
         let context = || format!("{} /v1/{}", req.method, req.path);
-        let resp = builder
+        let mut resp = builder
             .send()
             .await
             .map_err(|source| Error::transport(context, scrub(source, &shown_url)))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
+        // Read chunk by chunk up to the limit: a server must not make us allocate at will.
+        let limit = self.inner.max_response_size;
+        let too_large = || Error::ResponseTooLarge {
+            limit,
+            address: self.inner.shown.to_string(),
+        };
+        if resp
+            .content_length()
+            .is_some_and(|len| len > u64::try_from(limit).unwrap_or(u64::MAX))
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
             .map_err(|source| Error::transport(context, scrub(source, &shown_url)))?
-            .to_vec();
+        {
+            if chunk.len() > limit.saturating_sub(body.len()) {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         if status.is_success() || req.pass_through.contains(&status) {
             return Ok(Response {
                 status,

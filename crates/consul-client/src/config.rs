@@ -14,6 +14,17 @@ pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:8500";
 /// The per-request timeout used when none is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The largest response body the client reads when none is set: 128 MiB.
+///
+/// Consul's own limits bound its answers: a KV value holds at most 512 KiB (683 KiB in
+/// base64), and a transaction at most 128 operations, so the largest transaction answer of
+/// single-key operations (128 `get`s of full values) is about 86 MiB. 128 MiB leaves half as
+/// much again for JSON and metadata. Only a recursive read (`list`, `keys`, `get-tree`) of a very
+/// large part of the store can be bigger; a caller making those raises the limit with
+/// [`Config::with_max_response_size`]. Anything larger is not an answer to keep in memory: a
+/// misbehaving server or proxy could otherwise make the client allocate without bound.
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
+
 /// How to reach Consul and how to behave while doing so.
 ///
 /// Build one with [`Config::new`] or [`Config::from_env`], adjust it with the `with_*` methods,
@@ -37,6 +48,7 @@ pub struct Config {
     pub(crate) timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) http_client: Option<reqwest::Client>,
+    pub(crate) max_response_size: usize,
 }
 
 impl Default for Config {
@@ -52,6 +64,7 @@ impl Default for Config {
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
             http_client: None,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
         }
     }
 }
@@ -72,6 +85,7 @@ impl fmt::Debug for Config {
                 "http_client",
                 &self.http_client.as_ref().map(|_| "<caller's client>"),
             )
+            .field("max_response_size", &self.max_response_size)
             .finish()
     }
 }
@@ -208,6 +222,19 @@ impl Config {
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
+    }
+
+    /// Sets the largest response body the client reads (default
+    /// [`DEFAULT_MAX_RESPONSE_SIZE`]). A larger answer is read no further than the limit and
+    /// fails with [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), without a retry.
+    pub fn with_max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// The largest response body the client reads.
+    pub fn max_response_size(&self) -> usize {
+        self.max_response_size
     }
 
     /// The address requests go to.

@@ -118,6 +118,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The answer's body is larger than the client reads
+    /// ([`Config::with_max_response_size`](crate::Config::with_max_response_size)); it was read
+    /// no further than the limit. Not retried: the same request would get the same answer.
+    #[error("{address} answered with a body larger than the client's limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+        /// The address the client talks to, never with credentials in it.
+        address: String,
+    },
+
     /// The request was refused before anything was sent, because its input is invalid.
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),

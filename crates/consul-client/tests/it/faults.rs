@@ -403,3 +403,58 @@ async fn invalid_session_on_the_acquire_is_not_retried() {
         assert_eq!(statuses_of(&env, needle).len(), 1, "sent once: {needle}");
     }
 }
+
+/// A server that answers one request with a close-delimited body of `total` bytes (with a
+/// `Content-Length` when `declare` is set) and reports how many bytes it managed to write. It
+/// answers no second connection: a retry would end in a transport error, not in the refusal.
+async fn flood_server(total: usize, declare: bool) -> (String, tokio::task::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        let head = if declare {
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n")
+        } else {
+            "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_owned()
+        };
+        let mut written = 0;
+        if socket.write_all(head.as_bytes()).await.is_ok() {
+            let chunk = vec![b'x'; 16 * 1024];
+            while written < total {
+                match socket.write(&chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => written += n,
+                }
+            }
+        }
+        written
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_refused_early_and_not_retried() {
+    const LIMIT: usize = 64 * 1024;
+    // Far more than any socket buffer can hold, so the server can only finish if read.
+    const TOTAL: usize = 64 * 1024 * 1024;
+    for declare in [false, true] {
+        let (url, server) = flood_server(TOTAL, declare).await;
+        let config = quick(Config::new(&url).expect("url")).with_max_response_size(LIMIT);
+        let client = Client::new(config).expect("client");
+        let err = client
+            .kv()
+            .list("", &QueryOptions::new())
+            .await
+            .expect_err("too large");
+        assert!(
+            matches!(err, Error::ResponseTooLarge { limit: LIMIT, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&url), "{err}");
+        drop(client);
+        let written = server.await.expect("server");
+        assert!(written < TOTAL, "the client read it all: {written} bytes");
+    }
+}
