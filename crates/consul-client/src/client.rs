@@ -274,6 +274,12 @@ impl Client {
         &self.inner.base
     }
 
+    /// Whether requests carry a token (`X-Consul-Token`). Without one, Consul judges them as
+    /// the anonymous token; see [`Error::PermissionDenied`].
+    pub fn sends_token(&self) -> bool {
+        self.inner.token.is_some()
+    }
+
     /// The per-request timeout of the config.
     pub(crate) fn request_timeout(&self) -> Duration {
         self.inner.timeout
@@ -387,7 +393,12 @@ impl Client {
                 address: self.inner.shown.clone(),
             });
         }
-        Err(status_error(status, &headers, &body))
+        Err(status_error(
+            status,
+            &headers,
+            &body,
+            self.inner.token.is_some(),
+        ))
     }
 }
 
@@ -419,7 +430,12 @@ fn should_retry(kind: Retry, error: &Error) -> bool {
 }
 
 /// Turns an error status into the typed error it stands for.
-pub(crate) fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
+pub(crate) fn status_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    token_sent: bool,
+) -> Error {
     let text = String::from_utf8_lossy(body);
     let message = text.trim();
     match status {
@@ -430,6 +446,7 @@ pub(crate) fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8])
             } else {
                 message
             }),
+            token_sent,
         },
         StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
             retry_after: headers
@@ -497,12 +514,15 @@ mod tests {
     fn acl_not_found_is_told_apart_from_permission_denied() {
         let h = HeaderMap::new();
         assert!(matches!(
-            status_error(StatusCode::FORBIDDEN, &h, b"ACL not found"),
+            status_error(StatusCode::FORBIDDEN, &h, b"ACL not found", true),
             Error::AclNotFound
         ));
         assert!(matches!(
-            status_error(StatusCode::FORBIDDEN, &h, b"Permission denied"),
-            Error::PermissionDenied { .. }
+            status_error(StatusCode::FORBIDDEN, &h, b"Permission denied", false),
+            Error::PermissionDenied {
+                token_sent: false,
+                ..
+            }
         ));
     }
 
@@ -510,7 +530,7 @@ mod tests {
     fn rate_limit_reads_retry_after() {
         let mut h = HeaderMap::new();
         h.insert("Retry-After", HeaderValue::from_static("3"));
-        match status_error(StatusCode::TOO_MANY_REQUESTS, &h, b"") {
+        match status_error(StatusCode::TOO_MANY_REQUESTS, &h, b"", true) {
             Error::RateLimited { retry_after } => {
                 assert_eq!(retry_after, Some(Duration::from_secs(3)))
             }

@@ -10,15 +10,37 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Consul refused the request because the token lacks the needed rights (HTTP 403
-    /// `Permission denied`).
-    #[error("permission denied by Consul: {message}")]
+    /// Consul refused the request for lack of rights (HTTP 403 `Permission denied`).
+    ///
+    /// The three token cases Consul answers with a 403 are told apart:
+    ///
+    /// | case | error |
+    /// | --- | --- |
+    /// | no token was sent, and the anonymous token lacks the rights | `PermissionDenied { token_sent: false, .. }` |
+    /// | the token sent lacks the rights | `PermissionDenied { token_sent: true, .. }` |
+    /// | the token sent is not known to Consul | [`Error::AclNotFound`] |
+    ///
+    /// Inside a transaction a denied operation rolls it back instead
+    /// ([`Error::TxnRolledBack`], see [`Error::is_permission_denied`]); whether a token was sent
+    /// is then [`Client::sends_token`](crate::Client::sends_token).
+    #[error(
+        "permission denied by Consul ({}): {message}",
+        if *token_sent {
+            "the token sent lacks the rights"
+        } else {
+            "no token was sent, and the anonymous token lacks the rights"
+        }
+    )]
     PermissionDenied {
         /// Consul's message, e.g. `Permission denied`.
         message: String,
+        /// Whether the request carried a token. `false`: Consul judged it as the anonymous
+        /// token, and configuring a token may help.
+        token_sent: bool,
     },
 
-    /// Consul does not know the token that was sent (HTTP 403 `ACL not found`).
+    /// Consul does not know the token that was sent (HTTP 403 `ACL not found`): it was
+    /// deleted, has expired, or is mistyped. Only ever answered to a request with a token.
     #[error("Consul does not know the ACL token that was sent (ACL not found)")]
     AclNotFound,
 
@@ -149,7 +171,8 @@ pub enum Error {
 
 impl Error {
     /// True when Consul refused the request for lack of rights: a 403 `Permission denied`, or a
-    /// transaction rolled back because one of its operations was denied.
+    /// transaction rolled back because one of its operations was denied. An unknown token
+    /// ([`Error::AclNotFound`]) is not counted here.
     pub fn is_permission_denied(&self) -> bool {
         match self {
             Self::PermissionDenied { .. } => true,
