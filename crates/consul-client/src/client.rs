@@ -30,7 +30,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// How much of an error body is kept in [`Error::Server`].
+/// How much of an error body is kept in [`Error::Server`](crate::Error::Server).
 const MAX_ERROR_BODY: usize = 4096;
 
 /// An async client for Consul's HTTP API.
@@ -156,7 +156,7 @@ impl Response {
 
     /// The metadata of a read Consul answers with index headers (KV, sessions, events). Consul
     /// sets `X-Consul-Index` on every such answer, a 404 included, so an answer without it is
-    /// not from Consul: [`Error::NotConsul`], never "nothing there".
+    /// not from Consul: [`Error::NotConsul`](crate::Error::NotConsul), never "nothing there".
     pub fn meta(&self) -> Result<crate::QueryMeta> {
         if !self.headers.contains_key("X-Consul-Index") {
             return Err(self.not_consul("no X-Consul-Index header"));
@@ -164,7 +164,7 @@ impl Response {
         crate::QueryMeta::from_headers(&self.headers)
     }
 
-    /// [`Error::NotConsul`] for this response's server.
+    /// [`Error::NotConsul`](crate::Error::NotConsul) for this response's server.
     pub fn not_consul(&self, reason: impl Into<String>) -> Error {
         Error::NotConsul {
             address: self.address.to_string(),
@@ -195,7 +195,13 @@ impl Client {
     /// certificate and builds the HTTP client (unless the config carries the caller's own).
     ///
     /// The HTTP client built here follows no redirects, so the token header can never be
-    /// forwarded to another host.
+    /// forwarded to another host (a caller's own client may; see
+    /// [`Config::with_http_client`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) when the token file or CA certificate cannot be read, the token cannot be
+    /// sent in a header, or the HTTP client cannot be built.
     pub fn new(config: Config) -> Result<Self> {
         let token = match &config.token_file {
             Some(path) => {
@@ -265,6 +271,10 @@ impl Client {
     }
 
     /// A client configured from Consul's environment variables; see [`Config::from_env`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) for an invalid variable, and as [`Client::new`].
     pub fn from_env() -> Result<Self> {
         Self::new(Config::from_env()?)
     }
@@ -275,7 +285,7 @@ impl Client {
     }
 
     /// Whether requests carry a token (`X-Consul-Token`). Without one, Consul judges them as
-    /// the anonymous token; see [`Error::PermissionDenied`].
+    /// the anonymous token; see [`Error::PermissionDenied`](crate::Error::PermissionDenied).
     pub fn sends_token(&self) -> bool {
         self.inner.token.is_some()
     }
@@ -417,7 +427,7 @@ fn scrub(source: reqwest::Error, shown: &Url) -> reqwest::Error {
     source.without_url().with_url(shown.clone())
 }
 
-/// Whether a failed attempt is sent again. A refused certificate ([`Error::Certificate`]) never
+/// Whether a failed attempt is sent again. A refused certificate ([`Error::Certificate`](crate::Error::Certificate)) never
 /// is: reqwest counts it as a connect error, but no retry can change the certificate.
 fn should_retry(kind: Retry, error: &Error) -> bool {
     match (kind, error) {

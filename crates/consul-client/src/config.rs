@@ -37,6 +37,7 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
 /// assert!(!format!("{config:?}").contains("s3cr3t"));
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct Config {
     pub(crate) address: Url,
     pub(crate) token: Option<String>,
@@ -103,6 +104,11 @@ impl Config {
     /// assert_eq!(config.address().as_str(), "https://consul.example:8501/prefix");
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Address`] when the address is empty, not `http`/`https`, has no host, holds
+    /// credentials, a query or a fragment. The address is quoted without its credentials.
     pub fn new(address: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             address: parse_address(address, false)?,
@@ -125,6 +131,10 @@ impl Config {
     ///
     /// Booleans accept what Go's `strconv.ParseBool` accepts (`1`, `t`, `true`, `0`, `f`,
     /// `false`, …). Unset or empty variables keep the defaults.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_lookup`].
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -143,6 +153,11 @@ impl Config {
     /// assert_eq!(config.address().as_str(), "https://consul.example:8501/");
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Environment`] for a boolean variable that is not a boolean,
+    /// [`ConfigError::Address`] for an invalid `CONSUL_HTTP_ADDR`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let mut config = Self::default();
@@ -219,6 +234,12 @@ impl Config {
 
     /// Uses the caller's HTTP client instead of building one. Its TLS settings then apply;
     /// [`Config::with_ca_cert`] and [`Config::with_tls_verify`] are ignored.
+    ///
+    /// Mind its redirect policy: a client that follows redirects (reqwest's default follows up
+    /// to 10) sends the `X-Consul-Token` header on to wherever Consul, or anything posing as
+    /// it, redirects — another host included. Build it with
+    /// `.redirect(reqwest::redirect::Policy::none())`, as the client built by
+    /// [`Client::new`](crate::Client::new) is.
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
@@ -274,6 +295,7 @@ impl Config {
 /// only when the connection could not be opened, since then nothing reached Consul.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct RetryPolicy {
     /// How many times a failed request is retried (0 turns retries off).
     pub max_retries: usize,

@@ -18,10 +18,10 @@ pub enum Error {
     /// | --- | --- |
     /// | no token was sent, and the anonymous token lacks the rights | `PermissionDenied { token_sent: false, .. }` |
     /// | the token sent lacks the rights | `PermissionDenied { token_sent: true, .. }` |
-    /// | the token sent is not known to Consul | [`Error::AclNotFound`] |
+    /// | the token sent is not known to Consul | [`Error::AclNotFound`](crate::Error::AclNotFound) |
     ///
     /// Inside a transaction a denied operation rolls it back instead
-    /// ([`Error::TxnRolledBack`], see [`Error::is_permission_denied`]); whether a token was sent
+    /// ([`Error::TxnRolledBack`](crate::Error::TxnRolledBack), see [`Error::is_permission_denied`](crate::Error::is_permission_denied)); whether a token was sent
     /// is then [`Client::sends_token`](crate::Client::sends_token).
     #[error(
         "permission denied by Consul ({}): {message}",
@@ -172,7 +172,7 @@ pub enum Error {
 impl Error {
     /// True when Consul refused the request for lack of rights: a 403 `Permission denied`, or a
     /// transaction rolled back because one of its operations was denied. An unknown token
-    /// ([`Error::AclNotFound`]) is not counted here.
+    /// ([`Error::AclNotFound`](crate::Error::AclNotFound)) is not counted here.
     pub fn is_permission_denied(&self) -> bool {
         match self {
             Self::PermissionDenied { .. } => true,
@@ -182,7 +182,7 @@ impl Error {
     }
 
     /// True when retrying the same request later may succeed: transport failures, rate limiting
-    /// and server-side (5xx) errors. A refused certificate ([`Error::Certificate`]) is not
+    /// and server-side (5xx) errors. A refused certificate ([`Error::Certificate`](crate::Error::Certificate)) is not
     /// transient: it stays refused until the certificate or the client's config changes.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -192,8 +192,8 @@ impl Error {
         }
     }
 
-    /// The error for a request that failed below HTTP: [`Error::Certificate`] when Consul's
-    /// certificate was refused, [`Error::Transport`] otherwise.
+    /// The error for a request that failed below HTTP: [`Error::Certificate`](crate::Error::Certificate) when Consul's
+    /// certificate was refused, [`Error::Transport`](crate::Error::Transport) otherwise.
     pub(crate) fn transport(context: impl FnOnce() -> String, source: reqwest::Error) -> Self {
         match certificate_problem(&source) {
             Some(problem) => Self::Certificate {
@@ -206,7 +206,7 @@ impl Error {
     }
 }
 
-/// Why Consul's TLS certificate was refused; see [`Error::Certificate`].
+/// Why Consul's TLS certificate was refused; see [`Error::Certificate`](crate::Error::Certificate).
 ///
 /// The text of each says what to do about it, for the user of a client program.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -30,6 +30,7 @@ const MONITOR_WAIT: Duration = Duration::from_secs(60);
 /// Options of a [`Lock`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct LockOptions {
     /// The key to lock.
     pub key: String,
@@ -37,7 +38,7 @@ pub struct LockOptions {
     /// readable by others with [`Lock::holder`].
     pub value: Vec<u8>,
     /// The flags stored on the key. A key that exists with other flags is not a lock of
-    /// this kind and is refused with [`Error::LockConflict`]. Default:
+    /// this kind and is refused with [`Error::LockConflict`](crate::Error::LockConflict). Default:
     /// [`GO_API_LOCK_FLAGS`].
     pub flags: u64,
     /// An existing session to lock with. When unset, each acquisition creates a session
@@ -263,6 +264,10 @@ pub struct Lock {
 
 impl Lock {
     /// A lock described by `opts`. The key and value are checked here; nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an invalid key, a value over 512 KiB or a malformed session id.
     pub fn new(client: Client, opts: LockOptions) -> Result<Self> {
         validate::key(&opts.key, Empty::Refuse)?;
         validate::value(&opts.value)?;
@@ -279,6 +284,10 @@ impl Lock {
 
     /// The key as it is now when a session holds it (its value names the holder), `None`
     /// when the lock is free.
+    ///
+    /// # Errors
+    ///
+    /// As [`Kv::get`](crate::Kv::get).
     pub async fn holder(&self) -> Result<Option<KvPair>> {
         let (pair, _) = self
             .client
@@ -311,8 +320,8 @@ impl Lock {
     /// # Errors
     ///
     /// Any error of the requests it sends: creating the session, reading the key, taking it
-    /// ([`Error::InvalidSession`] when [`LockOptions::session`] is not valid); and
-    /// [`Error::LockConflict`] when the key exists with other flags than
+    /// ([`Error::InvalidSession`](crate::Error::InvalidSession) when [`LockOptions::session`] is not valid); and
+    /// [`Error::LockConflict`](crate::Error::LockConflict) when the key exists with other flags than
     /// [`LockOptions::flags`].
     pub async fn acquire(&self, mode: AcquireMode) -> Result<LockAttempt> {
         self.acquire_cancellable(mode, &CancellationToken::new())
@@ -610,7 +619,7 @@ impl Lock {
     /// One transaction: take the lock only if the key is as the caller last saw it (free, with
     /// our flags, at `seen`), with [`LockOptions::reads`]. Returns the key's new `ModifyIndex`
     /// and the reads' results when the lock is ours. Any failure (the key changed, lock-delay,
-    /// an error other than [`Error::NotConsul`]) returns `None`: the caller then reads and acquires as usual, which also covers
+    /// an error other than [`Error::NotConsul`](crate::Error::NotConsul)) returns `None`: the caller then reads and acquires as usual, which also covers
     /// a transaction applied although its answer was lost (our own session holding the key may
     /// acquire it again).
     async fn acquire_if_unchanged(
@@ -830,6 +839,11 @@ impl HeldLock {
 
     /// Releases the lock (the key keeps its value, without a session) and destroys the
     /// session when the lock created it. Succeeds also when the lock was already lost.
+    ///
+    /// # Errors
+    ///
+    /// The error of the release write or of the session destroy (the destroy is attempted even when
+    /// the release failed, and releases the key too).
     pub async fn release(mut self) -> Result<()> {
         self.stop_background();
         let (client, key, value, flags, session, owns) = self.take_parts();
@@ -842,6 +856,10 @@ impl HeldLock {
     ///
     /// Use [`HeldLock::release`] when unsure: if the key is still held, destroying the session
     /// releases it too, but the session's lock-delay then applies to the next holder.
+    ///
+    /// # Errors
+    ///
+    /// The error of the session destroy; the session then expires after its TTL.
     pub async fn finish_unlocked(mut self) -> Result<()> {
         self.stop_background();
         let (client, _key, _value, _flags, session, owns) = self.take_parts();

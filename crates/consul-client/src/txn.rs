@@ -464,7 +464,7 @@ pub struct TxnResponse {
     /// verbs and `check-not-exists` return nothing.
     ///
     /// The client checks this against the operations sent (the count, and each entry's key);
-    /// an answer that does not fit is [`Error::NotConsul`], not a `TxnResponse`. Entries of a
+    /// an answer that does not fit is [`Error::NotConsul`](crate::Error::NotConsul), not a `TxnResponse`. Entries of a
     /// `get-tree` that the token may not read are left out by Consul.
     pub results: Vec<KvPair>,
 }
@@ -575,6 +575,11 @@ struct WireResult {
 /// Checks a transaction and encodes its body, refusing what Consul would refuse.
 ///
 /// This is the body [`Client::txn`] sends; it is public so that callers can log or pin it.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) for more than 128 operations, an invalid key or session id, a value or
+/// body over 512 KiB.
 pub fn encode_txn(ops: &[TxnOp]) -> Result<Vec<u8>> {
     if ops.len() > MAX_TXN_OPS {
         return Err(InvalidInput::TooManyOperations {
@@ -602,7 +607,7 @@ pub fn encode_txn(ops: &[TxnOp]) -> Result<Vec<u8>> {
 
 impl Client {
     /// Applies `ops` atomically: all of them, or, when any fails, none
-    /// ([`Error::TxnRolledBack`] then lists each failed operation's index and Consul's
+    /// ([`Error::TxnRolledBack`](crate::Error::TxnRolledBack) then lists each failed operation's index and Consul's
     /// reason).
     ///
     /// Refused before sending: more than 128 operations, invalid keys, values over 512 KiB,
@@ -622,6 +627,16 @@ impl Client {
     /// println!("{} entries returned", done.results.len());
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TxnRolledBack`](crate::Error::TxnRolledBack) when any operation failed (nothing was applied);
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) as [`encode_txn`]; [`Error::NotConsul`](crate::Error::NotConsul) when a 200 answer's results
+    /// do not fit the operations (a lock "taken" by a server that is not Consul); otherwise
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON.
     pub async fn txn(&self, ops: &[TxnOp]) -> Result<TxnResponse> {
         self.send_txn(ops, None).await
     }
@@ -647,6 +662,10 @@ impl Client {
     /// # let _ = current;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::txn`].
     pub async fn read_txn(&self, ops: &[TxnOp], opts: &QueryOptions) -> Result<TxnResponse> {
         self.send_txn(ops, Some(opts)).await
     }
@@ -673,6 +692,10 @@ impl Client {
     /// # let _ = done;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::txn`].
     pub async fn idempotent_txn(&self, ops: &[TxnOp]) -> Result<TxnResponse> {
         let req = Request::put("txn".to_owned())
             .body(encode_txn(ops)?)
@@ -701,8 +724,8 @@ impl Client {
         self.finish_txn(req, ops).await
     }
 
-    /// Sends a transaction and checks its answer: a rollback is [`Error::TxnRolledBack`], and a
-    /// success whose results are not what Consul returns for `ops` is [`Error::NotConsul`], so
+    /// Sends a transaction and checks its answer: a rollback is [`Error::TxnRolledBack`](crate::Error::TxnRolledBack), and a
+    /// success whose results are not what Consul returns for `ops` is [`Error::NotConsul`](crate::Error::NotConsul), so
     /// that a server answering `200 {}` is never taken to have committed anything.
     pub(crate) async fn finish_txn(&self, req: Request, ops: &[TxnOp]) -> Result<TxnResponse> {
         let resp = self.send(&req).await?;

@@ -150,3 +150,33 @@ async fn a_404_with_consul_headers_is_still_a_missing_key() {
     assert!(pair.is_none());
     assert_eq!(meta.index, 12);
 }
+
+#[tokio::test]
+async fn the_default_client_follows_no_redirect_so_the_token_stays_home() {
+    let elsewhere = Stub::start(|_, _| Reply::new(200, "[]").with_index(1)).await;
+    let target = format!("{}/v1/kv/k", elsewhere.url);
+    let redirecting = Stub::start(move |_, _| {
+        let mut reply = Reply::new(307, "");
+        reply.headers.push(("Location", target.clone()));
+        reply
+    })
+    .await;
+    let config = crate::util::quick(
+        consul_client::Config::new(&redirecting.url)
+            .expect("url")
+            .with_token("redirect-secret"),
+    );
+    let client = consul_client::Client::new(config).expect("client");
+    let err = client
+        .kv()
+        .get("k", &QueryOptions::new())
+        .await
+        .expect_err("a redirect is not followed");
+    assert!(matches!(err, Error::Server { status: 307, .. }), "{err:?}");
+    assert_eq!(redirecting.requests().len(), 1);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+}
