@@ -76,6 +76,14 @@ impl Acl<'_> {
     /// Details of the token this client sends. [`Error::AclNotFound`](crate::Error::AclNotFound)
     /// when Consul does not know it; [`Error::PermissionDenied`](crate::Error::PermissionDenied)
     /// when ACLs are off or no token is sent (anonymous).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AclNotFound`](crate::Error::AclNotFound) and [`Error::PermissionDenied`](crate::Error::PermissionDenied) as above; otherwise
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON.
     pub async fn token_self(&self) -> Result<AclToken> {
         let resp = self
             .client

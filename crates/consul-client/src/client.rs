@@ -30,7 +30,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// How much of an error body is kept in [`Error::Server`].
+/// How much of an error body is kept in [`Error::Server`](crate::Error::Server).
 const MAX_ERROR_BODY: usize = 4096;
 
 /// An async client for Consul's HTTP API.
@@ -46,17 +46,20 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     base: Url,
+    /// The address as errors show it: without credentials.
+    shown: Arc<str>,
     token: Option<HeaderValue>,
     datacenter: Option<String>,
     namespace: Option<String>,
     timeout: Duration,
     retry: RetryPolicy,
+    max_response_size: usize,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("address", &self.inner.base.as_str())
+            .field("address", &&*self.inner.shown)
             .field("token", &self.inner.token.as_ref().map(|_| "<redacted>"))
             .field("datacenter", &self.inner.datacenter)
             .field("namespace", &self.inner.namespace)
@@ -142,6 +145,8 @@ pub(crate) struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// The address it came from, as errors show it.
+    pub address: Arc<str>,
 }
 
 impl Response {
@@ -149,8 +154,22 @@ impl Response {
         decode(&self.body, context)
     }
 
+    /// The metadata of a read Consul answers with index headers (KV, sessions, events). Consul
+    /// sets `X-Consul-Index` on every such answer, a 404 included, so an answer without it is
+    /// not from Consul: [`Error::NotConsul`](crate::Error::NotConsul), never "nothing there".
     pub fn meta(&self) -> Result<crate::QueryMeta> {
+        if !self.headers.contains_key("X-Consul-Index") {
+            return Err(self.not_consul("no X-Consul-Index header"));
+        }
         crate::QueryMeta::from_headers(&self.headers)
+    }
+
+    /// [`Error::NotConsul`](crate::Error::NotConsul) for this response's server.
+    pub fn not_consul(&self, reason: impl Into<String>) -> Error {
+        Error::NotConsul {
+            address: self.address.to_string(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -176,7 +195,13 @@ impl Client {
     /// certificate and builds the HTTP client (unless the config carries the caller's own).
     ///
     /// The HTTP client built here follows no redirects, so the token header can never be
-    /// forwarded to another host.
+    /// forwarded to another host (a caller's own client may; see
+    /// [`Config::with_http_client`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) when the token file or CA certificate cannot be read, the token cannot be
+    /// sent in a header, or the HTTP client cannot be built.
     pub fn new(config: Config) -> Result<Self> {
         let token = match &config.token_file {
             Some(path) => {
@@ -233,17 +258,23 @@ impl Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                shown: crate::config::shown_address(&config.address).into(),
                 base: config.address,
                 token,
                 datacenter: config.datacenter,
                 namespace: config.namespace,
                 timeout: config.timeout,
                 retry: config.retry,
+                max_response_size: config.max_response_size,
             }),
         })
     }
 
     /// A client configured from Consul's environment variables; see [`Config::from_env`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) for an invalid variable, and as [`Client::new`].
     pub fn from_env() -> Result<Self> {
         Self::new(Config::from_env()?)
     }
@@ -251,6 +282,17 @@ impl Client {
     /// The address requests go to.
     pub fn address(&self) -> &Url {
         &self.inner.base
+    }
+
+    /// Whether requests carry a token (`X-Consul-Token`). Without one, Consul judges them as
+    /// the anonymous token; see [`Error::PermissionDenied`](crate::Error::PermissionDenied).
+    pub fn sends_token(&self) -> bool {
+        self.inner.token.is_some()
+    }
+
+    /// The per-request timeout of the config.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.inner.timeout
     }
 
     fn url(&self, req: &Request) -> Url {
@@ -311,6 +353,7 @@ impl Client {
 
     async fn send_once(&self, req: &Request) -> Result<Response> {
         let url = self.url(req);
+        let shown_url = shown_request_url(&url);
         let mut builder = self
             .inner
             .http
@@ -323,29 +366,68 @@ impl Client {
             builder = builder.body(body.clone());
         }
         let context = || format!("{} /v1/{}", req.method, req.path);
-        let resp = builder
+        let mut resp = builder
             .send()
             .await
-            .map_err(|source| Error::transport(context, source))?;
+            .map_err(|source| Error::transport(context, scrub(source, &shown_url)))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
+        // Read chunk by chunk up to the limit: a server must not make us allocate at will.
+        let limit = self.inner.max_response_size;
+        let too_large = || Error::ResponseTooLarge {
+            limit,
+            address: self.inner.shown.to_string(),
+        };
+        if resp
+            .content_length()
+            .is_some_and(|len| len > u64::try_from(limit).unwrap_or(u64::MAX))
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|source| Error::transport(context, source))?
-            .to_vec();
+            .map_err(|source| Error::transport(context, scrub(source, &shown_url)))?
+        {
+            if chunk.len() > limit.saturating_sub(body.len()) {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
         if status.is_success() || req.pass_through.contains(&status) {
             return Ok(Response {
                 status,
                 headers,
                 body,
+                address: self.inner.shown.clone(),
             });
         }
-        Err(status_error(status, &headers, &body))
+        Err(status_error(
+            status,
+            &headers,
+            &body,
+            self.inner.token.is_some(),
+        ))
     }
 }
 
-/// Whether a failed attempt is sent again. A refused certificate ([`Error::Certificate`]) never
+/// The URL of a request as an error may show it: no credentials, no query (the query holds
+/// nothing secret, since the token never goes there, but nothing in it helps either).
+fn shown_request_url(url: &Url) -> Url {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown
+}
+
+/// Replaces the URL reqwest puts into its errors (and their `Display`) with `shown`.
+fn scrub(source: reqwest::Error, shown: &Url) -> reqwest::Error {
+    source.without_url().with_url(shown.clone())
+}
+
+/// Whether a failed attempt is sent again. A refused certificate ([`Error::Certificate`](crate::Error::Certificate)) never
 /// is: reqwest counts it as a connect error, but no retry can change the certificate.
 fn should_retry(kind: Retry, error: &Error) -> bool {
     match (kind, error) {
@@ -358,7 +440,12 @@ fn should_retry(kind: Retry, error: &Error) -> bool {
 }
 
 /// Turns an error status into the typed error it stands for.
-pub(crate) fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
+pub(crate) fn status_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    token_sent: bool,
+) -> Error {
     let text = String::from_utf8_lossy(body);
     let message = text.trim();
     match status {
@@ -369,6 +456,7 @@ pub(crate) fn status_error(status: StatusCode, headers: &HeaderMap, body: &[u8])
             } else {
                 message
             }),
+            token_sent,
         },
         StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
             retry_after: headers
@@ -436,12 +524,15 @@ mod tests {
     fn acl_not_found_is_told_apart_from_permission_denied() {
         let h = HeaderMap::new();
         assert!(matches!(
-            status_error(StatusCode::FORBIDDEN, &h, b"ACL not found"),
+            status_error(StatusCode::FORBIDDEN, &h, b"ACL not found", true),
             Error::AclNotFound
         ));
         assert!(matches!(
-            status_error(StatusCode::FORBIDDEN, &h, b"Permission denied"),
-            Error::PermissionDenied { .. }
+            status_error(StatusCode::FORBIDDEN, &h, b"Permission denied", false),
+            Error::PermissionDenied {
+                token_sent: false,
+                ..
+            }
         ));
     }
 
@@ -449,7 +540,7 @@ mod tests {
     fn rate_limit_reads_retry_after() {
         let mut h = HeaderMap::new();
         h.insert("Retry-After", HeaderValue::from_static("3"));
-        match status_error(StatusCode::TOO_MANY_REQUESTS, &h, b"") {
+        match status_error(StatusCode::TOO_MANY_REQUESTS, &h, b"", true) {
             Error::RateLimited { retry_after } => {
                 assert_eq!(retry_after, Some(Duration::from_secs(3)))
             }

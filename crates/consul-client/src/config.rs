@@ -14,6 +14,17 @@ pub const DEFAULT_ADDRESS: &str = "http://127.0.0.1:8500";
 /// The per-request timeout used when none is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The largest response body the client reads when none is set: 128 MiB.
+///
+/// Consul's own limits bound its answers: a KV value holds at most 512 KiB (683 KiB in
+/// base64), and a transaction at most 128 operations, so the largest transaction answer of
+/// single-key operations (128 `get`s of full values) is about 86 MiB. 128 MiB leaves half as
+/// much again for JSON and metadata. Only a recursive read (`list`, `keys`, `get-tree`) of a very
+/// large part of the store can be bigger; a caller making those raises the limit with
+/// [`Config::with_max_response_size`]. Anything larger is not an answer to keep in memory: a
+/// misbehaving server or proxy could otherwise make the client allocate without bound.
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
+
 /// How to reach Consul and how to behave while doing so.
 ///
 /// Build one with [`Config::new`] or [`Config::from_env`], adjust it with the `with_*` methods,
@@ -26,6 +37,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// assert!(!format!("{config:?}").contains("s3cr3t"));
 /// ```
 #[derive(Clone)]
+#[must_use]
 pub struct Config {
     pub(crate) address: Url,
     pub(crate) token: Option<String>,
@@ -37,6 +49,7 @@ pub struct Config {
     pub(crate) timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) http_client: Option<reqwest::Client>,
+    pub(crate) max_response_size: usize,
 }
 
 impl Default for Config {
@@ -52,6 +65,7 @@ impl Default for Config {
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
             http_client: None,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
         }
     }
 }
@@ -59,7 +73,7 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("address", &self.address.as_str())
+            .field("address", &shown_address(&self.address))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_file", &self.token_file)
             .field("ca_cert", &self.ca_cert)
@@ -72,6 +86,7 @@ impl fmt::Debug for Config {
                 "http_client",
                 &self.http_client.as_ref().map(|_| "<caller's client>"),
             )
+            .field("max_response_size", &self.max_response_size)
             .finish()
     }
 }
@@ -89,6 +104,11 @@ impl Config {
     /// assert_eq!(config.address().as_str(), "https://consul.example:8501/prefix");
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Address`] when the address is empty, not `http`/`https`, has no host, holds
+    /// credentials, a query or a fragment. The address is quoted without its credentials.
     pub fn new(address: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             address: parse_address(address, false)?,
@@ -111,6 +131,10 @@ impl Config {
     ///
     /// Booleans accept what Go's `strconv.ParseBool` accepts (`1`, `t`, `true`, `0`, `f`,
     /// `false`, …). Unset or empty variables keep the defaults.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_lookup`].
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -129,6 +153,11 @@ impl Config {
     /// assert_eq!(config.address().as_str(), "https://consul.example:8501/");
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Environment`] for a boolean variable that is not a boolean,
+    /// [`ConfigError::Address`] for an invalid `CONSUL_HTTP_ADDR`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let mut config = Self::default();
@@ -205,9 +234,28 @@ impl Config {
 
     /// Uses the caller's HTTP client instead of building one. Its TLS settings then apply;
     /// [`Config::with_ca_cert`] and [`Config::with_tls_verify`] are ignored.
+    ///
+    /// Mind its redirect policy: a client that follows redirects (reqwest's default follows up
+    /// to 10) sends the `X-Consul-Token` header on to wherever Consul, or anything posing as
+    /// it, redirects — another host included. Build it with
+    /// `.redirect(reqwest::redirect::Policy::none())`, as the client built by
+    /// [`Client::new`](crate::Client::new) is.
     pub fn with_http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
+    }
+
+    /// Sets the largest response body the client reads (default
+    /// [`DEFAULT_MAX_RESPONSE_SIZE`]). A larger answer is read no further than the limit and
+    /// fails with [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), without a retry.
+    pub fn with_max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// The largest response body the client reads.
+    pub fn max_response_size(&self) -> usize {
+        self.max_response_size
     }
 
     /// The address requests go to.
@@ -247,6 +295,7 @@ impl Config {
 /// only when the connection could not be opened, since then nothing reached Consul.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct RetryPolicy {
     /// How many times a failed request is retried (0 turns retries off).
     pub max_retries: usize,
@@ -287,7 +336,7 @@ impl RetryPolicy {
 
 fn parse_address(address: &str, https: bool) -> Result<Url, ConfigError> {
     let bad = |reason: &str| ConfigError::Address {
-        address: address.to_owned(),
+        address: redact_userinfo(address),
         reason: reason.to_owned(),
     };
     let trimmed = address.trim();
@@ -322,6 +371,33 @@ fn parse_address(address: &str, https: bool) -> Result<Url, ConfigError> {
         return Err(bad("it must not have a query or fragment"));
     }
     Ok(url)
+}
+
+/// `text` (an address as given, maybe not even a URL) with any `user:password@` replaced by
+/// `***@`, so that a refused address can be quoted in an error.
+fn redact_userinfo(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(i) => text.split_at(i + 3),
+        None => ("", text),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}***@{}{path}", authority.split_at(at + 1).1),
+        None => text.to_owned(),
+    }
+}
+
+/// An address as it may be shown (in errors, `Debug`, logs): without any user name or password,
+/// which are replaced by `***`.
+pub(crate) fn shown_address(url: &Url) -> String {
+    let mut shown = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        // Setting them can only fail for URLs without a host, which an address never is.
+        let _ = shown.set_password(None);
+        let _ = shown.set_username("***");
+    }
+    shown.as_str().trim_end_matches('/').to_owned()
 }
 
 fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -375,6 +451,36 @@ mod tests {
         assert!(Config::new("unix:///tmp/consul.sock").is_err());
         assert!(Config::new("http://user:pw@host").is_err());
         assert!(Config::new("").is_err());
+    }
+
+    #[test]
+    fn a_refused_address_is_quoted_without_its_credentials() {
+        for given in [
+            "http://user:PW@127.0.0.1:1",
+            "user:PW@127.0.0.1:1/prefix",
+            "http://PW@host/x?y",
+        ] {
+            let err = Config::new(given).expect_err("credentials are refused");
+            let (shown, debug) = (err.to_string(), format!("{err:?}"));
+            assert!(
+                !shown.contains("PW") && !debug.contains("PW"),
+                "{shown} / {debug}"
+            );
+            assert!(shown.contains("***@"), "{shown}");
+        }
+        let err = Config::from_lookup(|name| {
+            (name == "CONSUL_HTTP_ADDR").then(|| "https://u:PW@c.example:8501".to_owned())
+        })
+        .expect_err("credentials are refused");
+        assert!(!format!("{err} {err:?}").contains("PW"));
+    }
+
+    #[test]
+    fn shown_address_has_no_credentials_and_no_trailing_slash() {
+        let url = Url::parse("http://user:PW@127.0.0.1:8500/").expect("url");
+        assert_eq!(shown_address(&url), "http://***@127.0.0.1:8500");
+        let url = Url::parse("https://proxy.example/consul/").expect("url");
+        assert_eq!(shown_address(&url), "https://proxy.example/consul");
     }
 
     #[test]

@@ -10,15 +10,37 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Consul refused the request because the token lacks the needed rights (HTTP 403
-    /// `Permission denied`).
-    #[error("permission denied by Consul: {message}")]
+    /// Consul refused the request for lack of rights (HTTP 403 `Permission denied`).
+    ///
+    /// The three token cases Consul answers with a 403 are told apart:
+    ///
+    /// | case | error |
+    /// | --- | --- |
+    /// | no token was sent, and the anonymous token lacks the rights | `PermissionDenied { token_sent: false, .. }` |
+    /// | the token sent lacks the rights | `PermissionDenied { token_sent: true, .. }` |
+    /// | the token sent is not known to Consul | [`Error::AclNotFound`](crate::Error::AclNotFound) |
+    ///
+    /// Inside a transaction a denied operation rolls it back instead
+    /// ([`Error::TxnRolledBack`](crate::Error::TxnRolledBack), see [`Error::is_permission_denied`](crate::Error::is_permission_denied)); whether a token was sent
+    /// is then [`Client::sends_token`](crate::Client::sends_token).
+    #[error(
+        "permission denied by Consul ({}): {message}",
+        if *token_sent {
+            "the token sent lacks the rights"
+        } else {
+            "no token was sent, and the anonymous token lacks the rights"
+        }
+    )]
     PermissionDenied {
         /// Consul's message, e.g. `Permission denied`.
         message: String,
+        /// Whether the request carried a token. `false`: Consul judged it as the anonymous
+        /// token, and configuring a token may help.
+        token_sent: bool,
     },
 
-    /// Consul does not know the token that was sent (HTTP 403 `ACL not found`).
+    /// Consul does not know the token that was sent (HTTP 403 `ACL not found`): it was
+    /// deleted, has expired, or is mistyped. Only ever answered to a request with a token.
     #[error("Consul does not know the ACL token that was sent (ACL not found)")]
     AclNotFound,
 
@@ -104,6 +126,31 @@ pub enum Error {
         message: String,
     },
 
+    /// The server answered in a way Consul never does, so it is most likely not Consul: another
+    /// service on that port, a proxy's own page, a stub that answers every request with `200 {}`.
+    ///
+    /// Nothing it said is taken as Consul's word: a read is not reported as "no such key", and a
+    /// transaction or lock it claims to have committed is not reported as done. Whether a write
+    /// sent to it had any effect is unknown. Not retried.
+    #[error("{address} does not look like Consul ({reason})")]
+    NotConsul {
+        /// The address the client talks to, never with credentials in it.
+        address: String,
+        /// What Consul would have done, e.g. `no X-Consul-Index header`.
+        reason: String,
+    },
+
+    /// The answer's body is larger than the client reads
+    /// ([`Config::with_max_response_size`](crate::Config::with_max_response_size)); it was read
+    /// no further than the limit. Not retried: the same request would get the same answer.
+    #[error("{address} answered with a body larger than the client's limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+        /// The address the client talks to, never with credentials in it.
+        address: String,
+    },
+
     /// The request was refused before anything was sent, because its input is invalid.
     #[error(transparent)]
     InvalidInput(#[from] InvalidInput),
@@ -124,7 +171,8 @@ pub enum Error {
 
 impl Error {
     /// True when Consul refused the request for lack of rights: a 403 `Permission denied`, or a
-    /// transaction rolled back because one of its operations was denied.
+    /// transaction rolled back because one of its operations was denied. An unknown token
+    /// ([`Error::AclNotFound`](crate::Error::AclNotFound)) is not counted here.
     pub fn is_permission_denied(&self) -> bool {
         match self {
             Self::PermissionDenied { .. } => true,
@@ -134,7 +182,7 @@ impl Error {
     }
 
     /// True when retrying the same request later may succeed: transport failures, rate limiting
-    /// and server-side (5xx) errors. A refused certificate ([`Error::Certificate`]) is not
+    /// and server-side (5xx) errors. A refused certificate ([`Error::Certificate`](crate::Error::Certificate)) is not
     /// transient: it stays refused until the certificate or the client's config changes.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -144,8 +192,8 @@ impl Error {
         }
     }
 
-    /// The error for a request that failed below HTTP: [`Error::Certificate`] when Consul's
-    /// certificate was refused, [`Error::Transport`] otherwise.
+    /// The error for a request that failed below HTTP: [`Error::Certificate`](crate::Error::Certificate) when Consul's
+    /// certificate was refused, [`Error::Transport`](crate::Error::Transport) otherwise.
     pub(crate) fn transport(context: impl FnOnce() -> String, source: reqwest::Error) -> Self {
         match certificate_problem(&source) {
             Some(problem) => Self::Certificate {
@@ -158,7 +206,7 @@ impl Error {
     }
 }
 
-/// Why Consul's TLS certificate was refused; see [`Error::Certificate`].
+/// Why Consul's TLS certificate was refused; see [`Error::Certificate`](crate::Error::Certificate).
 ///
 /// The text of each says what to do about it, for the user of a client program.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,6 +14,7 @@ use crate::validate;
 /// service name and service tag; an empty filter matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct EventFilter {
     /// Node name regular expression.
     pub node: Option<String>,
@@ -119,6 +120,13 @@ impl Events<'_> {
     ///
     /// Events travel over gossip, so Consul keeps payloads small (a few hundred bytes by
     /// default) and refuses larger ones; the limit is the agent's, so it is not checked here.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an invalid event name; otherwise [`Error::Transport`](crate::Error::Transport),
+    /// [`Error::Certificate`](crate::Error::Certificate), the error statuses ([`Error::PermissionDenied`](crate::Error::PermissionDenied),
+    /// [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited), [`Error::Server`](crate::Error::Server)),
+    /// [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is not Consul's JSON.
     pub async fn fire(
         &self,
         name: &str,
@@ -134,6 +142,14 @@ impl Events<'_> {
 
     /// Lists the most recent events the agent knows (Consul keeps the last 256), optionally
     /// only those named `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an invalid event name; otherwise [`Error::Transport`](crate::Error::Transport),
+    /// [`Error::Certificate`](crate::Error::Certificate), the error statuses ([`Error::PermissionDenied`](crate::Error::PermissionDenied),
+    /// [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited), [`Error::Server`](crate::Error::Server)),
+    /// [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is not Consul's JSON;
+    /// [`Error::NotConsul`](crate::Error::NotConsul) for an answer without `X-Consul-Index`.
     pub async fn list(
         &self,
         name: Option<&str>,
@@ -145,8 +161,9 @@ impl Events<'_> {
             req = req.param("name", name);
         }
         let resp = self.client.send(&req.query(opts)).await?;
+        let meta = resp.meta()?;
         let events: Option<Vec<UserEvent>> = resp.json("an event list")?;
-        Ok((events.unwrap_or_default(), resp.meta()?))
+        Ok((events.unwrap_or_default(), meta))
     }
 }
 

@@ -94,6 +94,7 @@ impl TryFrom<WireKv> for KvPair {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct PutOptions {
     /// Flags to store with the value.
     pub flags: Option<u64>,
@@ -156,6 +157,7 @@ impl PutOptions {
 /// Options of a KV delete.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct DeleteOptions {
     /// Delete every key under the given prefix. An empty prefix (the whole store) is refused.
     pub recurse: bool,
@@ -200,6 +202,14 @@ impl Client {
 impl Kv<'_> {
     /// Reads one key. `None` when it does not exist (the metadata is still returned, so a
     /// blocking query can wait for the key to appear).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an invalid key; otherwise [`Error::Transport`](crate::Error::Transport),
+    /// [`Error::Certificate`](crate::Error::Certificate), the error statuses ([`Error::PermissionDenied`](crate::Error::PermissionDenied),
+    /// [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited), [`Error::Server`](crate::Error::Server)),
+    /// [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is not Consul's JSON;
+    /// [`Error::NotConsul`](crate::Error::NotConsul) for an answer without `X-Consul-Index`. A missing key is not an error.
     pub async fn get(&self, key: &str, opts: &QueryOptions) -> Result<(Option<KvPair>, QueryMeta)> {
         validate::key(key, Empty::Refuse)?;
         let req = Request::get(format!("kv/{}", key_path(key)))
@@ -216,6 +226,10 @@ impl Kv<'_> {
 
     /// Reads one key's value as stored (`?raw`), without base64 or JSON. `None` when it does
     /// not exist.
+    ///
+    /// # Errors
+    ///
+    /// As [`Kv::get`].
     pub async fn get_raw(
         &self,
         key: &str,
@@ -236,6 +250,10 @@ impl Kv<'_> {
 
     /// Reads every entry whose key starts with `prefix` (`?recurse`), sorted by key. Empty
     /// when there are none; an empty prefix lists the whole store.
+    ///
+    /// # Errors
+    ///
+    /// As [`Kv::get`].
     pub async fn list(
         &self,
         prefix: &str,
@@ -256,6 +274,10 @@ impl Kv<'_> {
 
     /// Lists the keys under `prefix` (`?keys`). With a `separator` (usually `/`), keys are
     /// grouped up to the next separator after the prefix, as directory names.
+    ///
+    /// # Errors
+    ///
+    /// As [`Kv::get`].
     pub async fn keys(
         &self,
         prefix: &str,
@@ -281,11 +303,33 @@ impl Kv<'_> {
     ///
     /// Refused before sending: an invalid key, a value over 512 KiB, exclusive options
     /// combined, a malformed session id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for what is refused before sending (above); otherwise
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON. A condition that did not hold is `Ok(false)`, not an error; an `acquire`
+    /// with an unknown session is [`Error::InvalidSession`](crate::Error::InvalidSession).
     pub async fn put(&self, key: &str, value: &[u8], opts: &PutOptions) -> Result<bool> {
+        self.put_retried(key, value, opts, Retry::Write).await
+    }
+
+    /// [`Kv::put`] with the given retry rule: [`Retry::Idempotent`] for a write that may be
+    /// applied twice, such as an `acquire` by the session that may already hold the key.
+    pub(crate) async fn put_retried(
+        &self,
+        key: &str,
+        value: &[u8],
+        opts: &PutOptions,
+        retry: Retry,
+    ) -> Result<bool> {
         validate::key(key, Empty::Refuse)?;
         validate::value(value)?;
         opts.validate()?;
-        let mut req = Request::put(format!("kv/{}", key_path(key))).body(value.to_vec());
+        let mut req =
+            Request::new(Method::PUT, format!("kv/{}", key_path(key)), retry).body(value.to_vec());
         if let Some(flags) = opts.flags {
             req = req.param("flags", flags.to_string());
         }
@@ -307,6 +351,14 @@ impl Kv<'_> {
     ///
     /// Refused before sending: an invalid or empty key (a recursive delete of `""` would wipe
     /// the whole store), `recurse` with `cas` (Consul refuses the pair).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for what is refused before sending (above); otherwise
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON.
     pub async fn delete(&self, key: &str, opts: &DeleteOptions) -> Result<bool> {
         validate::key(key, Empty::Refuse)?;
         if opts.recurse && opts.cas.is_some() {
@@ -329,6 +381,11 @@ impl Kv<'_> {
     /// Watches one key: a stream that yields the key's state now, then again each time its
     /// index changes, using blocking queries with `opts.wait` per round (Consul's default 5
     /// minutes when unset). See [`watch::watch`] for the rules it follows.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the stream stops the watch at once and leaves nothing behind; see
+    /// [`watch::watch`].
     pub fn watch(
         &self,
         key: &str,

@@ -57,7 +57,9 @@ pub mod watch;
 
 pub use acl::{Acl, AclLink, AclToken};
 pub use client::Client;
-pub use config::{Config, DEFAULT_ADDRESS, DEFAULT_TIMEOUT, RetryPolicy};
+pub use config::{
+    Config, DEFAULT_ADDRESS, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT, RetryPolicy,
+};
 pub use error::{CertificateProblem, ConfigError, Error, InvalidInput, Result, TxnError};
 pub use event::{EventFilter, Events, UserEvent};
 pub use kv::{DeleteOptions, Kv, KvPair, PutOptions};

@@ -8,8 +8,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::Client;
+use crate::client::Retry;
 use crate::error::{Error, Result};
 use crate::kv::{KvPair, PutOptions};
 use crate::query::{QueryOptions, next_index};
@@ -28,6 +30,7 @@ const MONITOR_WAIT: Duration = Duration::from_secs(60);
 /// Options of a [`Lock`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct LockOptions {
     /// The key to lock.
     pub key: String,
@@ -35,7 +38,7 @@ pub struct LockOptions {
     /// readable by others with [`Lock::holder`].
     pub value: Vec<u8>,
     /// The flags stored on the key. A key that exists with other flags is not a lock of
-    /// this kind and is refused with [`Error::LockConflict`]. Default:
+    /// this kind and is refused with [`Error::LockConflict`](crate::Error::LockConflict). Default:
     /// [`GO_API_LOCK_FLAGS`].
     pub flags: u64,
     /// An existing session to lock with. When unset, each acquisition creates a session
@@ -168,6 +171,15 @@ pub enum LockAttempt {
         /// when the key does not exist.
         holder: Option<KvPair>,
     },
+    /// The attempt was cancelled through its token ([`Lock::acquire_cancellable`]) before the
+    /// lock was handed over: it is not ours.
+    Cancelled {
+        /// Whether Consul confirmed the clean-up: the session the attempt created was destroyed
+        /// (which also releases the key, should an acquire still in flight have taken it), or,
+        /// with the caller's own session ([`LockOptions::session`]), the key was released.
+        /// When `false`, the created session is left to expire after its TTL.
+        cleaned_up: bool,
+    },
 }
 
 /// The outcome of one acquisition loop.
@@ -252,6 +264,10 @@ pub struct Lock {
 
 impl Lock {
     /// A lock described by `opts`. The key and value are checked here; nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an invalid key, a value over 512 KiB or a malformed session id.
     pub fn new(client: Client, opts: LockOptions) -> Result<Self> {
         validate::key(&opts.key, Empty::Refuse)?;
         validate::value(&opts.value)?;
@@ -268,6 +284,10 @@ impl Lock {
 
     /// The key as it is now when a session holds it (its value names the holder), `None`
     /// when the lock is free.
+    ///
+    /// # Errors
+    ///
+    /// As [`Kv::get`](crate::Kv::get).
     pub async fn holder(&self) -> Result<Option<KvPair>> {
         let (pair, _) = self
             .client
@@ -283,11 +303,102 @@ impl Lock {
     /// behaviour `release`) and renewed while the lock is held; it is destroyed again when
     /// the lock is not obtained. While the lock is held by another session, the wait uses
     /// blocking queries, so it ends as soon as the holder lets go.
+    ///
+    /// The request that takes the lock (`PUT ?acquire=`, or the transaction with
+    /// [`LockOptions::reads`]) is retried like a read on transport errors, 429 and 5xx: taking
+    /// a lock again with the session that holds it changes nothing but the value, so a retry
+    /// of one that was applied after all is harmless. Consul's `invalid session` answer is
+    /// not retried.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: dropping this future while it runs can leave the session it created
+    /// behind (it expires only after its TTL, and until then may even hold the lock, when the
+    /// acquiring request was in flight). To stop a wait, use [`Lock::acquire_cancellable`],
+    /// which cleans up before it returns.
+    ///
+    /// # Errors
+    ///
+    /// Any error of the requests it sends: creating the session, reading the key, taking it
+    /// ([`Error::InvalidSession`](crate::Error::InvalidSession) when [`LockOptions::session`] is not valid); and
+    /// [`Error::LockConflict`](crate::Error::LockConflict) when the key exists with other flags than
+    /// [`LockOptions::flags`].
     pub async fn acquire(&self, mode: AcquireMode) -> Result<LockAttempt> {
+        self.acquire_cancellable(mode, &CancellationToken::new())
+            .await
+    }
+
+    /// Like [`Lock::acquire`], but stops as soon as `cancel` is cancelled, at any point of the
+    /// attempt, and then answers [`LockAttempt::Cancelled`] after cleaning up.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancellation is cooperative: cancel the token, then await this future to its end; the
+    /// clean-up is part of it. On cancellation:
+    ///
+    /// - before anything was sent: nothing is sent;
+    /// - while the session is being created: the create request is awaited (bounded by the
+    ///   request timeout; abandoning it could leave a session nobody knows of), then the
+    ///   session is destroyed;
+    /// - while waiting in a blocking query, or while the acquiring request is in flight: the
+    ///   request is abandoned and the session the attempt created is destroyed. Destroying it
+    ///   also releases the key if the abandoned acquire was applied after all, and an acquire
+    ///   applied after the destroy fails (Consul refuses an invalid session), so the key is
+    ///   never left held;
+    /// - with the caller's own [`LockOptions::session`], which the lock must not destroy, the
+    ///   key is released with that session instead (`PUT ?release=`). An acquire still in
+    ///   flight may land after that release: a caller that cancels should destroy its session
+    ///   or release the key again when it is done with it.
+    ///
+    /// The clean-up request waits at most the client's request timeout; whether Consul
+    /// confirmed it is in [`LockAttempt::Cancelled::cleaned_up`]. A lock already handed over
+    /// (the future returned [`LockAttempt::Acquired`]) is the caller's to release.
+    ///
+    /// Dropping this future instead of cancelling the token is as unsafe as dropping
+    /// [`Lock::acquire`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: consul_client::Client) -> Result<(), consul_client::Error> {
+    /// use std::time::Duration;
+    /// use consul_client::{AcquireMode, Lock, LockAttempt, LockOptions};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let lock = Lock::new(client, LockOptions::new("jobs/nightly/lock", b"worker-1".to_vec()))?;
+    /// let cancel = CancellationToken::new();
+    /// let on_ctrl_c = cancel.clone();
+    /// tokio::spawn(async move {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    ///     on_ctrl_c.cancel();
+    /// });
+    /// match lock.acquire_cancellable(AcquireMode::WaitUpTo(Duration::from_secs(600)), &cancel).await? {
+    ///     LockAttempt::Acquired(held) => held.release().await?,
+    ///     LockAttempt::Cancelled { cleaned_up } => eprintln!("cancelled (cleaned up: {cleaned_up})"),
+    ///     _ => eprintln!("busy"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::acquire`]. A cancellation is not an error.
+    pub async fn acquire_cancellable(
+        &self,
+        mode: AcquireMode,
+        cancel: &CancellationToken,
+    ) -> Result<LockAttempt> {
+        if cancel.is_cancelled() {
+            return Ok(LockAttempt::Cancelled { cleaned_up: true });
+        }
         let (session, renewer) = match &self.opts.session {
             Some(s) => (s.clone(), None),
             None => {
+                // Not raced with `cancel`: an abandoned create may still make a session, whose
+                // id nobody would know. The request timeout bounds it.
                 let id = self.create_session().await?;
+                if cancel.is_cancelled() {
+                    let cleaned_up = self.destroy_bounded(&id).await;
+                    return Ok(LockAttempt::Cancelled { cleaned_up });
+                }
                 // Renew from the start: a long wait must not let the session expire.
                 let interval = self
                     .opts
@@ -302,21 +413,37 @@ impl Lock {
                 (id, Some(renewer))
             }
         };
-        let busy = match self.try_acquire(&session, mode).await {
-            Ok(Try::Acquired(index, reads)) => {
+        let attempt = tokio::select! {
+            // A cancellation seen together with an outcome wins: the caller asked to stop.
+            biased;
+            () = cancel.cancelled() => None,
+            attempt = self.try_acquire(&session, mode) => Some(attempt),
+        };
+        let outcome = match attempt {
+            Some(Ok(Try::Acquired(index, reads))) => {
                 return Ok(LockAttempt::Acquired(
                     self.hold(session, renewer, index, reads),
                 ));
             }
-            Ok(Try::Busy(holder)) => Ok(LockAttempt::Busy { holder }),
-            Err(e) => Err(e),
+            Some(Ok(Try::Busy(holder))) => Ok(LockAttempt::Busy { holder }),
+            Some(Err(e)) => Err(e),
+            None => Ok(LockAttempt::Cancelled { cleaned_up: false }),
         };
+        let cancelled = matches!(outcome, Ok(LockAttempt::Cancelled { .. }));
         // Not obtained: the session created for this attempt has no further use.
-        if let Some(renewer) = renewer {
+        let cleaned_up = if let Some(renewer) = renewer {
             drop(renewer);
-            self.destroy_quietly(&session).await;
+            self.destroy_bounded(&session).await
+        } else if cancelled {
+            // The caller's session: an abandoned acquire may have taken the key with it.
+            self.release_bounded(&session).await
+        } else {
+            true
+        };
+        match outcome {
+            Ok(LockAttempt::Cancelled { .. }) => Ok(LockAttempt::Cancelled { cleaned_up }),
+            other => other,
         }
-        busy
     }
 
     async fn create_session(&self) -> Result<String> {
@@ -327,9 +454,37 @@ impl Lock {
         self.client.session().create(&req).await
     }
 
-    async fn destroy_quietly(&self, session: &str) {
-        if let Err(e) = self.client.session().destroy(session).await {
-            tracing::debug!(session, error = %e, "could not destroy the lock's session");
+    /// Destroys a session the lock created, waiting at most the request timeout. Returns
+    /// whether Consul confirmed it.
+    async fn destroy_bounded(&self, session: &str) -> bool {
+        let sessions = self.client.session();
+        let destroy = sessions.destroy(session);
+        match tokio::time::timeout(self.client.request_timeout(), destroy).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::debug!(session, error = %e, "could not destroy the lock's session");
+                false
+            }
+            Err(_) => {
+                tracing::debug!(session, "destroying the lock's session timed out");
+                false
+            }
+        }
+    }
+
+    /// Releases the key with the caller's session, waiting at most the request timeout.
+    /// Returns whether Consul answered (a `false` answer means the key was not held by it).
+    async fn release_bounded(&self, session: &str) -> bool {
+        let put = PutOptions::new().release(session).flags(self.opts.flags);
+        let kv = self.client.kv();
+        let release = kv.put(&self.opts.key, &self.opts.value, &put);
+        match tokio::time::timeout(self.client.request_timeout(), release).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::debug!(session, error = %e, "could not release the lock key");
+                false
+            }
+            Err(_) => false,
         }
     }
 
@@ -353,7 +508,7 @@ impl Lock {
         // Below this, a blocking query is pointless; report the holder instead.
         let out_of_time = |left: Duration| left < Duration::from_millis(10);
         if let Some(seen) = self.opts.seen_free_at
-            && let Some((index, reads)) = self.acquire_if_unchanged(session, seen).await
+            && let Some((index, reads)) = self.acquire_if_unchanged(session, seen).await?
         {
             return Ok(Try::Acquired(index, reads));
         }
@@ -417,17 +572,36 @@ impl Lock {
         let key = &self.opts.key;
         if self.opts.reads.is_empty() {
             let put = PutOptions::new().acquire(session).flags(self.opts.flags);
-            let taken = self.client.kv().put(key, &self.opts.value, &put).await?;
+            // Retried like a read: an acquire by the session that holds the key already only
+            // sets the value again (LockIndex kept). Consul's `invalid session` is not retried.
+            let taken = self
+                .client
+                .kv()
+                .put_retried(key, &self.opts.value, &put, Retry::Idempotent)
+                .await?;
             return Ok(taken.then(|| Try::Acquired(0, Vec::new())));
         }
         let mut ops = vec![
             TxnOp::lock(key.clone(), self.opts.value.clone(), session).with_flags(self.opts.flags),
         ];
         ops.extend(self.opts.reads.iter().cloned());
-        match self.client.txn(&ops).await {
+        // Retried like a read, as the `PUT ?acquire=` above: `lock` by the holding session and
+        // the reads after it have the same effect however often they are applied.
+        match self.client.idempotent_txn(&ops).await {
             Ok(done) => {
                 let (index, reads) = split_acquired(done.results, 0);
                 Ok(Some(Try::Acquired(index, reads)))
+            }
+            // Our session is gone: no retry or wait can change that.
+            Err(Error::TxnRolledBack { errors })
+                if errors.iter().any(|e| e.what.contains("invalid session")) =>
+            {
+                let message = errors
+                    .into_iter()
+                    .find(|e| e.what.contains("invalid session"))
+                    .map(|e| e.what)
+                    .unwrap_or_default();
+                Err(Error::InvalidSession { message })
             }
             // Only the `lock` failed: refused, as a `PUT ?acquire=` answering `false`.
             Err(Error::TxnRolledBack { errors })
@@ -445,10 +619,14 @@ impl Lock {
     /// One transaction: take the lock only if the key is as the caller last saw it (free, with
     /// our flags, at `seen`), with [`LockOptions::reads`]. Returns the key's new `ModifyIndex`
     /// and the reads' results when the lock is ours. Any failure (the key changed, lock-delay,
-    /// an error) returns `None`: the caller then reads and acquires as usual, which also covers
+    /// an error other than [`Error::NotConsul`](crate::Error::NotConsul)) returns `None`: the caller then reads and acquires as usual, which also covers
     /// a transaction applied although its answer was lost (our own session holding the key may
     /// acquire it again).
-    async fn acquire_if_unchanged(&self, session: &str, seen: u64) -> Option<(u64, Vec<KvPair>)> {
+    async fn acquire_if_unchanged(
+        &self,
+        session: &str,
+        seen: u64,
+    ) -> Result<Option<(u64, Vec<KvPair>)>> {
         let key = &self.opts.key;
         // `check-index` answers with the entry it checked; `check-not-exists` with nothing.
         let (guard, lock_result) = if seen == 0 {
@@ -462,10 +640,12 @@ impl Lock {
         ];
         ops.extend(self.opts.reads.iter().cloned());
         match self.client.txn(&ops).await {
-            Ok(done) => Some(split_acquired(done.results, lock_result)),
+            Ok(done) => Ok(Some(split_acquired(done.results, lock_result))),
+            // Not Consul: reading and acquiring as usual would only be misled further.
+            Err(e @ Error::NotConsul { .. }) => Err(e),
             Err(e) => {
                 tracing::debug!(key, error = %e, "guarded acquire refused; reading the key");
-                None
+                Ok(None)
             }
         }
     }
@@ -572,6 +752,14 @@ async fn monitor(
 /// [`HeldLock::lost`] resolves as soon as either reports a loss. Dropping a held lock without
 /// releasing it stops the renewal and, inside a Tokio runtime, releases the key and destroys
 /// the session in a background task (best effort; the session's TTL is the backstop).
+///
+/// # Cancel safety
+///
+/// Dropping a `HeldLock` only starts a best-effort release in the background: nobody learns
+/// whether it worked, and it never runs when the runtime is shutting down (or outside one).
+/// Call [`HeldLock::release`] and await it; dropping *that* future part-way starts no clean-up
+/// at all (the key may then stay held until the session's TTL ends).
+/// [`HeldLock::lost`] is cancel safe: dropping it loses nothing.
 pub struct HeldLock {
     client: Client,
     key: String,
@@ -651,6 +839,11 @@ impl HeldLock {
 
     /// Releases the lock (the key keeps its value, without a session) and destroys the
     /// session when the lock created it. Succeeds also when the lock was already lost.
+    ///
+    /// # Errors
+    ///
+    /// The error of the release write or of the session destroy (the destroy is attempted even when
+    /// the release failed, and releases the key too).
     pub async fn release(mut self) -> Result<()> {
         self.stop_background();
         let (client, key, value, flags, session, owns) = self.take_parts();
@@ -663,6 +856,10 @@ impl HeldLock {
     ///
     /// Use [`HeldLock::release`] when unsure: if the key is still held, destroying the session
     /// releases it too, but the session's lock-delay then applies to the next holder.
+    ///
+    /// # Errors
+    ///
+    /// The error of the session destroy; the session then expires after its TTL.
     pub async fn finish_unlocked(mut self) -> Result<()> {
         self.stop_background();
         let (client, _key, _value, _flags, session, owns) = self.take_parts();

@@ -38,6 +38,7 @@ pub enum Consistency {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use]
 pub struct QueryOptions {
     /// The consistency mode.
     pub consistency: Consistency,

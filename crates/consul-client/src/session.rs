@@ -52,6 +52,7 @@ pub enum SessionBehavior {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 #[non_exhaustive]
+#[must_use]
 pub struct SessionRequest {
     /// A human-readable name.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,6 +257,15 @@ impl Session<'_> {
     ///
     /// Refused before sending: a TTL outside 10 s – 24 h, a lock-delay over 60 s. Not retried
     /// after it may have reached Consul (a retry could create a second session).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for what is refused before sending (above);
+    /// [`Error::UnexpectedResponse`](crate::Error::UnexpectedResponse) when Consul's answer holds no valid session id; otherwise
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON.
     pub async fn create(&self, req: &SessionRequest) -> Result<String> {
         req.validate()?;
         let body = serde_json::to_vec(req).map_err(|source| Error::Decode {
@@ -273,8 +283,16 @@ impl Session<'_> {
         Ok(created.id)
     }
 
-    /// Renews a session's TTL and returns the session. [`Error::NotFound`] when Consul no
+    /// Renews a session's TTL and returns the session. [`Error::NotFound`](crate::Error::NotFound) when Consul no
     /// longer knows it (it expired or was destroyed): it cannot be brought back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`](crate::Error::NotFound) when the session is gone; [`Error::InvalidInput`](crate::Error::InvalidInput) for a malformed id;
+    /// otherwise [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON.
     pub async fn renew(&self, id: &str) -> Result<SessionEntry> {
         validate::uuid("session id", id)?;
         // Renewing twice is harmless, so the request may be retried like a read.
@@ -301,6 +319,13 @@ impl Session<'_> {
 
     /// Destroys a session, releasing (or deleting) the locks it holds. Returns Consul's
     /// answer (`true`, also for an unknown session).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a malformed id; otherwise [`Error::Transport`](crate::Error::Transport),
+    /// [`Error::Certificate`](crate::Error::Certificate), the error statuses ([`Error::PermissionDenied`](crate::Error::PermissionDenied),
+    /// [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited), [`Error::Server`](crate::Error::Server)),
+    /// [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is not Consul's JSON.
     pub async fn destroy(&self, id: &str) -> Result<bool> {
         validate::uuid("session id", id)?;
         // Destroying twice is harmless, so the request may be retried like a read.
@@ -313,6 +338,14 @@ impl Session<'_> {
     }
 
     /// Reads one session; `None` when Consul does not know it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for a malformed id; otherwise [`Error::Transport`](crate::Error::Transport),
+    /// [`Error::Certificate`](crate::Error::Certificate), the error statuses ([`Error::PermissionDenied`](crate::Error::PermissionDenied),
+    /// [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited), [`Error::Server`](crate::Error::Server)),
+    /// [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is not Consul's JSON;
+    /// [`Error::NotConsul`](crate::Error::NotConsul) for an answer without `X-Consul-Index`.
     pub async fn info(
         &self,
         id: &str,
@@ -321,18 +354,27 @@ impl Session<'_> {
         validate::uuid("session id", id)?;
         let req = Request::get(format!("session/info/{}", segment(id))).query(opts);
         let resp = self.client.send(&req).await?;
+        let meta = resp.meta()?;
         let entries: Option<Vec<SessionEntry>> = resp.json("a session info")?;
-        Ok((entries.unwrap_or_default().into_iter().next(), resp.meta()?))
+        Ok((entries.unwrap_or_default().into_iter().next(), meta))
     }
 
     /// Lists every session of the datacenter.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON; [`Error::NotConsul`](crate::Error::NotConsul) for an answer without `X-Consul-Index`.
     pub async fn list(&self, opts: &QueryOptions) -> Result<(Vec<SessionEntry>, QueryMeta)> {
         let resp = self
             .client
             .send(&Request::get("session/list".to_owned()).query(opts))
             .await?;
+        let meta = resp.meta()?;
         let entries: Option<Vec<SessionEntry>> = resp.json("a session list")?;
-        Ok((entries.unwrap_or_default(), resp.meta()?))
+        Ok((entries.unwrap_or_default(), meta))
     }
 }
 

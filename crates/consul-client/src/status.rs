@@ -20,6 +20,13 @@ impl Client {
 impl Status<'_> {
     /// The Raft leader's address (`host:port`), or `None` when the cluster has no leader
     /// (Consul then answers an empty string).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON.
     pub async fn leader(&self) -> Result<Option<String>> {
         let resp = self
             .client
@@ -30,6 +37,13 @@ impl Status<'_> {
     }
 
     /// The addresses of the Raft peers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON.
     pub async fn peers(&self) -> Result<Vec<String>> {
         let resp = self
             .client

@@ -166,6 +166,33 @@ impl TxnOp {
         }
     }
 
+    /// The verb as Consul names it.
+    fn verb(&self) -> &'static str {
+        self.wire().verb
+    }
+
+    /// What a committed operation returns in `Results`, by Consul's rules (its state store's
+    /// `txnKVS`): the entry of the key for `set`, `cas`, `lock`, `unlock`, `get`,
+    /// `check-index` and `check-session`; every entry under the prefix for `get-tree`;
+    /// nothing for `check-not-exists` (it only succeeds when there is no entry to return) and
+    /// the `delete` verbs.
+    fn yields(&self) -> Yields<'_> {
+        match self {
+            Self::Set { key, .. }
+            | Self::Cas { key, .. }
+            | Self::Lock { key, .. }
+            | Self::Unlock { key, .. }
+            | Self::Get { key }
+            | Self::CheckIndex { key, .. }
+            | Self::CheckSession { key, .. } => Yields::One(key),
+            Self::GetTree { prefix } => Yields::Tree(prefix),
+            Self::CheckNotExists { .. }
+            | Self::Delete { .. }
+            | Self::DeleteTree { .. }
+            | Self::DeleteCas { .. } => Yields::Nothing,
+        }
+    }
+
     /// Whether the operation only reads (so a transaction of such operations changes nothing).
     fn is_read(&self) -> bool {
         matches!(
@@ -435,15 +462,108 @@ pub struct TxnResponse {
     /// every entry of a `get-tree`, and the entry written by `set`, `cas`, `lock`, `unlock`,
     /// `check-index` and `check-session` (Consul leaves the value out of those). `delete`
     /// verbs and `check-not-exists` return nothing.
+    ///
+    /// The client checks this against the operations sent (the count, and each entry's key);
+    /// an answer that does not fit is [`Error::NotConsul`](crate::Error::NotConsul), not a `TxnResponse`. Entries of a
+    /// `get-tree` that the token may not read are left out by Consul.
     pub results: Vec<KvPair>,
+}
+
+/// What one operation contributes to a committed transaction's `Results`.
+enum Yields<'a> {
+    /// Exactly one entry, for this key.
+    One(&'a str),
+    /// Any number of entries (none included), each under this prefix.
+    Tree(&'a str),
+    /// No entry.
+    Nothing,
 }
 
 #[derive(Deserialize)]
 struct WireResponse {
-    #[serde(rename = "Results", default)]
-    results: Option<Vec<WireResult>>,
+    /// `None` when the field is missing, `Some(None)` when it is `null` (Consul's answer when
+    /// no operation returned an entry).
+    #[serde(rename = "Results", default, deserialize_with = "present")]
+    results: Option<Option<Vec<WireResult>>>,
     #[serde(rename = "Errors", default)]
     errors: Option<Vec<TxnError>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<Vec<WireResult>>>, D::Error> {
+    Option::<Vec<WireResult>>::deserialize(d).map(Some)
+}
+
+/// Checks that a committed transaction's results are what Consul returns for `ops`: one entry
+/// per operation that yields one, for that operation's key, and entries under the prefix for a
+/// `get-tree`, in operation order. Returns what does not fit.
+///
+/// A `get-tree` may return any number of entries, so with several of them more than one split
+/// of the results can fit; this accepts the results when any split does (tracking every result
+/// position each operation can end at).
+fn check_results(ops: &[TxnOp], results: &[KvPair]) -> std::result::Result<(), String> {
+    let singles = ops
+        .iter()
+        .filter(|op| matches!(op.yields(), Yields::One(_)))
+        .count();
+    let trees = ops.iter().any(|op| matches!(op.yields(), Yields::Tree(_)));
+    let counted = |n: usize| {
+        format!(
+            "a committed transaction of {} operation{} answered with {n} result{}, where Consul \
+             returns {}{singles} (one for each set, cas, lock, unlock, get, check-index and \
+             check-session)",
+            ops.len(),
+            if ops.len() == 1 { "" } else { "s" },
+            if n == 1 { "" } else { "s" },
+            if trees { "at least " } else { "" },
+        )
+    };
+    if results.len() < singles || (!trees && results.len() > singles) {
+        return Err(counted(results.len()));
+    }
+    let n = results.len();
+    // reach[j]: the operations so far can have returned exactly results[..j].
+    let mut reach = vec![false; n + 1];
+    reach[0] = true;
+    for (i, op) in ops.iter().enumerate() {
+        match op.yields() {
+            Yields::Nothing => continue,
+            Yields::One(key) => {
+                let mut next = vec![false; n + 1];
+                for (j, pair) in results.iter().enumerate() {
+                    if reach[j] && pair.key == key {
+                        next[j + 1] = true;
+                    }
+                }
+                reach = next;
+            }
+            Yields::Tree(prefix) => {
+                for (j, pair) in results.iter().enumerate() {
+                    if reach[j] && pair.key.starts_with(prefix) {
+                        reach[j + 1] = true;
+                    }
+                }
+            }
+        }
+        if !reach.contains(&true) {
+            return Err(format!(
+                "a committed transaction's results hold no entry for operation {i} ({} of key \
+                 {:?}) where Consul returns one",
+                op.verb(),
+                op.wire().key
+            ));
+        }
+    }
+    if reach[n] {
+        Ok(())
+    } else {
+        Err(format!(
+            "a committed transaction's results hold entries that none of its operations \
+             returns; {}",
+            counted(n)
+        ))
+    }
 }
 
 #[derive(Deserialize)]
@@ -455,6 +575,11 @@ struct WireResult {
 /// Checks a transaction and encodes its body, refusing what Consul would refuse.
 ///
 /// This is the body [`Client::txn`] sends; it is public so that callers can log or pin it.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`](crate::Error::InvalidInput) for more than 128 operations, an invalid key or session id, a value or
+/// body over 512 KiB.
 pub fn encode_txn(ops: &[TxnOp]) -> Result<Vec<u8>> {
     if ops.len() > MAX_TXN_OPS {
         return Err(InvalidInput::TooManyOperations {
@@ -482,7 +607,7 @@ pub fn encode_txn(ops: &[TxnOp]) -> Result<Vec<u8>> {
 
 impl Client {
     /// Applies `ops` atomically: all of them, or, when any fails, none
-    /// ([`Error::TxnRolledBack`] then lists each failed operation's index and Consul's
+    /// ([`Error::TxnRolledBack`](crate::Error::TxnRolledBack) then lists each failed operation's index and Consul's
     /// reason).
     ///
     /// Refused before sending: more than 128 operations, invalid keys, values over 512 KiB,
@@ -502,6 +627,16 @@ impl Client {
     /// println!("{} entries returned", done.results.len());
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TxnRolledBack`](crate::Error::TxnRolledBack) when any operation failed (nothing was applied);
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) as [`encode_txn`]; [`Error::NotConsul`](crate::Error::NotConsul) when a 200 answer's results
+    /// do not fit the operations (a lock "taken" by a server that is not Consul); otherwise
+    /// [`Error::Transport`](crate::Error::Transport), [`Error::Certificate`](crate::Error::Certificate), the error statuses
+    /// ([`Error::PermissionDenied`](crate::Error::PermissionDenied), [`Error::AclNotFound`](crate::Error::AclNotFound), [`Error::RateLimited`](crate::Error::RateLimited),
+    /// [`Error::Server`](crate::Error::Server)), [`Error::ResponseTooLarge`](crate::Error::ResponseTooLarge), and [`Error::Decode`](crate::Error::Decode) for an answer that is
+    /// not Consul's JSON.
     pub async fn txn(&self, ops: &[TxnOp]) -> Result<TxnResponse> {
         self.send_txn(ops, None).await
     }
@@ -527,6 +662,10 @@ impl Client {
     /// # let _ = current;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::txn`].
     pub async fn read_txn(&self, ops: &[TxnOp], opts: &QueryOptions) -> Result<TxnResponse> {
         self.send_txn(ops, Some(opts)).await
     }
@@ -535,8 +674,9 @@ impl Client {
     /// applied (its writes leave nothing behind, as a `set` and `delete` of the same key, or
     /// write fixed values; its checks do not depend on its own earlier application), retrying
     /// it like a read on transport errors, 429 and 5xx, where [`Client::txn`] sends a write
-    /// once. A transaction that checks an index or takes a lock is not such a transaction:
-    /// a retry of one that was applied would fail its own checks.
+    /// once. A transaction that checks an index (or a `cas`) is not such a transaction: a retry
+    /// of one that was applied would fail its own checks. A `lock` is, for the session that
+    /// takes it: taking a lock again with the session that holds it only sets its value.
     ///
     /// ```no_run
     /// # async fn demo(client: consul_client::Client) -> Result<(), consul_client::Error> {
@@ -552,14 +692,21 @@ impl Client {
     /// # let _ = done;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::txn`].
     pub async fn idempotent_txn(&self, ops: &[TxnOp]) -> Result<TxnResponse> {
         let req = Request::put("txn".to_owned())
             .body(encode_txn(ops)?)
             .pass_through(&[StatusCode::CONFLICT]);
-        self.finish_txn(Request {
-            retry: Retry::Idempotent,
-            ..req
-        })
+        self.finish_txn(
+            Request {
+                retry: Retry::Idempotent,
+                ..req
+            },
+            ops,
+        )
         .await
     }
 
@@ -574,24 +721,38 @@ impl Client {
                 req.retry = Retry::Idempotent;
             }
         }
-        self.finish_txn(req).await
+        self.finish_txn(req, ops).await
     }
 
-    async fn finish_txn(&self, req: Request) -> Result<TxnResponse> {
+    /// Sends a transaction and checks its answer: a rollback is [`Error::TxnRolledBack`](crate::Error::TxnRolledBack), and a
+    /// success whose results are not what Consul returns for `ops` is [`Error::NotConsul`](crate::Error::NotConsul), so
+    /// that a server answering `200 {}` is never taken to have committed anything.
+    pub(crate) async fn finish_txn(&self, req: Request, ops: &[TxnOp]) -> Result<TxnResponse> {
         let resp = self.send(&req).await?;
         let wire: WireResponse = resp.json("a transaction")?;
         let errors = wire.errors.unwrap_or_default();
         if resp.status == StatusCode::CONFLICT || !errors.is_empty() {
             return Err(Error::TxnRolledBack { errors });
         }
-        Ok(TxnResponse {
-            results: wire
-                .results
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|r| r.kv)
-                .collect(),
-        })
+        let Some(results) = wire.results else {
+            return Err(resp.not_consul(
+                "its answer to a committed transaction has no Results; Consul always sends them",
+            ));
+        };
+        let mut pairs = Vec::new();
+        for result in results.unwrap_or_default() {
+            match result.kv {
+                Some(pair) => pairs.push(pair),
+                None => {
+                    return Err(resp.not_consul(
+                        "a committed transaction of KV operations answered with a result that is \
+                         not a KV entry",
+                    ));
+                }
+            }
+        }
+        check_results(ops, &pairs).map_err(|reason| resp.not_consul(reason))?;
+        Ok(TxnResponse { results: pairs })
     }
 }
 
@@ -662,6 +823,58 @@ mod tests {
     #[test]
     fn delete_tree_of_everything_is_refused() {
         assert!(encode_txn(&[TxnOp::delete_tree("")]).is_err());
+    }
+
+    fn pair(key: &str) -> KvPair {
+        serde_json::from_value(serde_json::json!({ "Key": key })).expect("pair")
+    }
+
+    fn pairs(keys: &[&str]) -> Vec<KvPair> {
+        keys.iter().map(|k| pair(k)).collect()
+    }
+
+    #[test]
+    fn results_must_hold_one_entry_per_single_result_op_in_order() {
+        let ops = [
+            TxnOp::check_not_exists("n"),
+            TxnOp::lock("l", Vec::new(), SID),
+            TxnOp::delete("d"),
+            TxnOp::get("g"),
+        ];
+        assert_eq!(check_results(&ops, &pairs(&["l", "g"])), Ok(()));
+        let missing = check_results(&ops, &[]).expect_err("no results");
+        assert!(missing.contains("with 0 results"), "{missing}");
+        assert!(missing.contains("returns 2"), "{missing}");
+        assert!(check_results(&ops, &pairs(&["l", "g", "g"])).is_err());
+        let wrong = check_results(&ops, &pairs(&["g", "l"])).expect_err("order");
+        assert!(wrong.contains("operation 1 (lock of key \"l\")"), "{wrong}");
+    }
+
+    #[test]
+    fn get_tree_results_may_be_any_number_under_its_prefix() {
+        let ops = [
+            TxnOp::get_tree("a/"),
+            TxnOp::set("a/b", b"1".to_vec()),
+            TxnOp::set("x", b"1".to_vec()),
+            TxnOp::get_tree("a/"),
+        ];
+        // Before the set, a/ was empty; after it, a/b is there: the greedy split would fail.
+        assert_eq!(check_results(&ops, &pairs(&["a/b", "x", "a/b"])), Ok(()));
+        assert_eq!(
+            check_results(&ops, &pairs(&["a/1", "a/b", "x", "a/1", "a/b"])),
+            Ok(())
+        );
+        assert!(check_results(&ops, &pairs(&["a/b", "x", "z"])).is_err());
+        assert!(check_results(&ops, &pairs(&["x"])).is_err());
+    }
+
+    #[test]
+    fn missing_results_differ_from_null_results() {
+        let missing: WireResponse = serde_json::from_str("{}").expect("json");
+        assert!(missing.results.is_none());
+        let null: WireResponse =
+            serde_json::from_str(r#"{"Results":null,"Errors":null}"#).expect("json");
+        assert!(matches!(null.results, Some(None)));
     }
 
     #[test]

@@ -23,6 +23,13 @@ const MAX_ERROR_PAUSE: Duration = Duration::from_secs(10);
 /// Errors are yielded as items and the stream goes on, pausing with a growing delay (up to
 /// 10 s) before the next attempt; drop the stream to stop watching.
 ///
+/// # Cancel safety
+///
+/// Dropping the stream, or a `next()` future of it, at any point is safe: it only abandons the
+/// blocking read in flight, which changes nothing in Consul and leaves nothing to clean up.
+/// An answer that arrived but was not yet yielded is lost; the next `next()` on the same stream
+/// asks again from the last yielded index, so no change is missed, only read again.
+///
 /// ```no_run
 /// # async fn demo(client: consul_client::Client) {
 /// use futures_util::StreamExt;

@@ -361,6 +361,13 @@ impl Control {
         lock(&self.shared.faults).fail = (n > 0).then_some((n, status));
     }
 
+    /// The next `n` requests whose path and query contain `needle` (e.g. `"acquire="` or
+    /// `"/v1/txn"`) are answered with `status` as by [`Control::fail_next`]; other requests are
+    /// served as usual and do not count.
+    pub fn fail_next_matching(&self, n: usize, status: u16, needle: &str) {
+        lock(&self.shared.faults).fail_matching = (n > 0).then(|| (n, status, needle.to_owned()));
+    }
+
     /// Adds `d` of real delay before every request is handled.
     pub fn set_latency(&self, d: Duration) {
         lock(&self.shared.faults).latency = d;

@@ -134,6 +134,11 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response, DroppedByTest> {
     let slot = record(&shared, &req);
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_default();
     let (parts, body) = req.into_parts();
     let req = Request::from_parts(parts, record_body(&shared, slot, body).await);
     let drop_it = {
@@ -154,12 +159,20 @@ async fn handle(
     }
     let injected = {
         let mut faults = lock(&shared.faults);
-        match faults.fail {
-            Some((n, status)) if n > 0 => {
+        match (faults.fail, faults.fail_matching.take()) {
+            (Some((n, status)), matching) if n > 0 => {
                 faults.fail = (n > 1).then_some((n - 1, status));
+                faults.fail_matching = matching;
                 Some(status)
             }
-            _ => None,
+            (_, Some((n, status, needle))) if n > 0 && path_and_query.contains(&needle) => {
+                faults.fail_matching = (n > 1).then_some((n - 1, status, needle));
+                Some(status)
+            }
+            (_, matching) => {
+                faults.fail_matching = matching;
+                None
+            }
         }
     };
     let resp = match injected {

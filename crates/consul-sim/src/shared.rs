@@ -36,6 +36,8 @@ impl SimClock {
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     pub fail: Option<(usize, u16)>,
+    /// `n`, status, and the text the path and query must contain.
+    pub fail_matching: Option<(usize, u16, String)>,
     pub drop: usize,
     pub latency: Duration,
 }

@@ -104,6 +104,56 @@ async fn unknown_token_is_acl_not_found() {
 }
 
 #[tokio::test]
+async fn the_three_token_cases_of_a_403_are_told_apart() {
+    let env = acl_env().await;
+    let sim = env.sim.as_ref().expect("sim");
+    let read = |client: consul_client::Client| async move {
+        client
+            .kv()
+            .get("secrets/db", &QueryOptions::new())
+            .await
+            .expect_err("denied")
+    };
+    // No token: the anonymous token (deny by default) lacks the rights.
+    let anonymous = read(client_for(sim, None)).await;
+    assert!(
+        matches!(
+            anonymous,
+            Error::PermissionDenied {
+                token_sent: false,
+                ..
+            }
+        ),
+        "{anonymous:?}"
+    );
+    assert!(
+        anonymous.to_string().contains("no token was sent"),
+        "{anonymous}"
+    );
+    // A known token without the rights.
+    let lacking = read(client_for(sim, Some(DEPLOYER))).await;
+    assert!(
+        matches!(
+            lacking,
+            Error::PermissionDenied {
+                token_sent: true,
+                ..
+            }
+        ),
+        "{lacking:?}"
+    );
+    assert!(
+        lacking.to_string().contains("the token sent lacks"),
+        "{lacking}"
+    );
+    // A token Consul does not know.
+    let unknown = read(client_for(sim, Some("no-such-token-2222"))).await;
+    assert!(matches!(unknown, Error::AclNotFound), "{unknown:?}");
+    assert!(client_for(sim, Some(DEPLOYER)).sends_token());
+    assert!(!client_for(sim, None).sends_token());
+}
+
+#[tokio::test]
 async fn token_self_describes_the_token_without_its_secret() {
     let env = acl_env().await;
     let client = client_for(env.sim.as_ref().expect("sim"), Some(DEPLOYER));

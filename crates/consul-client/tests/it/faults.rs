@@ -171,13 +171,16 @@ async fn a_server_answering_non_json_gives_a_decode_error() {
     )
     .await;
     let client = Client::new(quick(Config::new(&url).expect("url"))).expect("client");
+    let err = client.status().leader().await.expect_err("garbage");
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert!(err.to_string().contains("could not decode"), "{err}");
+    // A KV read without Consul's index header is not Consul's at all.
     let err = client
         .kv()
         .get("k", &QueryOptions::new())
         .await
         .expect_err("garbage");
-    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
-    assert!(err.to_string().contains("could not decode"), "{err}");
+    assert!(matches!(err, Error::NotConsul { .. }), "{err:?}");
     let err = client
         .kv()
         .put("k", b"v", &PutOptions::new())
@@ -300,4 +303,158 @@ async fn idempotent_transactions_are_retried_like_reads_and_plain_ones_are_not()
         .expect_err("a write is sent once");
     assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
     assert_eq!(env.control().request_count(), 1);
+}
+
+#[tokio::test]
+async fn no_credentials_or_query_in_shown_addresses() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    // Credentials in the address are refused, and the refusal does not repeat them.
+    let err = Config::new(&format!("http://user:PW@{addr}")).expect_err("refused");
+    assert!(!format!("{err} {err:?}").contains("PW"), "{err:?}");
+    // reqwest's errors carry the request URL: it is shown without its query.
+    let client =
+        Client::new(quick(Config::new(&format!("http://{addr}")).expect("url"))).expect("client");
+    let sid = "adf4238a-882b-9ddc-4a9d-5b6758e4159e";
+    let err = client
+        .kv()
+        .put("k", b"v", &PutOptions::new().acquire(sid))
+        .await
+        .expect_err("nobody listens");
+    let (shown, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(shown.contains("/v1/kv/k"), "{shown}");
+    assert!(
+        !shown.contains(sid) && !debug.contains(sid),
+        "{shown} / {debug}"
+    );
+    assert!(!format!("{client:?}").contains('@'));
+}
+
+fn statuses_of(env: &Env, needle: &str) -> Vec<u16> {
+    env.control()
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains(needle))
+        .map(|r| r.status)
+        .collect()
+}
+
+async fn try_lock(env: &Env, opts: consul_client::LockOptions) -> consul_client::LockAttempt {
+    consul_client::Lock::new(env.client.clone(), opts)
+        .expect("lock")
+        .acquire(consul_client::AcquireMode::TryOnce)
+        .await
+        .expect("acquire")
+}
+
+#[tokio::test]
+async fn a_transient_500_on_the_acquire_is_retried_and_the_lock_taken() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("retried-acquire");
+    env.control().fail_next_matching(1, 500, "acquire=");
+    let opts = consul_client::LockOptions::new(key.clone(), b"me".to_vec());
+    let consul_client::LockAttempt::Acquired(held) = try_lock(&env, opts).await else {
+        panic!("the lock is taken after one retry");
+    };
+    assert_eq!(statuses_of(&env, "acquire="), [500, 200]);
+    held.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn a_transient_500_on_the_lock_transaction_is_retried_and_the_lock_taken() {
+    let env = Env::sim(Default::default()).await;
+    let key = env.key("retried-lock-txn");
+    env.control().fail_next_matching(1, 500, "/v1/txn");
+    let opts = consul_client::LockOptions::new(key.clone(), b"me".to_vec())
+        .reads(vec![TxnOp::get_tree(env.key("data/"))]);
+    let consul_client::LockAttempt::Acquired(held) = try_lock(&env, opts).await else {
+        panic!("the lock is taken after one retry");
+    };
+    assert_eq!(statuses_of(&env, "/v1/txn"), [500, 200]);
+    held.release().await.expect("release");
+}
+
+#[tokio::test]
+async fn invalid_session_on_the_acquire_is_not_retried() {
+    let env = Env::sim(Default::default()).await;
+    let sid = env
+        .client
+        .session()
+        .create(&consul_client::SessionRequest::new("gone"))
+        .await
+        .expect("session");
+    env.client.session().destroy(&sid).await.expect("destroy");
+    for reads in [Vec::new(), vec![TxnOp::get_tree(env.key("data/"))]] {
+        env.control().clear_requests();
+        let with_reads = !reads.is_empty();
+        let opts = consul_client::LockOptions::new(env.key("gone-session"), b"me".to_vec())
+            .session(sid.clone())
+            .reads(reads);
+        let err = consul_client::Lock::new(env.client.clone(), opts)
+            .expect("lock")
+            .acquire(consul_client::AcquireMode::WaitUpTo(Duration::from_secs(
+                30,
+            )))
+            .await
+            .expect_err("the session is gone");
+        assert!(matches!(err, Error::InvalidSession { .. }), "{err:?}");
+        let needle = if with_reads { "/v1/txn" } else { "acquire=" };
+        assert_eq!(statuses_of(&env, needle).len(), 1, "sent once: {needle}");
+    }
+}
+
+/// A server that answers one request with a close-delimited body of `total` bytes (with a
+/// `Content-Length` when `declare` is set) and reports how many bytes it managed to write. It
+/// answers no second connection: a retry would end in a transport error, not in the refusal.
+async fn flood_server(total: usize, declare: bool) -> (String, tokio::task::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut buf = [0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        let head = if declare {
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {total}\r\nconnection: close\r\n\r\n")
+        } else {
+            "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_owned()
+        };
+        let mut written = 0;
+        if socket.write_all(head.as_bytes()).await.is_ok() {
+            let chunk = vec![b'x'; 16 * 1024];
+            while written < total {
+                match socket.write(&chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => written += n,
+                }
+            }
+        }
+        written
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_refused_early_and_not_retried() {
+    const LIMIT: usize = 64 * 1024;
+    // Far more than any socket buffer can hold, so the server can only finish if read.
+    const TOTAL: usize = 64 * 1024 * 1024;
+    for declare in [false, true] {
+        let (url, server) = flood_server(TOTAL, declare).await;
+        let config = quick(Config::new(&url).expect("url")).with_max_response_size(LIMIT);
+        let client = Client::new(config).expect("client");
+        let err = client
+            .kv()
+            .list("", &QueryOptions::new())
+            .await
+            .expect_err("too large");
+        assert!(
+            matches!(err, Error::ResponseTooLarge { limit: LIMIT, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&url), "{err}");
+        drop(client);
+        let written = server.await.expect("server");
+        assert!(written < TOTAL, "the client read it all: {written} bytes");
+    }
 }

@@ -4,11 +4,13 @@
 //! One test binary keeps the build short; each module is one API.
 
 mod acl;
+mod cancel;
 mod events;
 mod faults;
 mod input;
 mod kv;
 mod lock;
+mod not_consul;
 mod session;
 mod snapshots;
 mod txn;

@@ -7,6 +7,19 @@ use reqwest::{Method, StatusCode};
 use crate::util::start;
 
 #[tokio::test]
+async fn fail_next_matching_fails_only_the_matching_requests() {
+    let h = start().await;
+    h.control.fail_next_matching(1, 500, "cas=");
+    assert_eq!(h.get("/v1/kv/k").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.put("/v1/kv/k?cas=0", "1").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(h.control.kv_snapshot().is_empty());
+    assert_eq!(h.put("/v1/kv/k?cas=0", "1").await.body, "true");
+}
+
+#[tokio::test]
 async fn fail_next_answers_the_status_then_recovers() {
     let h = start().await;
     h.control.fail_next(2, 503);
