@@ -17,6 +17,7 @@
 
 use std::fmt;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use consul_client::{
     AcquireMode, Client, HeldLock, KvPair, Lock, LockAttempt, LockLost, LockOptions, PutOptions,
@@ -189,6 +190,17 @@ pub enum LockError {
         #[source]
         source: serde_json::Error,
     },
+    /// Taking the lock was given up on [`LockRequest::cancel`]; the lock was not taken.
+    #[error(
+        "gave up taking the deploy lock of {target}{}",
+        if *cleaned_up { "" } else { " (its session could not be destroyed: it expires by itself)" }
+    )]
+    Interrupted {
+        /// The app/env.
+        target: AppEnv,
+        /// Whether the session created to take the lock is known to be destroyed.
+        cleaned_up: bool,
+    },
     /// The lock was forced free, but the audit event recording it could not be written.
     #[error(
         "the deploy lock of {target} was forced free, but the audit event could not be written"
@@ -244,6 +256,9 @@ pub struct LockRequest {
     /// KV reads sent in the transaction that takes the lock (see consul-client's
     /// `LockOptions::reads`); their results are [`DeployLock::acquired_reads`].
     pub reads: Vec<TxnOp>,
+    /// Cancelled to give up taking the lock: the session created for it is destroyed and
+    /// [`LockError::Interrupted`] returned.
+    pub cancel: CancellationToken,
 }
 
 impl LockRequest {
@@ -259,7 +274,15 @@ impl LockRequest {
             lock_delay: LOCK_DELAY,
             seen_free_at: None,
             reads: Vec::new(),
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// Gives up taking the lock when `cancel` is cancelled (see [`LockRequest::cancel`]).
+    #[must_use]
+    pub fn cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
     }
 
     /// Reads `ops` in the transaction that takes the lock (see [`LockRequest::reads`]).
@@ -345,12 +368,17 @@ impl DeployLock {
                 .map_err(|e| LockError::from_consul(target, e))?,
             None => waiting.clone(),
         };
+        let interrupted = |cleaned_up| LockError::Interrupted {
+            target: target.clone(),
+            cleaned_up,
+        };
         let first = first
-            .acquire(AcquireMode::TryOnce)
+            .acquire_cancellable(AcquireMode::TryOnce, &request.cancel)
             .await
             .map_err(|e| LockError::from_consul(target, e))?;
         let busy = match first {
             LockAttempt::Acquired(held) => return Ok(DeployLock::new(target, holder, held)),
+            LockAttempt::Cancelled { cleaned_up } => return Err(interrupted(cleaned_up)),
             LockAttempt::Busy { holder } => LockHeld::from_pair(target, holder.as_ref()),
             other => return Err(unexpected_attempt(target, &other)),
         };
@@ -359,11 +387,12 @@ impl DeployLock {
         };
         on_wait(&busy);
         match waiting
-            .acquire(AcquireMode::WaitUpTo(wait))
+            .acquire_cancellable(AcquireMode::WaitUpTo(wait), &request.cancel)
             .await
             .map_err(|e| LockError::from_consul(target, e))?
         {
             LockAttempt::Acquired(held) => Ok(DeployLock::new(target, holder, held)),
+            LockAttempt::Cancelled { cleaned_up } => Err(interrupted(cleaned_up)),
             LockAttempt::Busy { holder } => Err(LockError::Held(Box::new(LockHeld::from_pair(
                 target,
                 holder.as_ref(),

@@ -92,7 +92,10 @@ async fn sigterm_and_sighup_end_a_deploy_as_ctrl_c_does() {
             "{stderr}"
         );
         assert_eq!(sims.lock_session("dogfood", "stage").await, None);
-        assert!(sims.sessions().await.is_empty(), "SIG{signal}: session left");
+        assert!(
+            sims.sessions().await.is_empty(),
+            "SIG{signal}: session left"
+        );
         assert!(sims.key("deploys/dogfood/stage/current").is_none());
     }
 }
@@ -113,7 +116,10 @@ async fn a_signal_after_the_lock_before_the_stream_is_open_releases_the_lock() {
     let (code, stderr) = signal_and_wait(child, "INT").await;
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("the lock was released"), "{stderr}");
-    assert!(stderr.contains("nothing was changed in Marathon"), "{stderr}");
+    assert!(
+        stderr.contains("nothing was changed in Marathon"),
+        "{stderr}"
+    );
     assert_eq!(sims.lock_session("dogfood", "stage").await, None);
     assert!(sims.sessions().await.is_empty(), "session left");
     sims.marathon.control().set_latency(Duration::ZERO);
@@ -132,11 +138,18 @@ async fn a_signal_while_waiting_for_the_lock_leaves_no_session() {
     let mut args = DEPLOY_SLOW.to_vec();
     args.extend(["--wait", "5m"]);
     let child = spawn(&home, &args);
-    until(async || sims.sessions().await.len() == 2, "the waiting session").await;
+    until(
+        async || sims.sessions().await.len() == 2,
+        "the waiting session",
+    )
+    .await;
     let (code, stderr) = signal_and_wait(child, "INT").await;
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("the lock was not taken"), "{stderr}");
-    assert!(stderr.contains("nothing was changed in Marathon"), "{stderr}");
+    assert!(
+        stderr.contains("nothing was changed in Marathon"),
+        "{stderr}"
+    );
     // Alice still holds it; our waiting session is gone.
     assert_eq!(sims.sessions().await, vec![alices.clone()]);
     assert_eq!(sims.lock_session("dogfood", "stage").await, Some(alices));

@@ -130,23 +130,33 @@ pub(crate) async fn acquire_lock(
         .wait(wait)
         .seen_free_at(seen_free_at)
         .reads(reads);
-    let acquire = DeployLock::acquire_reporting(&ctx.consul, &request, |held| {
+    let request = request.cancel(ctx.cancel.clone());
+    let lock = DeployLock::acquire_reporting(&ctx.consul, &request, |held| {
         progress.emit(Progress::WaitingForLock {
             holder: held.to_string(),
         });
-    });
-    let lock = super::unless_interrupted(ctx, acquire, super::interrupt::before_lock)
-        .await?
-        .map_err(|error| match error {
-            LockError::Held(held) => DeployError::LockHeld { held },
-            LockError::PermissionDenied { .. } => DeployError::NotAllowed {
-                app_env: app_env.clone(),
+    })
+    .await
+    .map_err(|error| match error {
+        LockError::Held(held) => DeployError::LockHeld { held },
+        LockError::Interrupted { cleaned_up, .. } => super::interrupt::interrupted(
+            if cleaned_up {
+                super::LockEnd::NotTaken
+            } else {
+                super::LockEnd::NotReleased {
+                    problem: "the session created to take it could not be destroyed".to_owned(),
+                }
             },
-            other => DeployError::Consul {
-                during: "taking the deploy lock",
-                source: Box::new(other),
-            },
-        })?;
+            super::MarathonEnd::Unchanged,
+        ),
+        LockError::PermissionDenied { .. } => DeployError::NotAllowed {
+            app_env: app_env.clone(),
+        },
+        other => DeployError::Consul {
+            during: "taking the deploy lock",
+            source: Box::new(other),
+        },
+    })?;
     let mut loss = lock.subscribe();
     let sink = progress.clone();
     // Ends when the lock is lost (after saying so), released (its sender is dropped), or told
