@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::parse_duration;
+use crate::duration::{parse_deadline, parse_wait};
 
 /// Deploy Docker image tags to Mesos Marathon, with the deploy lock, release tags, history and
 /// audit log kept in Consul.
@@ -134,10 +134,10 @@ pub struct DeployOptions {
     #[arg(long)]
     pub dry_run: bool,
     /// Wait up to this long for a lock held by someone else (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<Duration>,
     /// Give up (and roll back) when the deployment has not finished in this time (e.g. 10m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
     pub timeout: Option<Duration>,
     /// Leave a failed deployment where it stopped instead of rolling back.
     #[arg(long)]
@@ -293,13 +293,13 @@ pub struct ScaleArgs {
     #[arg(short = 'y', long, alias = "force", short_alias = 'f')]
     pub yes: bool,
     /// Give up when the deployment has not finished in this time (e.g. 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
     pub timeout: Option<Duration>,
     /// Force the change through deployments that hold the apps (Marathon's `force=true`).
     #[arg(long)]
     pub force_marathon: bool,
     /// Wait up to this long for a deploy lock held by someone else (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<Duration>,
     /// Leave a failed scale where it stopped instead of letting Marathon revert it.
     #[arg(long)]
@@ -313,7 +313,7 @@ pub struct WatchArgs {
     #[arg(value_name = "DEPLOYMENT_ID")]
     pub id: String,
     /// Give up after this long (e.g. 10m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
     pub timeout: Option<Duration>,
 }
 

@@ -1,10 +1,14 @@
 //! Reading `~/.duncan.yml`: the Go tool's keys as it wrote them, plus duncan's newer keys.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
+use crate::duration::{Kind, parse_kind};
 use crate::failure::Failure;
 
 /// Keys the Go tool knew for services duncan does not talk to: accepted and reported as unused.
@@ -56,16 +60,68 @@ pub enum WebhookKey {
     },
 }
 
-/// The `timeouts` mapping.
+/// The `timeouts` mapping. Each value is parsed and range-checked as it is read, so that a bad one
+/// is reported at its own line.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsKey {
     /// Deadline of a deployment (`10m`).
-    pub deploy: Option<String>,
+    #[serde(default, deserialize_with = "deadline")]
+    pub deploy: Option<Duration>,
     /// Timeout of each HTTP request (`30s`).
-    pub request: Option<String>,
+    #[serde(default, deserialize_with = "request")]
+    pub request: Option<Duration>,
     /// How long a deploy waits for a held lock by default (`0`: not at all).
-    pub lock_wait: Option<String>,
+    #[serde(default, deserialize_with = "wait")]
+    pub lock_wait: Option<Duration>,
+}
+
+fn deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor(Kind::Deadline))
+}
+
+fn request<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor(Kind::Request))
+}
+
+fn wait<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor(Kind::Wait))
+}
+
+/// Reads a duration of the given kind from a YAML scalar. The error is raised inside the visitor,
+/// so that serde_yaml attaches the value's line and column to it.
+struct DurationVisitor(Kind);
+
+impl<'de> Visitor<'de> for DurationVisitor {
+    type Value = Option<Duration>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as 90s, 5m or 1h30m")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        parse_kind(text, self.0).map(Some).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<Self::Value, E> {
+        self.visit_str(&number.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<Self::Value, E> {
+        self.visit_str(&number.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, number: f64) -> Result<Self::Value, E> {
+        self.visit_str(&number.to_string())
+    }
 }
 
 /// The `registry_auth` mapping: a username and password, or a bearer token.
@@ -279,6 +335,27 @@ mod tests {
     fn wrong_type_names_line_and_column() {
         let err = parse("consul_host: a\nenvironments: 5\n").unwrap_err();
         assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    #[test]
+    fn bad_timeout_names_its_own_line_and_how_to_write_it() {
+        let err = parse("consul_host: a\ntimeouts:\n  deploy: 10 minutes\n").unwrap_err();
+        assert!(err.starts_with("line 3, column 11: "), "{err}");
+        assert!(err.contains("timeouts.deploy"), "{err}");
+        assert!(err.contains("as in 90s, 5m or 1h30m"), "{err}");
+    }
+
+    #[test]
+    fn timeouts_are_range_checked_by_kind() {
+        let err = parse("timeouts:\n  deploy: 18446744073709551615s\n").unwrap_err();
+        assert!(err.contains("the most is 7 days (168h)"), "{err}");
+        let err = parse("timeouts:\n  request: 0\n").unwrap_err();
+        assert!(err.contains("every request needs a timeout"), "{err}");
+        let keys = parse("timeouts:\n  deploy: 10m\n  request:\n  lock_wait: 0\n").unwrap();
+        let timeouts = keys.timeouts.unwrap();
+        assert_eq!(timeouts.deploy, Some(Duration::from_secs(600)));
+        assert_eq!(timeouts.request, None);
+        assert_eq!(timeouts.lock_wait, Some(Duration::ZERO));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{
     Config, DEFAULT_CONSUL_URL, DEFAULT_REQUEST_TIMEOUT, Overrides, RegistryAuth, Secret, Setting,
     Source, Webhook, WebhookFormat,
 };
-use crate::duration::parse_duration;
+use crate::duration::{Kind, parse_kind};
 use crate::failure::Failure;
 
 fn trimmed(value: &Option<String>) -> Option<String> {
@@ -40,10 +40,12 @@ fn list_from_env(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn duration_key(key: &'static str, text: &str) -> Result<Duration, Failure> {
-    parse_duration(text).map_err(|e| {
-        Failure::usage(format!("configuration: timeouts.{key}: {e}"))
-            .hint("write durations like 90s, 5m or 1h30m")
+/// A duration from an environment variable (the file's are checked as the file is read).
+fn duration_var(variable: &'static str, text: &str, kind: Kind) -> Result<Duration, Failure> {
+    parse_kind(text, kind).map_err(|e| {
+        Failure::usage(format!("environment variable {variable}: {e}")).hint(format!(
+            "fix {variable}; durations are written like 90s, 5m or 1h30m"
+        ))
     })
 }
 
@@ -324,35 +326,26 @@ pub(super) fn resolve(
     let timeouts = keys.timeouts.as_ref().unwrap_or(&no_timeouts);
     let deploy_timeout = if let Some(t) = env("DUNCAN_DEPLOY_TIMEOUT") {
         Setting::new(
-            Some(duration_key("deploy", &t)?),
+            Some(duration_var("DUNCAN_DEPLOY_TIMEOUT", &t, Kind::Deadline)?),
             Source::Env("DUNCAN_DEPLOY_TIMEOUT"),
         )
-    } else if let Some(t) = &timeouts.deploy {
-        Setting::new(
-            Some(duration_key("deploy", t)?),
-            Source::File("timeouts.deploy"),
-        )
+    } else if let Some(t) = timeouts.deploy {
+        Setting::new(Some(t), Source::File("timeouts.deploy"))
     } else {
         Setting::new(None, Source::Default)
     };
     let request_timeout = if let Some(t) = env("DUNCAN_REQUEST_TIMEOUT") {
         Setting::new(
-            duration_key("request", &t)?,
+            duration_var("DUNCAN_REQUEST_TIMEOUT", &t, Kind::Request)?,
             Source::Env("DUNCAN_REQUEST_TIMEOUT"),
         )
-    } else if let Some(t) = &timeouts.request {
-        Setting::new(
-            duration_key("request", t)?,
-            Source::File("timeouts.request"),
-        )
+    } else if let Some(t) = timeouts.request {
+        Setting::new(t, Source::File("timeouts.request"))
     } else {
         Setting::new(DEFAULT_REQUEST_TIMEOUT, Source::Default)
     };
-    let lock_wait = if let Some(t) = &timeouts.lock_wait {
-        Setting::new(
-            duration_key("lock_wait", t)?,
-            Source::File("timeouts.lock_wait"),
-        )
+    let lock_wait = if let Some(t) = timeouts.lock_wait {
+        Setting::new(t, Source::File("timeouts.lock_wait"))
     } else {
         Setting::new(Duration::ZERO, Source::Default)
     };

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod config_refusals;
 mod deploy;
+mod durations;
 mod env;
 mod failures;
 mod help;
