@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use secret::Secret;
+pub use secret::{Secret, redact_url};
 
 use crate::failure::Failure;
 #[cfg(test)]

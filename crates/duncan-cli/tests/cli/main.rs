@@ -16,4 +16,5 @@ mod help;
 mod interrupt;
 mod notify;
 mod registry;
+mod secrets;
 mod usage;
