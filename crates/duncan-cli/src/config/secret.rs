@@ -8,9 +8,11 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 /// The user-info part of every URL: `scheme://` then everything up to the last `@` before the
-/// path, query, fragment or a space (a raw `@` in a password ends at the last one).
+/// path, query, fragment or a space (a raw `@` in a password ends at the last one). No `(?i)`:
+/// the binary's regex has no `unicode-case` feature (only tests unify it in), so a
+/// case-insensitive pattern would compile in tests and panic in the shipped binary.
 static USERINFO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@]*(?:@[^\s/?#@]*)*)@").expect("a valid regex")
+    Regex::new(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#@]*(?:@[^\s/?#@]*)*)@").expect("a valid regex")
 });
 
 /// `text` with the credentials of every URL in it hidden: `http://admin:PW@host` is shown as
