@@ -44,7 +44,7 @@ pub struct GlobalArgs {
     /// When to colour the output; NO_COLOR in the environment turns `auto` off.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,
-    /// Show more of what happens on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    /// Show more on stderr: -v duncan's own steps, -vv HTTP detail, -vvv trace (RUST_LOG wins).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Print only results and errors.

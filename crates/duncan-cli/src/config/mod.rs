@@ -181,7 +181,25 @@ impl Config {
             Some(path) => file::read(path, required)?,
             None => None,
         };
-        resolve(loaded, overrides, &env)
+        match &loaded {
+            Some(file) => tracing::info!("configuration read from {}", file.path.display()),
+            None => tracing::info!("no configuration file: using the environment and defaults"),
+        }
+        let config = resolve(loaded, overrides, &env)?;
+        tracing::info!(
+            "Consul at {} (from {}), Marathon at {} (from {})",
+            redact_url(&config.consul_url.value),
+            config.consul_url.source,
+            redact_url(
+                config
+                    .marathon_url
+                    .value
+                    .as_deref()
+                    .unwrap_or("(not configured)")
+            ),
+            config.marathon_url.source
+        );
+        Ok(config)
     }
 
     /// Resolves a configuration from an already-read file (for tests).

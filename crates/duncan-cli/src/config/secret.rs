@@ -12,7 +12,8 @@ use regex::Regex;
 /// the binary's regex has no `unicode-case` feature (only tests unify it in), so a
 /// case-insensitive pattern would compile in tests and panic in the shipped binary.
 static USERINFO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#@]*(?:@[^\s/?#@]*)*)@").expect("a valid regex")
+    Regex::new(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s/?#@]*(?:@[^\s/?#@]*)*)@")
+        .expect("a valid regex")
 });
 
 /// `text` with the credentials of every URL in it hidden: `http://admin:PW@host` is shown as

@@ -18,3 +18,4 @@ mod notify;
 mod registry;
 mod secrets;
 mod usage;
+mod verbosity;
