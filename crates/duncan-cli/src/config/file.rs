@@ -35,8 +35,10 @@ pub const UNUSED_GO_KEYS: &[(&str, &str)] = &[
 
 /// `apps` as the Go tool's versions wrote it: a list of names, or (older versions) a map from
 /// name to the JSON files of its Marathon / Chronos definitions.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+///
+/// Read by hand rather than as an untagged enum: serde's untagged enums buffer the value and lose
+/// its position, and say "data did not match any variant" instead of what is wrong.
+#[derive(Debug)]
 pub enum AppsKey {
     /// `apps: [dogfood, skulls]`.
     List(Vec<String>),
@@ -44,9 +46,74 @@ pub enum AppsKey {
     Map(BTreeMap<String, serde_yaml::Value>),
 }
 
+const APPS_SHAPE: &str =
+    "apps must be a list of names, as in `apps: [shop, cart]` or one `- shop` per line";
+
+impl<'de> Deserialize<'de> for AppsKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AppsVisitor)
+    }
+}
+
+struct AppsVisitor;
+
+impl<'de> Visitor<'de> for AppsVisitor {
+    type Value = AppsKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(APPS_SHAPE)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<AppsKey, A::Error> {
+        let mut names = Vec::new();
+        while let Some(entry) = seq.next_element::<serde_yaml::Value>()? {
+            match entry {
+                serde_yaml::Value::String(name) => names.push(name),
+                _ => {
+                    return Err(de::Error::custom(format!(
+                        "{APPS_SHAPE}; entry {} is not a name",
+                        names.len() + 1
+                    )));
+                }
+            }
+        }
+        Ok(AppsKey::List(names))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<AppsKey, A::Error> {
+        let mut apps = BTreeMap::new();
+        while let Some((name, value)) = map.next_entry::<String, serde_yaml::Value>()? {
+            apps.insert(name, value);
+        }
+        Ok(AppsKey::Map(apps))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<AppsKey, E> {
+        Err(E::custom(format!(
+            "{APPS_SHAPE}, not the single word `{text}` (write `apps: [{text}]`)"
+        )))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<AppsKey, E> {
+        Err(E::custom(APPS_SHAPE))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<AppsKey, E> {
+        Err(E::custom(APPS_SHAPE))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<AppsKey, E> {
+        Err(E::custom(APPS_SHAPE))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<AppsKey, E> {
+        Err(E::custom(APPS_SHAPE))
+    }
+}
+
 /// One webhook of the `webhooks` list: a bare URL (Slack-compatible) or a URL with its format.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// Read by hand for the same reason as [`AppsKey`].
+#[derive(Debug)]
 pub enum WebhookKey {
     /// A Slack-compatible incoming-webhook URL.
     Url(String),
@@ -55,9 +122,53 @@ pub enum WebhookKey {
         /// The URL (a secret: never printed whole).
         url: String,
         /// `slack` (the default) or `json`.
-        #[serde(default)]
         format: Option<String>,
     },
+}
+
+const WEBHOOK_SHAPE: &str =
+    "each webhook is a URL, or `{url: URL, format: slack}` (format slack or json)";
+
+impl<'de> Deserialize<'de> for WebhookKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WebhookVisitor)
+    }
+}
+
+struct WebhookVisitor;
+
+impl<'de> Visitor<'de> for WebhookVisitor {
+    type Value = WebhookKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(WEBHOOK_SHAPE)
+    }
+
+    fn visit_str<E: de::Error>(self, url: &str) -> Result<WebhookKey, E> {
+        Ok(WebhookKey::Url(url.to_owned()))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<WebhookKey, A::Error> {
+        let (mut url, mut format) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "url" => url = Some(map.next_value::<String>()?),
+                "format" => format = map.next_value::<Option<String>>()?,
+                // The value may be a secret: never echoed.
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown key `{other}` in a webhook; {WEBHOOK_SHAPE}"
+                    )));
+                }
+            }
+        }
+        match url {
+            Some(url) => Ok(WebhookKey::Detailed { url, format }),
+            None => Err(de::Error::custom(format!(
+                "a webhook needs a url; {WEBHOOK_SHAPE}"
+            ))),
+        }
+    }
 }
 
 /// The `timeouts` mapping. Each value is parsed and range-checked as it is read, so that a bad one
@@ -244,12 +355,51 @@ pub fn parse(text: &str) -> Result<FileKeys, String> {
     serde_yaml::from_str::<FileKeys>(text).map_err(|e| {
         let what = e.to_string();
         // serde_yaml appends " at line L column C"; say it our way, first.
-        let what = what.split(" at line ").next().unwrap_or(&what).to_owned();
+        let what = plain_words(what.split(" at line ").next().unwrap_or(&what));
         match e.location() {
             Some(at) => format!("line {}, column {}: {what}", at.line(), at.column()),
             None => what,
         }
     })
+}
+
+/// Says serde's "invalid type: string \"stage\", expected a sequence" in the file's terms
+/// ("a list (as in [a, b]) is needed here, not \"stage\""), and drops the key serde_yaml puts
+/// in front when the message names it already ("apps: apps must be …").
+fn plain_words(what: &str) -> String {
+    let (path, message) = match what.split_once(": ") {
+        Some((path, message)) if !path.contains(' ') => (Some(path), message),
+        _ => (None, what),
+    };
+    let message = match message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        Some((found, expected)) => {
+            let expected = match expected {
+                "a sequence" => "a list (as in [a, b])",
+                "a map" => "a mapping of `key: value` lines",
+                "a string" => "a single value",
+                other => other,
+            };
+            let found = match found {
+                "sequence" => "a list".to_owned(),
+                "map" => "a mapping".to_owned(),
+                "unit value" => "nothing".to_owned(),
+                other => match other.split_once(' ') {
+                    // `string "stage"`, `integer `5``, `boolean `true``: the value itself.
+                    Some((_, value)) => value.trim_matches('`').to_owned(),
+                    None => other.to_owned(),
+                },
+            };
+            format!("{expected} is needed here, not {found}")
+        }
+        None => message.to_owned(),
+    };
+    match path {
+        Some(path) if !message.starts_with(path) => format!("{path}: {message}"),
+        _ => message,
+    }
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -322,6 +472,54 @@ mod tests {
             parse("apps:\n  dex:\n    marathon:\n      - dex-{{env}}-group.json\n  etl: {}\n")
                 .unwrap();
         assert!(matches!(keys.apps, Some(AppsKey::Map(ref m)) if m.len() == 2));
+    }
+
+    #[test]
+    fn apps_as_a_single_word_says_it_must_be_a_list_at_its_line() {
+        let err = parse("consul_host: a\napps: shop\n").unwrap_err();
+        assert!(err.starts_with("line 2, column 7: "), "{err}");
+        assert!(err.contains("apps must be a list of names"), "{err}");
+        assert!(err.contains("apps: [shop]"), "{err}");
+        assert!(!err.contains("untagged"), "{err}");
+        let err = parse("consul_host: a\napps:\n  - shop\n  - {x: 1}\n").unwrap_err();
+        assert!(err.contains("entry 2 is not a name"), "{err}");
+        assert!(parse("apps:\n").unwrap().apps.is_none());
+    }
+
+    #[test]
+    fn webhooks_in_both_forms_and_wrong_ones_named_at_their_line() {
+        let keys = parse("webhooks:\n  - https://a\n  - {url: https://b, format: json}\n").unwrap();
+        let hooks = keys.webhooks.unwrap();
+        assert!(matches!(&hooks[0], WebhookKey::Url(u) if u == "https://a"));
+        assert!(
+            matches!(&hooks[1], WebhookKey::Detailed { url, format: Some(f) } if url == "https://b" && f == "json")
+        );
+        let err = parse("consul_host: a\nwebhooks:\n  - {uri: https://secret}\n").unwrap_err();
+        assert!(err.starts_with("line 3"), "{err}");
+        assert!(err.contains("unknown key `uri` in a webhook"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn wrong_shapes_are_said_in_the_files_terms() {
+        let err = parse("environments: stage\n").unwrap_err();
+        assert_eq!(
+            err,
+            "line 1, column 15: environments: a list (as in [a, b]) is needed here, not \"stage\""
+        );
+        let err = parse("repos: [a]\n").unwrap_err();
+        assert!(
+            err.ends_with("repos: a mapping of `key: value` lines is needed here, not a list"),
+            "{err}"
+        );
+        let err = parse("github_org: [a]\n").unwrap_err();
+        assert!(
+            err.ends_with("github_org: a single value is needed here, not a list"),
+            "{err}"
+        );
+        let err = parse("apps: shop\n").unwrap_err();
+        assert!(err.contains(": apps must be a list of names"), "{err}");
+        assert!(!err.contains("apps: apps"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod util;
 mod certificates;
 mod commands;
 mod config;
+mod config_errors;
 mod config_refusals;
 mod deploy;
 mod durations;
