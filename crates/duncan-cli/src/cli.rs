@@ -107,6 +107,29 @@ pub enum Command {
     Man,
 }
 
+impl Command {
+    /// The app the command names, if any (checked against the configured `apps` before anything
+    /// is sent).
+    pub fn app(&self) -> Option<&str> {
+        match self {
+            Self::Deploy(args) => Some(&args.target.app),
+            Self::Rollback(args) => Some(&args.target.app),
+            Self::History(args) => Some(&args.target.app),
+            Self::Scale(args) => Some(&args.target.app),
+            Self::Lock(args) => match &args.action {
+                LockAction::Status { target } | LockAction::Release { target, .. } => {
+                    Some(&target.app)
+                }
+            },
+            Self::Status(args) => args.app.as_deref(),
+            Self::Env(args) => args.app.as_deref(),
+            Self::Watch(_) | Self::Config(_) | Self::Completions(_) | Self::Version | Self::Man => {
+                None
+            }
+        }
+    }
+}
+
 /// The app and environment a command acts on.
 #[derive(Debug, Args, Clone)]
 pub struct Target {

@@ -33,6 +33,32 @@ pub const UNUSED_GO_KEYS: &[(&str, &str)] = &[
     ("kubernetes_namespace", "duncan deploys to Marathon only"),
 ];
 
+/// Every key [`FileKeys`] reads, for "did you mean" on unknown keys.
+pub const KNOWN_KEYS: &[&str] = &[
+    "marathon_host",
+    "marathon_url",
+    "marathon_token",
+    "marathon_cacert",
+    "consul_cacert",
+    "consul_host",
+    "consul_url",
+    "consul_token",
+    "consul_token_file",
+    "github_org",
+    "repos",
+    "docker_repo_prefix",
+    "docker_registry_host",
+    "quay_token",
+    "registry_auth",
+    "insecure_registries",
+    "slack_webhook_url",
+    "webhooks",
+    "environments",
+    "apps",
+    "timeouts",
+    "user",
+];
+
 /// `apps` as the Go tool's versions wrote it: a list of names, or (older versions) a map from
 /// name to the JSON files of its Marathon / Chronos definitions.
 ///
@@ -371,6 +397,19 @@ fn plain_words(what: &str) -> String {
         Some((path, message)) if !path.contains(' ') => (Some(path), message),
         _ => (None, what),
     };
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once("`, expected ")
+    {
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let near = super::suggest::closest(field, known.iter().copied())
+            .map(|near| format!("did you mean `{near}`? "))
+            .unwrap_or_default();
+        let message = format!("unknown key `{field}`; {near}(known: {})", known.join(", "));
+        return match path {
+            Some(path) => format!("{path}: {message}"),
+            None => message,
+        };
+    }
     let message = match message
         .strip_prefix("invalid type: ")
         .and_then(|rest| rest.split_once(", expected "))
@@ -520,6 +559,24 @@ mod tests {
         let err = parse("apps: shop\n").unwrap_err();
         assert!(err.contains(": apps must be a list of names"), "{err}");
         assert!(!err.contains("apps: apps"), "{err}");
+    }
+
+    #[test]
+    fn known_keys_are_exactly_the_keys_read() {
+        for key in KNOWN_KEYS {
+            let keys = parse(&format!("{key}:\n")).unwrap();
+            assert!(keys.other.is_empty(), "{key} is not read by FileKeys");
+        }
+    }
+
+    #[test]
+    fn unknown_key_under_timeouts_suggests_the_near_one() {
+        let err = parse("timeouts:\n  deplyo: 5m\n").unwrap_err();
+        assert_eq!(
+            err,
+            "line 2, column 3: timeouts: unknown key `deplyo`; did you mean `deploy`? (known: \
+             deploy, request, lock_wait)"
+        );
     }
 
     #[test]

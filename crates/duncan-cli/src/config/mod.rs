@@ -7,6 +7,7 @@ pub mod file;
 mod nesting;
 mod resolve;
 mod secret;
+pub mod suggest;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -214,14 +215,50 @@ impl Config {
 
     /// Checks an environment name against the allowed list.
     pub fn check_environment(&self, env: &str) -> Result<(), Failure> {
-        if self.environments.value.iter().any(|e| e == env) {
+        let allowed = &self.environments.value;
+        if allowed.iter().any(|e| e == env) {
             return Ok(());
         }
+        let hint = match suggest::closest(env, allowed.iter().map(String::as_str)) {
+            Some(near) => format!(
+                "did you mean `{near}`? (or add the name to `environments` in the configuration \
+                 file)"
+            ),
+            None => {
+                "use one of those, or add it to `environments` in the configuration file".to_owned()
+            }
+        };
         Err(Failure::usage(format!(
             "environment `{env}` is not allowed (allowed: {})",
-            self.environments.value.join(", ")
+            allowed.join(", ")
         ))
-        .hint("use one of those, or add it to `environments` in the configuration file"))
+        .hint(hint))
+    }
+
+    /// Checks an app name against the configured `apps`, when there are any, so that a typo is
+    /// told before anything is asked of Consul or Marathon. Names that are not valid app names
+    /// pass: the command refuses them with the naming rule.
+    pub fn check_app(&self, app: &str) -> Result<(), Failure> {
+        let configured = &self.apps.value;
+        if configured.is_empty()
+            || configured.iter().any(|a| a == app)
+            || duncan_core::names::AppName::new(app).is_err()
+        {
+            return Ok(());
+        }
+        let place = match &self.apps.source {
+            Source::Env(name) => (*name).to_owned(),
+            _ => "`apps` in the configuration file".to_owned(),
+        };
+        let hint = match suggest::closest(app, configured.iter().map(String::as_str)) {
+            Some(near) => format!("did you mean `{near}`? (or add `{app}` to {place})"),
+            None => format!("check the name, or add `{app}` to {place}"),
+        };
+        Err(Failure::usage(format!(
+            "app `{app}` is not configured (configured: {})",
+            configured.join(", ")
+        ))
+        .hint(hint))
     }
 
     /// Marathon's URL, or a failure saying how to set it.

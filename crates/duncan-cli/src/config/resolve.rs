@@ -527,7 +527,16 @@ pub(super) fn resolve(
             notes.push((key.clone(), format!("accepted, not used: {why}")));
         } else {
             notes.push((key.clone(), "unknown key, ignored".to_owned()));
-            warnings.push(format!("unknown key `{key}` in {shown} (ignored)"));
+            let near = super::suggest::closest(
+                key,
+                file::KNOWN_KEYS
+                    .iter()
+                    .chain(UNUSED_GO_KEYS.iter().map(|(k, _)| k))
+                    .copied(),
+            )
+            .map(|near| format!("; did you mean `{near}`?"))
+            .unwrap_or_default();
+            warnings.push(format!("unknown key `{key}` in {shown} (ignored){near}"));
         }
     }
 

@@ -18,5 +18,6 @@ mod interrupt;
 mod notify;
 mod registry;
 mod secrets;
+mod suggestions;
 mod usage;
 mod verbosity;
