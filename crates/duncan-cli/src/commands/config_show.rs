@@ -112,6 +112,13 @@ fn rows(config: &Config) -> Vec<Row> {
         row("timeouts.lock_wait", &config.lock_wait, |d| {
             format_duration(*d)
         }),
+        row("confirm_by_name", &config.confirm_by_name, |v| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.join(", ")
+            }
+        }),
         row("user", &config.user, Clone::clone),
         row("host", &config.host, Clone::clone),
     ]

@@ -57,6 +57,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "apps",
     "timeouts",
     "user",
+    "confirm_by_name",
 ];
 
 /// `apps` as the Go tool's versions wrote it: a list of names, or (older versions) a map from
@@ -320,6 +321,8 @@ pub struct FileKeys {
     pub timeouts: Option<TimeoutsKey>,
     /// Name recorded as deployer.
     pub user: Option<String>,
+    /// Environments whose changes are confirmed by typing the environment's name.
+    pub confirm_by_name: Option<Vec<String>>,
     /// Every other key: unused Go keys and unknown keys.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_yaml::Value>,

@@ -136,6 +136,8 @@ pub struct Config {
     pub request_timeout: Setting<Duration>,
     /// Default wait for a held lock.
     pub lock_wait: Setting<Duration>,
+    /// Environments whose deploys are confirmed by typing the environment's name.
+    pub confirm_by_name: Setting<Vec<String>>,
     /// Name recorded as deployer.
     pub user: Setting<String>,
     /// Host recorded with the deployer.
@@ -233,6 +235,12 @@ impl Config {
             allowed.join(", ")
         ))
         .hint(hint))
+    }
+
+    /// What confirms a deploy to `env` at the prompt: its name for the environments under
+    /// `confirm_by_name`, else `yes`.
+    pub fn confirmation(&self, env: &str) -> crate::prompt::Expect {
+        crate::prompt::expect_for(env, &self.confirm_by_name.value)
     }
 
     /// Checks an app name against the configured `apps`, when there are any, so that a typo is

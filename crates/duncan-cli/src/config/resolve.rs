@@ -322,6 +322,36 @@ pub(super) fn resolve(
         }
     };
 
+    // By default the environments called production or prod are confirmed by name.
+    if let Some(list) = &keys.confirm_by_name {
+        check_environment_names(
+            list,
+            &format!("configuration file {shown}, key `confirm_by_name`"),
+            &format!("fix `confirm_by_name` in {shown}, e.g. confirm_by_name: [production]"),
+        )?;
+    }
+    let confirm_by_name = if let Some(list) = env("DUNCAN_CONFIRM_BY_NAME") {
+        let list = list_from_env(&list);
+        check_environment_names(
+            &list,
+            "environment variable DUNCAN_CONFIRM_BY_NAME",
+            "fix DUNCAN_CONFIRM_BY_NAME: a comma-separated list such as production",
+        )?;
+        Setting::new(list, Source::Env("DUNCAN_CONFIRM_BY_NAME"))
+    } else if let Some(list) = keys.confirm_by_name.clone() {
+        Setting::new(list, Source::File("confirm_by_name"))
+    } else {
+        Setting::new(
+            environments
+                .value
+                .iter()
+                .filter(|e| matches!(e.as_str(), "production" | "prod"))
+                .cloned()
+                .collect(),
+            Source::Default,
+        )
+    };
+
     let no_timeouts = file::TimeoutsKey::default();
     let timeouts = keys.timeouts.as_ref().unwrap_or(&no_timeouts);
     let deploy_timeout = if let Some(t) = env("DUNCAN_DEPLOY_TIMEOUT") {
@@ -522,6 +552,12 @@ pub(super) fn resolve(
         keys.user.is_some(),
         "name recorded as deployer".to_owned(),
     );
+    note(
+        &mut notes,
+        "confirm_by_name",
+        keys.confirm_by_name.is_some(),
+        "environments whose deploys are confirmed by typing the environment's name".to_owned(),
+    );
     for key in keys.other.keys() {
         if let Some((_, why)) = UNUSED_GO_KEYS.iter().find(|(k, _)| k == key) {
             notes.push((key.clone(), format!("accepted, not used: {why}")));
@@ -569,6 +605,7 @@ pub(super) fn resolve(
         deploy_timeout,
         request_timeout,
         lock_wait,
+        confirm_by_name,
         user,
         host,
         key_notes: notes,

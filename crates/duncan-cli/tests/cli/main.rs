@@ -16,6 +16,7 @@ mod failures;
 mod help;
 mod interrupt;
 mod notify;
+mod prompt;
 mod registry;
 mod secrets;
 mod suggestions;
