@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::parse_duration;
+use crate::duration::{parse_deadline, parse_wait};
 
 /// Deploy Docker image tags to Mesos Marathon, with the deploy lock, release tags, history and
 /// audit log kept in Consul.
@@ -44,7 +44,7 @@ pub struct GlobalArgs {
     /// When to colour the output; NO_COLOR in the environment turns `auto` off.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,
-    /// Show more of what happens on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    /// Show more on stderr: -v duncan's own steps, -vv HTTP detail, -vvv trace (RUST_LOG wins).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Print only results and errors.
@@ -107,6 +107,29 @@ pub enum Command {
     Man,
 }
 
+impl Command {
+    /// The app the command names, if any (checked against the configured `apps` before anything
+    /// is sent).
+    pub fn app(&self) -> Option<&str> {
+        match self {
+            Self::Deploy(args) => Some(&args.target.app),
+            Self::Rollback(args) => Some(&args.target.app),
+            Self::History(args) => Some(&args.target.app),
+            Self::Scale(args) => Some(&args.target.app),
+            Self::Lock(args) => match &args.action {
+                LockAction::Status { target } | LockAction::Release { target, .. } => {
+                    Some(&target.app)
+                }
+            },
+            Self::Status(args) => args.app.as_deref(),
+            Self::Env(args) => args.app.as_deref(),
+            Self::Watch(_) | Self::Config(_) | Self::Completions(_) | Self::Version | Self::Man => {
+                None
+            }
+        }
+    }
+}
+
 /// The app and environment a command acts on.
 #[derive(Debug, Args, Clone)]
 pub struct Target {
@@ -134,10 +157,10 @@ pub struct DeployOptions {
     #[arg(long)]
     pub dry_run: bool,
     /// Wait up to this long for a lock held by someone else (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<Duration>,
     /// Give up (and roll back) when the deployment has not finished in this time (e.g. 10m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
     pub timeout: Option<Duration>,
     /// Leave a failed deployment where it stopped instead of rolling back.
     #[arg(long)]
@@ -293,13 +316,13 @@ pub struct ScaleArgs {
     #[arg(short = 'y', long, alias = "force", short_alias = 'f')]
     pub yes: bool,
     /// Give up when the deployment has not finished in this time (e.g. 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
     pub timeout: Option<Duration>,
     /// Force the change through deployments that hold the apps (Marathon's `force=true`).
     #[arg(long)]
     pub force_marathon: bool,
     /// Wait up to this long for a deploy lock held by someone else (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
     pub wait: Option<Duration>,
     /// Leave a failed scale where it stopped instead of letting Marathon revert it.
     #[arg(long)]
@@ -313,7 +336,7 @@ pub struct WatchArgs {
     #[arg(value_name = "DEPLOYMENT_ID")]
     pub id: String,
     /// Give up after this long (e.g. 10m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
     pub timeout: Option<Duration>,
 }
 

@@ -1,6 +1,108 @@
-//! Durations as people write them: `90s`, `5m`, `1h30m`, `500ms`.
+//! Durations as people write them: `90s`, `5m`, `1h30m`, `500ms`, and the range each kind of
+//! duration the CLI accepts may take.
+//!
+//! | kind | where | range |
+//! | --- | --- | --- |
+//! | [`Kind::Deadline`] | `--timeout`, `timeouts.deploy`, `DUNCAN_DEPLOY_TIMEOUT` | more than 0, at most 7 days |
+//! | [`Kind::Wait`] | `--wait`, `timeouts.lock_wait` | 0 (do not wait) to 7 days |
+//! | [`Kind::Request`] | `timeouts.request`, `DUNCAN_REQUEST_TIMEOUT` | more than 0, at most 10 minutes |
+//!
+//! A deploy that has not ended in a week has not ended; a value beyond that is a typo (or
+//! `u64::MAX` seconds, which overflowed a clock after the group was already updated). One HTTP
+//! request has no reason to take ten minutes either: Consul's longest blocking query is ten
+//! minutes and duncan asks for less. Out-of-range values are refused when they are read, before
+//! anything is sent.
 
 use std::time::Duration;
+
+/// The longest deadline of a deployment, and the longest wait for a lock: 7 days.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest timeout of one HTTP request: 10 minutes.
+pub const MAX_REQUEST: Duration = Duration::from_secs(10 * 60);
+
+/// What a duration is for, which decides the values it may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The deadline of a deployment or a watch: more than 0, at most [`MAX_DEADLINE`].
+    Deadline,
+    /// How long to wait for a held lock: 0 (not at all) up to [`MAX_DEADLINE`].
+    Wait,
+    /// The timeout of each HTTP request: more than 0, at most [`MAX_REQUEST`].
+    Request,
+}
+
+impl Kind {
+    /// The longest value allowed.
+    pub fn max(self) -> Duration {
+        match self {
+            Self::Deadline | Self::Wait => MAX_DEADLINE,
+            Self::Request => MAX_REQUEST,
+        }
+    }
+
+    /// Whether 0 is allowed.
+    fn allows_zero(self) -> bool {
+        matches!(self, Self::Wait)
+    }
+
+    /// The limit as a person says it.
+    fn max_text(self) -> &'static str {
+        match self {
+            Self::Deadline | Self::Wait => "7 days (168h)",
+            Self::Request => "10 minutes (10m)",
+        }
+    }
+
+    /// Why 0 is refused.
+    fn zero_reason(self) -> &'static str {
+        match self {
+            Self::Deadline => "a deadline of 0 would fail every deployment at once",
+            Self::Request => "every request needs a timeout",
+            Self::Wait => "",
+        }
+    }
+
+    /// What this kind of duration is, for messages.
+    fn what(self) -> &'static str {
+        match self {
+            Self::Deadline => "a deadline",
+            Self::Wait => "a lock wait",
+            Self::Request => "a request timeout",
+        }
+    }
+}
+
+/// Parses a duration (see [`parse_duration`]) and checks it is in the range of its [`Kind`]. The
+/// error is a sentence that names the limit.
+pub fn parse_kind(text: &str, kind: Kind) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    let text = text.trim();
+    if duration.is_zero() && !kind.allows_zero() {
+        return Err(format!(
+            "`{text}` is too short for {}: it must be more than 0 ({})",
+            kind.what(),
+            kind.zero_reason()
+        ));
+    }
+    if duration > kind.max() {
+        return Err(format!(
+            "`{text}` is too long for {}: the most is {}",
+            kind.what(),
+            kind.max_text()
+        ));
+    }
+    Ok(duration)
+}
+
+/// clap's parser of `--timeout`: a [`Kind::Deadline`].
+pub fn parse_deadline(text: &str) -> Result<Duration, String> {
+    parse_kind(text, Kind::Deadline)
+}
+
+/// clap's parser of `--wait`: a [`Kind::Wait`].
+pub fn parse_wait(text: &str) -> Result<Duration, String> {
+    parse_kind(text, Kind::Wait)
+}
 
 /// Parses a duration made of one or more `NUMBER UNIT` parts, with units `h`, `m`, `s` and `ms`
 /// (`1h30m`, `90s`, `2m30s`). A bare `0` is accepted; any other number needs a unit.
@@ -45,7 +147,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             }
             other => {
                 return Err(format!(
-                    "`{text}` is not a duration: unknown unit `{other}` (use h, m, s or ms)"
+                    "`{text}` is not a duration: unknown unit `{}` (use h, m, s or ms, as in \
+                     90s, 5m or 1h30m)",
+                    other.trim()
                 ));
             }
         };
@@ -121,5 +225,29 @@ mod tests {
             assert_eq!(parse_duration(&format_duration(parsed)), Ok(parsed));
         }
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+    }
+
+    #[test]
+    fn durations_beyond_their_kinds_limit_are_refused_naming_it() {
+        let huge = "18446744073709551615s";
+        for kind in [Kind::Deadline, Kind::Wait] {
+            let err = parse_kind(huge, kind).unwrap_err();
+            assert!(err.contains("the most is 7 days (168h)"), "{err}");
+            assert_eq!(parse_kind("168h", kind), Ok(MAX_DEADLINE));
+            assert!(parse_kind("168h1s", kind).is_err());
+        }
+        let err = parse_kind("11m", Kind::Request).unwrap_err();
+        assert!(err.contains("the most is 10 minutes (10m)"), "{err}");
+        assert_eq!(parse_kind("10m", Kind::Request), Ok(MAX_REQUEST));
+    }
+
+    #[test]
+    fn zero_is_only_a_valid_wait() {
+        assert_eq!(parse_kind("0", Kind::Wait), Ok(Duration::ZERO));
+        for zero in ["0", "0s", "0ms"] {
+            let err = parse_kind(zero, Kind::Request).unwrap_err();
+            assert!(err.contains("every request needs a timeout"), "{err}");
+            assert!(parse_kind(zero, Kind::Deadline).is_err());
+        }
     }
 }

@@ -4,10 +4,11 @@
 //! the client error underneath, which decides the exit code (an ACL refusal is 7) and the hint
 //! (which setting points at the unreachable service).
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::path::Path;
 
-use crate::config::{Config, Source};
+use crate::config::{Config, Source, redact_url};
 use crate::failure::{ExitStatus, Failure, error_chain};
 
 /// Every error in the chain, outermost first.
@@ -23,8 +24,16 @@ fn root_cause(error: &(dyn Error + 'static)) -> String {
         .unwrap_or_default()
 }
 
-/// Explains `error` as a [`Failure`].
+/// Explains `error` as a [`Failure`]. Credentials in any URL the message or hint names are
+/// hidden (see [`redact_url`]), whoever wrote them: this module's own texts or a library's.
 pub fn explain(error: &(dyn Error + 'static), config: &Config) -> Failure {
+    let mut failure = explain_unredacted(error, config);
+    failure.message = redact_url(&failure.message).into_owned();
+    failure.hint = failure.hint.map(|hint| redact_url(&hint).into_owned());
+    failure
+}
+
+fn explain_unredacted(error: &(dyn Error + 'static), config: &Config) -> Failure {
     let top = error.to_string();
     for cause in chain(error) {
         if let Some(e) = cause.downcast_ref::<consul_client::Error>() {
@@ -84,7 +93,7 @@ fn explain_consul(top: &str, e: &consul_client::Error, config: &Config) -> Optio
                 top,
                 &format!(
                     "cannot reach Consul at {}: {}",
-                    config.consul_url.value,
+                    redact_url(&config.consul_url.value),
                     root_cause(source)
                 ),
             ))
@@ -99,11 +108,13 @@ fn explain_consul(top: &str, e: &consul_client::Error, config: &Config) -> Optio
 }
 
 fn explain_marathon(top: &str, e: &marathon_client::Error, config: &Config) -> Option<Failure> {
-    let url = config
-        .marathon_url
-        .value
-        .as_deref()
-        .unwrap_or("(not configured)");
+    let url = redact_url(
+        config
+            .marathon_url
+            .value
+            .as_deref()
+            .unwrap_or("(not configured)"),
+    );
     match e {
         marathon_client::Error::Certificate { problem, .. } => Some(refused_certificate(
             top,
@@ -182,7 +193,8 @@ impl From<&marathon_client::CertificateProblem> for Refusal {
 /// What the explanation of a refused certificate says about the service that sent it.
 struct Service<'a> {
     name: &'static str,
-    url: &'a str,
+    /// The address, credentials hidden.
+    url: Cow<'a, str>,
     url_source: &'a Source,
     /// Where its address can be set.
     url_settings: &'static str,
@@ -196,7 +208,7 @@ impl<'a> Service<'a> {
     fn consul(config: &'a Config) -> Self {
         Self {
             name: "Consul",
-            url: &config.consul_url.value,
+            url: redact_url(&config.consul_url.value),
             url_source: &config.consul_url.source,
             url_settings: "consul_url or consul_host in ~/.duncan.yml, or CONSUL_HTTP_ADDR",
             ca_settings: "CONSUL_CACERT (or consul_cacert in ~/.duncan.yml)",
@@ -211,11 +223,13 @@ impl<'a> Service<'a> {
     fn marathon(config: &'a Config) -> Self {
         Self {
             name: "Marathon",
-            url: config
-                .marathon_url
-                .value
-                .as_deref()
-                .unwrap_or("(not configured)"),
+            url: redact_url(
+                config
+                    .marathon_url
+                    .value
+                    .as_deref()
+                    .unwrap_or("(not configured)"),
+            ),
             url_source: &config.marathon_url.source,
             url_settings: "marathon_host or marathon_url in ~/.duncan.yml, or MARATHON_URL",
             ca_settings: "MARATHON_CACERT (or marathon_cacert in ~/.duncan.yml)",

@@ -104,22 +104,71 @@ fn report(failure: &Failure, json: bool) {
     }
 }
 
-/// Sends tracing to stderr: warnings by default, more with -v, errors only with -q; `RUST_LOG`
-/// wins over both.
+/// Sends tracing to stderr in one compact format, without timestamps.
+///
+/// By default only duncan's own warnings (as `warning: …`, the format of every other warning)
+/// and errors; the libraries (consul_client, marathon_client, registry_client, reqwest, hyper…)
+/// say nothing, since their retries are not the user's business. `-v` adds duncan's own steps
+/// (`duncan: …`), `-vv` everything at debug level (HTTP detail included), `-vvv` trace; `-q`
+/// keeps errors only. `RUST_LOG` wins over all of these.
 fn init_tracing(verbose: u8, quiet: bool) {
+    use std::fmt;
+
+    use tracing::{Event, Level, Subscriber};
     use tracing_subscriber::EnvFilter;
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
+    use tracing_subscriber::fmt::FmtContext;
+    use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+    use tracing_subscriber::registry::LookupSpan;
+
+    use crate::output::YELLOW;
+
+    /// `warning: text fields`, `error: …`, or `who: text fields` (`who` is `duncan` for
+    /// duncan's crates, else the library's crate).
+    struct Compact;
+
+    impl<S, N> FormatEvent<S, N> for Compact
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
+        fn format_event(
+            &self,
+            ctx: &FmtContext<'_, S, N>,
+            mut writer: Writer<'_>,
+            event: &Event<'_>,
+        ) -> fmt::Result {
+            let meta = event.metadata();
+            let krate = meta.target().split("::").next().unwrap_or_default();
+            let who = if krate.starts_with("duncan") {
+                "duncan"
+            } else {
+                krate
+            };
+            match *meta.level() {
+                Level::ERROR => write!(writer, "{} ", paint(RED, "error:"))?,
+                Level::WARN => write!(writer, "{} ", paint(YELLOW, "warning:"))?,
+                Level::INFO => write!(writer, "{who}: ")?,
+                Level::DEBUG => write!(writer, "{who}: debug: ")?,
+                Level::TRACE => write!(writer, "{who}: trace: ")?,
+            }
+            ctx.field_format().format_fields(writer.by_ref(), event)?;
+            writeln!(writer)
+        }
+    }
+
+    let own = |level: &str| format!("off,duncan={level},duncan_core={level},duncan_cli={level}");
+    let filter = match (quiet, verbose) {
+        (true, _) => own("error"),
+        (false, 0) => own("warn"),
+        (false, 1) => own("info"),
+        (false, 2) => "debug".to_owned(),
+        (false, _) => "trace".to_owned(),
     };
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(output::stderr_is_terminal())
+        .with_writer(anstream::stderr)
+        .with_ansi(false)
+        .event_format(Compact)
         .try_init();
 }

@@ -7,7 +7,7 @@ use regex::Regex;
 use serde_json::json;
 
 use super::context;
-use crate::config::Config;
+use crate::config::{Config, redact_url};
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
 use crate::output::{DIM, GREEN, Output, paint};
 
@@ -74,7 +74,7 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
                 Some(Err(EnvVarError::PermissionDenied { .. })) => {
                     Found::Skipped("the Consul token may not read it".to_owned())
                 }
-                Some(Err(e)) => Found::Skipped(error_chain(&e)),
+                Some(Err(e)) => Found::Skipped(redact_url(&error_chain(&e)).into_owned()),
                 None => Found::Skipped("the read did not finish".to_owned()),
             };
             (target, found)
@@ -89,7 +89,7 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
         return Err(
             Failure::error(format!("could not search any app: {why}")).hint(format!(
                 "check that Consul answers at {}",
-                config.consul_url.value
+                redact_url(&config.consul_url.value)
             )),
         );
     }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::config::{Config, RegistryAuth, Secret, Setting, Source, WebhookFormat};
+use crate::config::{Config, RegistryAuth, Secret, Setting, Source, WebhookFormat, redact_url};
 use crate::duration::format_duration;
 use crate::failure::{CommandResult, ExitStatus};
 use crate::output::{BOLD, Cell, DIM, Output, paint, render_table, table_width};
@@ -30,12 +30,14 @@ fn opt<T>(value: &Option<T>, show: impl Fn(&T) -> String) -> String {
 fn rows(config: &Config) -> Vec<Row> {
     vec![
         row("marathon_url", &config.marathon_url, |v| {
-            opt(v, Clone::clone)
+            opt(v, |url| redact_url(url).into_owned())
         }),
         row("marathon_token", &config.marathon_token, |v| {
             opt(v, Secret::describe)
         }),
-        row("consul_url", &config.consul_url, Clone::clone),
+        row("consul_url", &config.consul_url, |url| {
+            redact_url(url).into_owned()
+        }),
         row("consul_token", &config.consul_token, |v| {
             opt(v, Secret::describe)
         }),
@@ -109,6 +111,13 @@ fn rows(config: &Config) -> Vec<Row> {
         }),
         row("timeouts.lock_wait", &config.lock_wait, |d| {
             format_duration(*d)
+        }),
+        row("confirm_by_name", &config.confirm_by_name, |v| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.join(", ")
+            }
         }),
         row("user", &config.user, Clone::clone),
         row("host", &config.host, Clone::clone),

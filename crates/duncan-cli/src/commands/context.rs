@@ -7,16 +7,16 @@ use duncan_core::names::Deployer;
 use duncan_core::settings::{NotifierConfig, Settings, WebhookUrl};
 use registry_client::{Credentials, RegistryClient};
 
-use crate::config::{Config, RegistryAuth, WebhookFormat};
+use crate::config::{Config, RegistryAuth, WebhookFormat, redact_url};
 use crate::failure::{Failure, error_chain};
 
 /// The Consul client, with the token in a header and the configured timeout.
 pub fn consul(config: &Config) -> Result<consul_client::Client, Failure> {
     let bad = |e: &dyn std::error::Error| {
-        Failure::usage(format!(
+        Failure::usage(redact_url(&format!(
             "cannot use Consul at {}: {e}",
             config.consul_url.value
-        ))
+        )))
         .hint(format!(
             "fix the address (from {}); it looks like https://consul.example:8501",
             config.consul_url.source
@@ -39,7 +39,7 @@ pub fn marathon(config: &Config) -> Result<marathon_client::Client, Failure> {
     let url = config.require_marathon_url()?;
     let mut settings = marathon_client::Config::new(url)
         .map_err(|e| {
-            Failure::usage(format!("cannot use Marathon at {url}: {e}")).hint(format!(
+            Failure::usage(redact_url(&format!("cannot use Marathon at {url}: {e}"))).hint(format!(
                 "fix the address (from {}); it looks like https://dcos.example/service/marathon",
                 config.marathon_url.source
             ))

@@ -23,7 +23,7 @@ use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
 use crate::interrupt::run_to_end;
 use crate::output::{GREEN, Output, paint};
 use crate::progress::ProgressView;
-use crate::prompt::{Answer, confirm};
+use crate::prompt::{Answer, confirm_expecting};
 
 /// Parses and checks the app and environment of a command.
 pub fn target(config: &Config, target: &Target) -> Result<AppEnv, Failure> {
@@ -151,11 +151,14 @@ fn run(
     options.watch.deadline = args.timeout.or(config.deploy_timeout.value);
     if !args.skip_prompt() {
         let view = view.clone();
+        let expect = config.confirmation(app_env.env.as_str());
         let confirm_hook: Confirm = Arc::new(move |_plan: Plan| {
             let view = view.clone();
+            let expect = expect.clone();
             Box::pin(async move {
                 view.pause(true);
-                let answer = tokio::task::spawn_blocking(|| confirm(false, "--yes")).await;
+                let answer =
+                    tokio::task::spawn_blocking(move || confirm_expecting(&expect, "--yes")).await;
                 view.pause(false);
                 matches!(answer, Ok(Ok(Answer::Yes)))
             })

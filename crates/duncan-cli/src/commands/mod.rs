@@ -54,6 +54,9 @@ pub fn run(cli: Cli) -> CommandResult {
     for warning in &config.warnings {
         out.warn(warning);
     }
+    if let Some(app) = cli.command.app() {
+        config.check_app(app)?;
+    }
     match cli.command {
         Command::Config(args) => match args.action {
             ConfigAction::Show => config_show::run(&config, out),

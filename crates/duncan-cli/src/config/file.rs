@@ -1,10 +1,14 @@
 //! Reading `~/.duncan.yml`: the Go tool's keys as it wrote them, plus duncan's newer keys.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
+use crate::duration::{Kind, parse_kind};
 use crate::failure::Failure;
 
 /// Keys the Go tool knew for services duncan does not talk to: accepted and reported as unused.
@@ -29,10 +33,39 @@ pub const UNUSED_GO_KEYS: &[(&str, &str)] = &[
     ("kubernetes_namespace", "duncan deploys to Marathon only"),
 ];
 
+/// Every key [`FileKeys`] reads, for "did you mean" on unknown keys.
+pub const KNOWN_KEYS: &[&str] = &[
+    "marathon_host",
+    "marathon_url",
+    "marathon_token",
+    "marathon_cacert",
+    "consul_cacert",
+    "consul_host",
+    "consul_url",
+    "consul_token",
+    "consul_token_file",
+    "github_org",
+    "repos",
+    "docker_repo_prefix",
+    "docker_registry_host",
+    "quay_token",
+    "registry_auth",
+    "insecure_registries",
+    "slack_webhook_url",
+    "webhooks",
+    "environments",
+    "apps",
+    "timeouts",
+    "user",
+    "confirm_by_name",
+];
+
 /// `apps` as the Go tool's versions wrote it: a list of names, or (older versions) a map from
 /// name to the JSON files of its Marathon / Chronos definitions.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+///
+/// Read by hand rather than as an untagged enum: serde's untagged enums buffer the value and lose
+/// its position, and say "data did not match any variant" instead of what is wrong.
+#[derive(Debug)]
 pub enum AppsKey {
     /// `apps: [dogfood, skulls]`.
     List(Vec<String>),
@@ -40,9 +73,74 @@ pub enum AppsKey {
     Map(BTreeMap<String, serde_yaml::Value>),
 }
 
+const APPS_SHAPE: &str =
+    "apps must be a list of names, as in `apps: [shop, cart]` or one `- shop` per line";
+
+impl<'de> Deserialize<'de> for AppsKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AppsVisitor)
+    }
+}
+
+struct AppsVisitor;
+
+impl<'de> Visitor<'de> for AppsVisitor {
+    type Value = AppsKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(APPS_SHAPE)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<AppsKey, A::Error> {
+        let mut names = Vec::new();
+        while let Some(entry) = seq.next_element::<serde_yaml::Value>()? {
+            match entry {
+                serde_yaml::Value::String(name) => names.push(name),
+                _ => {
+                    return Err(de::Error::custom(format!(
+                        "{APPS_SHAPE}; entry {} is not a name",
+                        names.len() + 1
+                    )));
+                }
+            }
+        }
+        Ok(AppsKey::List(names))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<AppsKey, A::Error> {
+        let mut apps = BTreeMap::new();
+        while let Some((name, value)) = map.next_entry::<String, serde_yaml::Value>()? {
+            apps.insert(name, value);
+        }
+        Ok(AppsKey::Map(apps))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<AppsKey, E> {
+        Err(E::custom(format!(
+            "{APPS_SHAPE}, not the single word `{text}` (write `apps: [{text}]`)"
+        )))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<AppsKey, E> {
+        Err(E::custom(APPS_SHAPE))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<AppsKey, E> {
+        Err(E::custom(APPS_SHAPE))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<AppsKey, E> {
+        Err(E::custom(APPS_SHAPE))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<AppsKey, E> {
+        Err(E::custom(APPS_SHAPE))
+    }
+}
+
 /// One webhook of the `webhooks` list: a bare URL (Slack-compatible) or a URL with its format.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// Read by hand for the same reason as [`AppsKey`].
+#[derive(Debug)]
 pub enum WebhookKey {
     /// A Slack-compatible incoming-webhook URL.
     Url(String),
@@ -51,21 +149,117 @@ pub enum WebhookKey {
         /// The URL (a secret: never printed whole).
         url: String,
         /// `slack` (the default) or `json`.
-        #[serde(default)]
         format: Option<String>,
     },
 }
 
-/// The `timeouts` mapping.
+const WEBHOOK_SHAPE: &str =
+    "each webhook is a URL, or `{url: URL, format: slack}` (format slack or json)";
+
+impl<'de> Deserialize<'de> for WebhookKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WebhookVisitor)
+    }
+}
+
+struct WebhookVisitor;
+
+impl<'de> Visitor<'de> for WebhookVisitor {
+    type Value = WebhookKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(WEBHOOK_SHAPE)
+    }
+
+    fn visit_str<E: de::Error>(self, url: &str) -> Result<WebhookKey, E> {
+        Ok(WebhookKey::Url(url.to_owned()))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<WebhookKey, A::Error> {
+        let (mut url, mut format) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "url" => url = Some(map.next_value::<String>()?),
+                "format" => format = map.next_value::<Option<String>>()?,
+                // The value may be a secret: never echoed.
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown key `{other}` in a webhook; {WEBHOOK_SHAPE}"
+                    )));
+                }
+            }
+        }
+        match url {
+            Some(url) => Ok(WebhookKey::Detailed { url, format }),
+            None => Err(de::Error::custom(format!(
+                "a webhook needs a url; {WEBHOOK_SHAPE}"
+            ))),
+        }
+    }
+}
+
+/// The `timeouts` mapping. Each value is parsed and range-checked as it is read, so that a bad one
+/// is reported at its own line.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsKey {
     /// Deadline of a deployment (`10m`).
-    pub deploy: Option<String>,
+    #[serde(default, deserialize_with = "deadline")]
+    pub deploy: Option<Duration>,
     /// Timeout of each HTTP request (`30s`).
-    pub request: Option<String>,
+    #[serde(default, deserialize_with = "request")]
+    pub request: Option<Duration>,
     /// How long a deploy waits for a held lock by default (`0`: not at all).
-    pub lock_wait: Option<String>,
+    #[serde(default, deserialize_with = "wait")]
+    pub lock_wait: Option<Duration>,
+}
+
+fn deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor(Kind::Deadline))
+}
+
+fn request<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor(Kind::Request))
+}
+
+fn wait<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor(Kind::Wait))
+}
+
+/// Reads a duration of the given kind from a YAML scalar. The error is raised inside the visitor,
+/// so that serde_yaml attaches the value's line and column to it.
+struct DurationVisitor(Kind);
+
+impl<'de> Visitor<'de> for DurationVisitor {
+    type Value = Option<Duration>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as 90s, 5m or 1h30m")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        parse_kind(text, self.0).map(Some).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<Self::Value, E> {
+        self.visit_str(&number.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<Self::Value, E> {
+        self.visit_str(&number.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, number: f64) -> Result<Self::Value, E> {
+        self.visit_str(&number.to_string())
+    }
 }
 
 /// The `registry_auth` mapping: a username and password, or a bearer token.
@@ -127,6 +321,8 @@ pub struct FileKeys {
     pub timeouts: Option<TimeoutsKey>,
     /// Name recorded as deployer.
     pub user: Option<String>,
+    /// Environments whose changes are confirmed by typing the environment's name.
+    pub confirm_by_name: Option<Vec<String>>,
     /// Every other key: unused Go keys and unknown keys.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_yaml::Value>,
@@ -188,12 +384,64 @@ pub fn parse(text: &str) -> Result<FileKeys, String> {
     serde_yaml::from_str::<FileKeys>(text).map_err(|e| {
         let what = e.to_string();
         // serde_yaml appends " at line L column C"; say it our way, first.
-        let what = what.split(" at line ").next().unwrap_or(&what).to_owned();
+        let what = plain_words(what.split(" at line ").next().unwrap_or(&what));
         match e.location() {
             Some(at) => format!("line {}, column {}: {what}", at.line(), at.column()),
             None => what,
         }
     })
+}
+
+/// Says serde's "invalid type: string \"stage\", expected a sequence" in the file's terms
+/// ("a list (as in [a, b]) is needed here, not \"stage\""), and drops the key serde_yaml puts
+/// in front when the message names it already ("apps: apps must be …").
+fn plain_words(what: &str) -> String {
+    let (path, message) = match what.split_once(": ") {
+        Some((path, message)) if !path.contains(' ') => (Some(path), message),
+        _ => (None, what),
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once("`, expected ")
+    {
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let near = super::suggest::closest(field, known.iter().copied())
+            .map(|near| format!("did you mean `{near}`? "))
+            .unwrap_or_default();
+        let message = format!("unknown key `{field}`; {near}(known: {})", known.join(", "));
+        return match path {
+            Some(path) => format!("{path}: {message}"),
+            None => message,
+        };
+    }
+    let message = match message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        Some((found, expected)) => {
+            let expected = match expected {
+                "a sequence" => "a list (as in [a, b])",
+                "a map" => "a mapping of `key: value` lines",
+                "a string" => "a single value",
+                other => other,
+            };
+            let found = match found {
+                "sequence" => "a list".to_owned(),
+                "map" => "a mapping".to_owned(),
+                "unit value" => "nothing".to_owned(),
+                other => match other.split_once(' ') {
+                    // `string "stage"`, `integer `5``, `boolean `true``: the value itself.
+                    Some((_, value)) => value.trim_matches('`').to_owned(),
+                    None => other.to_owned(),
+                },
+            };
+            format!("{expected} is needed here, not {found}")
+        }
+        None => message.to_owned(),
+    };
+    match path {
+        Some(path) if !message.starts_with(path) => format!("{path}: {message}"),
+        _ => message,
+    }
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -269,6 +517,72 @@ mod tests {
     }
 
     #[test]
+    fn apps_as_a_single_word_says_it_must_be_a_list_at_its_line() {
+        let err = parse("consul_host: a\napps: shop\n").unwrap_err();
+        assert!(err.starts_with("line 2, column 7: "), "{err}");
+        assert!(err.contains("apps must be a list of names"), "{err}");
+        assert!(err.contains("apps: [shop]"), "{err}");
+        assert!(!err.contains("untagged"), "{err}");
+        let err = parse("consul_host: a\napps:\n  - shop\n  - {x: 1}\n").unwrap_err();
+        assert!(err.contains("entry 2 is not a name"), "{err}");
+        assert!(parse("apps:\n").unwrap().apps.is_none());
+    }
+
+    #[test]
+    fn webhooks_in_both_forms_and_wrong_ones_named_at_their_line() {
+        let keys = parse("webhooks:\n  - https://a\n  - {url: https://b, format: json}\n").unwrap();
+        let hooks = keys.webhooks.unwrap();
+        assert!(matches!(&hooks[0], WebhookKey::Url(u) if u == "https://a"));
+        assert!(
+            matches!(&hooks[1], WebhookKey::Detailed { url, format: Some(f) } if url == "https://b" && f == "json")
+        );
+        let err = parse("consul_host: a\nwebhooks:\n  - {uri: https://secret}\n").unwrap_err();
+        assert!(err.starts_with("line 3"), "{err}");
+        assert!(err.contains("unknown key `uri` in a webhook"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn wrong_shapes_are_said_in_the_files_terms() {
+        let err = parse("environments: stage\n").unwrap_err();
+        assert_eq!(
+            err,
+            "line 1, column 15: environments: a list (as in [a, b]) is needed here, not \"stage\""
+        );
+        let err = parse("repos: [a]\n").unwrap_err();
+        assert!(
+            err.ends_with("repos: a mapping of `key: value` lines is needed here, not a list"),
+            "{err}"
+        );
+        let err = parse("github_org: [a]\n").unwrap_err();
+        assert!(
+            err.ends_with("github_org: a single value is needed here, not a list"),
+            "{err}"
+        );
+        let err = parse("apps: shop\n").unwrap_err();
+        assert!(err.contains(": apps must be a list of names"), "{err}");
+        assert!(!err.contains("apps: apps"), "{err}");
+    }
+
+    #[test]
+    fn known_keys_are_exactly_the_keys_read() {
+        for key in KNOWN_KEYS {
+            let keys = parse(&format!("{key}:\n")).unwrap();
+            assert!(keys.other.is_empty(), "{key} is not read by FileKeys");
+        }
+    }
+
+    #[test]
+    fn unknown_key_under_timeouts_suggests_the_near_one() {
+        let err = parse("timeouts:\n  deplyo: 5m\n").unwrap_err();
+        assert_eq!(
+            err,
+            "line 2, column 3: timeouts: unknown key `deplyo`; did you mean `deploy`? (known: \
+             deploy, request, lock_wait)"
+        );
+    }
+
+    #[test]
     fn syntax_error_names_line_and_column() {
         let err = parse("consul_host: a\napps: [dogfood\n").unwrap_err();
         assert!(err.starts_with("line "), "{err}");
@@ -279,6 +593,27 @@ mod tests {
     fn wrong_type_names_line_and_column() {
         let err = parse("consul_host: a\nenvironments: 5\n").unwrap_err();
         assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    #[test]
+    fn bad_timeout_names_its_own_line_and_how_to_write_it() {
+        let err = parse("consul_host: a\ntimeouts:\n  deploy: 10 minutes\n").unwrap_err();
+        assert!(err.starts_with("line 3, column 11: "), "{err}");
+        assert!(err.contains("timeouts.deploy"), "{err}");
+        assert!(err.contains("as in 90s, 5m or 1h30m"), "{err}");
+    }
+
+    #[test]
+    fn timeouts_are_range_checked_by_kind() {
+        let err = parse("timeouts:\n  deploy: 18446744073709551615s\n").unwrap_err();
+        assert!(err.contains("the most is 7 days (168h)"), "{err}");
+        let err = parse("timeouts:\n  request: 0\n").unwrap_err();
+        assert!(err.contains("every request needs a timeout"), "{err}");
+        let keys = parse("timeouts:\n  deploy: 10m\n  request:\n  lock_wait: 0\n").unwrap();
+        let timeouts = keys.timeouts.unwrap();
+        assert_eq!(timeouts.deploy, Some(Duration::from_secs(600)));
+        assert_eq!(timeouts.request, None);
+        assert_eq!(timeouts.lock_wait, Some(Duration::ZERO));
     }
 
     #[test]

@@ -7,13 +7,14 @@ pub mod file;
 mod nesting;
 mod resolve;
 mod secret;
+pub mod suggest;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use secret::Secret;
+pub use secret::{Secret, redact_url};
 
 use crate::failure::Failure;
 #[cfg(test)]
@@ -135,6 +136,8 @@ pub struct Config {
     pub request_timeout: Setting<Duration>,
     /// Default wait for a held lock.
     pub lock_wait: Setting<Duration>,
+    /// Environments whose deploys are confirmed by typing the environment's name.
+    pub confirm_by_name: Setting<Vec<String>>,
     /// Name recorded as deployer.
     pub user: Setting<String>,
     /// Host recorded with the deployer.
@@ -181,7 +184,25 @@ impl Config {
             Some(path) => file::read(path, required)?,
             None => None,
         };
-        resolve(loaded, overrides, &env)
+        match &loaded {
+            Some(file) => tracing::info!("configuration read from {}", file.path.display()),
+            None => tracing::info!("no configuration file: using the environment and defaults"),
+        }
+        let config = resolve(loaded, overrides, &env)?;
+        tracing::info!(
+            "Consul at {} (from {}), Marathon at {} (from {})",
+            redact_url(&config.consul_url.value),
+            config.consul_url.source,
+            redact_url(
+                config
+                    .marathon_url
+                    .value
+                    .as_deref()
+                    .unwrap_or("(not configured)")
+            ),
+            config.marathon_url.source
+        );
+        Ok(config)
     }
 
     /// Resolves a configuration from an already-read file (for tests).
@@ -196,14 +217,56 @@ impl Config {
 
     /// Checks an environment name against the allowed list.
     pub fn check_environment(&self, env: &str) -> Result<(), Failure> {
-        if self.environments.value.iter().any(|e| e == env) {
+        let allowed = &self.environments.value;
+        if allowed.iter().any(|e| e == env) {
             return Ok(());
         }
+        let hint = match suggest::closest(env, allowed.iter().map(String::as_str)) {
+            Some(near) => format!(
+                "did you mean `{near}`? (or add the name to `environments` in the configuration \
+                 file)"
+            ),
+            None => {
+                "use one of those, or add it to `environments` in the configuration file".to_owned()
+            }
+        };
         Err(Failure::usage(format!(
             "environment `{env}` is not allowed (allowed: {})",
-            self.environments.value.join(", ")
+            allowed.join(", ")
         ))
-        .hint("use one of those, or add it to `environments` in the configuration file"))
+        .hint(hint))
+    }
+
+    /// What confirms a deploy to `env` at the prompt: its name for the environments under
+    /// `confirm_by_name`, else `yes`.
+    pub fn confirmation(&self, env: &str) -> crate::prompt::Expect {
+        crate::prompt::expect_for(env, &self.confirm_by_name.value)
+    }
+
+    /// Checks an app name against the configured `apps`, when there are any, so that a typo is
+    /// told before anything is asked of Consul or Marathon. Names that are not valid app names
+    /// pass: the command refuses them with the naming rule.
+    pub fn check_app(&self, app: &str) -> Result<(), Failure> {
+        let configured = &self.apps.value;
+        if configured.is_empty()
+            || configured.iter().any(|a| a == app)
+            || duncan_core::names::AppName::new(app).is_err()
+        {
+            return Ok(());
+        }
+        let place = match &self.apps.source {
+            Source::Env(name) => (*name).to_owned(),
+            _ => "`apps` in the configuration file".to_owned(),
+        };
+        let hint = match suggest::closest(app, configured.iter().map(String::as_str)) {
+            Some(near) => format!("did you mean `{near}`? (or add `{app}` to {place})"),
+            None => format!("check the name, or add `{app}` to {place}"),
+        };
+        Err(Failure::usage(format!(
+            "app `{app}` is not configured (configured: {})",
+            configured.join(", ")
+        ))
+        .hint(hint))
     }
 
     /// Marathon's URL, or a failure saying how to set it.

@@ -11,7 +11,7 @@ use super::{
     Config, DEFAULT_CONSUL_URL, DEFAULT_REQUEST_TIMEOUT, Overrides, RegistryAuth, Secret, Setting,
     Source, Webhook, WebhookFormat,
 };
-use crate::duration::parse_duration;
+use crate::duration::{Kind, parse_kind};
 use crate::failure::Failure;
 
 fn trimmed(value: &Option<String>) -> Option<String> {
@@ -40,10 +40,12 @@ fn list_from_env(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn duration_key(key: &'static str, text: &str) -> Result<Duration, Failure> {
-    parse_duration(text).map_err(|e| {
-        Failure::usage(format!("configuration: timeouts.{key}: {e}"))
-            .hint("write durations like 90s, 5m or 1h30m")
+/// A duration from an environment variable (the file's are checked as the file is read).
+fn duration_var(variable: &'static str, text: &str, kind: Kind) -> Result<Duration, Failure> {
+    parse_kind(text, kind).map_err(|e| {
+        Failure::usage(format!("environment variable {variable}: {e}")).hint(format!(
+            "fix {variable}; durations are written like 90s, 5m or 1h30m"
+        ))
     })
 }
 
@@ -320,39 +322,60 @@ pub(super) fn resolve(
         }
     };
 
+    // By default the environments called production or prod are confirmed by name.
+    if let Some(list) = &keys.confirm_by_name {
+        check_environment_names(
+            list,
+            &format!("configuration file {shown}, key `confirm_by_name`"),
+            &format!("fix `confirm_by_name` in {shown}, e.g. confirm_by_name: [production]"),
+        )?;
+    }
+    let confirm_by_name = if let Some(list) = env("DUNCAN_CONFIRM_BY_NAME") {
+        let list = list_from_env(&list);
+        check_environment_names(
+            &list,
+            "environment variable DUNCAN_CONFIRM_BY_NAME",
+            "fix DUNCAN_CONFIRM_BY_NAME: a comma-separated list such as production",
+        )?;
+        Setting::new(list, Source::Env("DUNCAN_CONFIRM_BY_NAME"))
+    } else if let Some(list) = keys.confirm_by_name.clone() {
+        Setting::new(list, Source::File("confirm_by_name"))
+    } else {
+        Setting::new(
+            environments
+                .value
+                .iter()
+                .filter(|e| matches!(e.as_str(), "production" | "prod"))
+                .cloned()
+                .collect(),
+            Source::Default,
+        )
+    };
+
     let no_timeouts = file::TimeoutsKey::default();
     let timeouts = keys.timeouts.as_ref().unwrap_or(&no_timeouts);
     let deploy_timeout = if let Some(t) = env("DUNCAN_DEPLOY_TIMEOUT") {
         Setting::new(
-            Some(duration_key("deploy", &t)?),
+            Some(duration_var("DUNCAN_DEPLOY_TIMEOUT", &t, Kind::Deadline)?),
             Source::Env("DUNCAN_DEPLOY_TIMEOUT"),
         )
-    } else if let Some(t) = &timeouts.deploy {
-        Setting::new(
-            Some(duration_key("deploy", t)?),
-            Source::File("timeouts.deploy"),
-        )
+    } else if let Some(t) = timeouts.deploy {
+        Setting::new(Some(t), Source::File("timeouts.deploy"))
     } else {
         Setting::new(None, Source::Default)
     };
     let request_timeout = if let Some(t) = env("DUNCAN_REQUEST_TIMEOUT") {
         Setting::new(
-            duration_key("request", &t)?,
+            duration_var("DUNCAN_REQUEST_TIMEOUT", &t, Kind::Request)?,
             Source::Env("DUNCAN_REQUEST_TIMEOUT"),
         )
-    } else if let Some(t) = &timeouts.request {
-        Setting::new(
-            duration_key("request", t)?,
-            Source::File("timeouts.request"),
-        )
+    } else if let Some(t) = timeouts.request {
+        Setting::new(t, Source::File("timeouts.request"))
     } else {
         Setting::new(DEFAULT_REQUEST_TIMEOUT, Source::Default)
     };
-    let lock_wait = if let Some(t) = &timeouts.lock_wait {
-        Setting::new(
-            duration_key("lock_wait", t)?,
-            Source::File("timeouts.lock_wait"),
-        )
+    let lock_wait = if let Some(t) = timeouts.lock_wait {
+        Setting::new(t, Source::File("timeouts.lock_wait"))
     } else {
         Setting::new(Duration::ZERO, Source::Default)
     };
@@ -529,12 +552,27 @@ pub(super) fn resolve(
         keys.user.is_some(),
         "name recorded as deployer".to_owned(),
     );
+    note(
+        &mut notes,
+        "confirm_by_name",
+        keys.confirm_by_name.is_some(),
+        "environments whose deploys are confirmed by typing the environment's name".to_owned(),
+    );
     for key in keys.other.keys() {
         if let Some((_, why)) = UNUSED_GO_KEYS.iter().find(|(k, _)| k == key) {
             notes.push((key.clone(), format!("accepted, not used: {why}")));
         } else {
             notes.push((key.clone(), "unknown key, ignored".to_owned()));
-            warnings.push(format!("unknown key `{key}` in {shown} (ignored)"));
+            let near = super::suggest::closest(
+                key,
+                file::KNOWN_KEYS
+                    .iter()
+                    .chain(UNUSED_GO_KEYS.iter().map(|(k, _)| k))
+                    .copied(),
+            )
+            .map(|near| format!("; did you mean `{near}`?"))
+            .unwrap_or_default();
+            warnings.push(format!("unknown key `{key}` in {shown} (ignored){near}"));
         }
     }
 
@@ -567,6 +605,7 @@ pub(super) fn resolve(
         deploy_timeout,
         request_timeout,
         lock_wait,
+        confirm_by_name,
         user,
         host,
         key_notes: notes,

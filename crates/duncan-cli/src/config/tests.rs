@@ -162,14 +162,40 @@ fn quay_token_becomes_registry_token_and_timeouts_parse() {
     ));
     assert_eq!(c.deploy_timeout.value, Some(Duration::from_secs(600)));
     assert_eq!(c.request_timeout.value, Duration::from_secs(5));
+    assert!(parse("timeouts:\n  deploy: ten\n").is_err());
+}
+
+#[test]
+fn timeouts_from_the_environment_are_range_checked_naming_the_variable() {
     let err = config(
-        "timeouts:\n  deploy: ten\n",
-        &[],
+        "",
+        &[("DUNCAN_DEPLOY_TIMEOUT", "18446744073709551615s")],
         Overrides::default(),
         0o600,
     )
     .unwrap_err();
-    assert!(err.message.contains("timeouts.deploy"), "{}", err.message);
+    assert_eq!(err.status, crate::failure::ExitStatus::Usage);
+    assert!(
+        err.message
+            .starts_with("environment variable DUNCAN_DEPLOY_TIMEOUT: "),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("7 days"), "{}", err.message);
+    for zero in ["0", "0s"] {
+        let err = config(
+            "",
+            &[("DUNCAN_REQUEST_TIMEOUT", zero)],
+            Overrides::default(),
+            0o600,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("every request needs a timeout"),
+            "{}",
+            err.message
+        );
+    }
 }
 
 #[test]

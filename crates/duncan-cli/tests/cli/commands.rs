@@ -53,7 +53,9 @@ async fn list_of_one_app_env_as_json() {
 async fn status_of_unknown_app_is_one_clear_line() {
     let (_sims, home) = deployed().await;
     let mut cmd = home.duncan();
-    cmd.args(["status", "-a", "nosuchapp", "-e", "stage"]);
+    // Configured, so that Marathon is asked (an app not configured is refused before that).
+    cmd.args(["status", "-a", "nosuchapp", "-e", "stage"])
+        .env("DUNCAN_APPS", "dogfood,nosuchapp");
     let out = run_async(cmd).await;
     assert_eq!(out.code, 1);
     settings(&home).bind(|| insta::assert_snapshot!("status_unknown_app", shown(&out)));

@@ -176,7 +176,9 @@ async fn unknown_app_is_one_clear_line() {
         "v2",
         "-y",
         "--skip-image-check",
-    ]);
+    ])
+    // Configured, so that Marathon is asked (an app not configured is refused before that).
+    .env("DUNCAN_APPS", "dogfood,nosuchapp");
     let out = run_async(cmd).await;
     assert_eq!(out.code, 1);
     settings(&home).bind(|| insta::assert_snapshot!("deploy_unknown_app", shown(&out)));
@@ -463,7 +465,9 @@ async fn json_failure_is_also_a_document_on_stdout() {
         "-y",
         "--skip-image-check",
         "--json",
-    ]);
+    ])
+    // Configured, so that Marathon is asked (an app not configured is refused before that).
+    .env("DUNCAN_APPS", "dogfood,nosuchapp");
     let out = run_async(cmd).await;
     assert_eq!(out.code, 1);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");

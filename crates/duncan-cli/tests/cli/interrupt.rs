@@ -74,7 +74,7 @@ async fn ctrl_c_during_deploy_releases_lock_and_says_what_marathon_does() {
 }
 
 /// Runs `duncan` under a pseudo-terminal (util-linux `script`), typing `answer` at the prompt.
-fn on_terminal(home: &Home, args: &str, answer: &str) -> (Option<i32>, String) {
+pub(crate) fn on_terminal(home: &Home, args: &str, answer: &str) -> (Option<i32>, String) {
     let bin = assert_cmd::cargo::cargo_bin("duncan");
     let mut child = Command::new("script")
         .env_clear()
@@ -110,7 +110,10 @@ async fn prompt_answer_other_than_yes_aborts_with_nothing_changed() {
     let home_ref = &home;
     let (code, screen) = tokio::task::block_in_place(|| on_terminal(home_ref, args, "y\n"));
     assert_eq!(code, Some(0), "{screen}");
-    assert!(screen.contains("are you sure? (yes/no)"), "{screen}");
+    assert!(
+        screen.contains("are you sure? type yes to go ahead, anything else aborts:"),
+        "{screen}"
+    );
     assert!(screen.contains("aborted: nothing was changed"), "{screen}");
     assert_eq!(
         sims.image("/dogfood-stage/web").as_deref(),
