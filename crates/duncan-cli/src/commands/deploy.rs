@@ -49,6 +49,7 @@ pub fn deploy(config: &Config, out: Output, args: DeployArgs) -> CommandResult {
     run(
         config,
         out,
+        &app_env.clone(),
         &args.options,
         "deploy",
         move |ctx, options, sink| {
@@ -73,6 +74,7 @@ pub fn rollback(config: &Config, out: Output, args: RollbackArgs) -> CommandResu
     run(
         config,
         out,
+        &app_env.clone(),
         &args.options,
         "roll back",
         move |ctx, options, sink| {
@@ -89,6 +91,7 @@ type DeployFuture = Pin<Box<dyn Future<Output = Result<DeployReport, DeployError
 fn run(
     config: &Config,
     out: Output,
+    app_env: &AppEnv,
     args: &DeployOptions,
     verb: &'static str,
     operation: impl FnOnce(Arc<Context>, CoreOptions, ProgressSink) -> DeployFuture,
