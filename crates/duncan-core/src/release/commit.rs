@@ -382,7 +382,20 @@ async fn run_with_retry(
         events_listing: None,
     };
     loop {
-        match attempt(consul, target, frame, &mut numbering, &mut unknown).await? {
+        let step = match attempt(consul, target, frame, &mut numbering, &mut unknown).await {
+            Ok(step) => step,
+            // A refusal after an attempt whose answer was lost may be that attempt's own doing
+            // (applied late, it unlocked the key and moved `current`): look before saying that
+            // nothing was written.
+            Err(RunError::Rejected(e)) if !unknown.is_empty() => {
+                match applied_earlier(consul, target, frame, &unknown).await {
+                    Some(c) => Step::Committed(c),
+                    None => return Err(RunError::Rejected(e)),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        match step {
             Step::Committed(c) => {
                 let listing = numbering.events_listing.take();
                 prune_after(consul, target, c.event_seq, listing, frame.retention).await;
@@ -410,6 +423,22 @@ async fn run_with_retry(
             }
         }
     }
+}
+
+/// The earlier attempt, among those whose answer was lost, that Consul applied after all.
+/// `None` when none was, or when that could not be read (the refusal then stands).
+async fn applied_earlier(
+    consul: &Client,
+    target: &AppEnv,
+    frame: &Frame<'_>,
+    unknown: &[Committed],
+) -> Option<Committed> {
+    for c in unknown {
+        if let Ok(true) = landed(consul, target, c.history_seq, frame.record_json).await {
+            return Some(*c);
+        }
+    }
+    None
 }
 
 /// Whether history entry `seq` holds exactly `record_json` (an earlier attempt was applied).
