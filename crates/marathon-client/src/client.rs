@@ -33,7 +33,7 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     http: reqwest::Client,
     /// For the event stream: no overall timeout (the idle watchdog replaces it) and no
-    /// automatic redirects (the stream follows them itself, keeping `Authorization`).
+    /// automatic redirects (the stream follows same-origin ones itself).
     pub(crate) stream_http: reqwest::Client,
     pub(crate) auth_header: Option<HeaderValue>,
 }
@@ -72,9 +72,12 @@ impl Client {
             if let Some(timeout) = timeout {
                 builder = builder.timeout(timeout);
             }
-            if !redirects {
-                builder = builder.redirect(reqwest::redirect::Policy::none());
-            }
+            // No `Referer` on a followed redirect: it would repeat the URL to the target.
+            builder = builder.referer(false).redirect(if redirects {
+                same_origin_redirects(config.base_url.clone())
+            } else {
+                reqwest::redirect::Policy::none()
+            });
             for certificate in &certificates {
                 builder = builder.add_root_certificate(certificate.clone());
             }
@@ -430,6 +433,14 @@ impl Client {
             .await
             .map_err(|e| Error::transport(context.clone(), e))?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(unfollowed_redirect(
+                status,
+                response.headers(),
+                response.url(),
+                &self.inner.config.base_url,
+            ));
+        }
         let headers = response.headers().clone();
         let body = response
             .bytes()
@@ -440,6 +451,62 @@ impl Client {
             return Err(Error::from_response(status, &body));
         }
         Ok(Received { headers, body })
+    }
+}
+
+/// Most redirects a request follows (all within the configured origin).
+pub(crate) const MAX_REDIRECTS: usize = 5;
+
+/// The redirect policy of REST requests: follow a redirect only within the origin of `base`
+/// (scheme, host and port), at most [`MAX_REDIRECTS`] times. A redirect elsewhere is not
+/// followed; [`Client::send`] turns the redirect answer into [`Error::CrossOriginRedirect`].
+fn same_origin_redirects(base: Url) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.url().origin() != base.origin() || attempt.previous().len() > MAX_REDIRECTS {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// `scheme://host[:port]` of a URL: where it points, without user info, path or query.
+pub(crate) fn origin_of(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
+/// The error for a redirect answer that was not followed: [`Error::CrossOriginRedirect`] when
+/// its `Location` points at another origin than `base`'s, [`Error::Redirect`] otherwise.
+pub(crate) fn unfollowed_redirect(
+    status: reqwest::StatusCode,
+    headers: &HeaderMap,
+    answered: &Url,
+    base: &Url,
+) -> Error {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(location) = location else {
+        return Error::Redirect {
+            reason: format!("{status} without a usable Location header"),
+        };
+    };
+    match answered.join(location) {
+        Ok(next) if next.origin() != base.origin() => Error::CrossOriginRedirect {
+            status: status.as_u16(),
+            from: origin_of(answered),
+            to: origin_of(&next),
+        },
+        Ok(_) => Error::Redirect {
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        },
+        Err(e) => Error::Redirect {
+            reason: format!("Location does not parse: {e}"),
+        },
     }
 }
 

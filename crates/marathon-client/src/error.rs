@@ -146,8 +146,9 @@ pub enum Error {
         /// The configured maximum size in bytes.
         limit: usize,
     },
-    /// The event stream redirected too often, or to somewhere it cannot follow.
-    #[error("event stream redirect not followed: {reason}")]
+    /// A request redirected too often, or to somewhere it cannot follow (a redirect to another
+    /// origin is [`Error::CrossOriginRedirect`]).
+    #[error("redirect not followed: {reason}")]
     Redirect {
         /// Why the redirect was not followed.
         reason: String,
@@ -155,6 +156,25 @@ pub enum Error {
     /// The server closed the event stream.
     #[error("event stream closed by the server")]
     StreamClosed,
+    /// The server redirected a request (REST or the event stream) to another origin (scheme,
+    /// host or port), and the redirect was not followed.
+    ///
+    /// Credentials and request bodies (an app's `env` can hold secrets) go only to the
+    /// configured origin: Marathon proxies requests to its leader itself, so a redirect to
+    /// another origin is not something Marathon needs. Nothing was sent to `to`. `from` and
+    /// `to` are origins only (`scheme://host:port`), never a path, query or user info.
+    #[error(
+        "{from} redirected the request ({status}) to another origin, {to}; not followed: \
+         credentials and request bodies are sent only to the configured address"
+    )]
+    CrossOriginRedirect {
+        /// The redirect's HTTP status, such as 302 or 307.
+        status: u16,
+        /// The origin that answered with the redirect.
+        from: String,
+        /// The origin the redirect pointed at.
+        to: String,
+    },
 }
 
 /// Why a server's TLS certificate was refused; see [`Error::Certificate`].

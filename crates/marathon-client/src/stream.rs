@@ -11,6 +11,7 @@ use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 
+use crate::client::unfollowed_redirect;
 use crate::sse::{SseItem, SseParser};
 use crate::{Client, Error, Event};
 
@@ -27,7 +28,7 @@ pub struct EventStreamOptions {
     /// Largest event accepted, in bytes (default 32 MiB). Full-format deployment events of a
     /// large group reach several megabytes; the streams ask for the light plan format anyway.
     pub max_event_bytes: usize,
-    /// Redirects followed when connecting (default 5).
+    /// Redirects within the configured origin followed when connecting (default 5).
     pub max_redirects: usize,
 }
 
@@ -184,14 +185,15 @@ impl Client {
     /// `event_type` filters and `plan-format=light`) and returns once Marathon has answered
     /// with an event stream, so no event after this call returns can be missed.
     ///
-    /// Redirects (such as a non-leader pointing at the leader) are followed here rather
-    /// than by the HTTP library, so the `Authorization` header is kept; a redirect from
-    /// `https` to `http` is refused while credentials are set.
+    /// A redirect within the configured origin (scheme, host and port, such as a path
+    /// prefix being added) is followed with the `Authorization` header. A redirect to another
+    /// origin is refused with [`Error::CrossOriginRedirect`]: the credentials go nowhere
+    /// else (Marathon proxies to its leader itself, so it never needs one).
     ///
     /// # Errors
     /// [`Error::NotAnEventStream`] when the answer is not `text/event-stream`;
     /// [`Error::Unauthorized`], [`Error::Forbidden`], [`Error::Unavailable`]… for error
-    /// statuses; [`Error::Redirect`] for redirect loops; [`Error::Transport`] when Marathon
+    /// statuses; [`Error::CrossOriginRedirect`], and [`Error::Redirect`] for redirect loops; [`Error::Transport`] when Marathon
     /// cannot be reached or does not answer within the request timeout.
     pub async fn events(&self, options: &EventStreamOptions) -> Result<EventStream, Error> {
         let mut query: Vec<(&str, &str)> = options
@@ -221,28 +223,20 @@ impl Client {
             };
             let status = response.status();
             if status.is_redirection() {
+                let base = &self.inner.config.base_url;
+                let next = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|location| url.join(location).ok());
+                // Only a redirect within the configured origin is followed, with credentials.
+                let Some(next) = next.filter(|next| next.origin() == base.origin()) else {
+                    return Err(unfollowed_redirect(status, response.headers(), &url, base));
+                };
                 redirects += 1;
                 if redirects > options.max_redirects {
                     return Err(Error::Redirect {
                         reason: format!("more than {} redirects", options.max_redirects),
-                    });
-                }
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| Error::Redirect {
-                        reason: format!("{status} without a usable Location header"),
-                    })?;
-                let next = url.join(location).map_err(|e| Error::Redirect {
-                    reason: format!("Location does not parse: {e}"),
-                })?;
-                let downgrade = url.scheme() == "https" && next.scheme() != "https";
-                if !matches!(next.scheme(), "http" | "https")
-                    || (downgrade && self.inner.auth_header.is_some())
-                {
-                    return Err(Error::Redirect {
-                        reason: format!("refusing to follow a redirect to a {} URL", next.scheme()),
                     });
                 }
                 tracing::debug!(from = %url.path(), to = %next.path(), "event stream redirected");
@@ -433,6 +427,7 @@ fn is_permanent(error: &Error) -> bool {
             | Error::InvalidInput { .. }
             | Error::Invalid { .. }
             | Error::Redirect { .. }
+            | Error::CrossOriginRedirect { .. }
     ) || matches!(error, Error::Server { status, .. } if (400..500).contains(status))
 }
 

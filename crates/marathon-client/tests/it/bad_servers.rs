@@ -188,37 +188,6 @@ async fn silent_event_stream_trips_the_idle_watchdog() {
 }
 
 #[tokio::test]
-async fn redirected_stream_keeps_the_authorization_header_across_hosts() {
-    let target =
-        RawServer::start(|_, _| Reply::Hold([sse_head(), ATTACHED.to_vec()].concat())).await;
-    let location = format!(
-        "http://localhost:{}/v2/events?plan-format=light",
-        target.port
-    );
-    let origin = RawServer::start(move |_, _| {
-        Reply::Close(
-            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
-                .into_bytes(),
-        )
-    })
-    .await;
-    let client =
-        marathon_client::Client::new(Config::new(&origin.url).unwrap().with_token("dcos-token"))
-            .unwrap();
-    let mut events = client.events(&EventStreamOptions::new()).await.unwrap();
-    assert!(matches!(
-        events.next().await,
-        Some(Ok(Event::EventStreamAttached(_)))
-    ));
-    let head = &target.requests()[0];
-    assert!(
-        head.contains("\r\nauthorization: token=dcos-token\r\n"),
-        "{head}"
-    );
-    assert!(head.contains("\r\naccept: text/event-stream\r\n"), "{head}");
-}
-
-#[tokio::test]
 async fn redirect_loop_is_a_redirect_error() {
     let server = RawServer::start(|_, _| {
         Reply::Close(
