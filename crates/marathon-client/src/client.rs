@@ -415,7 +415,7 @@ impl Client {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Received, Error> {
-        let context = format!("{method} {}", url.path());
+        let context = format!("{method} {}", shown_url(&url));
         let mut request = self
             .inner
             .http
@@ -477,6 +477,11 @@ pub(crate) fn origin_of(url: &Url) -> String {
         Some(port) => format!("{}://{host}:{port}", url.scheme()),
         None => format!("{}://{host}", url.scheme()),
     }
+}
+
+/// A URL as errors show it: origin and path, without user info or query.
+pub(crate) fn shown_url(url: &Url) -> String {
+    format!("{}{}", origin_of(url), url.path())
 }
 
 /// The error for a redirect answer that was not followed: [`Error::CrossOriginRedirect`] when

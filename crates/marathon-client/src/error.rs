@@ -12,7 +12,9 @@ const BODY_EXCERPT_LIMIT: usize = 1024;
 /// Everything that can go wrong when talking to Marathon.
 ///
 /// Variants built from an HTTP status carry Marathon's own `message`, so a caller can show it
-/// as is. No variant ever carries a credential: tokens and passwords travel only in headers.
+/// as is. No variant ever carries a credential: tokens and passwords travel only in headers,
+/// and an address is shown as origin and path only (a password written in the base URL is
+/// moved to basic authentication by [`crate::Config::new`], so it is in no URL at all).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -87,7 +89,7 @@ pub enum Error {
     /// ([`crate::Config::with_ca_certificate_pem`]).
     #[error("{context}: the server's TLS certificate could not be verified: {problem}")]
     Certificate {
-        /// What was being done, such as `GET /v2/groups/prod`.
+        /// What was being done, and where, such as `GET https://m/v2/groups/prod`.
         context: String,
         /// What is wrong with the certificate.
         problem: CertificateProblem,
@@ -100,7 +102,7 @@ pub enum Error {
     /// reset).
     #[error("{context}: {source}")]
     Transport {
-        /// What was being done, such as `GET /v2/groups/prod`.
+        /// What was being done, and where, such as `GET http://m:8080/v2/groups/prod`.
         context: String,
         /// The underlying HTTP error.
         #[source]
@@ -290,9 +292,11 @@ impl Error {
     /// The error for a request that failed below HTTP: [`Error::Certificate`] when the
     /// server's certificate was refused, [`Error::Transport`] otherwise.
     pub(crate) fn transport(context: impl Into<String>, source: reqwest::Error) -> Self {
-        // reqwest's Display includes the URL; ours never holds a secret (credentials live
-        // in headers only), so keeping it helps diagnose which server failed.
+        // The context names the address (origin and path); reqwest's own copy of the URL is
+        // dropped so that no URL part the context leaves out (a query, a redirect's URL) is
+        // ever shown.
         let context = context.into();
+        let source = source.without_url();
         match certificate_problem(&source) {
             Some(problem) => Error::Certificate {
                 context,

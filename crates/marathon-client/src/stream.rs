@@ -11,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 
-use crate::client::unfollowed_redirect;
+use crate::client::{origin_of, shown_url, unfollowed_redirect};
 use crate::sse::{SseItem, SseParser};
 use crate::{Client, Error, Event};
 
@@ -122,6 +122,8 @@ impl Stream for EventStream {
 }
 
 struct Connection {
+    /// Where the stream comes from (origin only), for errors.
+    address: String,
     body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     parser: SseParser,
     idle_timeout: Duration,
@@ -143,7 +145,9 @@ impl Connection {
                     after: self.idle_timeout,
                 },
                 Ok(None) => Error::StreamClosed,
-                Ok(Some(Err(e))) => Error::transport("reading the event stream", e),
+                Ok(Some(Err(e))) => {
+                    Error::transport(format!("reading the event stream of {}", self.address), e)
+                }
                 Ok(Some(Ok(bytes))) => match self.parser.push_items(&bytes) {
                     Ok(items) => {
                         self.queue(items);
@@ -206,7 +210,7 @@ impl Client {
         let mut redirects = 0;
         let timeout = self.inner.config.request_timeout;
         loop {
-            let context = format!("GET {}", url.path());
+            let context = format!("GET {}", shown_url(&url));
             let mut request = self
                 .inner
                 .stream_http
@@ -268,6 +272,7 @@ impl Client {
                 });
             }
             let connection = Connection {
+                address: origin_of(&url),
                 body: response.bytes_stream().boxed(),
                 parser: SseParser::new(options.max_event_bytes),
                 idle_timeout: options.idle_timeout,

@@ -56,7 +56,10 @@ async fn unknown_ca_is_refused_at_once_with_a_certificate_error() {
     assert_eq!(problem, CertificateProblem::UnknownIssuer);
     assert_eq!(server.accepted(), 1, "one attempt, no retry");
     assert!(
-        text.contains("GET /ping: the server's TLS certificate could not be verified"),
+        text.contains(&format!(
+            "GET {}/ping: the server's TLS certificate could not be verified",
+            server.url().trim_end_matches('/')
+        )),
         "{text}"
     );
     assert!(

@@ -405,3 +405,44 @@ async fn reconnecting_stream_gives_up_after_its_attempts_when_marathon_is_gone()
         "one connection and three attempts"
     );
 }
+
+#[tokio::test]
+async fn password_in_the_base_url_is_in_no_error_which_still_names_the_address() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = marathon_client::Client::new(
+        Config::new(&format!("http://admin:PW-s3cr3t@127.0.0.1:{port}"))
+            .unwrap()
+            .with_retry(crate::util::quick_retry()),
+    )
+    .unwrap();
+    let group = Group {
+        id: "/shop".into(),
+        ..Group::default()
+    };
+    let errors = [
+        client.ping().await.unwrap_err(),
+        client.group("/shop", &[]).await.unwrap_err(),
+        client
+            .update_group(&group, GroupUpdateOptions::default())
+            .await
+            .unwrap_err(),
+        client.events(&EventStreamOptions::new()).await.unwrap_err(),
+    ];
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode("admin:PW-s3cr3t");
+    for err in errors {
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("PW-s3cr3t"), "{shown}");
+        assert!(!shown.contains("admin:"), "{shown}");
+        assert!(!shown.contains(&encoded), "{shown}");
+        assert!(
+            err.to_string()
+                .contains(&format!("http://127.0.0.1:{port}/")),
+            "{err}"
+        );
+    }
+    assert!(!format!("{client:?}").contains("PW-s3cr3t"));
+}
