@@ -20,10 +20,15 @@ use crate::{AppEmbed, AppUpdateOptions, Auth, Config, Error, GroupEmbed, GroupUp
 /// Cheap to clone; clones share one connection pool.
 ///
 /// Every REST request has the configured timeout. Reads (`GET`) are retried with jittered
-/// exponential backoff when Marathon is unavailable (502/503/504, for example without a
-/// leader) or cannot be connected to. Writes are retried only when the connection could not
-/// be made at all, so a change is never sent twice. A server certificate that cannot be
-/// verified fails the call at once with [`Error::Certificate`]: no retry can change it.
+/// exponential backoff ([`crate::RetryPolicy`]) when Marathon is unavailable (502/503/504,
+/// for example without a leader) or cannot be connected to. Changes (`PUT`, `DELETE`) are
+/// retried with the same policy only when Marathon certainly did not process them: on a 503
+/// (no leader, or a leader election: Marathon answers 503 without acting) and when the
+/// connection could not be made. A change whose answer is lost after it was sent (a timeout,
+/// a broken connection, a proxy's 502/504) is never resent, since it could be applied twice:
+/// it fails with [`Error::OutcomeUnknown`], so the caller can look before saying anything.
+/// A server certificate that cannot be verified fails the call at once with
+/// [`Error::Certificate`]: no retry can change it.
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
@@ -401,11 +406,17 @@ impl Client {
             .with_max_delay(policy.max_delay)
             .with_max_times(policy.max_retries)
             .with_jitter();
-        // Only a failed connect proves Marathon never saw the request.
+        // A failed connect proves Marathon never saw the request, and a 503 that it did not
+        // process it; anything else may have been applied, and is not resent.
+        let context = format!("{method} {}", shown_url(&url));
         (|| self.send(method.clone(), url.clone(), body))
             .retry(backoff)
-            .when(Error::is_connect)
+            .when(Error::is_retryable_for_writes)
+            .notify(|error, delay| {
+                tracing::debug!(%error, ?delay, "retrying Marathon change");
+            })
             .await
+            .map_err(|e| e.for_write(&context))
     }
 
     /// Sends one request; maps non-success statuses to errors.
@@ -442,14 +453,17 @@ impl Client {
             ));
         }
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::transport(format!("{context} (reading the body)"), e))?;
+        let body = response.bytes().await;
         if !status.is_success() {
             tracing::debug!(%status, %context, "Marathon answered with an error");
-            return Err(Error::from_response(status, &body));
+            // The status says what happened even when the body breaks off.
+            return Err(Error::from_response(
+                status,
+                body.as_deref().unwrap_or_default(),
+            ));
         }
+        let body =
+            body.map_err(|e| Error::transport(format!("{context} (reading the body)"), e))?;
         Ok(Received { headers, body })
     }
 }

@@ -59,7 +59,8 @@ pub enum Error {
         details: Vec<InvalidDetail>,
     },
     /// Marathon cannot answer now: no leader elected, or a proxy in front of it has no
-    /// backend (502, 503, 504). Reads are retried on this error before it is returned.
+    /// backend (502, 503, 504). Reads are retried on this error before it is returned, and
+    /// changes on a 503 (a 502 or 504 to a change is [`Error::OutcomeUnknown`]).
     #[error("Marathon is unavailable ({status}): {message}")]
     Unavailable {
         /// The HTTP status.
@@ -107,6 +108,26 @@ pub enum Error {
         /// The underlying HTTP error.
         #[source]
         source: reqwest::Error,
+    },
+    /// A change (`PUT`, `POST`, `DELETE`) was sent, but no answer says whether Marathon
+    /// applied it: no answer came within the request timeout, the connection broke after the
+    /// request went out, or a proxy in front of Marathon answered 502 or 504 (it may have
+    /// passed the request on).
+    ///
+    /// It is not resent, since it could then be applied twice. Read the state (the group,
+    /// `/v2/deployments`) before saying what happened or trying again.
+    #[error(
+        "{context}: the request was sent but {reason}, so whether Marathon applied it is \
+         unknown; read the current state before trying again"
+    )]
+    OutcomeUnknown {
+        /// What was being done, and where, such as `PUT http://m:8080/v2/groups/prod`.
+        context: String,
+        /// What happened instead of an answer, such as `no answer came in time`.
+        reason: String,
+        /// The underlying HTTP error, when the connection failed (not for a proxy's answer).
+        #[source]
+        source: Option<reqwest::Error>,
     },
     /// A response arrived but its body is not what Marathon sends (truncated, not JSON,
     /// wrong shape).
@@ -287,6 +308,42 @@ impl Error {
     /// received by Marathon (safe to resend even for writes).
     pub(crate) fn is_connect(&self) -> bool {
         matches!(self, Error::Transport { source, .. } if source.is_connect())
+    }
+
+    /// True when a change may be sent again: Marathon answered 503 (it has no leader, or is
+    /// not ready, and did not process the request), or no connection could be made.
+    pub(crate) fn is_retryable_for_writes(&self) -> bool {
+        matches!(self, Error::Unavailable { status: 503, .. }) || self.is_connect()
+    }
+
+    /// What a failed change means for its caller: a transport failure after the request was
+    /// sent, or a proxy's 502/504, leaves the outcome unknown ([`Error::OutcomeUnknown`]).
+    pub(crate) fn for_write(self, context: &str) -> Self {
+        match self {
+            Error::Transport { context, source } if !source.is_connect() => {
+                let reason = if source.is_timeout() {
+                    "no answer came in time"
+                } else {
+                    "the connection failed before the answer was read"
+                };
+                Error::OutcomeUnknown {
+                    context,
+                    reason: reason.to_owned(),
+                    source: Some(source),
+                }
+            }
+            Error::Unavailable {
+                status: status @ (502 | 504),
+                message,
+            } => Error::OutcomeUnknown {
+                context: context.to_owned(),
+                reason: format!(
+                    "a proxy answered {status} ({message}), and it may have passed the request on"
+                ),
+                source: None,
+            },
+            other => other,
+        }
     }
 
     /// The error for a request that failed below HTTP: [`Error::Certificate`] when the

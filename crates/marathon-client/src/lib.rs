@@ -2,8 +2,9 @@
 //!
 //! - [`Client`]: groups (get, list, update, dry run, delete), apps (get, list, update,
 //!   delete), deployments (list, cancel with rollback, force-cancel), `/v2/info` and
-//!   `/ping`, with timeouts on every request and retries of reads while Marathon is
-//!   unavailable.
+//!   `/ping`, with timeouts on every request, retries of reads while Marathon is
+//!   unavailable, and retries of changes only when Marathon certainly did not process them
+//!   (a 503, a failed connect); a change whose answer is lost is [`Error::OutcomeUnknown`].
 //! - Lossless [`App`] and [`Group`] models: fields the model does not name are kept and sent
 //!   back unchanged, so a read-modify-write never drops constraints, volumes or secrets.
 //! - The event stream ([`Client::events`]) with an incremental SSE parser and an idle

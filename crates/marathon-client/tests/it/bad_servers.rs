@@ -92,28 +92,108 @@ async fn reads_retry_on_503_until_marathon_answers() {
     assert_eq!(server.requests().len(), 3);
 }
 
-#[tokio::test]
-async fn writes_are_not_retried_on_503() {
-    let server = RawServer::start(|_, _| {
-        Reply::Close(response(
-            "503 Service Unavailable",
-            "text/plain",
-            b"no leader",
-        ))
-    })
-    .await;
-    let group = Group {
+fn shop() -> Group {
+    Group {
         id: "/shop".into(),
         ..Group::default()
-    };
+    }
+}
+
+const DEPLOYMENT: &[u8] = br#"{"version":"2026-01-01T00:00:00.000Z","deploymentId":"d1"}"#;
+
+#[tokio::test]
+async fn group_update_is_retried_on_503_until_marathon_answers() {
+    let server = RawServer::start(|_, n| {
+        if n < 2 {
+            Reply::Close(response(
+                "503 Service Unavailable",
+                "application/json",
+                br#"{"message":"Could not determine the current leader"}"#,
+            ))
+        } else {
+            Reply::Close(response("200 OK", "application/json", DEPLOYMENT))
+        }
+    })
+    .await;
+    let deployment = client(&server.url)
+        .update_group(&shop(), GroupUpdateOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(deployment.deployment_id, "d1");
+    let bodies = server.bodies();
+    assert_eq!(bodies.len(), 3, "two 503s, then the answer");
+    assert!(bodies.iter().all(|b| b == &bodies[0] && !b.is_empty()));
+}
+
+#[tokio::test]
+async fn group_update_without_an_answer_is_outcome_unknown_and_sent_once() {
+    let server = RawServer::start(|_, _| Reply::Hold(Vec::new())).await;
+    let client = marathon_client::Client::new(
+        Config::new(&server.url)
+            .unwrap()
+            .with_retry(crate::util::quick_retry())
+            .with_request_timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
+    let err = client
+        .update_group(&shop(), GroupUpdateOptions::default())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::OutcomeUnknown { reason, .. } => assert_eq!(reason, "no answer came in time"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert!(
+        err.to_string()
+            .contains(&format!("PUT {}/v2/groups/shop", server.url)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("read the current state"), "{err}");
+    assert_eq!(server.requests().len(), 1, "a change is never resent");
+}
+
+#[tokio::test]
+async fn connection_closed_before_the_answer_to_a_change_is_outcome_unknown() {
+    let server = RawServer::start(|_, _| Reply::Close(Vec::new())).await;
     let err = client(&server.url)
-        .update_group(&group, GroupUpdateOptions::default())
+        .delete_app("/shop/web", false)
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Unavailable { status: 503, .. }),
+        matches!(
+            &err,
+            Error::OutcomeUnknown {
+                source: Some(_),
+                ..
+            }
+        ),
         "{err:?}"
     );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn proxy_504_to_a_change_is_outcome_unknown_and_sent_once() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(response(
+            "504 Gateway Timeout",
+            "text/html",
+            b"<html>504</html>",
+        ))
+    })
+    .await;
+    let err = client(&server.url)
+        .update_group(&shop(), GroupUpdateOptions::default())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::OutcomeUnknown { reason, source, .. } => {
+            assert!(reason.contains("a proxy answered 504"), "{reason}");
+            assert!(source.is_none());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
     assert_eq!(server.requests().len(), 1);
 }
 
