@@ -138,8 +138,10 @@ impl Client {
     /// none, and Marathon then embeds groups and apps).
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the group does not exist; [`Error::InvalidInput`] when `id`
-    /// is not a valid Marathon id; any other [`Error`] the request produces.
+    /// [`Error::NotFound`] when Marathon says the group does not exist;
+    /// [`Error::NotMarathon`] for a 404 that is not Marathon's (the address is probably
+    /// wrong); [`Error::InvalidInput`] when `id` is not a valid Marathon id; any other
+    /// [`Error`] the request produces.
     pub async fn group(&self, id: &str, embed: &[GroupEmbed]) -> Result<Group, Error> {
         let mut path = vec!["v2", "groups"];
         path.extend(id_segments(id, true)?);
@@ -178,7 +180,7 @@ impl Client {
             .to_update_body()
             .map_err(|e| Error::decode("group to send", e))?;
         let response = self.write(Method::PUT, url, Some(&body)).await?;
-        deployment_ref(&response, "group update response")
+        deployment_ref(&response, "the group update response")
     }
 
     /// `PUT /v2/groups/{id}?dryRun=true`: the steps the update would run, without running
@@ -201,7 +203,7 @@ impl Client {
             .to_update_body()
             .map_err(|e| Error::decode("group to send", e))?;
         let response = self.write(Method::PUT, url, Some(&body)).await?;
-        let plan: Plan = decode(&response.body, "group dry run response")?;
+        let plan: Plan = response.decode("the group dry run response")?;
         Ok(plan.steps)
     }
 
@@ -231,14 +233,15 @@ impl Client {
         let query: &[(&str, &str)] = if force { &[("force", "true")] } else { &[] };
         let url = self.url(&path, query)?;
         let response = self.write(Method::DELETE, url, None).await?;
-        deployment_ref(&response, "group delete response")
+        deployment_ref(&response, "the group delete response")
     }
 
     /// `GET /v2/apps/{id}`: one app with the embeds given.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the app does not exist; [`Error::InvalidInput`] when `id` is
-    /// not a valid Marathon id; any other [`Error`].
+    /// [`Error::NotFound`] when Marathon says the app does not exist; [`Error::NotMarathon`]
+    /// for a 404 that is not Marathon's; [`Error::InvalidInput`] when `id` is not a valid
+    /// Marathon id; any other [`Error`].
     pub async fn app(&self, id: &str, embed: &[AppEmbed]) -> Result<App, Error> {
         #[derive(Deserialize)]
         struct Wrapper {
@@ -308,7 +311,7 @@ impl Client {
             object.shift_remove("version");
         }
         let response = self.write(Method::PUT, url, Some(&body)).await?;
-        deployment_ref(&response, "app update response")
+        deployment_ref(&response, "the app update response")
     }
 
     /// `DELETE /v2/apps/{id}`: removes an app, returning the deployment that stops it.
@@ -323,7 +326,7 @@ impl Client {
         let query: &[(&str, &str)] = if force { &[("force", "true")] } else { &[] };
         let url = self.url(&path, query)?;
         let response = self.write(Method::DELETE, url, None).await?;
-        deployment_ref(&response, "app delete response")
+        deployment_ref(&response, "the app delete response")
     }
 
     /// `GET /v2/deployments`: the running deployments.
@@ -343,7 +346,7 @@ impl Client {
     pub async fn cancel_deployment(&self, id: &str) -> Result<DeploymentRef, Error> {
         let url = self.url(&["v2", "deployments", deployment_id_segment(id)?], &[])?;
         let response = self.write(Method::DELETE, url, None).await?;
-        deployment_ref(&response, "deployment cancel response")
+        deployment_ref(&response, "the deployment cancel response")
     }
 
     /// `DELETE /v2/deployments/{id}?force=true`: stops a deployment where it is, without a
@@ -357,6 +360,14 @@ impl Client {
             &[("force", "true")],
         )?;
         self.write(Method::DELETE, url, None).await.map(drop)
+    }
+
+    /// The configured address as errors show it: origin and base path, such as
+    /// `https://dcos.example.com/service/marathon`.
+    pub(crate) fn address(&self) -> String {
+        shown_url(&self.inner.config.base_url)
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// Builds `{base}/{segments…}?{query}`.
@@ -373,9 +384,9 @@ impl Client {
     }
 
     async fn read_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, Error> {
-        let context = format!("GET {} response", url.path());
+        let context = format!("the GET {} response", url.path());
         let response = self.read(url).await?;
-        decode(&response.body, &context)
+        response.decode(&context)
     }
 
     async fn read(&self, url: Url) -> Result<Received, Error> {
@@ -460,11 +471,16 @@ impl Client {
             return Err(Error::from_response(
                 status,
                 body.as_deref().unwrap_or_default(),
+                &self.address(),
             ));
         }
         let body =
             body.map_err(|e| Error::transport(format!("{context} (reading the body)"), e))?;
-        Ok(Received { headers, body })
+        Ok(Received {
+            headers,
+            body,
+            address: self.address(),
+        })
     }
 }
 
@@ -533,10 +549,17 @@ pub(crate) fn unfollowed_redirect(
 struct Received {
     headers: HeaderMap,
     body: Bytes,
+    /// Where it came from ([`Client::address`]).
+    address: String,
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::decode(context, e))
+impl Received {
+    /// The body as JSON; when it is not what is expected, the error says the server does not
+    /// look like Marathon.
+    fn decode<T: DeserializeOwned>(&self, context: &str) -> Result<T, Error> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::decode_response(context, &self.address, e))
+    }
 }
 
 /// Reads `{version, deploymentId}` from a change's response; falls back to the
@@ -552,7 +575,7 @@ fn deployment_ref(response: &Received, context: &str) -> Result<DeploymentRef, E
         #[serde(default)]
         deployments: Vec<crate::model::DeploymentRefId>,
     }
-    let loose: Loose = decode(&response.body, context)?;
+    let loose: Loose = response.decode(context)?;
     let header_id = response
         .headers
         .get("Marathon-Deployment-Id")
@@ -567,8 +590,9 @@ fn deployment_ref(response: &Received, context: &str) -> Result<DeploymentRef, E
             version,
             deployment_id,
         }),
-        _ => Err(Error::decode(
+        _ => Err(Error::decode_response(
             context,
+            &response.address,
             serde::de::Error::custom("expected a version and a deployment id"),
         )),
     }

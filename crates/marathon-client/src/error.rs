@@ -130,14 +130,26 @@ pub enum Error {
         source: Option<reqwest::Error>,
     },
     /// A response arrived but its body is not what Marathon sends (truncated, not JSON,
-    /// wrong shape).
+    /// wrong shape); for a response, the message says the server does not look like Marathon.
     #[error("could not decode {context}: {source}")]
     Decode {
-        /// What was being decoded, such as `GET /v2/apps/web response`.
+        /// What was being decoded, such as `the GET /v2/apps/web response from
+        /// http://m:8080, which does not look like Marathon (check MARATHON_URL)`.
         context: String,
         /// The JSON error, with line and column.
         #[source]
         source: serde_json::Error,
+    },
+    /// The server at the configured address answered something Marathon does not send, such
+    /// as a 404 without Marathon's JSON error (an HTML page, an empty body): the address is
+    /// probably not Marathon's. Not [`Error::NotFound`], so that "the group does not exist" is
+    /// only ever said by Marathon.
+    #[error("{address} does not look like Marathon ({reason}): check MARATHON_URL")]
+    NotMarathon {
+        /// The configured address (origin and base path).
+        address: String,
+        /// What was answered, such as `404 with an HTML page`.
+        reason: String,
     },
     /// The caller passed something that cannot be sent, such as an invalid app id or base
     /// URL; nothing was sent.
@@ -364,9 +376,25 @@ impl Error {
         }
     }
 
+    /// A decode error of something that did not come from the server.
     pub(crate) fn decode(context: impl Into<String>, source: serde_json::Error) -> Self {
         Error::Decode {
             context: context.into(),
+            source,
+        }
+    }
+
+    /// A decode error of a response from the server at `address`.
+    pub(crate) fn decode_response(
+        context: impl Into<String>,
+        address: &str,
+        source: serde_json::Error,
+    ) -> Self {
+        Error::Decode {
+            context: format!(
+                "{} from {address}, which does not look like Marathon (check MARATHON_URL)",
+                context.into()
+            ),
             source,
         }
     }
@@ -377,8 +405,9 @@ impl Error {
         }
     }
 
-    /// Builds the error for a non-success response from its status and body.
-    pub(crate) fn from_response(status: StatusCode, body: &[u8]) -> Self {
+    /// Builds the error for a non-success response from its status and body, received from
+    /// the server at `address`.
+    pub(crate) fn from_response(status: StatusCode, body: &[u8], address: &str) -> Self {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
         let text = String::from_utf8_lossy(body);
         let message = parsed
@@ -393,7 +422,19 @@ impl Error {
             },
             401 => Error::Unauthorized { message },
             403 => Error::Forbidden { message },
-            404 => Error::NotFound { message },
+            404 => match parsed.as_ref().and_then(|b| b.message.as_deref()) {
+                // Marathon's 404s say what does not exist: `App '/x' does not exist`,
+                // `Group '/x' does not exist`, `DeploymentPlan d1 does not exist`.
+                Some(text) if text.contains("does not exist") => Error::NotFound { message },
+                Some(text) => Error::NotMarathon {
+                    address: address.to_owned(),
+                    reason: format!("404: {}", excerpt(text)),
+                },
+                None => Error::NotMarathon {
+                    address: address.to_owned(),
+                    reason: describe_404_body(text.trim()),
+                },
+            },
             409 => {
                 let mut ids: Vec<String> = parsed
                     .as_ref()
@@ -420,6 +461,17 @@ impl Error {
                 body: excerpt(&text),
             },
         }
+    }
+}
+
+/// What a 404 without Marathon's JSON error carried, for [`Error::NotMarathon`].
+fn describe_404_body(text: &str) -> String {
+    if text.is_empty() {
+        "404 with an empty body, where Marathon says what does not exist".to_owned()
+    } else if text.starts_with('<') {
+        "404 with an HTML page, where Marathon answers JSON".to_owned()
+    } else {
+        "404 whose body is not Marathon's JSON error".to_owned()
     }
 }
 
@@ -475,10 +527,48 @@ pub(crate) fn excerpt(text: &str) -> String {
 mod tests {
     use super::*;
 
+    const ADDRESS: &str = "http://m:8080";
+
+    #[test]
+    fn marathon_404_is_not_found_and_any_other_404_is_not_marathon() {
+        let found = Error::from_response(
+            StatusCode::NOT_FOUND,
+            br#"{"message":"Group '/x' does not exist"}"#,
+            ADDRESS,
+        );
+        assert!(
+            matches!(&found, Error::NotFound { message } if message == "Group '/x' does not exist"),
+            "{found:?}"
+        );
+        for (body, reason) in [
+            (&b""[..], "404 with an empty body"),
+            (
+                b"<html><body>Not Found</body></html>",
+                "404 with an HTML page",
+            ),
+            (
+                b"404 page not found",
+                "404 whose body is not Marathon's JSON error",
+            ),
+            (br#"{"message":"Not Found"}"#, "404: Not Found"),
+        ] {
+            let err = Error::from_response(StatusCode::NOT_FOUND, body, ADDRESS);
+            assert!(matches!(err, Error::NotMarathon { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "http://m:8080 does not look like Marathon ({reason}"
+                )),
+                "{text}"
+            );
+            assert!(text.ends_with("): check MARATHON_URL"), "{text}");
+        }
+    }
+
     #[test]
     fn locked_409_with_deployments_array_lists_ids() {
         let body = br#"{"message":"App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.","deployments":[{"id":"d1"},{"id":"d2"}]}"#;
-        match Error::from_response(StatusCode::CONFLICT, body) {
+        match Error::from_response(StatusCode::CONFLICT, body, ADDRESS) {
             Error::AppLocked { deployment_ids, .. } => assert_eq!(deployment_ids, ["d1", "d2"]),
             other => panic!("unexpected {other:?}"),
         }
@@ -487,7 +577,7 @@ mod tests {
     #[test]
     fn locked_409_plain_string_form_takes_ids_from_links() {
         let body = b"App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43'.";
-        match Error::from_response(StatusCode::CONFLICT, body) {
+        match Error::from_response(StatusCode::CONFLICT, body, ADDRESS) {
             Error::AppLocked { deployment_ids, .. } => {
                 assert_eq!(deployment_ids, ["5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43"]);
             }
@@ -499,7 +589,7 @@ mod tests {
     fn other_409_is_a_conflict() {
         let body = br#"{"message":"An app with id [/foo] already exists."}"#;
         assert!(matches!(
-            Error::from_response(StatusCode::CONFLICT, body),
+            Error::from_response(StatusCode::CONFLICT, body, ADDRESS),
             Error::Conflict { message } if message.contains("already exists")
         ));
     }
@@ -507,7 +597,7 @@ mod tests {
     #[test]
     fn invalid_422_keeps_details() {
         let body = br#"{"message":"Object is not valid","details":[{"path":"/id","errors":["must be lowercase"]}]}"#;
-        let err = Error::from_response(StatusCode::UNPROCESSABLE_ENTITY, body);
+        let err = Error::from_response(StatusCode::UNPROCESSABLE_ENTITY, body, ADDRESS);
         assert_eq!(
             err.to_string(),
             "invalid request (422): Object is not valid; /id: must be lowercase"
@@ -519,9 +609,17 @@ mod tests {
         let unavailable = Error::from_response(
             StatusCode::SERVICE_UNAVAILABLE,
             br#"{"message":"Could not determine the current leader"}"#,
+            ADDRESS,
         );
         assert!(unavailable.is_transient());
-        assert!(!Error::from_response(StatusCode::NOT_FOUND, b"").is_transient());
+        assert!(
+            !Error::from_response(
+                StatusCode::NOT_FOUND,
+                br#"{"message":"App '/a' does not exist"}"#,
+                ADDRESS
+            )
+            .is_transient()
+        );
     }
 
     #[test]
@@ -569,7 +667,7 @@ mod tests {
     #[test]
     fn server_error_body_is_cut_to_an_excerpt() {
         let body = vec![b'x'; 10_000];
-        match Error::from_response(StatusCode::INTERNAL_SERVER_ERROR, &body) {
+        match Error::from_response(StatusCode::INTERNAL_SERVER_ERROR, &body, ADDRESS) {
             Error::Server { status, body } => {
                 assert_eq!(status, 500);
                 assert!(body.len() < 1100, "kept {} bytes", body.len());

@@ -253,7 +253,7 @@ impl Client {
                     .ok()
                     .and_then(Result::ok)
                     .unwrap_or_default();
-                return Err(Error::from_response(status, &body));
+                return Err(Error::from_response(status, &body, &self.address()));
             }
             let content_type = response
                 .headers()
@@ -433,6 +433,7 @@ fn is_permanent(error: &Error) -> bool {
             | Error::Invalid { .. }
             | Error::Redirect { .. }
             | Error::CrossOriginRedirect { .. }
+            | Error::NotMarathon { .. }
     ) || matches!(error, Error::Server { status, .. } if (400..500).contains(status))
 }
 

@@ -21,6 +21,70 @@ async fn html_body_where_json_is_expected_is_a_decode_error() {
     let err = client(&server.url).info().await.unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
     assert!(err.to_string().contains("/v2/info"), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "could not decode the GET /v2/info response from {}, which does not look like \
+             Marathon (check MARATHON_URL): ",
+            server.url
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn group_json_of_the_wrong_shape_says_the_server_does_not_look_like_marathon() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(response(
+            "200 OK",
+            "application/json",
+            br#"{"status":"ok"}"#,
+        ))
+    })
+    .await;
+    let err = client(&server.url).group("/shop", &[]).await.unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("GET /v2/groups/shop response"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "from {}, which does not look like Marathon",
+            server.url
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn html_404_for_a_group_is_not_marathon_rather_than_a_missing_group() {
+    let server = RawServer::start(|_, _| {
+        Reply::Close(response(
+            "404 Not Found",
+            "text/html",
+            b"<html><body><h1>404 Not Found</h1>nginx</body></html>",
+        ))
+    })
+    .await;
+    let err = client(&server.url).group("/shop", &[]).await.unwrap_err();
+    match &err {
+        Error::NotMarathon { address, .. } => assert_eq!(address, &server.url),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} does not look like Marathon (404 with an HTML page, where Marathon answers \
+             JSON): check MARATHON_URL",
+            server.url
+        )
+    );
+}
+
+#[tokio::test]
+async fn empty_404_for_an_app_is_not_marathon() {
+    let server =
+        RawServer::start(|_, _| Reply::Close(response("404 Not Found", "text/plain", b""))).await;
+    let err = client(&server.url).app("/shop/web", &[]).await.unwrap_err();
+    assert!(matches!(err, Error::NotMarathon { .. }), "{err:?}");
 }
 
 #[tokio::test]
