@@ -290,7 +290,8 @@ impl Client {
 
     /// Subscribes like [`Client::events`] and keeps the subscription alive: when the
     /// connection drops, it yields [`StreamItem::Disconnected`], reconnects with jittered
-    /// exponential backoff, and yields [`StreamItem::Reconnected`] once subscribed again.
+    /// exponential backoff (reset only by a connection that proved itself; see
+    /// [`ReconnectPolicy`]), and yields [`StreamItem::Reconnected`] once subscribed again.
     /// Each keep-alive Marathon sends (every 10 seconds) is yielded as
     /// [`StreamItem::KeepAlive`], so the consumer can tell a quiet stream from a silent one
     /// long before the idle watchdog ([`EventStreamOptions::idle_timeout`]) drops it.
@@ -313,7 +314,9 @@ impl Client {
             options,
             policy,
             current: Some(first),
+            connected_at: tokio::time::Instant::now(),
             failed_attempts: 0,
+            backoff_step: 0,
             finished: false,
         };
         let inner = futures_util::stream::unfold(state, |mut state| async move {
@@ -326,14 +329,21 @@ impl Client {
 }
 
 /// How a [`ReconnectingEventStream`] waits between connection attempts.
+///
+/// The delay doubles with every attempt since the last connection that proved itself, and
+/// only such a connection starts it again from `min_delay`: one that delivered an event other
+/// than `event_stream_attached`, or stayed open for 10 seconds (Marathon's keep-alive
+/// interval). A subscription that succeeds but is closed at once (a proxy that drops the
+/// stream, a Marathon that keeps failing) therefore does not reconnect, and make its consumer
+/// re-read state, at the shortest delay over and over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconnectPolicy {
     /// Delay before the first attempt after a drop.
     pub min_delay: Duration,
     /// Longest delay between attempts.
     pub max_delay: Duration,
-    /// Consecutive failed attempts after which the stream gives up with the last error;
-    /// `None` retries forever.
+    /// Consecutive failed attempts (subscriptions refused or not answered) after which the
+    /// stream gives up with the last error; `None` retries forever.
     pub max_attempts: Option<usize>,
 }
 
@@ -417,9 +427,19 @@ struct Reconnecting {
     options: EventStreamOptions,
     policy: ReconnectPolicy,
     current: Option<EventStream>,
+    /// When `current` subscribed.
+    connected_at: tokio::time::Instant,
+    /// Failed subscriptions in a row, for [`ReconnectPolicy::max_attempts`].
     failed_attempts: usize,
+    /// Attempts since the last connection that proved itself (see [`HEALTHY_AFTER`]): the
+    /// exponent of the next delay.
+    backoff_step: usize,
     finished: bool,
 }
+
+/// A connection that stays open this long (Marathon's keep-alive interval) has proved itself,
+/// and the reconnect delay starts again from [`ReconnectPolicy::min_delay`] after it drops.
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 
 /// Errors no reconnect can cure: the server refuses this client or this request.
 fn is_permanent(error: &Error) -> bool {
@@ -443,26 +463,35 @@ impl Reconnecting {
             return None;
         }
         if let Some(stream) = self.current.as_mut() {
-            return match futures_util::future::poll_fn(|cx| stream.poll_frame(cx)).await {
-                Some(Ok(Frame::Event(event))) => Some(Ok(StreamItem::Event(event))),
-                Some(Ok(Frame::KeepAlive)) => Some(Ok(StreamItem::KeepAlive)),
-                Some(Err(error @ Error::Decode { .. })) => Some(Err(error)),
-                Some(Err(error)) => {
-                    self.current = None;
-                    tracing::debug!(%error, "event stream dropped; reconnecting");
-                    Some(Ok(StreamItem::Disconnected(error)))
+            let item = futures_util::future::poll_fn(|cx| stream.poll_frame(cx)).await;
+            let error = match item {
+                Some(Ok(Frame::Event(event))) => {
+                    // An event past the greeting: the connection works.
+                    if !matches!(event, Event::EventStreamAttached(_)) {
+                        self.backoff_step = 0;
+                    }
+                    return Some(Ok(StreamItem::Event(event)));
                 }
-                None => {
-                    self.current = None;
-                    Some(Ok(StreamItem::Disconnected(Error::StreamClosed)))
-                }
+                Some(Ok(Frame::KeepAlive)) => return Some(Ok(StreamItem::KeepAlive)),
+                Some(Err(error @ Error::Decode { .. })) => return Some(Err(error)),
+                Some(Err(error)) => error,
+                None => Error::StreamClosed,
             };
+            self.current = None;
+            if self.connected_at.elapsed() >= HEALTHY_AFTER {
+                self.backoff_step = 0;
+            }
+            tracing::debug!(%error, "event stream dropped; reconnecting");
+            return Some(Ok(StreamItem::Disconnected(error)));
         }
         loop {
-            tokio::time::sleep(self.policy.delay(self.failed_attempts)).await;
+            let delay = self.policy.delay(self.backoff_step);
+            self.backoff_step = self.backoff_step.saturating_add(1);
+            tokio::time::sleep(delay).await;
             match self.client.events(&self.options).await {
                 Ok(stream) => {
                     self.current = Some(stream);
+                    self.connected_at = tokio::time::Instant::now();
                     self.failed_attempts = 0;
                     return Some(Ok(StreamItem::Reconnected));
                 }

@@ -590,3 +590,67 @@ async fn password_in_the_base_url_is_in_no_error_which_still_names_the_address()
     }
     assert!(!format!("{client:?}").contains("PW-s3cr3t"));
 }
+
+#[tokio::test]
+async fn stream_closed_at_once_after_subscribing_reconnects_with_growing_delays() {
+    // Every subscription succeeds, greets, and is closed at once.
+    let server =
+        RawServer::start(|_, _| Reply::Close([sse_head(), ATTACHED.to_vec()].concat())).await;
+    let policy = ReconnectPolicy {
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_secs(60),
+        max_attempts: None,
+    };
+    let mut stream = client(&server.url)
+        .reconnecting_events(EventStreamOptions::new(), policy)
+        .await
+        .unwrap();
+    let mut reconnects = 0;
+    // Consume for a window of one second. Delays of at least 10, 20, 40, … 640 ms (half of
+    // 20 ms doubling, the jitter's floor) fit at most 7 reconnects into it; a delay reset by
+    // every subscription would fit dozens.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(item) = stream.next().await {
+            if matches!(item, Ok(StreamItem::Reconnected)) {
+                reconnects += 1;
+            }
+        }
+    })
+    .await;
+    let connections = server.requests().len();
+    assert!(connections <= 8, "{connections} connections in one second");
+    assert!(reconnects >= 1, "it does reconnect");
+}
+
+#[tokio::test]
+async fn connections_that_deliver_events_reconnect_at_the_shortest_delay() {
+    const SUCCESS: &[u8] = b"event: deployment_success\r\ndata: {\"id\":\"d1\",\"plan\":{\"id\":\"d1\",\"steps\":[]},\"eventType\":\"deployment_success\",\"timestamp\":\"2017-02-18T19:12:00.102Z\"}\r\n\r\n";
+    let server = RawServer::start(|_, _| {
+        Reply::Close([sse_head(), ATTACHED.to_vec(), SUCCESS.to_vec()].concat())
+    })
+    .await;
+    // Without the reset, the 12th delay alone would be at least 20 ms × 2¹¹ / 2 ≈ 20 s.
+    let policy = ReconnectPolicy {
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_secs(3600),
+        max_attempts: None,
+    };
+    let mut stream = client(&server.url)
+        .reconnecting_events(EventStreamOptions::new(), policy)
+        .await
+        .unwrap();
+    let mut successes = 0;
+    let mut reconnects = 0;
+    let guard = tokio::time::timeout(Duration::from_secs(30), async {
+        while reconnects < 12 {
+            match stream.next().await.unwrap().unwrap() {
+                StreamItem::Reconnected => reconnects += 1,
+                StreamItem::Event(Event::DeploymentSuccess(_)) => successes += 1,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(guard.is_ok(), "only {reconnects} reconnects");
+    assert!(successes >= 12, "{successes}");
+}
