@@ -27,6 +27,9 @@ use crate::{AppEmbed, AppUpdateOptions, Auth, Config, Error, GroupEmbed, GroupUp
 /// connection could not be made. A change whose answer is lost after it was sent (a timeout,
 /// a broken connection, a proxy's 502/504) is never resent, since it could be applied twice:
 /// it fails with [`Error::OutcomeUnknown`], so the caller can look before saying anything.
+/// A refused connection is not retried at all: nothing listens at the address (a wrong
+/// address, a stopped Marathon; a leader election answers 503 instead), so the call fails at
+/// once with [`Error::Transport`] naming the address.
 /// A server certificate that cannot be verified fails the call at once with
 /// [`Error::Certificate`]: no retry can change it.
 #[derive(Clone)]
@@ -398,7 +401,7 @@ impl Client {
             .with_jitter();
         (|| self.send(Method::GET, url.clone(), None))
             .retry(backoff)
-            .when(Error::is_transient)
+            .when(Error::is_retryable_for_reads)
             .notify(|error, delay| {
                 tracing::debug!(%error, ?delay, "retrying Marathon read");
             })

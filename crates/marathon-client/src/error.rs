@@ -101,7 +101,7 @@ pub enum Error {
     /// The request could not be sent or its response not received (connection refused,
     /// DNS, a TLS handshake failure other than a refused certificate, timeout, connection
     /// reset).
-    #[error("{context}: {source}")]
+    #[error("{context}: {source}{}", root_cause_suffix(source))]
     Transport {
         /// What was being done, and where, such as `GET http://m:8080/v2/groups/prod`.
         context: String,
@@ -284,6 +284,36 @@ fn certificate_problem(error: &reqwest::Error) -> Option<CertificateProblem> {
     None
 }
 
+/// The kind of the I/O error among the causes of an HTTP error, if there is one.
+fn io_error_kind(error: &reqwest::Error) -> Option<std::io::ErrorKind> {
+    // Real chains are a handful of links; the bound only guards against a cycle.
+    const MAX_LINKS: usize = 32;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    for _ in 0..MAX_LINKS {
+        let current = next?;
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// `" (<innermost cause>)"`, which says what happened (`Connection refused`, `operation timed
+/// out`…) where reqwest's own message only says `error sending request`.
+fn root_cause_suffix(error: &reqwest::Error) -> String {
+    let mut innermost: Option<&(dyn std::error::Error + 'static)> = None;
+    let mut next = std::error::Error::source(error);
+    for _ in 0..32 {
+        let Some(current) = next else { break };
+        innermost = Some(current);
+        next = current.source();
+    }
+    innermost
+        .map(|cause| format!(" ({cause})"))
+        .unwrap_or_default()
+}
+
 /// One entry of the `details` array of Marathon's 400 and 422 responses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct InvalidDetail {
@@ -322,10 +352,27 @@ impl Error {
         matches!(self, Error::Transport { source, .. } if source.is_connect())
     }
 
+    /// True when the connection was refused: nothing listens at the address.
+    pub(crate) fn is_connection_refused(&self) -> bool {
+        matches!(self, Error::Transport { source, .. } if source.is_connect() && io_error_kind(source) == Some(std::io::ErrorKind::ConnectionRefused))
+    }
+
+    /// True when a read is sent again: [`Error::is_transient`], except a refused connection.
+    ///
+    /// A refused connection means nothing listens at the address: a wrong address, or a
+    /// Marathon that is stopped. A leader election does not refuse connections (Marathon's
+    /// instances keep listening and answer 503, which is retried), so waiting seconds would
+    /// only delay saying what is wrong.
+    pub(crate) fn is_retryable_for_reads(&self) -> bool {
+        self.is_transient() && !self.is_connection_refused()
+    }
+
     /// True when a change may be sent again: Marathon answered 503 (it has no leader, or is
-    /// not ready, and did not process the request), or no connection could be made.
+    /// not ready, and did not process the request), or the connection could not be made (but
+    /// was not refused, as for reads).
     pub(crate) fn is_retryable_for_writes(&self) -> bool {
-        matches!(self, Error::Unavailable { status: 503, .. }) || self.is_connect()
+        matches!(self, Error::Unavailable { status: 503, .. })
+            || (self.is_connect() && !self.is_connection_refused())
     }
 
     /// What a failed change means for its caller: a transport failure after the request was

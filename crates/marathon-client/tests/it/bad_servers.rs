@@ -654,3 +654,63 @@ async fn connections_that_deliver_events_reconnect_at_the_shortest_delay() {
     assert!(guard.is_ok(), "only {reconnects} reconnects");
     assert!(successes >= 12, "{successes}");
 }
+
+/// A port nothing listens on: bound, noted, closed.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn refused_connection_fails_at_once_naming_the_address() {
+    let port = closed_port();
+    // Were a refused connection retried, the first retry alone would wait half an hour.
+    let client = marathon_client::Client::new(
+        Config::new(&format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .with_retry(marathon_client::RetryPolicy {
+                max_retries: 4,
+                min_delay: Duration::from_secs(3600),
+                max_delay: Duration::from_secs(3600),
+            }),
+    )
+    .unwrap();
+    let group = shop();
+    let calls = async {
+        [
+            client.group("/shop", &[]).await.unwrap_err(),
+            client
+                .update_group(&group, GroupUpdateOptions::default())
+                .await
+                .unwrap_err(),
+            client.events(&EventStreamOptions::new()).await.unwrap_err(),
+        ]
+    };
+    let errors = tokio::time::timeout(Duration::from_secs(60), calls)
+        .await
+        .expect("no retry waits");
+    for err in errors {
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("http://127.0.0.1:{port}/")),
+            "{text}"
+        );
+        assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn unanswered_stream_subscription_fails_after_the_request_timeout_once() {
+    let server = RawServer::start(|_, _| Reply::Hold(Vec::new())).await;
+    let client = marathon_client::Client::new(
+        Config::new(&server.url)
+            .unwrap()
+            .with_retry(crate::util::quick_retry())
+            .with_request_timeout(Duration::from_millis(200)),
+    )
+    .unwrap();
+    let err = client.events(&EventStreamOptions::new()).await.unwrap_err();
+    assert!(matches!(err, Error::StreamIdle { .. }), "{err:?}");
+    assert_eq!(server.requests().len(), 1);
+}
