@@ -467,24 +467,64 @@ impl Client {
             ));
         }
         let headers = response.headers().clone();
-        let body = response.bytes().await;
         if !status.is_success() {
             tracing::debug!(%status, %context, "Marathon answered with an error");
             // The status says what happened even when the body breaks off.
-            return Err(Error::from_response(
-                status,
-                body.as_deref().unwrap_or_default(),
-                &self.address(),
-            ));
+            let body = read_prefix(response, ERROR_BODY_LIMIT).await;
+            return Err(Error::from_response(status, &body, &self.address()));
         }
-        let body =
-            body.map_err(|e| Error::transport(format!("{context} (reading the body)"), e))?;
+        let limit = self.inner.config.max_response_bytes;
+        let body = read_capped(response, limit)
+            .await
+            .map_err(|e| Error::transport(format!("{context} (reading the body)"), e))?
+            .ok_or(Error::ResponseTooLarge { context, limit })?;
         Ok(Received {
             headers,
             body,
             address: self.address(),
         })
     }
+}
+
+/// How much of an error answer's body is read: enough for any Marathon message (and an
+/// excerpt of a proxy's page).
+pub(crate) const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads a body of at most `limit` bytes, chunk by chunk; `Ok(None)` as soon as it is known
+/// to be larger (from its `Content-Length`, or once more has arrived), without reading on.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Bytes>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(Bytes::from(body)))
+}
+
+/// The first `limit` bytes of a body (less if it ends or breaks off sooner).
+pub(crate) async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
 }
 
 /// Most redirects a request follows (all within the configured origin).

@@ -140,6 +140,16 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A response body was larger than the configured limit
+    /// ([`crate::Config::with_max_response_bytes`]); it was not read further, and the request
+    /// is not retried.
+    #[error("{context}: the response is larger than the limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// What was being done, and where, such as `GET http://m:8080/v2/groups`.
+        context: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The server at the configured address answered something Marathon does not send, such
     /// as a 404 without Marathon's JSON error (an HTML page, an empty body): the address is
     /// probably not Marathon's. Not [`Error::NotFound`], so that "the group does not exist" is

@@ -71,7 +71,7 @@ pub mod sse;
 mod stream;
 
 pub use client::Client;
-pub use config::{Auth, Config, RetryPolicy};
+pub use config::{Auth, Config, DEFAULT_MAX_RESPONSE_BYTES, RetryPolicy};
 pub use error::{CertificateProblem, Error, InvalidDetail};
 pub use event::{
     DeploymentInfo, DeploymentOutcome, DeploymentPlan, DeploymentStepEvent, Event, GroupChange,

@@ -11,7 +11,7 @@ use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 
-use crate::client::{origin_of, shown_url, unfollowed_redirect};
+use crate::client::{ERROR_BODY_LIMIT, origin_of, read_prefix, shown_url, unfollowed_redirect};
 use crate::sse::{SseItem, SseParser};
 use crate::{Client, Error, Event};
 
@@ -248,10 +248,8 @@ impl Client {
                 continue;
             }
             if !status.is_success() {
-                let body = tokio::time::timeout(timeout, response.bytes())
+                let body = tokio::time::timeout(timeout, read_prefix(response, ERROR_BODY_LIMIT))
                     .await
-                    .ok()
-                    .and_then(Result::ok)
                     .unwrap_or_default();
                 return Err(Error::from_response(status, &body, &self.address()));
             }

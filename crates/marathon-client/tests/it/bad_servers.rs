@@ -714,3 +714,82 @@ async fn unanswered_stream_subscription_fails_after_the_request_timeout_once() {
     assert!(matches!(err, Error::StreamIdle { .. }), "{err:?}");
     assert_eq!(server.requests().len(), 1);
 }
+
+fn client_with_limit(url: &str, limit: usize) -> marathon_client::Client {
+    marathon_client::Client::new(
+        Config::new(url)
+            .unwrap()
+            .with_retry(crate::util::quick_retry())
+            .with_max_response_bytes(limit),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn response_over_the_size_limit_is_refused_by_its_length_and_not_retried() {
+    let big = format!(
+        r#"{{"id":"/shop","apps":[],"labels":{{"x":"{}"}}}}"#,
+        "x".repeat(10_000)
+    );
+    let server = RawServer::start(move |_, _| {
+        Reply::Close(response("200 OK", "application/json", big.as_bytes()))
+    })
+    .await;
+    let err = client_with_limit(&server.url, 4096)
+        .group("/shop", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ResponseTooLarge { limit: 4096, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("GET {}/v2/groups/shop", server.url)),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn streamed_response_without_a_length_stops_at_the_size_limit() {
+    // No Content-Length: the body runs until the server closes, 8 MiB later.
+    let server = RawServer::start(|_, _| {
+        let mut reply =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n["
+                .to_vec();
+        reply.extend(std::iter::repeat_n(b' ', 8 * 1024 * 1024));
+        Reply::Close(reply)
+    })
+    .await;
+    let err = client_with_limit(&server.url, 64 * 1024)
+        .apps(&[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ResponseTooLarge { limit: 65536, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn response_at_the_size_limit_is_read() {
+    let body = br#"{"name":"marathon","leader":"m1:8080"}"#;
+    let server =
+        RawServer::start(|_, _| Reply::Close(response("200 OK", "application/json", body))).await;
+    let info = client_with_limit(&server.url, body.len())
+        .info()
+        .await
+        .unwrap();
+    assert_eq!(info.leader.as_deref(), Some("m1:8080"));
+}
+
+#[test]
+fn default_response_limit_is_64_mib() {
+    let config = Config::new("http://m").unwrap();
+    assert_eq!(config.max_response_bytes(), 64 * 1024 * 1024);
+    assert_eq!(
+        marathon_client::DEFAULT_MAX_RESPONSE_BYTES,
+        64 * 1024 * 1024
+    );
+}
