@@ -199,12 +199,14 @@ impl Config {
     }
 
     /// Sends a DC/OS token as `Authorization: token=<token>`.
+    #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Config {
         self.auth = Some(Auth::Token(token.into()));
         self
     }
 
     /// Sends HTTP basic authentication.
+    #[must_use]
     pub fn with_basic_auth(
         mut self,
         username: impl Into<String>,
@@ -221,30 +223,35 @@ impl Config {
     /// roots), as needed for DC/OS clusters with their own CA. Checked by
     /// [`crate::Client::new`]. Without it, such a server's certificate is refused with
     /// [`crate::Error::Certificate`] ([`crate::CertificateProblem::UnknownIssuer`]).
+    #[must_use]
     pub fn with_ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Config {
         self.ca_certificates_pem.push(pem.into());
         self
     }
 
     /// The longest a REST request may take, from connect to the end of the body.
+    #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> Config {
         self.request_timeout = timeout;
         self
     }
 
     /// The longest connecting may take (REST requests and the event stream).
+    #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Config {
         self.connect_timeout = timeout;
         self
     }
 
     /// How reads are retried.
+    #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Config {
         self.retry = retry;
         self
     }
 
     /// The `User-Agent` header to send.
+    #[must_use]
     pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Config {
         self.user_agent = user_agent.into();
         self
@@ -257,6 +264,7 @@ impl Config {
     /// JSON (`tests/data/real-groups/155_1000.json`), so 10,000 apps, about 18 MB, stay well
     /// below it, while a misbehaving server can no longer make the client hold gigabytes. The event stream has
     /// its own per-event limit ([`crate::EventStreamOptions::max_event_bytes`]).
+    #[must_use]
     pub fn with_max_response_bytes(mut self, limit: usize) -> Config {
         self.max_response_bytes = limit;
         self

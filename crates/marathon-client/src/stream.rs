@@ -50,6 +50,7 @@ impl EventStreamOptions {
     }
 
     /// Only these event types.
+    #[must_use]
     pub fn with_event_types<I, S>(mut self, types: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -60,12 +61,14 @@ impl EventStreamOptions {
     }
 
     /// The idle watchdog's timeout.
+    #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
     }
 
     /// The largest event accepted.
+    #[must_use]
     pub fn with_max_event_bytes(mut self, limit: usize) -> Self {
         self.max_event_bytes = limit;
         self
@@ -78,6 +81,14 @@ impl EventStreamOptions {
 /// stream goes on; any other `Err` item is the last one (the connection is gone: closed,
 /// idle, or failed). Keep-alives are not items of this stream; a
 /// [`ReconnectingEventStream`] reports them as [`StreamItem::KeepAlive`].
+///
+/// # Cancel safety
+///
+/// `next()` is cancel safe: a `next()` future dropped before it completes (in a `select!`
+/// whose other branch won, say) loses no event. Bytes already received stay in the parser
+/// and events already parsed stay queued, so the next call yields them. Dropping the stream
+/// itself closes the connection; events Marathon sends after that are not received (Marathon
+/// replays nothing).
 pub struct EventStream {
     inner: BoxStream<'static, Result<Frame, Error>>,
 }
@@ -401,6 +412,14 @@ pub enum StreamItem {
 ///
 /// Like every Rust stream it does its work when polled: reconnect attempts run while the
 /// consumer waits for the next item.
+///
+/// # Cancel safety
+///
+/// `next()` is cancel safe: dropping a `next()` future before it completes loses no item.
+/// Events already received stay queued, and a reconnect in progress (its delay or its
+/// subscription request) is resumed by the next call, which then yields
+/// [`StreamItem::Reconnected`] as usual. Dropping the stream closes the connection and stops
+/// reconnecting.
 pub struct ReconnectingEventStream {
     inner: BoxStream<'static, Result<StreamItem, Error>>,
 }

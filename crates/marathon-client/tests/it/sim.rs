@@ -205,7 +205,7 @@ async fn locked_apps_name_the_running_deployment_and_force_fails_it() {
         other => panic!("unexpected {other:?}"),
     }
     let forced = client
-        .update_group(&shop("3.0"), GroupUpdateOptions { force: true })
+        .update_group(&shop("3.0"), GroupUpdateOptions::new().with_force(true))
         .await
         .unwrap();
     assert_ne!(forced.deployment_id, first.deployment_id);
@@ -325,13 +325,7 @@ async fn partial_app_update_changes_only_what_is_sent() {
         ..App::default()
     };
     let started = client
-        .update_app(
-            &scale,
-            AppUpdateOptions {
-                force: false,
-                partial_update: true,
-            },
-        )
+        .update_app(&scale, AppUpdateOptions::new().with_partial_update(true))
         .await
         .unwrap();
     until_done(&mut events, &started.deployment_id).await;
@@ -376,10 +370,7 @@ async fn app_update_on_a_locked_app_is_app_locked() {
         instances: Some(1),
         ..App::default()
     };
-    let options = AppUpdateOptions {
-        force: false,
-        partial_update: true,
-    };
+    let options = AppUpdateOptions::new().with_partial_update(true);
     let err = client.update_app(&app, options).await.unwrap_err();
     assert!(
         matches!(&err, Error::AppLocked { deployment_ids, .. } if deployment_ids == std::slice::from_ref(&started.deployment_id)),
