@@ -110,7 +110,10 @@ async fn a_forced_deploy_by_someone_else_is_reported_as_superseded() {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 other
-                    .update_group(&group, marathon_client::GroupUpdateOptions { force: true })
+                    .update_group(
+                        &group,
+                        marathon_client::GroupUpdateOptions::new().with_force(true),
+                    )
                     .await
                     .expect("forced update");
             });

@@ -20,10 +20,18 @@ use crate::{AppEmbed, AppUpdateOptions, Auth, Config, Error, GroupEmbed, GroupUp
 /// Cheap to clone; clones share one connection pool.
 ///
 /// Every REST request has the configured timeout. Reads (`GET`) are retried with jittered
-/// exponential backoff when Marathon is unavailable (502/503/504, for example without a
-/// leader) or cannot be connected to. Writes are retried only when the connection could not
-/// be made at all, so a change is never sent twice. A server certificate that cannot be
-/// verified fails the call at once with [`Error::Certificate`]: no retry can change it.
+/// exponential backoff ([`crate::RetryPolicy`]) when Marathon is unavailable (502/503/504,
+/// for example without a leader) or cannot be connected to. Changes (`PUT`, `DELETE`) are
+/// retried with the same policy only when Marathon certainly did not process them: on a 503
+/// (no leader, or a leader election: Marathon answers 503 without acting) and when the
+/// connection could not be made. A change whose answer is lost after it was sent (a timeout,
+/// a broken connection, a proxy's 502/504) is never resent, since it could be applied twice:
+/// it fails with [`Error::OutcomeUnknown`], so the caller can look before saying anything.
+/// A refused connection is not retried at all: nothing listens at the address (a wrong
+/// address, a stopped Marathon; a leader election answers 503 instead), so the call fails at
+/// once with [`Error::Transport`] naming the address.
+/// A server certificate that cannot be verified fails the call at once with
+/// [`Error::Certificate`]: no retry can change it.
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
@@ -33,7 +41,7 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     http: reqwest::Client,
     /// For the event stream: no overall timeout (the idle watchdog replaces it) and no
-    /// automatic redirects (the stream follows them itself, keeping `Authorization`).
+    /// automatic redirects (the stream follows same-origin ones itself).
     pub(crate) stream_http: reqwest::Client,
     pub(crate) auth_header: Option<HeaderValue>,
 }
@@ -72,9 +80,12 @@ impl Client {
             if let Some(timeout) = timeout {
                 builder = builder.timeout(timeout);
             }
-            if !redirects {
-                builder = builder.redirect(reqwest::redirect::Policy::none());
-            }
+            // No `Referer` on a followed redirect: it would repeat the URL to the target.
+            builder = builder.referer(false).redirect(if redirects {
+                same_origin_redirects(config.base_url.clone())
+            } else {
+                reqwest::redirect::Policy::none()
+            });
             for certificate in &certificates {
                 builder = builder.add_root_certificate(certificate.clone());
             }
@@ -130,8 +141,10 @@ impl Client {
     /// none, and Marathon then embeds groups and apps).
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the group does not exist; [`Error::InvalidInput`] when `id`
-    /// is not a valid Marathon id; any other [`Error`] the request produces.
+    /// [`Error::NotFound`] when Marathon says the group does not exist;
+    /// [`Error::NotMarathon`] for a 404 that is not Marathon's (the address is probably
+    /// wrong); [`Error::InvalidInput`] when `id` is not a valid Marathon id; any other
+    /// [`Error`] the request produces.
     pub async fn group(&self, id: &str, embed: &[GroupEmbed]) -> Result<Group, Error> {
         let mut path = vec!["v2", "groups"];
         path.extend(id_segments(id, true)?);
@@ -170,7 +183,7 @@ impl Client {
             .to_update_body()
             .map_err(|e| Error::decode("group to send", e))?;
         let response = self.write(Method::PUT, url, Some(&body)).await?;
-        deployment_ref(&response, "group update response")
+        deployment_ref(&response, "the group update response")
     }
 
     /// `PUT /v2/groups/{id}?dryRun=true`: the steps the update would run, without running
@@ -193,7 +206,7 @@ impl Client {
             .to_update_body()
             .map_err(|e| Error::decode("group to send", e))?;
         let response = self.write(Method::PUT, url, Some(&body)).await?;
-        let plan: Plan = decode(&response.body, "group dry run response")?;
+        let plan: Plan = response.decode("the group dry run response")?;
         Ok(plan.steps)
     }
 
@@ -223,14 +236,15 @@ impl Client {
         let query: &[(&str, &str)] = if force { &[("force", "true")] } else { &[] };
         let url = self.url(&path, query)?;
         let response = self.write(Method::DELETE, url, None).await?;
-        deployment_ref(&response, "group delete response")
+        deployment_ref(&response, "the group delete response")
     }
 
     /// `GET /v2/apps/{id}`: one app with the embeds given.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the app does not exist; [`Error::InvalidInput`] when `id` is
-    /// not a valid Marathon id; any other [`Error`].
+    /// [`Error::NotFound`] when Marathon says the app does not exist; [`Error::NotMarathon`]
+    /// for a 404 that is not Marathon's; [`Error::InvalidInput`] when `id` is not a valid
+    /// Marathon id; any other [`Error`].
     pub async fn app(&self, id: &str, embed: &[AppEmbed]) -> Result<App, Error> {
         #[derive(Deserialize)]
         struct Wrapper {
@@ -300,7 +314,7 @@ impl Client {
             object.shift_remove("version");
         }
         let response = self.write(Method::PUT, url, Some(&body)).await?;
-        deployment_ref(&response, "app update response")
+        deployment_ref(&response, "the app update response")
     }
 
     /// `DELETE /v2/apps/{id}`: removes an app, returning the deployment that stops it.
@@ -315,7 +329,7 @@ impl Client {
         let query: &[(&str, &str)] = if force { &[("force", "true")] } else { &[] };
         let url = self.url(&path, query)?;
         let response = self.write(Method::DELETE, url, None).await?;
-        deployment_ref(&response, "app delete response")
+        deployment_ref(&response, "the app delete response")
     }
 
     /// `GET /v2/deployments`: the running deployments.
@@ -335,7 +349,7 @@ impl Client {
     pub async fn cancel_deployment(&self, id: &str) -> Result<DeploymentRef, Error> {
         let url = self.url(&["v2", "deployments", deployment_id_segment(id)?], &[])?;
         let response = self.write(Method::DELETE, url, None).await?;
-        deployment_ref(&response, "deployment cancel response")
+        deployment_ref(&response, "the deployment cancel response")
     }
 
     /// `DELETE /v2/deployments/{id}?force=true`: stops a deployment where it is, without a
@@ -349,6 +363,14 @@ impl Client {
             &[("force", "true")],
         )?;
         self.write(Method::DELETE, url, None).await.map(drop)
+    }
+
+    /// The configured address as errors show it: origin and base path, such as
+    /// `https://dcos.example.com/service/marathon`.
+    pub(crate) fn address(&self) -> String {
+        shown_url(&self.inner.config.base_url)
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// Builds `{base}/{segments…}?{query}`.
@@ -365,9 +387,9 @@ impl Client {
     }
 
     async fn read_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, Error> {
-        let context = format!("GET {} response", url.path());
+        let context = format!("the GET {} response", url.path());
         let response = self.read(url).await?;
-        decode(&response.body, &context)
+        response.decode(&context)
     }
 
     async fn read(&self, url: Url) -> Result<Received, Error> {
@@ -379,7 +401,7 @@ impl Client {
             .with_jitter();
         (|| self.send(Method::GET, url.clone(), None))
             .retry(backoff)
-            .when(Error::is_transient)
+            .when(Error::is_retryable_for_reads)
             .notify(|error, delay| {
                 tracing::debug!(%error, ?delay, "retrying Marathon read");
             })
@@ -398,11 +420,17 @@ impl Client {
             .with_max_delay(policy.max_delay)
             .with_max_times(policy.max_retries)
             .with_jitter();
-        // Only a failed connect proves Marathon never saw the request.
+        // A failed connect proves Marathon never saw the request, and a 503 that it did not
+        // process it; anything else may have been applied, and is not resent.
+        let context = format!("{method} {}", shown_url(&url));
         (|| self.send(method.clone(), url.clone(), body))
             .retry(backoff)
-            .when(Error::is_connect)
+            .when(Error::is_retryable_for_writes)
+            .notify(|error, delay| {
+                tracing::debug!(%error, ?delay, "retrying Marathon change");
+            })
             .await
+            .map_err(|e| e.for_write(&context))
     }
 
     /// Sends one request; maps non-success statuses to errors.
@@ -412,7 +440,7 @@ impl Client {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Received, Error> {
-        let context = format!("{method} {}", url.path());
+        let context = format!("{method} {}", shown_url(&url));
         let mut request = self
             .inner
             .http
@@ -430,16 +458,133 @@ impl Client {
             .await
             .map_err(|e| Error::transport(context.clone(), e))?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(unfollowed_redirect(
+                status,
+                response.headers(),
+                response.url(),
+                &self.inner.config.base_url,
+            ));
+        }
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::transport(format!("{context} (reading the body)"), e))?;
         if !status.is_success() {
             tracing::debug!(%status, %context, "Marathon answered with an error");
-            return Err(Error::from_response(status, &body));
+            // The status says what happened even when the body breaks off.
+            let body = read_prefix(response, ERROR_BODY_LIMIT).await;
+            return Err(Error::from_response(status, &body, &self.address()));
         }
-        Ok(Received { headers, body })
+        let limit = self.inner.config.max_response_bytes;
+        let body = read_capped(response, limit)
+            .await
+            .map_err(|e| Error::transport(format!("{context} (reading the body)"), e))?
+            .ok_or(Error::ResponseTooLarge { context, limit })?;
+        Ok(Received {
+            headers,
+            body,
+            address: self.address(),
+        })
+    }
+}
+
+/// How much of an error answer's body is read: enough for any Marathon message (and an
+/// excerpt of a proxy's page).
+pub(crate) const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads a body of at most `limit` bytes, chunk by chunk; `Ok(None)` as soon as it is known
+/// to be larger (from its `Content-Length`, or once more has arrived), without reading on.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Bytes>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(Bytes::from(body)))
+}
+
+/// The first `limit` bytes of a body (less if it ends or breaks off sooner).
+pub(crate) async fn read_prefix(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body
+}
+
+/// Most redirects a request follows (all within the configured origin).
+pub(crate) const MAX_REDIRECTS: usize = 5;
+
+/// The redirect policy of REST requests: follow a redirect only within the origin of `base`
+/// (scheme, host and port), at most [`MAX_REDIRECTS`] times. A redirect elsewhere is not
+/// followed; [`Client::send`] turns the redirect answer into [`Error::CrossOriginRedirect`].
+fn same_origin_redirects(base: Url) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.url().origin() != base.origin() || attempt.previous().len() > MAX_REDIRECTS {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// `scheme://host[:port]` of a URL: where it points, without user info, path or query.
+pub(crate) fn origin_of(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
+/// A URL as errors show it: origin and path, without user info or query.
+pub(crate) fn shown_url(url: &Url) -> String {
+    format!("{}{}", origin_of(url), url.path())
+}
+
+/// The error for a redirect answer that was not followed: [`Error::CrossOriginRedirect`] when
+/// its `Location` points at another origin than `base`'s, [`Error::Redirect`] otherwise.
+pub(crate) fn unfollowed_redirect(
+    status: reqwest::StatusCode,
+    headers: &HeaderMap,
+    answered: &Url,
+    base: &Url,
+) -> Error {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(location) = location else {
+        return Error::Redirect {
+            reason: format!("{status} without a usable Location header"),
+        };
+    };
+    match answered.join(location) {
+        Ok(next) if next.origin() != base.origin() => Error::CrossOriginRedirect {
+            status: status.as_u16(),
+            from: origin_of(answered),
+            to: origin_of(&next),
+        },
+        Ok(_) => Error::Redirect {
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        },
+        Err(e) => Error::Redirect {
+            reason: format!("Location does not parse: {e}"),
+        },
     }
 }
 
@@ -447,10 +592,17 @@ impl Client {
 struct Received {
     headers: HeaderMap,
     body: Bytes,
+    /// Where it came from ([`Client::address`]).
+    address: String,
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::decode(context, e))
+impl Received {
+    /// The body as JSON; when it is not what is expected, the error says the server does not
+    /// look like Marathon.
+    fn decode<T: DeserializeOwned>(&self, context: &str) -> Result<T, Error> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::decode_response(context, &self.address, e))
+    }
 }
 
 /// Reads `{version, deploymentId}` from a change's response; falls back to the
@@ -466,7 +618,7 @@ fn deployment_ref(response: &Received, context: &str) -> Result<DeploymentRef, E
         #[serde(default)]
         deployments: Vec<crate::model::DeploymentRefId>,
     }
-    let loose: Loose = decode(&response.body, context)?;
+    let loose: Loose = response.decode(context)?;
     let header_id = response
         .headers
         .get("Marathon-Deployment-Id")
@@ -481,8 +633,9 @@ fn deployment_ref(response: &Received, context: &str) -> Result<DeploymentRef, E
             version,
             deployment_id,
         }),
-        _ => Err(Error::decode(
+        _ => Err(Error::decode_response(
             context,
+            &response.address,
             serde::de::Error::custom("expected a version and a deployment id"),
         )),
     }

@@ -59,6 +59,9 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The default of [`Config::with_max_response_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Configuration of a [`crate::Client`].
 ///
 /// ```
@@ -81,6 +84,7 @@ pub struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) user_agent: String,
+    pub(crate) max_response_bytes: usize,
 }
 
 impl fmt::Debug for Config {
@@ -93,6 +97,7 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -104,7 +109,8 @@ impl Config {
     /// Credentials written in the URL (`https://user:pass@host`) are moved to basic
     /// authentication and removed from the URL, so they never appear in URLs or errors.
     /// A query or fragment in the URL is dropped: requests build their own.
-    /// Defaults: request timeout 30 s, connect timeout 5 s, [`RetryPolicy::default`].
+    /// Defaults: request timeout 30 s, connect timeout 5 s, [`RetryPolicy::default`],
+    /// responses of at most 64 MiB ([`Config::with_max_response_bytes`]).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when the URL does not parse or is not `http`/`https`. The
@@ -152,6 +158,7 @@ impl Config {
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
             user_agent: concat!("marathon-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
 
@@ -192,12 +199,14 @@ impl Config {
     }
 
     /// Sends a DC/OS token as `Authorization: token=<token>`.
+    #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Config {
         self.auth = Some(Auth::Token(token.into()));
         self
     }
 
     /// Sends HTTP basic authentication.
+    #[must_use]
     pub fn with_basic_auth(
         mut self,
         username: impl Into<String>,
@@ -214,33 +223,56 @@ impl Config {
     /// roots), as needed for DC/OS clusters with their own CA. Checked by
     /// [`crate::Client::new`]. Without it, such a server's certificate is refused with
     /// [`crate::Error::Certificate`] ([`crate::CertificateProblem::UnknownIssuer`]).
+    #[must_use]
     pub fn with_ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Config {
         self.ca_certificates_pem.push(pem.into());
         self
     }
 
     /// The longest a REST request may take, from connect to the end of the body.
+    #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> Config {
         self.request_timeout = timeout;
         self
     }
 
     /// The longest connecting may take (REST requests and the event stream).
+    #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Config {
         self.connect_timeout = timeout;
         self
     }
 
     /// How reads are retried.
+    #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Config {
         self.retry = retry;
         self
     }
 
     /// The `User-Agent` header to send.
+    #[must_use]
     pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Config {
         self.user_agent = user_agent.into();
         self
+    }
+
+    /// The largest response body read, in bytes (default 64 MiB). A larger one is not read
+    /// further: the call fails with [`crate::Error::ResponseTooLarge`], and is not retried.
+    ///
+    /// The default leaves a wide margin: the group of a real 1,000-app cluster is 1.8 MB of
+    /// JSON (`tests/data/real-groups/155_1000.json`), so 10,000 apps, about 18 MB, stay well
+    /// below it, while a misbehaving server can no longer make the client hold gigabytes. The event stream has
+    /// its own per-event limit ([`crate::EventStreamOptions::max_event_bytes`]).
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Config {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// The largest response body read, in bytes.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
     }
 
     /// The base URL, always ending in `/`.

@@ -12,7 +12,9 @@ const BODY_EXCERPT_LIMIT: usize = 1024;
 /// Everything that can go wrong when talking to Marathon.
 ///
 /// Variants built from an HTTP status carry Marathon's own `message`, so a caller can show it
-/// as is. No variant ever carries a credential: tokens and passwords travel only in headers.
+/// as is. No variant ever carries a credential: tokens and passwords travel only in headers,
+/// and an address is shown as origin and path only (a password written in the base URL is
+/// moved to basic authentication by [`crate::Config::new`], so it is in no URL at all).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -57,7 +59,8 @@ pub enum Error {
         details: Vec<InvalidDetail>,
     },
     /// Marathon cannot answer now: no leader elected, or a proxy in front of it has no
-    /// backend (502, 503, 504). Reads are retried on this error before it is returned.
+    /// backend (502, 503, 504). Reads are retried on this error before it is returned, and
+    /// changes on a 503 (a 502 or 504 to a change is [`Error::OutcomeUnknown`]).
     #[error("Marathon is unavailable ({status}): {message}")]
     Unavailable {
         /// The HTTP status.
@@ -87,7 +90,7 @@ pub enum Error {
     /// ([`crate::Config::with_ca_certificate_pem`]).
     #[error("{context}: the server's TLS certificate could not be verified: {problem}")]
     Certificate {
-        /// What was being done, such as `GET /v2/groups/prod`.
+        /// What was being done, and where, such as `GET https://m/v2/groups/prod`.
         context: String,
         /// What is wrong with the certificate.
         problem: CertificateProblem,
@@ -98,23 +101,65 @@ pub enum Error {
     /// The request could not be sent or its response not received (connection refused,
     /// DNS, a TLS handshake failure other than a refused certificate, timeout, connection
     /// reset).
-    #[error("{context}: {source}")]
+    #[error("{context}: {source}{}", root_cause_suffix(source))]
     Transport {
-        /// What was being done, such as `GET /v2/groups/prod`.
+        /// What was being done, and where, such as `GET http://m:8080/v2/groups/prod`.
         context: String,
         /// The underlying HTTP error.
         #[source]
         source: reqwest::Error,
     },
+    /// A change (`PUT`, `POST`, `DELETE`) was sent, but no answer says whether Marathon
+    /// applied it: no answer came within the request timeout, the connection broke after the
+    /// request went out, or a proxy in front of Marathon answered 502 or 504 (it may have
+    /// passed the request on).
+    ///
+    /// It is not resent, since it could then be applied twice. Read the state (the group,
+    /// `/v2/deployments`) before saying what happened or trying again.
+    #[error(
+        "{context}: the request was sent but {reason}, so whether Marathon applied it is \
+         unknown; read the current state before trying again"
+    )]
+    OutcomeUnknown {
+        /// What was being done, and where, such as `PUT http://m:8080/v2/groups/prod`.
+        context: String,
+        /// What happened instead of an answer, such as `no answer came in time`.
+        reason: String,
+        /// The underlying HTTP error, when the connection failed (not for a proxy's answer).
+        #[source]
+        source: Option<reqwest::Error>,
+    },
     /// A response arrived but its body is not what Marathon sends (truncated, not JSON,
-    /// wrong shape).
+    /// wrong shape); for a response, the message says the server does not look like Marathon.
     #[error("could not decode {context}: {source}")]
     Decode {
-        /// What was being decoded, such as `GET /v2/apps/web response`.
+        /// What was being decoded, such as `the GET /v2/apps/web response from
+        /// http://m:8080, which does not look like Marathon (check MARATHON_URL)`.
         context: String,
         /// The JSON error, with line and column.
         #[source]
         source: serde_json::Error,
+    },
+    /// A response body was larger than the configured limit
+    /// ([`crate::Config::with_max_response_bytes`]); it was not read further, and the request
+    /// is not retried.
+    #[error("{context}: the response is larger than the limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// What was being done, and where, such as `GET http://m:8080/v2/groups`.
+        context: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The server at the configured address answered something Marathon does not send, such
+    /// as a 404 without Marathon's JSON error (an HTML page, an empty body): the address is
+    /// probably not Marathon's. Not [`Error::NotFound`], so that "the group does not exist" is
+    /// only ever said by Marathon.
+    #[error("{address} does not look like Marathon ({reason}): check MARATHON_URL")]
+    NotMarathon {
+        /// The configured address (origin and base path).
+        address: String,
+        /// What was answered, such as `404 with an HTML page`.
+        reason: String,
     },
     /// The caller passed something that cannot be sent, such as an invalid app id or base
     /// URL; nothing was sent.
@@ -146,8 +191,9 @@ pub enum Error {
         /// The configured maximum size in bytes.
         limit: usize,
     },
-    /// The event stream redirected too often, or to somewhere it cannot follow.
-    #[error("event stream redirect not followed: {reason}")]
+    /// A request redirected too often, or to somewhere it cannot follow (a redirect to another
+    /// origin is [`Error::CrossOriginRedirect`]).
+    #[error("redirect not followed: {reason}")]
     Redirect {
         /// Why the redirect was not followed.
         reason: String,
@@ -155,6 +201,25 @@ pub enum Error {
     /// The server closed the event stream.
     #[error("event stream closed by the server")]
     StreamClosed,
+    /// The server redirected a request (REST or the event stream) to another origin (scheme,
+    /// host or port), and the redirect was not followed.
+    ///
+    /// Credentials and request bodies (an app's `env` can hold secrets) go only to the
+    /// configured origin: Marathon proxies requests to its leader itself, so a redirect to
+    /// another origin is not something Marathon needs. Nothing was sent to `to`. `from` and
+    /// `to` are origins only (`scheme://host:port`), never a path, query or user info.
+    #[error(
+        "{from} redirected the request ({status}) to another origin, {to}; not followed: \
+         credentials and request bodies are sent only to the configured address"
+    )]
+    CrossOriginRedirect {
+        /// The redirect's HTTP status, such as 302 or 307.
+        status: u16,
+        /// The origin that answered with the redirect.
+        from: String,
+        /// The origin the redirect pointed at.
+        to: String,
+    },
 }
 
 /// Why a server's TLS certificate was refused; see [`Error::Certificate`].
@@ -229,6 +294,36 @@ fn certificate_problem(error: &reqwest::Error) -> Option<CertificateProblem> {
     None
 }
 
+/// The kind of the I/O error among the causes of an HTTP error, if there is one.
+fn io_error_kind(error: &reqwest::Error) -> Option<std::io::ErrorKind> {
+    // Real chains are a handful of links; the bound only guards against a cycle.
+    const MAX_LINKS: usize = 32;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    for _ in 0..MAX_LINKS {
+        let current = next?;
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// `" (<innermost cause>)"`, which says what happened (`Connection refused`, `operation timed
+/// out`…) where reqwest's own message only says `error sending request`.
+fn root_cause_suffix(error: &reqwest::Error) -> String {
+    let mut innermost: Option<&(dyn std::error::Error + 'static)> = None;
+    let mut next = std::error::Error::source(error);
+    for _ in 0..32 {
+        let Some(current) = next else { break };
+        innermost = Some(current);
+        next = current.source();
+    }
+    innermost
+        .map(|cause| format!(" ({cause})"))
+        .unwrap_or_default()
+}
+
 /// One entry of the `details` array of Marathon's 400 and 422 responses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct InvalidDetail {
@@ -267,12 +362,67 @@ impl Error {
         matches!(self, Error::Transport { source, .. } if source.is_connect())
     }
 
+    /// True when the connection was refused: nothing listens at the address.
+    pub(crate) fn is_connection_refused(&self) -> bool {
+        matches!(self, Error::Transport { source, .. } if source.is_connect() && io_error_kind(source) == Some(std::io::ErrorKind::ConnectionRefused))
+    }
+
+    /// True when a read is sent again: [`Error::is_transient`], except a refused connection.
+    ///
+    /// A refused connection means nothing listens at the address: a wrong address, or a
+    /// Marathon that is stopped. A leader election does not refuse connections (Marathon's
+    /// instances keep listening and answer 503, which is retried), so waiting seconds would
+    /// only delay saying what is wrong.
+    pub(crate) fn is_retryable_for_reads(&self) -> bool {
+        self.is_transient() && !self.is_connection_refused()
+    }
+
+    /// True when a change may be sent again: Marathon answered 503 (it has no leader, or is
+    /// not ready, and did not process the request), or the connection could not be made (but
+    /// was not refused, as for reads).
+    pub(crate) fn is_retryable_for_writes(&self) -> bool {
+        matches!(self, Error::Unavailable { status: 503, .. })
+            || (self.is_connect() && !self.is_connection_refused())
+    }
+
+    /// What a failed change means for its caller: a transport failure after the request was
+    /// sent, or a proxy's 502/504, leaves the outcome unknown ([`Error::OutcomeUnknown`]).
+    pub(crate) fn for_write(self, context: &str) -> Self {
+        match self {
+            Error::Transport { context, source } if !source.is_connect() => {
+                let reason = if source.is_timeout() {
+                    "no answer came in time"
+                } else {
+                    "the connection failed before the answer was read"
+                };
+                Error::OutcomeUnknown {
+                    context,
+                    reason: reason.to_owned(),
+                    source: Some(source),
+                }
+            }
+            Error::Unavailable {
+                status: status @ (502 | 504),
+                message,
+            } => Error::OutcomeUnknown {
+                context: context.to_owned(),
+                reason: format!(
+                    "a proxy answered {status} ({message}), and it may have passed the request on"
+                ),
+                source: None,
+            },
+            other => other,
+        }
+    }
+
     /// The error for a request that failed below HTTP: [`Error::Certificate`] when the
     /// server's certificate was refused, [`Error::Transport`] otherwise.
     pub(crate) fn transport(context: impl Into<String>, source: reqwest::Error) -> Self {
-        // reqwest's Display includes the URL; ours never holds a secret (credentials live
-        // in headers only), so keeping it helps diagnose which server failed.
+        // The context names the address (origin and path); reqwest's own copy of the URL is
+        // dropped so that no URL part the context leaves out (a query, a redirect's URL) is
+        // ever shown.
         let context = context.into();
+        let source = source.without_url();
         match certificate_problem(&source) {
             Some(problem) => Error::Certificate {
                 context,
@@ -283,9 +433,25 @@ impl Error {
         }
     }
 
+    /// A decode error of something that did not come from the server.
     pub(crate) fn decode(context: impl Into<String>, source: serde_json::Error) -> Self {
         Error::Decode {
             context: context.into(),
+            source,
+        }
+    }
+
+    /// A decode error of a response from the server at `address`.
+    pub(crate) fn decode_response(
+        context: impl Into<String>,
+        address: &str,
+        source: serde_json::Error,
+    ) -> Self {
+        Error::Decode {
+            context: format!(
+                "{} from {address}, which does not look like Marathon (check MARATHON_URL)",
+                context.into()
+            ),
             source,
         }
     }
@@ -296,8 +462,9 @@ impl Error {
         }
     }
 
-    /// Builds the error for a non-success response from its status and body.
-    pub(crate) fn from_response(status: StatusCode, body: &[u8]) -> Self {
+    /// Builds the error for a non-success response from its status and body, received from
+    /// the server at `address`.
+    pub(crate) fn from_response(status: StatusCode, body: &[u8], address: &str) -> Self {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
         let text = String::from_utf8_lossy(body);
         let message = parsed
@@ -312,7 +479,19 @@ impl Error {
             },
             401 => Error::Unauthorized { message },
             403 => Error::Forbidden { message },
-            404 => Error::NotFound { message },
+            404 => match parsed.as_ref().and_then(|b| b.message.as_deref()) {
+                // Marathon's 404s say what does not exist: `App '/x' does not exist`,
+                // `Group '/x' does not exist`, `DeploymentPlan d1 does not exist`.
+                Some(text) if text.contains("does not exist") => Error::NotFound { message },
+                Some(text) => Error::NotMarathon {
+                    address: address.to_owned(),
+                    reason: format!("404: {}", excerpt(text)),
+                },
+                None => Error::NotMarathon {
+                    address: address.to_owned(),
+                    reason: describe_404_body(text.trim()),
+                },
+            },
             409 => {
                 let mut ids: Vec<String> = parsed
                     .as_ref()
@@ -339,6 +518,17 @@ impl Error {
                 body: excerpt(&text),
             },
         }
+    }
+}
+
+/// What a 404 without Marathon's JSON error carried, for [`Error::NotMarathon`].
+fn describe_404_body(text: &str) -> String {
+    if text.is_empty() {
+        "404 with an empty body, where Marathon says what does not exist".to_owned()
+    } else if text.starts_with('<') {
+        "404 with an HTML page, where Marathon answers JSON".to_owned()
+    } else {
+        "404 whose body is not Marathon's JSON error".to_owned()
     }
 }
 
@@ -394,10 +584,48 @@ pub(crate) fn excerpt(text: &str) -> String {
 mod tests {
     use super::*;
 
+    const ADDRESS: &str = "http://m:8080";
+
+    #[test]
+    fn marathon_404_is_not_found_and_any_other_404_is_not_marathon() {
+        let found = Error::from_response(
+            StatusCode::NOT_FOUND,
+            br#"{"message":"Group '/x' does not exist"}"#,
+            ADDRESS,
+        );
+        assert!(
+            matches!(&found, Error::NotFound { message } if message == "Group '/x' does not exist"),
+            "{found:?}"
+        );
+        for (body, reason) in [
+            (&b""[..], "404 with an empty body"),
+            (
+                b"<html><body>Not Found</body></html>",
+                "404 with an HTML page",
+            ),
+            (
+                b"404 page not found",
+                "404 whose body is not Marathon's JSON error",
+            ),
+            (br#"{"message":"Not Found"}"#, "404: Not Found"),
+        ] {
+            let err = Error::from_response(StatusCode::NOT_FOUND, body, ADDRESS);
+            assert!(matches!(err, Error::NotMarathon { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "http://m:8080 does not look like Marathon ({reason}"
+                )),
+                "{text}"
+            );
+            assert!(text.ends_with("): check MARATHON_URL"), "{text}");
+        }
+    }
+
     #[test]
     fn locked_409_with_deployments_array_lists_ids() {
         let body = br#"{"message":"App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.","deployments":[{"id":"d1"},{"id":"d2"}]}"#;
-        match Error::from_response(StatusCode::CONFLICT, body) {
+        match Error::from_response(StatusCode::CONFLICT, body, ADDRESS) {
             Error::AppLocked { deployment_ids, .. } => assert_eq!(deployment_ids, ["d1", "d2"]),
             other => panic!("unexpected {other:?}"),
         }
@@ -406,7 +634,7 @@ mod tests {
     #[test]
     fn locked_409_plain_string_form_takes_ids_from_links() {
         let body = b"App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43'.";
-        match Error::from_response(StatusCode::CONFLICT, body) {
+        match Error::from_response(StatusCode::CONFLICT, body, ADDRESS) {
             Error::AppLocked { deployment_ids, .. } => {
                 assert_eq!(deployment_ids, ["5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43"]);
             }
@@ -418,7 +646,7 @@ mod tests {
     fn other_409_is_a_conflict() {
         let body = br#"{"message":"An app with id [/foo] already exists."}"#;
         assert!(matches!(
-            Error::from_response(StatusCode::CONFLICT, body),
+            Error::from_response(StatusCode::CONFLICT, body, ADDRESS),
             Error::Conflict { message } if message.contains("already exists")
         ));
     }
@@ -426,7 +654,7 @@ mod tests {
     #[test]
     fn invalid_422_keeps_details() {
         let body = br#"{"message":"Object is not valid","details":[{"path":"/id","errors":["must be lowercase"]}]}"#;
-        let err = Error::from_response(StatusCode::UNPROCESSABLE_ENTITY, body);
+        let err = Error::from_response(StatusCode::UNPROCESSABLE_ENTITY, body, ADDRESS);
         assert_eq!(
             err.to_string(),
             "invalid request (422): Object is not valid; /id: must be lowercase"
@@ -438,9 +666,17 @@ mod tests {
         let unavailable = Error::from_response(
             StatusCode::SERVICE_UNAVAILABLE,
             br#"{"message":"Could not determine the current leader"}"#,
+            ADDRESS,
         );
         assert!(unavailable.is_transient());
-        assert!(!Error::from_response(StatusCode::NOT_FOUND, b"").is_transient());
+        assert!(
+            !Error::from_response(
+                StatusCode::NOT_FOUND,
+                br#"{"message":"App '/a' does not exist"}"#,
+                ADDRESS
+            )
+            .is_transient()
+        );
     }
 
     #[test]
@@ -488,7 +724,7 @@ mod tests {
     #[test]
     fn server_error_body_is_cut_to_an_excerpt() {
         let body = vec![b'x'; 10_000];
-        match Error::from_response(StatusCode::INTERNAL_SERVER_ERROR, &body) {
+        match Error::from_response(StatusCode::INTERNAL_SERVER_ERROR, &body, ADDRESS) {
             Error::Server { status, body } => {
                 assert_eq!(status, 500);
                 assert!(body.len() < 1100, "kept {} bytes", body.len());

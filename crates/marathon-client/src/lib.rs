@@ -2,17 +2,29 @@
 //!
 //! - [`Client`]: groups (get, list, update, dry run, delete), apps (get, list, update,
 //!   delete), deployments (list, cancel with rollback, force-cancel), `/v2/info` and
-//!   `/ping`, with timeouts on every request and retries of reads while Marathon is
-//!   unavailable.
+//!   `/ping`, with timeouts on every request, retries of reads while Marathon is
+//!   unavailable, and retries of changes only when Marathon certainly did not process them
+//!   (a 503, a failed connect); a change whose answer is lost is [`Error::OutcomeUnknown`].
 //! - Lossless [`App`] and [`Group`] models: fields the model does not name are kept and sent
 //!   back unchanged, so a read-modify-write never drops constraints, volumes or secrets.
-//! - The event stream ([`Client::events`]) with an incremental SSE parser, an idle watchdog
-//!   and redirects that keep the credentials, and a stream that reconnects by itself and says
-//!   so ([`Client::reconnecting_events`]).
+//! - The event stream ([`Client::events`]) with an incremental SSE parser and an idle
+//!   watchdog, and a stream that reconnects by itself and says so
+//!   ([`Client::reconnecting_events`]).
 //! - [`Config`]: base URL (with a path prefix such as DC/OS's `/service/marathon`), DC/OS
 //!   token or basic auth, CA certificate, timeouts; [`Config::from_env`] reads
 //!   `MARATHON_URL` / `DCOS_URL` and `DCOS_ACS_TOKEN` / `MARATHON_TOKEN`. Credentials travel
 //!   only in the `Authorization` header and are redacted from `Debug`.
+//!
+//! # Redirects
+//!
+//! A redirect is followed only within the configured origin (scheme, host and port), keeping
+//! the credentials, for REST calls and the event stream alike. A redirect to another origin
+//! is never followed, neither for reads nor for writes: the call fails with
+//! [`Error::CrossOriginRedirect`], which names the origin it pointed at (never its path, query
+//! or user info), and nothing — no credential, no request body — reaches that origin.
+//! Marathon proxies requests to its leader itself, so it never needs such a redirect; one
+//! points at something other than Marathon, and following it would hand the token and an
+//! app's `env` to whoever controls the target. No `Referer` header is sent either.
 //!
 //! # Example
 //!
@@ -59,7 +71,7 @@ pub mod sse;
 mod stream;
 
 pub use client::Client;
-pub use config::{Auth, Config, RetryPolicy};
+pub use config::{Auth, Config, DEFAULT_MAX_RESPONSE_BYTES, RetryPolicy};
 pub use error::{CertificateProblem, Error, InvalidDetail};
 pub use event::{
     DeploymentInfo, DeploymentOutcome, DeploymentPlan, DeploymentStepEvent, Event, GroupChange,

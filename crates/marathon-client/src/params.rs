@@ -73,7 +73,15 @@ impl AppEmbed {
 }
 
 /// Options of a group update.
+///
+/// ```
+/// use marathon_client::GroupUpdateOptions;
+///
+/// let options = GroupUpdateOptions::new().with_force(true);
+/// assert!(options.force);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GroupUpdateOptions {
     /// Cancel deployments that hold the group's apps (`force=true`); they end with
     /// `deployment_failed`. Without it, a locked app makes the update fail with
@@ -81,8 +89,31 @@ pub struct GroupUpdateOptions {
     pub force: bool,
 }
 
+impl GroupUpdateOptions {
+    /// No force.
+    #[must_use]
+    pub fn new() -> Self {
+        GroupUpdateOptions::default()
+    }
+
+    /// Cancels deployments that hold the group's apps (`force=true`).
+    #[must_use]
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+}
+
 /// Options of an app update.
+///
+/// ```
+/// use marathon_client::AppUpdateOptions;
+///
+/// let options = AppUpdateOptions::new().with_partial_update(true);
+/// assert!(options.partial_update && !options.force);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AppUpdateOptions {
     /// Cancel deployments that hold the app (`force=true`).
     pub force: bool,
@@ -90,6 +121,28 @@ pub struct AppUpdateOptions {
     /// definition with the one sent (`false`). Always sent explicitly, because Marathon's
     /// default changed between versions.
     pub partial_update: bool,
+}
+
+impl AppUpdateOptions {
+    /// No force, full replacement (`partialUpdate=false`).
+    #[must_use]
+    pub fn new() -> Self {
+        AppUpdateOptions::default()
+    }
+
+    /// Cancels deployments that hold the app (`force=true`).
+    #[must_use]
+    pub fn with_force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Merges the fields sent into the definition (`true`) or replaces it (`false`).
+    #[must_use]
+    pub fn with_partial_update(mut self, partial_update: bool) -> Self {
+        self.partial_update = partial_update;
+        self
+    }
 }
 
 impl Default for AppUpdateOptions {

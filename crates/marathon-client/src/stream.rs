@@ -11,6 +11,7 @@ use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 
+use crate::client::{ERROR_BODY_LIMIT, origin_of, read_prefix, shown_url, unfollowed_redirect};
 use crate::sse::{SseItem, SseParser};
 use crate::{Client, Error, Event};
 
@@ -27,7 +28,7 @@ pub struct EventStreamOptions {
     /// Largest event accepted, in bytes (default 32 MiB). Full-format deployment events of a
     /// large group reach several megabytes; the streams ask for the light plan format anyway.
     pub max_event_bytes: usize,
-    /// Redirects followed when connecting (default 5).
+    /// Redirects within the configured origin followed when connecting (default 5).
     pub max_redirects: usize,
 }
 
@@ -49,6 +50,7 @@ impl EventStreamOptions {
     }
 
     /// Only these event types.
+    #[must_use]
     pub fn with_event_types<I, S>(mut self, types: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -59,12 +61,14 @@ impl EventStreamOptions {
     }
 
     /// The idle watchdog's timeout.
+    #[must_use]
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
     }
 
     /// The largest event accepted.
+    #[must_use]
     pub fn with_max_event_bytes(mut self, limit: usize) -> Self {
         self.max_event_bytes = limit;
         self
@@ -77,6 +81,14 @@ impl EventStreamOptions {
 /// stream goes on; any other `Err` item is the last one (the connection is gone: closed,
 /// idle, or failed). Keep-alives are not items of this stream; a
 /// [`ReconnectingEventStream`] reports them as [`StreamItem::KeepAlive`].
+///
+/// # Cancel safety
+///
+/// `next()` is cancel safe: a `next()` future dropped before it completes (in a `select!`
+/// whose other branch won, say) loses no event. Bytes already received stay in the parser
+/// and events already parsed stay queued, so the next call yields them. Dropping the stream
+/// itself closes the connection; events Marathon sends after that are not received (Marathon
+/// replays nothing).
 pub struct EventStream {
     inner: BoxStream<'static, Result<Frame, Error>>,
 }
@@ -121,6 +133,8 @@ impl Stream for EventStream {
 }
 
 struct Connection {
+    /// Where the stream comes from (origin only), for errors.
+    address: String,
     body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     parser: SseParser,
     idle_timeout: Duration,
@@ -142,7 +156,9 @@ impl Connection {
                     after: self.idle_timeout,
                 },
                 Ok(None) => Error::StreamClosed,
-                Ok(Some(Err(e))) => Error::transport("reading the event stream", e),
+                Ok(Some(Err(e))) => {
+                    Error::transport(format!("reading the event stream of {}", self.address), e)
+                }
                 Ok(Some(Ok(bytes))) => match self.parser.push_items(&bytes) {
                     Ok(items) => {
                         self.queue(items);
@@ -184,14 +200,15 @@ impl Client {
     /// `event_type` filters and `plan-format=light`) and returns once Marathon has answered
     /// with an event stream, so no event after this call returns can be missed.
     ///
-    /// Redirects (such as a non-leader pointing at the leader) are followed here rather
-    /// than by the HTTP library, so the `Authorization` header is kept; a redirect from
-    /// `https` to `http` is refused while credentials are set.
+    /// A redirect within the configured origin (scheme, host and port, such as a path
+    /// prefix being added) is followed with the `Authorization` header. A redirect to another
+    /// origin is refused with [`Error::CrossOriginRedirect`]: the credentials go nowhere
+    /// else (Marathon proxies to its leader itself, so it never needs one).
     ///
     /// # Errors
     /// [`Error::NotAnEventStream`] when the answer is not `text/event-stream`;
     /// [`Error::Unauthorized`], [`Error::Forbidden`], [`Error::Unavailable`]… for error
-    /// statuses; [`Error::Redirect`] for redirect loops; [`Error::Transport`] when Marathon
+    /// statuses; [`Error::CrossOriginRedirect`], and [`Error::Redirect`] for redirect loops; [`Error::Transport`] when Marathon
     /// cannot be reached or does not answer within the request timeout.
     pub async fn events(&self, options: &EventStreamOptions) -> Result<EventStream, Error> {
         let mut query: Vec<(&str, &str)> = options
@@ -204,7 +221,7 @@ impl Client {
         let mut redirects = 0;
         let timeout = self.inner.config.request_timeout;
         loop {
-            let context = format!("GET {}", url.path());
+            let context = format!("GET {}", shown_url(&url));
             let mut request = self
                 .inner
                 .stream_http
@@ -221,28 +238,20 @@ impl Client {
             };
             let status = response.status();
             if status.is_redirection() {
+                let base = &self.inner.config.base_url;
+                let next = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|location| url.join(location).ok());
+                // Only a redirect within the configured origin is followed, with credentials.
+                let Some(next) = next.filter(|next| next.origin() == base.origin()) else {
+                    return Err(unfollowed_redirect(status, response.headers(), &url, base));
+                };
                 redirects += 1;
                 if redirects > options.max_redirects {
                     return Err(Error::Redirect {
                         reason: format!("more than {} redirects", options.max_redirects),
-                    });
-                }
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| Error::Redirect {
-                        reason: format!("{status} without a usable Location header"),
-                    })?;
-                let next = url.join(location).map_err(|e| Error::Redirect {
-                    reason: format!("Location does not parse: {e}"),
-                })?;
-                let downgrade = url.scheme() == "https" && next.scheme() != "https";
-                if !matches!(next.scheme(), "http" | "https")
-                    || (downgrade && self.inner.auth_header.is_some())
-                {
-                    return Err(Error::Redirect {
-                        reason: format!("refusing to follow a redirect to a {} URL", next.scheme()),
                     });
                 }
                 tracing::debug!(from = %url.path(), to = %next.path(), "event stream redirected");
@@ -250,12 +259,10 @@ impl Client {
                 continue;
             }
             if !status.is_success() {
-                let body = tokio::time::timeout(timeout, response.bytes())
+                let body = tokio::time::timeout(timeout, read_prefix(response, ERROR_BODY_LIMIT))
                     .await
-                    .ok()
-                    .and_then(Result::ok)
                     .unwrap_or_default();
-                return Err(Error::from_response(status, &body));
+                return Err(Error::from_response(status, &body, &self.address()));
             }
             let content_type = response
                 .headers()
@@ -274,6 +281,7 @@ impl Client {
                 });
             }
             let connection = Connection {
+                address: origin_of(&url),
                 body: response.bytes_stream().boxed(),
                 parser: SseParser::new(options.max_event_bytes),
                 idle_timeout: options.idle_timeout,
@@ -291,7 +299,8 @@ impl Client {
 
     /// Subscribes like [`Client::events`] and keeps the subscription alive: when the
     /// connection drops, it yields [`StreamItem::Disconnected`], reconnects with jittered
-    /// exponential backoff, and yields [`StreamItem::Reconnected`] once subscribed again.
+    /// exponential backoff (reset only by a connection that proved itself; see
+    /// [`ReconnectPolicy`]), and yields [`StreamItem::Reconnected`] once subscribed again.
     /// Each keep-alive Marathon sends (every 10 seconds) is yielded as
     /// [`StreamItem::KeepAlive`], so the consumer can tell a quiet stream from a silent one
     /// long before the idle watchdog ([`EventStreamOptions::idle_timeout`]) drops it.
@@ -314,7 +323,9 @@ impl Client {
             options,
             policy,
             current: Some(first),
+            connected_at: tokio::time::Instant::now(),
             failed_attempts: 0,
+            backoff_step: 0,
             finished: false,
         };
         let inner = futures_util::stream::unfold(state, |mut state| async move {
@@ -327,14 +338,21 @@ impl Client {
 }
 
 /// How a [`ReconnectingEventStream`] waits between connection attempts.
+///
+/// The delay doubles with every attempt since the last connection that proved itself, and
+/// only such a connection starts it again from `min_delay`: one that delivered an event other
+/// than `event_stream_attached`, or stayed open for 10 seconds (Marathon's keep-alive
+/// interval). A subscription that succeeds but is closed at once (a proxy that drops the
+/// stream, a Marathon that keeps failing) therefore does not reconnect, and make its consumer
+/// re-read state, at the shortest delay over and over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconnectPolicy {
     /// Delay before the first attempt after a drop.
     pub min_delay: Duration,
     /// Longest delay between attempts.
     pub max_delay: Duration,
-    /// Consecutive failed attempts after which the stream gives up with the last error;
-    /// `None` retries forever.
+    /// Consecutive failed attempts (subscriptions refused or not answered) after which the
+    /// stream gives up with the last error; `None` retries forever.
     pub max_attempts: Option<usize>,
 }
 
@@ -394,6 +412,14 @@ pub enum StreamItem {
 ///
 /// Like every Rust stream it does its work when polled: reconnect attempts run while the
 /// consumer waits for the next item.
+///
+/// # Cancel safety
+///
+/// `next()` is cancel safe: dropping a `next()` future before it completes loses no item.
+/// Events already received stay queued, and a reconnect in progress (its delay or its
+/// subscription request) is resumed by the next call, which then yields
+/// [`StreamItem::Reconnected`] as usual. Dropping the stream closes the connection and stops
+/// reconnecting.
 pub struct ReconnectingEventStream {
     inner: BoxStream<'static, Result<StreamItem, Error>>,
 }
@@ -418,9 +444,19 @@ struct Reconnecting {
     options: EventStreamOptions,
     policy: ReconnectPolicy,
     current: Option<EventStream>,
+    /// When `current` subscribed.
+    connected_at: tokio::time::Instant,
+    /// Failed subscriptions in a row, for [`ReconnectPolicy::max_attempts`].
     failed_attempts: usize,
+    /// Attempts since the last connection that proved itself (see [`HEALTHY_AFTER`]): the
+    /// exponent of the next delay.
+    backoff_step: usize,
     finished: bool,
 }
+
+/// A connection that stays open this long (Marathon's keep-alive interval) has proved itself,
+/// and the reconnect delay starts again from [`ReconnectPolicy::min_delay`] after it drops.
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
 
 /// Errors no reconnect can cure: the server refuses this client or this request.
 fn is_permanent(error: &Error) -> bool {
@@ -433,6 +469,8 @@ fn is_permanent(error: &Error) -> bool {
             | Error::InvalidInput { .. }
             | Error::Invalid { .. }
             | Error::Redirect { .. }
+            | Error::CrossOriginRedirect { .. }
+            | Error::NotMarathon { .. }
     ) || matches!(error, Error::Server { status, .. } if (400..500).contains(status))
 }
 
@@ -442,26 +480,35 @@ impl Reconnecting {
             return None;
         }
         if let Some(stream) = self.current.as_mut() {
-            return match futures_util::future::poll_fn(|cx| stream.poll_frame(cx)).await {
-                Some(Ok(Frame::Event(event))) => Some(Ok(StreamItem::Event(event))),
-                Some(Ok(Frame::KeepAlive)) => Some(Ok(StreamItem::KeepAlive)),
-                Some(Err(error @ Error::Decode { .. })) => Some(Err(error)),
-                Some(Err(error)) => {
-                    self.current = None;
-                    tracing::debug!(%error, "event stream dropped; reconnecting");
-                    Some(Ok(StreamItem::Disconnected(error)))
+            let item = futures_util::future::poll_fn(|cx| stream.poll_frame(cx)).await;
+            let error = match item {
+                Some(Ok(Frame::Event(event))) => {
+                    // An event past the greeting: the connection works.
+                    if !matches!(event, Event::EventStreamAttached(_)) {
+                        self.backoff_step = 0;
+                    }
+                    return Some(Ok(StreamItem::Event(event)));
                 }
-                None => {
-                    self.current = None;
-                    Some(Ok(StreamItem::Disconnected(Error::StreamClosed)))
-                }
+                Some(Ok(Frame::KeepAlive)) => return Some(Ok(StreamItem::KeepAlive)),
+                Some(Err(error @ Error::Decode { .. })) => return Some(Err(error)),
+                Some(Err(error)) => error,
+                None => Error::StreamClosed,
             };
+            self.current = None;
+            if self.connected_at.elapsed() >= HEALTHY_AFTER {
+                self.backoff_step = 0;
+            }
+            tracing::debug!(%error, "event stream dropped; reconnecting");
+            return Some(Ok(StreamItem::Disconnected(error)));
         }
         loop {
-            tokio::time::sleep(self.policy.delay(self.failed_attempts)).await;
+            let delay = self.policy.delay(self.backoff_step);
+            self.backoff_step = self.backoff_step.saturating_add(1);
+            tokio::time::sleep(delay).await;
             match self.client.events(&self.options).await {
                 Ok(stream) => {
                     self.current = Some(stream);
+                    self.connected_at = tokio::time::Instant::now();
                     self.failed_attempts = 0;
                     return Some(Ok(StreamItem::Reconnected));
                 }

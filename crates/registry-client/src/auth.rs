@@ -139,7 +139,11 @@ impl RegistryClient {
         let body = read_limited(response, MAX_SMALL_BODY_BYTES)
             .await
             .map_err(|source| check.unreachable(source))?
-            .ok_or_else(|| decode("the token server's answer is too large".to_owned()))?;
+            .ok_or_else(|| RegistryError::ResponseTooLarge {
+                registry: check.registry.to_owned(),
+                what: "a token answer",
+                limit: MAX_SMALL_BODY_BYTES,
+            })?;
         let answer: TokenAnswer = serde_json::from_slice(&body)
             .map_err(|_| decode("the token server's answer is not JSON".to_owned()))?;
         answer

@@ -33,7 +33,8 @@ impl Scheme {
     }
 }
 
-/// Builds a [`RegistryClient`].
+/// Builds a [`RegistryClient`]. Each method returns the builder changed; the result must be
+/// used (`#[must_use]`).
 ///
 /// ```
 /// use std::time::Duration;
@@ -66,6 +67,7 @@ impl Default for RegistryClientBuilder {
 
 impl RegistryClientBuilder {
     /// The limit for each request (connect, send, read the answer). Default 10 seconds.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -73,6 +75,7 @@ impl RegistryClientBuilder {
 
     /// Reach `host` (`host` or `host:port`, as in the image reference) over plain HTTP, like a
     /// Docker "insecure registry". Every other host is reached over HTTPS.
+    #[must_use]
     pub fn plain_http_host(mut self, host: impl Into<String>) -> Self {
         self.plain_http_hosts
             .insert(host.into().to_ascii_lowercase());
@@ -81,12 +84,14 @@ impl RegistryClientBuilder {
 
     /// Also trust the CA certificate(s) in `pem` (one or more PEM blocks), for registries
     /// behind a private CA.
+    #[must_use]
     pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.root_certificates.push(pem.into());
         self
     }
 
     /// The `User-Agent` sent with every request.
+    #[must_use]
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self

@@ -372,7 +372,11 @@ impl Check<'_> {
         let body = read_limited(response, MAX_MANIFEST_BYTES)
             .await
             .map_err(|source| self.unreachable(source))?
-            .ok_or_else(|| decode("the manifest is larger than 4 MiB"))?;
+            .ok_or_else(|| RegistryError::ResponseTooLarge {
+                registry: self.registry.to_owned(),
+                what: "a manifest",
+                limit: MAX_MANIFEST_BYTES,
+            })?;
         let digest = header_digest.unwrap_or_else(|| format!("sha256:{:x}", Sha256::digest(&body)));
         let media_type = match content_type {
             Some(media_type) => media_type,
@@ -416,11 +420,18 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
     (!media_type.is_empty()).then(|| media_type.to_owned())
 }
 
-/// Reads a body up to `limit` bytes; `Ok(None)` when it is larger.
+/// Reads a body up to `limit` bytes; `Ok(None)` as soon as it is known to be larger (from its
+/// `Content-Length`, or once more has arrived), without reading on.
 pub(crate) async fn read_limited(
     mut response: Response,
     limit: usize,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Ok(None);
+    }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > limit {

@@ -75,6 +75,18 @@ pub enum RegistryError {
         /// What was wrong with the answer.
         what: String,
     },
+    /// An answer (a manifest, a token) was larger than the client reads; it was not read
+    /// further. A manifest is at most 4 MiB (registries refuse larger ones), a token answer
+    /// at most 256 KiB.
+    #[error("registry {registry} sent {what} larger than the limit of {limit} bytes")]
+    ResponseTooLarge {
+        /// The registry host.
+        registry: String,
+        /// What was being read, such as `a manifest`.
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The registry served a manifest whose digest is not the one the reference pins.
     #[error("registry {registry} served {actual} for {repository}@{expected}")]
     DigestMismatch {

@@ -98,12 +98,15 @@ pub enum ReferenceError {
         /// The digest that failed to parse.
         digest: String,
     },
-    /// The name (registry host and repository) is longer than Docker's limit of 255 characters.
+    /// The name (registry host and repository, as Docker normalises it: `nginx` is
+    /// `docker.io/library/nginx`) is longer than Docker's limit of 255 characters.
     #[error(
-        "invalid image reference: the name is {length} characters long, at most 255 are allowed"
+        "invalid image reference: the name is {length} characters long as Docker normalises it \
+         (registry host and repository, `docker.io/library/` included for a Docker Hub name); \
+         Docker allows at most 255"
     )]
     NameTooLong {
-        /// The length of the name part.
+        /// The length of the normalised name.
         length: usize,
     },
 }
@@ -166,9 +169,6 @@ impl ImageReference {
                 "the repository name is empty",
             ));
         }
-        if name.len() > MAX_NAME_LENGTH {
-            return Err(ReferenceError::NameTooLong { length: name.len() });
-        }
 
         let (domain, remainder) = split_domain(name);
         if !is_valid_domain(domain) {
@@ -194,6 +194,11 @@ impl ImageReference {
         } else {
             remainder.to_owned()
         };
+        // Docker applies its limit to the normalised name (`docker.io/library/…`).
+        let length = domain.len() + 1 + repository.len();
+        if length > MAX_NAME_LENGTH {
+            return Err(ReferenceError::NameTooLong { length });
+        }
         Ok(Self {
             domain: domain.to_owned(),
             repository,

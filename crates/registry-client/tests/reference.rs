@@ -314,7 +314,7 @@ fn invalid_references_name_what_is_wrong() {
             matches!(e, ReferenceError::InvalidRepository { .. })
         }),
         (long_name.as_str(), |e| {
-            matches!(e, ReferenceError::NameTooLong { length: 256 })
+            matches!(e, ReferenceError::NameTooLong { length: 274 })
         }),
         (hex_name, |e| {
             matches!(e, ReferenceError::InvalidRepository { .. })
@@ -361,4 +361,34 @@ fn error_messages_quote_the_reference_and_the_rule() {
         error.to_string(),
         "invalid image reference `Team/App`: repository name must be lowercase"
     );
+}
+
+#[test]
+fn docker_hub_name_is_limited_to_255_characters_once_normalised() {
+    // `docker.io/library/` is 18 characters: 237 more make exactly 255.
+    let at_limit = "a".repeat(237);
+    let parsed = ImageReference::parse(&format!("{at_limit}:v1")).expect("255 is allowed");
+    assert_eq!(
+        parsed.to_string().len(),
+        "docker.io/library/".len() + 237 + ":v1".len()
+    );
+
+    let over = "a".repeat(238);
+    let err = ImageReference::parse(&format!("{over}:v1")).unwrap_err();
+    assert!(
+        matches!(err, ReferenceError::NameTooLong { length: 256 }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("256 characters long as Docker normalises it"),
+        "{text}"
+    );
+    assert!(text.contains("docker.io/library/"), "{text}");
+    assert!(text.ends_with("Docker allows at most 255"), "{text}");
+
+    // The same name under an organisation is normalised to `docker.io/org/…`.
+    let org = format!("org/{}", "a".repeat(255 - "docker.io/org/".len()));
+    assert!(ImageReference::parse(&org).is_ok());
+    assert!(ImageReference::parse(&format!("{org}a")).is_err());
 }

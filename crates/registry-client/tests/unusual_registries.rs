@@ -304,3 +304,81 @@ async fn registry_that_never_answers_is_unreachable_after_the_timeout() {
         other => panic!("expected Unreachable, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn manifest_over_4_mib_is_response_too_large() {
+    // No digest header, so the client reads the manifest to hash it: 5 MiB of it.
+    let router = Router::new().route(
+        "/v2/team/app/manifests/v1",
+        get(|| async {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/vnd.oci.image.manifest.v1+json",
+                )],
+                " ".repeat(5 * 1024 * 1024),
+            )
+        }),
+    );
+    let host = serve(router).await;
+    let err = client(&[&host])
+        .check_manifest(&reference(&host, "team/app:v1"), &Credentials::Anonymous)
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            RegistryError::ResponseTooLarge {
+                what: "a manifest",
+                limit: 4194304,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("registry {host} sent a manifest larger than the limit of 4194304 bytes")
+    );
+}
+
+#[tokio::test]
+async fn token_answer_over_256_kib_is_response_too_large() {
+    let router = Router::new()
+        .route(
+            "/token",
+            get(|| async { format!(r#"{{"token":"{}"}}"#, "t".repeat(300 * 1024)) }),
+        )
+        .route(
+            "/v2/team/app/manifests/v1",
+            get(|State(realm): State<String>| async move {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(
+                        header::WWW_AUTHENTICATE,
+                        format!(r#"Bearer realm="{realm}",service="fake""#),
+                    )],
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let host = listener.local_addr().expect("address").to_string();
+    let router = router.with_state(format!("http://{host}/token"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let err = client(&[&host])
+        .check_manifest(&reference(&host, "team/app:v1"), &Credentials::Anonymous)
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(
+            err,
+            RegistryError::ResponseTooLarge {
+                what: "a token answer",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

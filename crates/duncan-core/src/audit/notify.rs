@@ -3,7 +3,8 @@
 //!
 //! A notifier that fails never fails the change it announces: [`notify_all`] returns the failures
 //! as [`NotifyWarning`]s. A webhook URL is a secret, so a warning names the notifier and the kind
-//! of failure, never the URL (nor its host, which can identify a private endpoint).
+//! of failure, never the URL (nor its host, which can identify a private endpoint). For the same
+//! reason a webhook's redirect is not followed (a warning says so) and no `Referer` is sent.
 
 use std::error::Error as _;
 use std::fmt;
@@ -88,9 +89,13 @@ pub async fn notify_all(
         if settings.notifiers.is_empty() {
             return Vec::new();
         }
+        // No redirect is followed and no `Referer` sent: the target of a redirect would get
+        // the message, and the webhook URL (a secret) as the `Referer`.
         let http = match reqwest::Client::builder()
             .timeout(settings.notify_timeout)
             .connect_timeout(settings.notify_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
         {
             Ok(http) => http,
@@ -229,6 +234,11 @@ async fn send_one(
     let status = response.status();
     if status.is_success() {
         Ok(())
+    } else if status.is_redirection() {
+        Err(warn(format!(
+            "the webhook answered HTTP {status}; redirects are not followed, so that the \
+             message and the webhook URL go nowhere else: configure the URL it redirects to"
+        )))
     } else {
         Err(warn(format!("the webhook answered HTTP {status}")))
     }
@@ -285,6 +295,63 @@ fn scrub(message: &str, url: &WebhookUrl) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::EventKind;
+    use crate::names::AppEnv;
+    use axum::http::{HeaderMap, StatusCode, header};
+    use tokio::sync::mpsc;
+
+    /// Serves `router` on 127.0.0.1, port 0; returns `http://127.0.0.1:PORT`.
+    async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn redirecting_webhook_is_a_warning_and_its_target_gets_nothing() {
+        let (tx, mut reached_target) = mpsc::unbounded_channel::<HeaderMap>();
+        let target = serve(axum::Router::new().fallback(move |headers: HeaderMap| {
+            let _ = tx.send(headers);
+            async { StatusCode::OK }
+        }))
+        .await;
+        let location = format!("{target}/elsewhere");
+        let hook = serve(axum::Router::new().fallback(move || {
+            let location = location.clone();
+            async move {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, location)],
+                )
+            }
+        }))
+        .await;
+        let mut settings = Settings::new("alice@ci".parse().unwrap(), "test");
+        settings.notifiers = vec![NotifierConfig::JsonWebhook {
+            name: "hook".into(),
+            url: WebhookUrl::new(format!("{hook}/hooks/T0/SECRET")),
+        }];
+        let event = Event::new(
+            &AppEnv::parse("web", "stage").unwrap(),
+            "alice@ci".parse().unwrap(),
+            EventKind::DeploySucceeded,
+        );
+        let warnings = notify_all(&settings, None, &event, &DiffLink::NoChanges).await;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let shown = warnings[0].to_string();
+        assert!(
+            shown.starts_with("notifier hook failed: the webhook answered HTTP 307"),
+            "{shown}"
+        );
+        assert!(shown.contains("redirects are not followed"), "{shown}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        // Every request the target got would be queued by now: `notify_all` has returned.
+        assert!(
+            reached_target.try_recv().is_err(),
+            "the redirect's target got a request"
+        );
+    }
 
     #[test]
     fn scrub_removes_url_host_and_path() {

@@ -45,16 +45,13 @@ pub(crate) async fn put_group(
             context: "group to send".to_owned(),
             source,
         })?;
-    match client
-        .update_group(&group, GroupUpdateOptions { force: false })
-        .await
-    {
+    match client.update_group(&group, GroupUpdateOptions::new()).await {
         Err(Error::AppLocked { deployment_ids, .. }) if force => {
             progress.emit(Progress::ForcingMarathon {
                 deployments: deployment_ids,
             });
             client
-                .update_group(&group, GroupUpdateOptions { force: true })
+                .update_group(&group, GroupUpdateOptions::new().with_force(true))
                 .await
         }
         other => other,
@@ -69,7 +66,7 @@ pub(crate) async fn dry_run_steps(client: &Client, body: &Value) -> Result<Value
             source,
         })?;
     let steps = client
-        .dry_run_group_update(&group, GroupUpdateOptions { force: false })
+        .dry_run_group_update(&group, GroupUpdateOptions::new())
         .await?;
     serde_json::to_value(&steps).map_err(|source| Error::Decode {
         context: "dry-run steps".to_owned(),

@@ -32,7 +32,7 @@ async fn group_update_sends_the_group_as_read_with_only_the_image_changed() {
         }
     }
     let deployment = client(&server.url)
-        .update_group(&group, GroupUpdateOptions { force: true })
+        .update_group(&group, GroupUpdateOptions::new().with_force(true))
         .await
         .unwrap();
     assert_eq!(
@@ -102,13 +102,7 @@ async fn app_update_sends_explicit_partial_update_and_no_version() {
     app.set_docker_image("registry.example.com/marathon:1.9")
         .unwrap();
     client(&server.url)
-        .update_app(
-            &app,
-            AppUpdateOptions {
-                force: false,
-                partial_update: false,
-            },
-        )
+        .update_app(&app, AppUpdateOptions::new())
         .await
         .unwrap();
     let text = sent(&server, 0);

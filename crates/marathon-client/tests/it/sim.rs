@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use marathon_client::{
     App, AppEmbed, AppUpdateOptions, Client, Config, Error, Event, EventStream, EventStreamOptions,
-    Group, GroupEmbed, GroupUpdateOptions, event_types,
+    Group, GroupEmbed, GroupUpdateOptions, RetryPolicy, event_types,
 };
 use marathon_sim::{DeploymentOutcome, MarathonSim, SimOptions};
 use serde_json::json;
@@ -205,7 +205,7 @@ async fn locked_apps_name_the_running_deployment_and_force_fails_it() {
         other => panic!("unexpected {other:?}"),
     }
     let forced = client
-        .update_group(&shop("3.0"), GroupUpdateOptions { force: true })
+        .update_group(&shop("3.0"), GroupUpdateOptions::new().with_force(true))
         .await
         .unwrap();
     assert_ne!(forced.deployment_id, first.deployment_id);
@@ -325,13 +325,7 @@ async fn partial_app_update_changes_only_what_is_sent() {
         ..App::default()
     };
     let started = client
-        .update_app(
-            &scale,
-            AppUpdateOptions {
-                force: false,
-                partial_update: true,
-            },
-        )
+        .update_app(&scale, AppUpdateOptions::new().with_partial_update(true))
         .await
         .unwrap();
     until_done(&mut events, &started.deployment_id).await;
@@ -376,10 +370,7 @@ async fn app_update_on_a_locked_app_is_app_locked() {
         instances: Some(1),
         ..App::default()
     };
-    let options = AppUpdateOptions {
-        force: false,
-        partial_update: true,
-    };
+    let options = AppUpdateOptions::new().with_partial_update(true);
     let err = client.update_app(&app, options).await.unwrap_err();
     assert!(
         matches!(&err, Error::AppLocked { deployment_ids, .. } if deployment_ids == std::slice::from_ref(&started.deployment_id)),
@@ -438,21 +429,78 @@ async fn reads_retry_while_there_is_no_leader_then_report_unavailable() {
 }
 
 #[tokio::test]
-async fn writes_are_sent_once_while_there_is_no_leader() {
+async fn writes_are_retried_while_there_is_no_leader_then_report_unavailable() {
     let (sim, client) = start().await;
     sim.control().set_leader_available(false);
     let err = client
         .update_group(&shop("1.0"), GroupUpdateOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Unavailable { status: 503, .. }),
+        "{err:?}"
+    );
     let puts = sim
         .control()
         .requests()
         .iter()
         .filter(|r| r.method == "PUT")
         .count();
-    assert_eq!(puts, 1);
+    assert_eq!(puts, 1 + quick_retry().max_retries);
+}
+
+#[tokio::test]
+async fn group_update_goes_through_once_a_leader_is_elected() {
+    let sim = MarathonSim::start(SimOptions::default().task_start(Duration::from_millis(20)))
+        .await
+        .unwrap();
+    let client = Client::new(Config::new(&sim.url()).unwrap().with_retry(RetryPolicy {
+        max_retries: 50,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    }))
+    .unwrap();
+    let control = sim.control();
+    control.set_leader_available(false);
+    // The election ends once Marathon has refused the update at least once.
+    let election = tokio::spawn(async move {
+        loop {
+            let refused = control
+                .requests()
+                .iter()
+                .any(|r| r.method == "PUT" && r.status == 503);
+            if refused {
+                control.set_leader_available(true);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let deployment = client
+        .update_group(&shop("1.0"), GroupUpdateOptions::default())
+        .await
+        .unwrap();
+    election.await.unwrap();
+    let puts: Vec<u16> = sim
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.status)
+        .collect();
+    assert!(puts.len() >= 2, "{puts:?}");
+    assert!(puts[..puts.len() - 1].iter().all(|s| *s == 503), "{puts:?}");
+    assert!(
+        puts.last().is_some_and(|s| (200..300).contains(s)),
+        "{puts:?}"
+    );
+    assert_eq!(sim.control().deployment_history().len(), 1);
+    assert!(
+        sim.control()
+            .deployment_history()
+            .iter()
+            .any(|d| d.id == deployment.deployment_id)
+    );
 }
 
 #[tokio::test]

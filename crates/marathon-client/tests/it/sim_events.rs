@@ -39,7 +39,7 @@ async fn forced_update_fails_the_running_deployment_on_the_stream() {
         .await
         .unwrap();
     client
-        .update_group(&shop("3.0"), GroupUpdateOptions { force: true })
+        .update_group(&shop("3.0"), GroupUpdateOptions::new().with_force(true))
         .await
         .unwrap();
     let seen = until_done(&mut events, &first.deployment_id).await;
