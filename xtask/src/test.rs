@@ -11,7 +11,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
         bail!("`cargo xtask test` takes no arguments (got `{arg}`)");
     }
-    system::ensure_installed(&[system::DOCKER_REGISTRY, system::OPENSSL])?;
+    system::ensure_installed(&[&system::DOCKER_REGISTRY, &system::OPENSSL])?;
     let cargo = cargo();
     run_step(&cargo, &["fmt", "--all", "--", "--check"])?;
     run_step(
