@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::registry::{RegistryAuth, TestRegistry};
+use test_registry::{RegistryAuth, TestRegistry};
 
 /// The example application's name.
 pub const APP: &str = "shop";
@@ -51,7 +51,7 @@ impl ExampleCluster {
     /// # Errors
     ///
     /// When a server does not start: the registry's message names the Debian package when its
-    /// binary is missing (see [`crate::registry::registry_binary`]).
+    /// binary is missing (see [`test_registry::registry_binary`]).
     pub fn start(task_start: Duration) -> Result<Self> {
         Self::launch(task_start, true)
     }

@@ -348,7 +348,7 @@ pub(crate) fn overriding_variables() -> Vec<String> {
             ["CONSUL_", "MARATHON_", "DCOS_", "DUNCAN_"]
                 .iter()
                 .any(|prefix| key.starts_with(prefix))
-                && key != duncan_tests::registry::BINARY_VARIABLE
+                && key != test_registry::BINARY_VARIABLE
         })
         .collect()
 }

@@ -39,7 +39,7 @@ impl DebianPackage {
     fn is_installed(&self) -> bool {
         match self.installed {
             Installed::File(path) => Path::new(path).exists(),
-            Installed::RegistryBinary => duncan_tests::registry::registry_binary().is_ok(),
+            Installed::RegistryBinary => test_registry::registry_binary().is_ok(),
         }
     }
 }

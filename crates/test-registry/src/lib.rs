@@ -1,9 +1,9 @@
-//! A real CNCF distribution registry for tests: Debian's `docker-registry`, started on a free
+//! Test support: a real CNCF distribution registry for tests: Debian's `docker-registry`, started on a free
 //! loopback port with a temporary storage folder, and filled through its own HTTP API (blob
 //! upload and manifest PUT), so no Docker engine is needed.
 //!
 //! ```no_run
-//! use duncan_tests::registry::{RegistryAuth, TestRegistry};
+//! use test_registry::{RegistryAuth, TestRegistry};
 //!
 //! let registry = TestRegistry::start(RegistryAuth::None)?;
 //! let digest = registry.push_image("acme/shop", "v1")?;
