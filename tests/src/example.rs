@@ -6,13 +6,16 @@
 //! on `{registry}/acme/shop:v1`, with health checks; Consul's `current` tag is `v1` for both.
 //! The registry holds `shop:v1`, `shop:v2` and `shop:v3`; marathon-sim is told that `shop:v3`
 //! never becomes healthy, so a deploy of `v3` fails and is rolled back.
+//!
+//! Where no registry can be run ([`ExampleCluster::start_without_registry`]), the images name
+//! [`NO_REGISTRY_HOST`], where nothing answers: deploys then need `--skip-image-check`.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::registry::{RegistryAuth, TestRegistry};
+use test_registry::{RegistryAuth, TestRegistry};
 
 /// The example application's name.
 pub const APP: &str = "shop";
@@ -22,13 +25,17 @@ pub const ENVIRONMENTS: [&str; 2] = ["stage", "production"];
 pub const TAGS: [&str; 3] = ["v1", "v2", "v3"];
 /// A tag whose tasks never become healthy in marathon-sim.
 pub const BROKEN_TAG: &str = "v3";
+/// The registry host the images name when the example runs without a registry: a loopback port
+/// nothing listens on, so a forgotten `--skip-image-check` fails at once with "connection
+/// refused" rather than reaching out to a real registry.
+pub const NO_REGISTRY_HOST: &str = "127.0.0.1:1";
 
 /// A running example cluster; everything stops when it is dropped.
 pub struct ExampleCluster {
     consul: consul_sim::ConsulSim,
     marathon: marathon_sim::MarathonSim,
-    registry: TestRegistry,
-    /// The digest of each pushed tag, in `TAGS` order.
+    registry: Option<TestRegistry>,
+    /// The digest of each pushed tag, in `TAGS` order (none without a registry).
     digests: Vec<(String, String)>,
     http: reqwest::Client,
     // Declared last so the servers above are dropped while their runtime still runs.
@@ -40,17 +47,42 @@ impl ExampleCluster {
     ///
     /// Tasks start after `task_start` of simulated time; the demo uses a short one so that a deploy
     /// takes about a second.
+    ///
+    /// # Errors
+    ///
+    /// When a server does not start: the registry's message names the Debian package when its
+    /// binary is missing (see [`test_registry::registry_binary`]).
     pub fn start(task_start: Duration) -> Result<Self> {
+        Self::launch(task_start, true)
+    }
+
+    /// Like [`start`](Self::start), with no registry: the images name [`NO_REGISTRY_HOST`], so
+    /// deploys and rollbacks need `--skip-image-check`.
+    ///
+    /// # Errors
+    ///
+    /// When a simulator does not start.
+    pub fn start_without_registry(task_start: Duration) -> Result<Self> {
+        Self::launch(task_start, false)
+    }
+
+    fn launch(task_start: Duration, with_registry: bool) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .context("could not start a tokio runtime")?;
-        let registry = TestRegistry::start(RegistryAuth::None)?;
+        let registry = if with_registry {
+            Some(TestRegistry::start(RegistryAuth::None)?)
+        } else {
+            None
+        };
         let mut digests = Vec::new();
-        for tag in TAGS {
-            let digest = registry.push_image(&format!("acme/{APP}"), tag)?;
-            digests.push((tag.to_owned(), digest));
+        if let Some(registry) = &registry {
+            for tag in TAGS {
+                let digest = registry.push_image(&format!("acme/{APP}"), tag)?;
+                digests.push((tag.to_owned(), digest));
+            }
         }
         let (consul, marathon) = runtime.block_on(async {
             let consul = consul_sim::ConsulSim::start(consul_sim::SimOptions::default())
@@ -93,9 +125,21 @@ impl ExampleCluster {
         self.marathon.url()
     }
 
+    /// Whether the example runs a registry (holding [`TAGS`]).
+    pub fn has_registry(&self) -> bool {
+        self.registry.is_some()
+    }
+
+    /// The registry's `host:port`, or [`NO_REGISTRY_HOST`] without a registry.
+    pub fn registry_host(&self) -> String {
+        self.registry
+            .as_ref()
+            .map_or_else(|| NO_REGISTRY_HOST.to_owned(), TestRegistry::host)
+    }
+
     /// The `docker_repo_prefix` of the example: the registry's host and the `acme` organisation.
     pub fn docker_repo_prefix(&self) -> String {
-        format!("{}/acme", self.registry.host())
+        format!("{}/acme", self.registry_host())
     }
 
     /// The registry's digest of `{APP}:{tag}`, when the example pushed that tag.
@@ -130,8 +174,41 @@ impl ExampleCluster {
             consul = self.consul_url(),
             marathon = self.marathon_url(),
             prefix = self.docker_repo_prefix(),
-            registry = self.registry.host(),
+            registry = self.registry_host(),
         )
+    }
+
+    /// Calls `ready`, then blocks until the process receives SIGINT (Ctrl-C) or SIGTERM, and
+    /// returns that signal's name. Both signals are caught before `ready` is called, so one that
+    /// arrives after it always returns here, for the caller to stop the cluster and remove its
+    /// files, instead of ending the process.
+    ///
+    /// # Errors
+    ///
+    /// When the signal handlers cannot be installed.
+    pub fn wait_for_stop_signal(&self, ready: impl FnOnce()) -> Result<&'static str> {
+        self.runtime.block_on(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut interrupt =
+                    signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+                let mut terminate =
+                    signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
+                ready();
+                tokio::select! {
+                    _ = interrupt.recv() => Ok("SIGINT"),
+                    _ = terminate.recv() => Ok("SIGTERM"),
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let ctrl_c = tokio::signal::ctrl_c();
+                ready();
+                ctrl_c.await.context("cannot catch Ctrl-C")?;
+                Ok("Ctrl-C")
+            }
+        })
     }
 
     /// Takes the deploy lock of `{APP}/{env}` as somebody else would: a Consul session holding

@@ -6,10 +6,9 @@
 //!   consul-sim, marathon-sim and a registry, seeded with the app `shop`.
 //! - [`it_scope`]: the unique namespace and the real-or-simulated services of the
 //!   integration suite (`cargo xtask it`), which make it safe against real services.
-//! - [`registry`]: a real CNCF registry (Debian's `docker-registry`) on a loopback port, with
-//!   the image pushes and the authentication modes the registry tests need.
+//!
+//! The test registry (a real CNCF registry on a loopback port) is the crate `test-registry`.
 
 pub mod binary;
 pub mod example;
 pub mod it_scope;
-pub mod registry;

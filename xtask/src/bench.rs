@@ -25,7 +25,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             other => bail!("unknown argument `{other}` (usage: cargo xtask bench [--quick])"),
         }
     }
-    ensure_installed(&[PYTHON3_CONSUL])?;
+    ensure_installed(&[&PYTHON3_CONSUL])?;
     let cargo = cargo();
     run_step(
         &cargo,

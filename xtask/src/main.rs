@@ -11,6 +11,7 @@ mod reliability;
 mod sandbox;
 mod system;
 mod test;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +24,8 @@ usage: cargo xtask <command>
 commands:
   demo         start local Consul, Marathon and registry stand-ins; walk through duncan's main job
   sandbox      start the demo's example cluster and leave it running to try duncan by hand
-  test         fmt check, clippy, nextest, doctests and the demo (what CI runs)
+  test         tidy, fmt check, clippy, nextest, doctests and the demo (what CI runs)
+  tidy         quick checks that the README and ARCHITECTURE.md agree with the code
   it           the integration suite, against real Consul/Marathon when given, else the simulators
   reliability  the reliability and security proofs; writes RELIABILITY.md
   bench        the performance measurements; writes BENCHMARKS.md (--quick: prove the harness)
@@ -48,6 +50,7 @@ fn dispatch() -> Result<()> {
         Some("demo") => demo::run(&rest),
         Some("sandbox") => sandbox::run(&rest),
         Some("test") => test::run(&rest),
+        Some("tidy") => tidy::run(&rest),
         Some("release") => release::run(&rest),
         Some("it") => it::run(&rest),
         Some("reliability") => reliability::run(&rest),

@@ -41,7 +41,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             other => bail!("unknown argument `{other}` (usage: cargo xtask reliability [--short])"),
         }
     }
-    ensure_installed(&[OPENSSL])?;
+    ensure_installed(&[&OPENSSL])?;
     let cargo = cargo();
     // The tests run the real binary: build it first, so they never run a stale one.
     run_step(&cargo, &["build", "-p", "duncan-cli", "--bin", "duncan"])?;

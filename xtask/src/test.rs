@@ -1,4 +1,5 @@
-//! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: fmt, clippy,
+//! `cargo xtask test`: every check CI runs, in order, stopping at the first failure: tidy (no
+//! build needed), fmt, clippy,
 //! the test suite (nextest), doctests, the API docs without a warning (broken links, private items
 //! named in public docs), the demo as a smoke test, and `bench --quick` to prove the benchmark
 //! harness works.
@@ -11,7 +12,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if let Some(arg) = args.first() {
         bail!("`cargo xtask test` takes no arguments (got `{arg}`)");
     }
-    system::ensure_installed(&[system::DOCKER_REGISTRY, system::OPENSSL])?;
+    eprintln!("$ cargo xtask tidy");
+    crate::tidy::run(&[])?;
+    system::ensure_installed(&[&system::DOCKER_REGISTRY, &system::OPENSSL])?;
     let cargo = cargo();
     run_step(&cargo, &["fmt", "--all", "--", "--check"])?;
     run_step(

@@ -1,11 +1,11 @@
 //! The manifest check against the real CNCF registry (Debian's `docker-registry`), in each of its
 //! authentication modes.
 
-use duncan_tests::registry::{ManifestFormat, RegistryAuth, TestRegistry};
 use registry_client::{
     Credentials, ImageReference, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
     MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, RegistryClient, RegistryError,
 };
+use test_registry::{ManifestFormat, RegistryAuth, TestRegistry};
 
 const USER: &str = "deployer";
 const PASSWORD: &str = "correct-horse-battery-staple";
