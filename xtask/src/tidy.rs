@@ -35,12 +35,16 @@ const SLEEP_ALLOWED: &[&str] = &[
     "crates/consul-sim/tests/api/kv.rs",
     "crates/duncan-cli/tests/cli/failures.rs",
     "crates/duncan-cli/tests/cli/interrupt.rs",
+    "crates/duncan-cli/tests/cli/signals.rs", // polls the sims between the steps it signals at
     "crates/duncan-cli/tests/cli/sims.rs",
     "crates/duncan-core/tests/protocol_common/mod.rs",
     "crates/duncan-core/tests/protocol_deploy.rs",
     "crates/duncan-core/tests/protocol_failures.rs",
+    "crates/duncan-core/tests/protocol_interleavings.rs", // polls for the other deployer's step
+    "crates/duncan-core/src/watch/tests/deadlines.rs", // a fake Marathon's slow answers
     "crates/duncan-core/src/watch/tests/holders.rs",
     "crates/duncan-core/src/watch/tests/liveness.rs",
+    "crates/marathon-client/tests/it/sim.rs",
     "crates/marathon-client/tests/it/sim_events.rs",
     "crates/marathon-sim/tests/it/events.rs",
     "crates/marathon-sim/tests/it/support.rs",
