@@ -41,7 +41,7 @@ const SLEEP_ALLOWED: &[&str] = &[
     "crates/duncan-core/tests/protocol_deploy.rs",
     "crates/duncan-core/tests/protocol_failures.rs",
     "crates/duncan-core/tests/protocol_interleavings.rs", // polls for the other deployer's step
-    "crates/duncan-core/src/watch/tests/deadlines.rs", // a fake Marathon's slow answers
+    "crates/duncan-core/src/watch/tests/deadlines.rs",    // a fake Marathon's slow answers
     "crates/duncan-core/src/watch/tests/holders.rs",
     "crates/duncan-core/src/watch/tests/liveness.rs",
     "crates/marathon-client/tests/it/sim.rs",

@@ -650,7 +650,35 @@ async fn send_update(
     signals: Option<SignalStream>,
     progress: &ProgressSink,
 ) -> Result<(Option<SignalStream>, marathon_client::DeploymentRef), DeployError> {
-    match marathon::put_group(&ctx.marathon, body, force_marathon, progress).await {
+    let mut sent = marathon::put_group(&ctx.marathon, body, force_marathon, progress).await;
+    if let Err(marathon_client::Error::OutcomeUnknown { reason, .. }) = &sent {
+        // The update may or may not have been applied: look before saying anything, follow a
+        // deployment it started, and send it again (once) only when it is not there.
+        progress.warn(format!(
+            "Marathon's answer to the group update was lost ({reason}); looking at what it did"
+        ));
+        sent = match marathon::look_for_update(&ctx.marathon, &app_env.group_id(), body).await {
+            Ok(marathon::UpdateSeen::Started(started)) => Ok(started),
+            Ok(marathon::UpdateSeen::NotApplied) => {
+                marathon::put_group(&ctx.marathon, body, force_marathon, progress).await
+            }
+            Ok(marathon::UpdateSeen::AppliedAndEnded) => {
+                return Err(DeployError::UpdateUnconfirmed {
+                    group: app_env.group_id(),
+                    detail: "the group runs what was sent and no deployment holds it: the update was applied \
+                             and its deployment has ended unwatched"
+                        .to_owned(),
+                });
+            }
+            Err(error) => {
+                return Err(DeployError::UpdateUnconfirmed {
+                    group: app_env.group_id(),
+                    detail: format!("Marathon could not be read to find out: {error}"),
+                });
+            }
+        };
+    }
+    match sent {
         Ok(started) => {
             progress.emit(Progress::DeploymentStarted {
                 id: started.deployment_id.clone(),
@@ -661,6 +689,12 @@ async fn send_update(
             Err(DeployError::AppsLocked {
                 group: app_env.group_id(),
                 deployments: deployment_ids,
+            })
+        }
+        Err(marathon_client::Error::OutcomeUnknown { reason, .. }) => {
+            Err(DeployError::UpdateUnconfirmed {
+                group: app_env.group_id(),
+                detail: format!("the answer to the update was lost twice ({reason})"),
             })
         }
         Err(source) => Err(DeployError::Marathon {

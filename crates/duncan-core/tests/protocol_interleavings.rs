@@ -297,3 +297,120 @@ async fn a_success_transaction_applied_late_is_reported_as_recorded() {
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(history[0].outcome, Outcome::Succeeded);
 }
+
+/// What a Marathon proxy does to the first group update.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LostAnswer {
+    /// Forwards it, then answers 504: applied, answer lost.
+    AfterApplying,
+    /// Answers 504 without forwarding it: not applied, answer lost.
+    BeforeApplying,
+}
+
+/// A proxy in front of Marathon that loses the answer to the first `PUT /v2/groups/…` as
+/// `mode` says; the event stream is not proxied (the watch polls).
+async fn losing_marathon_proxy(upstream: String, mode: LostAnswer) -> String {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+
+    async fn forward(
+        State((upstream, mode, lost)): State<(String, LostAnswer, Arc<Mutex<bool>>)>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> (StatusCode, HeaderMap, Bytes) {
+        if uri.path() == "/v2/events" {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                HeaderMap::new(),
+                Bytes::new(),
+            );
+        }
+        let first_update = method == Method::PUT
+            && uri.path().starts_with("/v2/groups/")
+            && !std::mem::replace(&mut *lost.lock().expect("lost"), true);
+        let http = reqwest::Client::new();
+        let mut request = http.request(method, format!("{upstream}{uri}"));
+        for (name, value) in &headers {
+            if name != "host" && name != "content-length" {
+                request = request.header(name, value);
+            }
+        }
+        if first_update && mode == LostAnswer::BeforeApplying {
+            return (StatusCode::GATEWAY_TIMEOUT, HeaderMap::new(), Bytes::new());
+        }
+        let response = request.body(body).send().await.expect("upstream");
+        if first_update {
+            return (StatusCode::GATEWAY_TIMEOUT, HeaderMap::new(), Bytes::new());
+        }
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+        let mut out = HeaderMap::new();
+        if let Some(kind) = response.headers().get("content-type") {
+            out.insert("content-type", kind.clone());
+        }
+        (status, out, response.bytes().await.expect("body"))
+    }
+    let app = axum::Router::new().fallback(forward).with_state((
+        upstream,
+        mode,
+        Arc::new(Mutex::new(false)),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// A deploy of v2 through a Marathon proxy that loses the first update's answer as `mode` says.
+async fn deploy_losing_the_update_answer(mode: LostAnswer) -> (Sims, usize) {
+    let sims = Sims::start_sim().await;
+    let target = app_env("shop");
+    sims.seed(&target, "v1").await;
+    // Long enough for the look that follows the lost answer to find the deployment running.
+    sims.marathon.control().set_rule(
+        &image(&target, "v2"),
+        TaskOutcome::Slow(Duration::from_millis(500)),
+    );
+    let proxy = losing_marathon_proxy(sims.marathon.url(), mode).await;
+    let mut ctx = sims.ctx("alice");
+    ctx.marathon = marathon_client::Client::new(
+        marathon_client::Config::new(&proxy)
+            .expect("proxy url")
+            .with_request_timeout(Duration::from_secs(5)),
+    )
+    .expect("client");
+    sims.marathon.control().clear_requests();
+    let report = deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
+        .await
+        .expect("the lost answer was looked into and the deployment followed");
+    assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
+    assert_eq!(
+        sims.image(&app_id(&target, "web")).as_deref(),
+        Some(image(&target, "v2").as_str())
+    );
+    let updates = sims
+        .marathon_writes()
+        .iter()
+        .filter(|w| w.starts_with("PUT /v2/groups"))
+        .count();
+    (sims, updates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_applied_whose_answer_was_lost_is_followed_not_sent_again() {
+    let (_sims, updates) = deploy_losing_the_update_answer(LostAnswer::AfterApplying).await;
+    assert_eq!(updates, 1, "the applied update was not sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_not_applied_whose_answer_was_lost_is_sent_again_once() {
+    let (_sims, updates) = deploy_losing_the_update_answer(LostAnswer::BeforeApplying).await;
+    assert_eq!(updates, 1, "Marathon saw the update once: the resent one");
+}

@@ -75,6 +75,19 @@ pub enum DeployError {
         /// The deployments holding the apps.
         deployments: Vec<String>,
     },
+    /// Marathon's answer to the group update was lost, and what it did could not be told
+    /// apart: the deployment, if one was started, runs unwatched. Nothing was recorded.
+    #[error(
+        "the update of {group} may have been applied, but it could not be followed: {detail}; \
+         the release tags were not updated; check `duncan status` and follow a running \
+         deployment with `duncan watch ID`"
+    )]
+    UpdateUnconfirmed {
+        /// The group.
+        group: GroupId,
+        /// What was seen.
+        detail: String,
+    },
     /// A Marathon request failed.
     #[error("Marathon failed while {during}")]
     Marathon {
@@ -159,13 +172,14 @@ pub enum DeployError {
 
 impl DeployError {
     /// The CLI's exit code for this error: 3 lock held, 4 failed and rolled back, 5 failed and
-    /// not rolled back, 7 not allowed, 130 interrupted, 1 for everything else.
+    /// not rolled back (or an update whose fate is unknown), 7 not allowed, 130 interrupted, 1
+    /// for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
             DeployError::Interrupted(_) => 130,
             DeployError::LockHeld { .. } => 3,
             DeployError::FailedRolledBack { .. } => 4,
-            DeployError::FailedNotRolledBack { .. } => 5,
+            DeployError::FailedNotRolledBack { .. } | DeployError::UpdateUnconfirmed { .. } => 5,
             DeployError::NotAllowed { .. } => 7,
             _ => 1,
         }
