@@ -485,7 +485,7 @@ async fn under_lock(
             .collect(),
         watch: &request.options.watch,
     };
-    let error = failed(ctx, undo, &started.deployment_id, report.outcome, progress).await;
+    let error = failed(ctx, undo, &started.deployment_id, report, progress).await;
     let notice = finish.failed(&error, events_counter).await;
     Ok((Err(error), Some(notice)))
 }
@@ -517,10 +517,16 @@ pub(crate) async fn failed(
     ctx: &Context,
     undo: Undo<'_>,
     deployment_id: &str,
-    outcome: WatchOutcome,
+    report: crate::watch::WatchReport,
     progress: &ProgressSink,
 ) -> DeployError {
+    let outcome = report.outcome;
     let reason = outcome.to_string();
+    // Marathon not answering at the end: a rollback is tried (bounded), and if Marathon still
+    // cannot be reached the deployment's state is unknown, which is said as such.
+    let unreachable_since = report
+        .unreachable_for
+        .map(|d| time::OffsetDateTime::now_utc() - d);
     let not_rolled_back =
         |outcome, superseded_by, rollback_problem| DeployError::FailedNotRolledBack {
             deployment_id: deployment_id.to_owned(),
@@ -567,6 +573,15 @@ pub(crate) async fn failed(
                 deployment_id: deployment_id.to_owned(),
                 rollback_id: id,
                 reason,
+            },
+            marathon::RollbackResult::Failed {
+                id: None,
+                reason: problem,
+            } if unreachable_since.is_some() => DeployError::StateUnknown {
+                deployment_id: deployment_id.to_owned(),
+                reason: reason.clone(),
+                since: unreachable_since.unwrap_or_else(time::OffsetDateTime::now_utc),
+                problem,
             },
             marathon::RollbackResult::Failed {
                 id,
