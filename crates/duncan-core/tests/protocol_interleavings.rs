@@ -469,3 +469,42 @@ async fn marathon_vanishing_mid_watch_ends_at_the_deadline_with_the_state_unknow
     assert!(!sims.lock_held(&target).await, "the lock is released");
     assert_eq!(sims.kv(&target.current_key()).await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeploying_the_recorded_tag_over_drift_records_it_and_keeps_previous() {
+    let sims = Sims::start_sim().await;
+    let target = app_env("shop");
+    sims.seed(&target, "v0").await;
+    let alice = sims.ctx("alice");
+    for tag in ["v1", "v2"] {
+        deploy(&alice, request(&target, tag), &Recorder::new().1)
+            .await
+            .expect("earlier release");
+    }
+    // Someone changes one app by hand back to v1: Marathon drifts from Consul's v2.
+    reqwest::Client::new()
+        .put(format!(
+            "{}/v2/apps{}",
+            sims.marathon.url(),
+            app_id(&target, "web")
+        ))
+        .json(&json!({"container": {"type": "DOCKER", "docker": {"image": image(&target, "v1")}}}))
+        .send()
+        .await
+        .expect("hand edit")
+        .error_for_status()
+        .expect("accepted");
+    sims.wait_idle().await;
+    let report = deploy(&alice, request(&target, "v2"), &Recorder::new().1)
+        .await
+        .expect("the redeploy of the recorded tag succeeds");
+    assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
+    assert_eq!(sims.kv(&target.previous_key()).await.as_deref(), Some("v1"));
+    let history = sims.history(&target).await;
+    assert_eq!(history.last().map(|r| r.tag.as_str()), Some("v2"));
+    assert_eq!(
+        sims.image(&app_id(&target, "web")).as_deref(),
+        Some(image(&target, "v2").as_str())
+    );
+}

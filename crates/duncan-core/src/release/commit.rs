@@ -7,7 +7,7 @@
 //! | 0 | `check-session` | `lock` — fencing: only the lock's holder may write |
 //! | 1 | `check-index` (or `check-not-exists`) | `current` — as read before the deploy |
 //! | 2 | `set` | `current` = new tag |
-//! | 3 | `set` (or `delete`) | `previous` = old current |
+//! | 3 | `set` (or `delete`; a `get` of `current` when redeploying it) | `previous` = old current |
 //! | 4 | `cas` | `seq/history` — the history's counter, as read with the tags |
 //! | 5, 6 | `check-not-exists`, `set` | `history/{seq:020}` |
 //! | 7 | `cas` | `seq/events` — the audit log's counter |
@@ -483,8 +483,10 @@ pub async fn commit_success(
         TxnOp::check_index(target.current_key(), current_index)
     };
     let previous = match old {
-        // Redeploying the current tag must not erase `previous`; the op keeps the indices.
-        Some(old) if old == tag => current_check.clone(),
+        // Redeploying the current tag (Marathon drifted from it) must not erase `previous`; a
+        // read of `current` keeps the operation indices and changes nothing. (A second
+        // `check-index` here would see the index the `set` just moved, and fail.)
+        Some(old) if old == tag => TxnOp::get(target.current_key()),
         Some(old) => TxnOp::set(target.previous_key(), old.as_str().as_bytes().to_vec()),
         // No current tag: any `previous` left over is stale.
         None => TxnOp::delete(target.previous_key()),
