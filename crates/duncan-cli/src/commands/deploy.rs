@@ -136,6 +136,7 @@ fn run(
                 }
                 _ => {}
             }
+            log_step(&p);
             inner.emit(p);
         })
     };
@@ -187,6 +188,22 @@ fn run(
         Ok(Err(error)) => Err(failed(config, &error)),
         Err(failure) => Err(failure),
     }
+}
+
+/// With `-v`, each of duncan's own steps as a log line (plan read, lock taken, deployment
+/// started, events seen, confirmation, release recorded); warnings are printed as such already.
+pub fn log_step(progress: &Progress) {
+    if !matches!(progress, Progress::Warning { .. }) {
+        tracing::info!(target: "duncan", "{progress}");
+    }
+}
+
+/// A sink that logs each step (see [`log_step`]) and hands it to `inner`.
+pub fn logging(inner: ProgressSink) -> ProgressSink {
+    ProgressSink::new(move |p| {
+        log_step(&p);
+        inner.emit(p);
+    })
 }
 
 /// Says, once, that a signal was received and the operation is cleaning up.

@@ -109,7 +109,7 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
     let view = ProgressView::new(out, false, "scaling");
     let result = runtime.block_on(async {
         let spinner = view.spin();
-        let sink = view.sink();
+        let sink = super::deploy::logging(view.sink());
         let result = run_to_end(&ctx.cancel, scale(&ctx, &request, &sink), || {
             super::deploy::interrupting(&view)
         })

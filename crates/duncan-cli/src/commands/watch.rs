@@ -22,7 +22,7 @@ pub fn run(config: &Config, out: Output, args: &WatchArgs) -> CommandResult {
             deadline: args.timeout,
             ..WatchOptions::default()
         };
-        let sink = view.sink();
+        let sink = super::deploy::logging(view.sink());
         out.note(format!("watching deployment {}", args.id));
         let spinner = view.spin();
         let cancel = tokio_util::sync::CancellationToken::new();

@@ -94,3 +94,25 @@ async fn duncans_own_warning_reads_like_every_other_warning() {
     let out = history(&home, &["-q"]).await;
     assert_eq!(out.stderr, "", "-q keeps errors only");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v_shows_each_step_of_a_deploy_and_no_library_detail() {
+    let sims = Sims::start().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let mut cmd = home.duncan();
+    cmd.args(["-v"]).args(crate::util::deploy_args("v2"));
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for step in [
+        "duncan: plan ready",
+        "duncan: lock acquired",
+        "duncan: deployment ",
+        "duncan: recording the release in Consul",
+        "duncan: done",
+    ] {
+        assert!(out.stderr.contains(step), "no `{step}` in:\n{}", out.stderr);
+    }
+    assert_no_raw_tracing(&out);
+    assert!(!out.stderr.contains("consul_client"), "{}", out.stderr);
+}
