@@ -33,7 +33,7 @@ pub use request::{
     RollbackTarget,
 };
 
-use crate::github::github_diff_link;
+use crate::github::{github_diff_link, github_rollback_link};
 use crate::names::{AppEnv, Tag};
 use crate::plan::{Plan, PlannedUpdate, build_plan};
 use crate::progress::{Progress, ProgressSink};
@@ -272,7 +272,13 @@ async fn confirm(ctx: &Context, options: &DeployOptions, plan: &Plan) -> Result<
 
 /// The compare link from `current` to the request's tag.
 fn diff_link(ctx: &Context, request: &DeployRequest, current: Option<&Tag>) -> String {
-    github_diff_link(&ctx.settings, &request.app_env.app, current, &request.tag).to_string()
+    let app = &request.app_env.app;
+    match request.kind {
+        DeployKind::Rollback => {
+            github_rollback_link(&ctx.settings, app, current, &request.tag).to_string()
+        }
+        _ => github_diff_link(&ctx.settings, app, current, &request.tag).to_string(),
+    }
 }
 
 /// What the deploy knew before it took the lock.

@@ -29,8 +29,16 @@ pub enum DiffLink {
         /// `https://github.com/{org}/{repo}/compare/{prev}...{tag}`.
         url: String,
     },
-    /// There is no previous tag, or it equals the new one.
+    /// The tag equals the one recorded: nothing changes in the code.
     NoChanges,
+    /// Consul records no release yet, so there is nothing to compare with.
+    FirstRelease,
+    /// A rollback: the GitHub compare URL of the changes it undoes, from the tag being restored
+    /// to the tag running now (the direction GitHub shows them in).
+    Undoes {
+        /// `https://github.com/{org}/{repo}/compare/{restored}...{current}`.
+        url: String,
+    },
     /// A link could be made, but `github_org` is not configured.
     NoGithubOrg,
 }
@@ -39,8 +47,8 @@ impl DiffLink {
     /// The compare URL, when there is one.
     pub fn url(&self) -> Option<&str> {
         match self {
-            DiffLink::Compare { url } => Some(url),
-            DiffLink::NoChanges | DiffLink::NoGithubOrg => None,
+            DiffLink::Compare { url } | DiffLink::Undoes { url } => Some(url),
+            DiffLink::NoChanges | DiffLink::FirstRelease | DiffLink::NoGithubOrg => None,
         }
     }
 }
@@ -51,6 +59,8 @@ impl fmt::Display for DiffLink {
         match self {
             DiffLink::Compare { url } => f.write_str(url),
             DiffLink::NoChanges => f.write_str("no changes"),
+            DiffLink::FirstRelease => f.write_str("no release recorded yet"),
+            DiffLink::Undoes { url } => write!(f, "rolls back the changes of {url}"),
             DiffLink::NoGithubOrg => {
                 f.write_str("no diff link (set github_org in the configuration to get one)")
             }
@@ -61,26 +71,55 @@ impl fmt::Display for DiffLink {
 /// The GitHub compare link of a deploy of `tag` over `prev` for `app`.
 ///
 /// The repository is the app's entry in [`Settings::repos`], else the app name. "No changes" when
-/// there is no previous tag or it equals `tag`, whether or not an org is configured, as the Go
-/// tool did.
+/// the previous tag equals `tag`, whether or not an org is configured, as the Go tool did; "no
+/// release recorded yet" when there is no previous tag (the Go tool said "no changes" then too).
 pub fn github_diff_link(
     settings: &Settings,
     app: &AppName,
     prev: Option<&Tag>,
     tag: &Tag,
 ) -> DiffLink {
-    let Some(prev) = prev.filter(|p| *p != tag) else {
-        return DiffLink::NoChanges;
+    match compare_url(settings, app, prev, tag) {
+        Ok(url) => DiffLink::Compare { url },
+        Err(other) => other,
+    }
+}
+
+/// The link of a rollback from `current` (running now) to `restored`: the compare URL of the
+/// changes it undoes, from `restored` to `current`, which is how GitHub shows them.
+pub fn github_rollback_link(
+    settings: &Settings,
+    app: &AppName,
+    current: Option<&Tag>,
+    restored: &Tag,
+) -> DiffLink {
+    let Some(current) = current else {
+        return DiffLink::FirstRelease;
     };
-    let Some(org) = settings
+    match compare_url(settings, app, Some(restored), current) {
+        Ok(url) => DiffLink::Undoes { url },
+        Err(other) => other,
+    }
+}
+
+/// `…/compare/{from}...{to}`, or the link that stands instead of it.
+fn compare_url(
+    settings: &Settings,
+    app: &AppName,
+    from: Option<&Tag>,
+    to: &Tag,
+) -> Result<String, DiffLink> {
+    let from = from.ok_or(DiffLink::FirstRelease)?;
+    if from == to {
+        return Err(DiffLink::NoChanges);
+    }
+    let org = settings
         .github_org
         .as_deref()
         .filter(|o| !o.trim().is_empty())
-    else {
-        return DiffLink::NoGithubOrg;
-    };
+        .ok_or(DiffLink::NoGithubOrg)?;
     let repo = settings.repo_for(app);
-    DiffLink::Compare {
-        url: format!("https://github.com/{org}/{repo}/compare/{prev}...{tag}"),
-    }
+    Ok(format!(
+        "https://github.com/{org}/{repo}/compare/{from}...{to}"
+    ))
 }

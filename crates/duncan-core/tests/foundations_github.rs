@@ -1,6 +1,6 @@
 //! `github_diff_link`: the Go tool's compare links, plus a clear text without an org.
 
-use duncan_core::github::{DiffLink, github_diff_link};
+use duncan_core::github::{DiffLink, github_diff_link, github_rollback_link};
 use duncan_core::names::{AppName, Deployer, Tag};
 use duncan_core::settings::Settings;
 
@@ -38,8 +38,8 @@ fn github_diff_link_matches_the_go_tool() {
             "https://github.com/acme/backend-api/compare/v1...v2",
         ),
         (Some("acme"), "web", Some("v2"), "v2", "no changes"),
-        (Some("acme"), "web", None, "v2", "no changes"),
-        (None, "web", None, "v2", "no changes"),
+        (Some("acme"), "web", None, "v2", "no release recorded yet"),
+        (None, "web", None, "v2", "no release recorded yet"),
         (
             None,
             "web",
@@ -74,6 +74,23 @@ fn github_diff_link_matches_the_go_tool() {
         );
         assert_eq!(link.url().is_some(), want.starts_with("https://"));
     }
+}
+
+#[test]
+fn a_rollback_links_the_changes_it_undoes_in_the_direction_github_shows_them() {
+    let app: AppName = "web".parse().unwrap();
+    let (current, restored): (Tag, Tag) = ("v2".parse().unwrap(), "v1".parse().unwrap());
+    let link = github_rollback_link(&settings(Some("acme")), &app, Some(&current), &restored);
+    assert_eq!(
+        link.to_string(),
+        "rolls back the changes of https://github.com/acme/web/compare/v1...v2"
+    );
+    assert_eq!(
+        link.url(),
+        Some("https://github.com/acme/web/compare/v1...v2")
+    );
+    let first = github_rollback_link(&settings(Some("acme")), &app, None, &restored);
+    assert_eq!(first, DiffLink::FirstRelease);
 }
 
 #[test]

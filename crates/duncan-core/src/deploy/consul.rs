@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::{Context, DeployError, DeployKind, DeployRequest, RollbackTarget};
 use crate::access::{Access, probe_access, probe_ops, refusal};
 use crate::audit::{Event, EventKind, notify_all};
-use crate::github::{DiffLink, github_diff_link};
+use crate::github::{DiffLink, github_diff_link, github_rollback_link};
 use crate::lock::{DeployLock, LockError, LockRequest};
 use crate::names::{AppEnv, Tag};
 use crate::plan::Plan;
@@ -399,12 +399,12 @@ impl Finish<'_> {
     }
 
     fn notice(&self, event: Event) -> Notice {
-        let link = github_diff_link(
-            &self.ctx.settings,
-            &self.request.app_env.app,
-            self.tags.current.as_ref(),
-            &self.request.tag,
-        );
+        let (settings, app) = (&self.ctx.settings, &self.request.app_env.app);
+        let current = self.tags.current.as_ref();
+        let link = match self.request.kind {
+            DeployKind::Rollback => github_rollback_link(settings, app, current, &self.request.tag),
+            _ => github_diff_link(settings, app, current, &self.request.tag),
+        };
         Notice { event, link }
     }
 }
