@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::context;
 use crate::config::{Config, redact_url};
+use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
 use crate::output::{DIM, GREEN, Output, paint};
 
@@ -61,6 +62,29 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
         }
         results
     });
+    // Nothing could be read at all: an error, never an empty result. A refused token says
+    // which of its cases it is; another cause (Consul unreachable, not Consul) is said once.
+    if results.iter().all(|r| !matches!(r, Some(Ok(_)))) {
+        let first = |denied: bool| {
+            targets
+                .iter()
+                .zip(&results)
+                .find_map(|(target, r)| match r {
+                    Some(Err(e)) if matches!(e, EnvVarError::PermissionDenied { .. }) == denied => {
+                        Some((target, e))
+                    }
+                    _ => None,
+                })
+        };
+        if let Some((target, error)) = first(false).or_else(|| first(true)) {
+            let failure = explain_for(error, config, &Intent::Read(format!("env/{target}/")));
+            return Err(Failure {
+                message: format!("could not search any app: {}", failure.message),
+                ..failure
+            });
+        }
+        return Err(Failure::error("could not search any app: no read finished"));
+    }
     let found: Vec<(AppEnv, Found)> = targets
         .into_iter()
         .zip(results)
@@ -80,19 +104,6 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
             (target, found)
         })
         .collect();
-
-    // Consul unreachable for every app: one error, not a list of skips.
-    if found.iter().all(|(_, f)| matches!(f, Found::Skipped(_)))
-        && let Some((_, Found::Skipped(why))) = found.first()
-        && !why.contains("may not read")
-    {
-        return Err(
-            Failure::error(format!("could not search any app: {why}")).hint(format!(
-                "check that Consul answers at {}",
-                redact_url(&config.consul_url.value)
-            )),
-        );
-    }
 
     if out.json {
         let matches: Vec<_> = found

@@ -6,7 +6,7 @@ use time::macros::format_description;
 use super::{context, deploy::target};
 use crate::cli::HistoryArgs;
 use crate::config::Config;
-use crate::explain::explain;
+use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus};
 use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_width};
 
@@ -17,7 +17,7 @@ pub fn run(config: &Config, out: Output, args: &HistoryArgs) -> CommandResult {
     let runtime = super::runtime()?;
     let entries = runtime
         .block_on(release::history(&consul, &app_env, Some(args.limit)))
-        .map_err(|e| explain(&e, config))?;
+        .map_err(|e| explain_for(&e, config, &Intent::read_deploys(&app_env)))?;
     if out.json {
         out.json(&entries)?;
         return Ok(ExitStatus::Ok);

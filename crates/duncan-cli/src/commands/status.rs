@@ -9,7 +9,7 @@ use serde_json::json;
 use super::context;
 use crate::cli::StatusArgs;
 use crate::config::Config;
-use crate::explain::explain;
+use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
 use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_width};
 
@@ -22,22 +22,24 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
     let single = targets.len() == 1;
 
     // One target asked for by name: its error is the command's error.
-    if single && let Some((_, Err(error))) = results.first() {
+    if single && let Some((target, Err(error))) = results.first() {
         return Err(match error {
             StatusError::GroupNotFound { .. } => Failure::error(error.to_string())
                 .hint("check the app and environment names; `duncan status` with no --app lists the configured apps"),
-            _ => explain(error, config),
+            _ => explain_for(error, config, &Intent::read_deploys(target)),
         });
     }
-    // Every target failed for the same reason (Marathon or Consul down): say it once.
-    let all_unreachable = results.iter().all(|(_, r)| {
-        matches!(
-            r,
-            Err(StatusError::Marathon { .. } | StatusError::Consul { .. })
-        )
-    });
-    if all_unreachable && let Some((_, Err(error))) = results.first() {
-        return Err(explain(error, config));
+    // Nothing could be read (Marathon or Consul down, or not what they should be): say why
+    // once, rather than a table of errors that exits 0. Missing groups alone are a table.
+    if results.iter().all(|(_, r)| r.is_err())
+        && let Some((target, Err(error))) = results.iter().find(|(_, r)| {
+            matches!(
+                r,
+                Err(StatusError::Marathon { .. } | StatusError::Consul { .. })
+            )
+        })
+    {
+        return Err(explain_for(error, config, &Intent::read_deploys(target)));
     }
 
     if out.json {

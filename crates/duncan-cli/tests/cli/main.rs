@@ -15,6 +15,7 @@ mod env;
 mod failures;
 mod help;
 mod interrupt;
+mod not_consul;
 mod notify;
 mod prompt;
 mod registry;
