@@ -212,6 +212,47 @@ pub fn explain_for(error: &(dyn Error + 'static), config: &Config, intent: &Inte
     }
 }
 
+/// A deploy refused by the ACL probe (duncan-core's `NotAllowed`, which does not keep Consul's
+/// answer): which token case it is, found out from the configuration and, when a token is set,
+/// by asking Consul about it (`acl/token/self`, which any token it knows may read).
+pub fn write_refused(
+    config: &Config,
+    app_env: &AppEnv,
+    consul: Option<&consul_client::Client>,
+) -> Failure {
+    let intent = Intent::write_deploys(app_env);
+    if config.consul_token.value.is_none() {
+        return token_refusal(config, TokenCase::NoToken, &intent);
+    }
+    let known = consul.and_then(|consul| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        match runtime.block_on(consul.acl().token_self()) {
+            Ok(_) => Some(TokenCase::Denied),
+            Err(consul_client::Error::AclNotFound) => Some(TokenCase::Unknown),
+            Err(_) => None,
+        }
+    });
+    match known {
+        Some(case) => token_refusal(config, case, &intent),
+        // Consul did not say which: say both, rather than guess.
+        None => Failure::new(
+            ExitStatus::NotAllowed,
+            format!(
+                "the Consul token (from {}) is unknown to Consul or may not write keys under \
+                 deploys/{app_env}/",
+                config.consul_token.source
+            ),
+        )
+        .hint(format!(
+            "check the token in {}; it needs key_prefix \"deploys/{app_env}/\" {{ policy = \"write\" }}",
+            config.consul_token.source
+        )),
+    }
+}
+
 /// One of Consul's token refusals, as one line and the setting to change (exit 7). Never
 /// holds the token itself, only where it came from.
 pub fn token_refusal(config: &Config, case: TokenCase, intent: &Intent) -> Failure {

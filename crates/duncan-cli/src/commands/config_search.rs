@@ -1,8 +1,8 @@
 //! `duncan config search PATTERN [-e ENV]`: variable names matching `.*PATTERN.*` across every
 //! configured app and environment, read concurrently, as the Go tool printed them.
 
-use duncan_core::env_vars::{self, EnvVar, EnvVarError};
-use duncan_core::names::{AppEnv, EnvVarName};
+use duncan_core::env_vars::{EnvVar, EnvVarError};
+use duncan_core::names::AppEnv;
 use regex::Regex;
 use serde_json::json;
 
@@ -49,7 +49,7 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
         let mut tasks = tokio::task::JoinSet::new();
         for (i, target) in targets.iter().cloned().enumerate() {
             let consul = consul.clone();
-            tasks.spawn(async move { (i, readable_vars(&consul, &target).await) });
+            tasks.spawn(async move { (i, super::env::readable_vars(&consul, &target).await) });
         }
         let mut results: Vec<Option<Result<Vec<EnvVar>, EnvVarError>>> =
             targets.iter().map(|_| None).collect();
@@ -147,22 +147,6 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
         }
     }
     Ok(ExitStatus::Ok)
-}
-
-/// The variables of `target`. Consul filters a recursive read down to what the token may read,
-/// so an empty answer may hide a refusal: a read of one key under the prefix tells (403 when the
-/// prefix is off limits, 404 when it is merely empty).
-async fn readable_vars(
-    consul: &consul_client::Client,
-    target: &AppEnv,
-) -> Result<Vec<EnvVar>, EnvVarError> {
-    let vars = env_vars::list(consul, target).await?;
-    if vars.is_empty()
-        && let Ok(probe) = "DUNCAN_READ_PROBE".parse::<EnvVarName>()
-    {
-        env_vars::get(consul, target, &probe).await?;
-    }
-    Ok(vars)
 }
 
 /// Compiles `.*PATTERN.*` as the Go tool did; an invalid pattern is a usage error on one line.

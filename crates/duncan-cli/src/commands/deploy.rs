@@ -250,6 +250,13 @@ fn finished(out: Output, report: &DeployReport, verb: &str) -> CommandResult {
 }
 
 fn failed(config: &Config, error: &DeployError) -> Failure {
+    if let DeployError::NotAllowed { app_env } = error {
+        return crate::explain::write_refused(
+            config,
+            app_env,
+            context::consul(config).ok().as_ref(),
+        );
+    }
     let status = ExitStatus::from_code(error.exit_code());
     let hint = match error {
         DeployError::LockHeld { .. } => {

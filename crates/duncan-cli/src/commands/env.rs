@@ -29,13 +29,13 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
     match args.action {
         EnvAction::List => list(
             &runtime
-                .block_on(env_vars::list(&consul, &app_env))
+                .block_on(readable_vars(&consul, &app_env))
                 .map_err(read)?,
             out,
         ),
         EnvAction::Get { keys } if keys.is_empty() => list(
             &runtime
-                .block_on(env_vars::list(&consul, &app_env))
+                .block_on(readable_vars(&consul, &app_env))
                 .map_err(read)?,
             out,
         ),
@@ -118,6 +118,22 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
             report(out, &changes)
         }
     }
+}
+
+/// The variables of `target`. Consul filters a recursive read down to what the token may read,
+/// so an empty answer may hide a refusal: a read of one key under the prefix tells (403 when the
+/// prefix is off limits, 404 when it is merely empty).
+pub(super) async fn readable_vars(
+    consul: &consul_client::Client,
+    target: &AppEnv,
+) -> Result<Vec<env_vars::EnvVar>, EnvVarError> {
+    let vars = env_vars::list(consul, target).await?;
+    if vars.is_empty()
+        && let Ok(probe) = "DUNCAN_READ_PROBE".parse::<EnvVarName>()
+    {
+        env_vars::get(consul, target, &probe).await?;
+    }
+    Ok(vars)
 }
 
 fn names(keys: &[String]) -> Result<Vec<EnvVarName>, Failure> {

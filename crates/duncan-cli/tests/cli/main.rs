@@ -22,5 +22,6 @@ mod registry;
 mod secrets;
 mod signals;
 mod suggestions;
+mod tokens;
 mod usage;
 mod verbosity;
