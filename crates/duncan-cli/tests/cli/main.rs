@@ -17,6 +17,7 @@ mod help;
 mod interrupt;
 mod not_consul;
 mod notify;
+mod progress_lines;
 mod prompt;
 mod registry;
 mod secrets;
