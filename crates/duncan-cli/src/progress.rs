@@ -28,7 +28,7 @@ static LINE_DRAWN: Mutex<bool> = Mutex::new(false);
 const ERASE: &str = "\r\x1b[2K";
 
 /// Erases the progress line if one is drawn. The next redraw brings it back.
-fn erase_line() {
+pub fn erase_line() {
     let mut drawn = LINE_DRAWN.lock().unwrap_or_else(PoisonError::into_inner);
     if *drawn {
         let _ = write!(std::io::stderr().lock(), "{ERASE}");
@@ -419,7 +419,10 @@ impl ProgressView {
             .get(state.tick % SPINNER.len())
             .copied()
             .unwrap_or('*');
-        let width = crate::output::stderr_width().unwrap_or(100);
+        // A terminal that reports no width (a fresh pty) is taken as 100 columns.
+        let width = crate::output::stderr_width()
+            .filter(|w| *w > 0)
+            .unwrap_or(100);
         let line = fit_line(
             spinner,
             &state.phase,

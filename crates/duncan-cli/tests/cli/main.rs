@@ -23,6 +23,7 @@ mod registry;
 mod secrets;
 mod signals;
 mod suggestions;
+mod terminal;
 mod tokens;
 mod usage;
 mod verbosity;
