@@ -68,3 +68,35 @@ async fn log_lines_on_a_terminal_never_share_a_line_with_the_progress_line() {
     }
     assert!(raw.contains("deployed slow to dogfood/stage"), "{raw}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_on_a_terminal_shows_the_plan_on_stderr_before_asking() {
+    let sims = Sims::start().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let stdout = home.path().join("stdout.json");
+    // stdin and stderr are the terminal; stdout goes to a file, as a script reading it would.
+    let args = format!(
+        "deploy -a dogfood -e stage -t v2 --skip-image-check --json > {}",
+        stdout.display()
+    );
+    let home_ref = &home;
+    let (code, screen) =
+        tokio::task::block_in_place(|| crate::interrupt::on_terminal(home_ref, &args, "no\n"));
+    assert_eq!(code, Some(0), "{screen}");
+    let plan_at = screen.find("You are about to deploy:");
+    let prompt_at = screen.find("are you sure?");
+    assert!(
+        plan_at.is_some() && plan_at < prompt_at,
+        "the plan comes before the prompt: {screen}"
+    );
+    assert!(screen.contains("quay.io/myorg/dogfood:v2"), "{screen}");
+    let document = std::fs::read_to_string(&stdout).expect("stdout file");
+    assert!(!document.contains("You are about to"), "{document}");
+    let _: serde_json::Value =
+        serde_json::from_str(&document).expect("stdout is one JSON document");
+    assert_eq!(
+        sims.image("/dogfood-stage/web").as_deref(),
+        Some("quay.io/myorg/dogfood:v1")
+    );
+}
