@@ -1,5 +1,6 @@
 //! `duncan status` (alias `list`): what Marathon runs for each app/env, against Consul's record.
 
+use duncan_core::lock::lock_status;
 use duncan_core::names::{AppEnv, Tag};
 use duncan_core::status::{
     DEFAULT_STATUS_CONCURRENCY, Drift, GroupStatus, StatusError, status_many,
@@ -18,7 +19,10 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
     let targets = targets(config, args)?;
     let ctx = context::context(config)?;
     let runtime = super::runtime()?;
-    let results = runtime.block_on(status_many(&ctx, &targets, DEFAULT_STATUS_CONCURRENCY));
+    let results = runtime.block_on(async {
+        let results = status_many(&ctx, &targets, DEFAULT_STATUS_CONCURRENCY).await;
+        unhide_refusals(&ctx.consul, results).await
+    });
     let single = targets.len() == 1;
 
     // One target asked for by name: its error is the command's error.
@@ -84,6 +88,36 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
         }
     }
     Ok(ExitStatus::Ok)
+}
+
+/// Consul leaves out of a read what the token may not see, so "no `current` recorded" may hide
+/// a refusal: for each app/env without one, a plain read of one of its keys (the lock) tells.
+/// A refusal (or any failure of that read) becomes the app/env's error, never "not recorded".
+async fn unhide_refusals(
+    consul: &consul_client::Client,
+    results: Vec<(AppEnv, Result<GroupStatus, StatusError>)>,
+) -> Vec<(AppEnv, Result<GroupStatus, StatusError>)> {
+    let mut probes = tokio::task::JoinSet::new();
+    for (i, (target, result)) in results.iter().enumerate() {
+        if let Ok(status) = result
+            && status.current.is_none()
+        {
+            let (consul, target) = (consul.clone(), target.clone());
+            probes.spawn(async move { (i, lock_status(&consul, &target).await.err()) });
+        }
+    }
+    let mut results = results;
+    while let Some(joined) = probes.join_next().await {
+        if let Ok((i, Some(error))) = joined
+            && let Some((target, result)) = results.get_mut(i)
+        {
+            *result = Err(StatusError::Consul {
+                app_env: target.clone(),
+                source: Box::new(error),
+            });
+        }
+    }
+    results
 }
 
 /// How to end a drift: deploy the recorded tag again, or record the one that runs.

@@ -136,6 +136,28 @@ async fn history_tells_the_three_token_cases_apart_instead_of_saying_no_releases
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_tells_the_three_token_cases_apart_instead_of_saying_not_recorded() {
+    let sims = acl_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    sims.put_key("deploys/dogfood/stage/current", "v1").await;
+    let args = ["status", "-a", "dogfood", "-e", "stage"];
+    three_cases(
+        &sims,
+        &args,
+        "nobody-secret",
+        "read keys under deploys/dogfood/stage/",
+    )
+    .await;
+    // A token that may read sees the record.
+    let home = home_with(&sims, Some("reader-secret"));
+    let mut cmd = home.duncan();
+    cmd.args(args);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("in sync"), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_release_tells_the_three_token_cases_apart_as_a_write() {
     let sims = acl_sims().await;
     sims.hold_lock("dogfood", "stage", "alice").await;
