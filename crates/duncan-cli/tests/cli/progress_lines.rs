@@ -110,3 +110,81 @@ async fn a_progress_interval_that_is_not_a_duration_is_a_warning_not_a_failure()
         out.stderr
     );
 }
+
+/// Requests to Marathon's apps that were answered with `status`.
+fn app_reads(sims: &Sims, status: u16) -> usize {
+    sims.marathon
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/v2/apps/") && r.status == status)
+        .count()
+}
+
+/// Polls `done` every 20 ms, for at most 30 s.
+async fn until(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..1500 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_unreachable_during_a_deploy_is_said_with_stale_counts_and_its_return() {
+    let sims = Sims::start_with(
+        consul_sim::SimOptions::default(),
+        marathon_options().rule(
+            "quay.io/myorg/dogfood:slow",
+            marathon_sim::TaskOutcome::Slow(Duration::from_secs(600)),
+        ),
+    )
+    .await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let mut cmd = home.duncan();
+    cmd.args(deploy_args("slow"));
+    let deploy = tokio::spawn(run_async(cmd));
+    let mut started = false;
+    for _ in 0..1500 {
+        if !sims.deployments().await.is_empty() && app_reads(&sims, 200) > 0 {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started, "the deployment never started");
+    // No leader: every read is a 503. Each read is tried 5 times; wait for several to fail.
+    sims.marathon.control().set_leader_available(false);
+    assert!(
+        until(|| app_reads(&sims, 503) >= 15).await,
+        "no read failed"
+    );
+    sims.marathon.control().set_leader_available(true);
+    let answered = app_reads(&sims, 200);
+    assert!(
+        until(|| app_reads(&sims, 200) > answered).await,
+        "no read after"
+    );
+    // The slow tasks become healthy: the deploy ends.
+    sims.marathon
+        .control()
+        .advance_clock(Duration::from_secs(601));
+    let out = deploy.await.expect("join");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = timed_lines(&out.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("] Marathon unreachable for ") && l.ends_with("counts are stale")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("] Marathon answers again")),
+        "{}",
+        out.stderr
+    );
+}
