@@ -257,3 +257,29 @@ async fn marathon_refusal_says_whether_a_token_was_sent_and_from_where() {
     );
     assert!(!out.stderr.contains("wrong-secret"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_refusal_of_the_password_in_its_address_names_the_address_setting_not_the_password()
+ {
+    let sims = Sims::start_with(
+        SimOptions::default(),
+        marathon_options().basic_auth("admin", "right-password"),
+    )
+    .await;
+    let url = sims
+        .marathon_url()
+        .replacen("http://", "http://admin:wrong-password@", 1);
+    let home = Home::with_config(&format!(
+        "consul_url: {}\nmarathon_url: {url}\ndocker_repo_prefix: quay.io/myorg\n",
+        sims.consul_url()
+    ));
+    let out = refused(&home, &["status", "-a", "dogfood", "-e", "stage"]).await;
+    assert!(
+        out.stderr.contains(
+            "duncan sent the user and password in Marathon's address (from file: marathon_url)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("wrong-password"), "{}", out.stderr);
+}
