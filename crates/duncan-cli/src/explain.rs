@@ -8,6 +8,8 @@ use std::borrow::Cow;
 use std::error::Error;
 use std::path::Path;
 
+use duncan_core::names::AppEnv;
+
 use crate::config::{Config, Source, redact_url};
 use crate::failure::{ExitStatus, Failure, error_chain};
 
@@ -59,28 +61,60 @@ fn joined(top: &str, detail: &str) -> String {
 }
 
 fn explain_consul(top: &str, e: &consul_client::Error, config: &Config) -> Option<Failure> {
-    let token_source = match &config.consul_token.value {
-        Some(_) => format!("the token from {}", config.consul_token.source),
-        None => "no token (none is configured)".to_owned(),
-    };
     match e {
-        consul_client::Error::AclNotFound => Some(
-            Failure::new(
-                ExitStatus::NotAllowed,
-                joined(top, "Consul does not know the ACL token"),
-            )
+        consul_client::Error::AclNotFound => {
+            let failure = token_refusal(config, TokenCase::Unknown, &Intent::Unnamed);
+            Some(Failure {
+                message: joined(top, &failure.message),
+                ..failure
+            })
+        }
+        e if e.is_permission_denied() => {
+            let failure = token_refusal(config, token_case(e, config), &Intent::Unnamed);
+            Some(Failure {
+                message: joined(top, &failure.message),
+                ..failure
+            })
+        }
+        consul_client::Error::NotConsul { address, reason } => Some(
+            Failure::error(joined(
+                top,
+                &format!(
+                    "{} does not look like Consul ({reason})",
+                    redact_url(address)
+                ),
+            ))
             .hint(format!(
-                "duncan sent {token_source}; check consul_token or CONSUL_HTTP_TOKEN"
+                "check CONSUL_HTTP_ADDR / consul_url (the address came from {})",
+                config.consul_url.source
             )),
         ),
-        e if e.is_permission_denied() => Some(
-            Failure::new(
-                ExitStatus::NotAllowed,
-                joined(top, "permission denied by Consul's ACL"),
-            )
+        // Every endpoint duncan uses exists in Consul, whose missing keys are answered with its
+        // index headers (not an error): a bare 404 comes from something else.
+        consul_client::Error::Server { status: 404, .. } => Some(
+            Failure::error(joined(
+                top,
+                &format!(
+                    "{} does not look like Consul (HTTP 404 to an endpoint every Consul serves)",
+                    redact_url(&config.consul_url.value)
+                ),
+            ))
             .hint(format!(
-                "duncan sent {token_source}; ask for a token that may write this app and \
-                     environment's keys"
+                "check CONSUL_HTTP_ADDR / consul_url (the address came from {})",
+                config.consul_url.source
+            )),
+        ),
+        consul_client::Error::ResponseTooLarge { address, limit } => Some(
+            Failure::error(joined(
+                top,
+                &format!(
+                    "{} answered with more than {limit} bytes, which Consul does not",
+                    redact_url(address)
+                ),
+            ))
+            .hint(format!(
+                "check CONSUL_HTTP_ADDR / consul_url (the address came from {})",
+                config.consul_url.source
             )),
         ),
         consul_client::Error::Certificate { problem, .. } => Some(refused_certificate(
@@ -105,6 +139,160 @@ fn explain_consul(top: &str, e: &consul_client::Error, config: &Config) -> Optio
         ),
         _ => None,
     }
+}
+
+/// What a command needed the token for: reading or writing, and which keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Reading keys under this prefix (`env get`, `lock status`, `history`, `status`).
+    Read(String),
+    /// Writing keys under this prefix (`env set`, `lock release`, deploy).
+    Write(String),
+    /// Not said by the caller.
+    Unnamed,
+}
+
+/// Which of Consul's three token refusals happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCase {
+    /// No token was sent: Consul judged the anonymous token, which lacks the rights.
+    NoToken,
+    /// Consul does not know the token sent (`ACL not found`).
+    Unknown,
+    /// Consul knows the token, but its policy lacks the rights.
+    Denied,
+}
+
+/// The case of a permission refusal: whether a token was sent decides it.
+impl Intent {
+    /// Reading the app/env's `deploys/{app}/{env}/` keys (lock, tags, history).
+    pub fn read_deploys(app_env: &AppEnv) -> Self {
+        Self::Read(format!("deploys/{app_env}/"))
+    }
+
+    /// Writing the app/env's `deploys/{app}/{env}/` keys (lock, tags, history, audit).
+    pub fn write_deploys(app_env: &AppEnv) -> Self {
+        Self::Write(format!("deploys/{app_env}/"))
+    }
+}
+
+fn token_case(e: &consul_client::Error, config: &Config) -> TokenCase {
+    let sent = match e {
+        consul_client::Error::PermissionDenied { token_sent, .. } => *token_sent,
+        // A txn's refusal does not say; the configuration does.
+        _ => config.consul_token.value.is_some(),
+    };
+    if sent {
+        TokenCase::Denied
+    } else {
+        TokenCase::NoToken
+    }
+}
+
+/// Explains `error` for a command that needed the token for `intent`: Consul's token refusals
+/// say which of the three cases it is, what the command needed and which setting to change;
+/// anything else is explained as [`explain`] does.
+pub fn explain_for(error: &(dyn Error + 'static), config: &Config, intent: &Intent) -> Failure {
+    let refusal = chain(error)
+        .find_map(|cause| cause.downcast_ref::<consul_client::Error>())
+        .and_then(|e| match e {
+            consul_client::Error::AclNotFound => Some(TokenCase::Unknown),
+            e if e.is_permission_denied() => Some(token_case(e, config)),
+            _ => None,
+        });
+    match refusal {
+        Some(case) => {
+            let failure = token_refusal(config, case, intent);
+            Failure {
+                message: redact_url(&failure.message).into_owned(),
+                ..failure
+            }
+        }
+        None => explain(error, config),
+    }
+}
+
+/// A deploy refused by the ACL probe (duncan-core's `NotAllowed`, which does not keep Consul's
+/// answer): which token case it is, found out from the configuration and, when a token is set,
+/// by asking Consul about it (`acl/token/self`, which any token it knows may read).
+pub fn write_refused(
+    config: &Config,
+    app_env: &AppEnv,
+    consul: Option<&consul_client::Client>,
+) -> Failure {
+    let intent = Intent::write_deploys(app_env);
+    if config.consul_token.value.is_none() {
+        return token_refusal(config, TokenCase::NoToken, &intent);
+    }
+    let known = consul.and_then(|consul| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        match runtime.block_on(consul.acl().token_self()) {
+            Ok(_) => Some(TokenCase::Denied),
+            Err(consul_client::Error::AclNotFound) => Some(TokenCase::Unknown),
+            Err(_) => None,
+        }
+    });
+    match known {
+        Some(case) => token_refusal(config, case, &intent),
+        // Consul did not say which: say both, rather than guess.
+        None => Failure::new(
+            ExitStatus::NotAllowed,
+            format!(
+                "the Consul token (from {}) is unknown to Consul or may not write keys under \
+                 deploys/{app_env}/",
+                config.consul_token.source
+            ),
+        )
+        .hint(format!(
+            "check the token in {}; it needs key_prefix \"deploys/{app_env}/\" {{ policy = \"write\" }}",
+            config.consul_token.source
+        )),
+    }
+}
+
+/// One of Consul's token refusals, as one line and the setting to change (exit 7). Never
+/// holds the token itself, only where it came from.
+pub fn token_refusal(config: &Config, case: TokenCase, intent: &Intent) -> Failure {
+    let (need, rule) = match intent {
+        Intent::Read(keys) => (format!("read keys under {keys}"), Some((keys, "read"))),
+        Intent::Write(keys) => (format!("write keys under {keys}"), Some((keys, "write"))),
+        Intent::Unnamed => ("do this".to_owned(), None),
+    };
+    let source = &config.consul_token.source;
+    let (message, hint) = match case {
+        TokenCase::NoToken => (
+            format!("no Consul token is set, and Consul's anonymous token may not {need}"),
+            format!(
+                "set CONSUL_HTTP_TOKEN (or CONSUL_HTTP_TOKEN_FILE, or consul_token in \
+                 ~/.duncan.yml) to a token that may {need}"
+            ),
+        ),
+        TokenCase::Unknown => (
+            format!(
+                "Consul does not know the ACL token duncan sent (from {source}): it was deleted, \
+                 has expired or is mistyped"
+            ),
+            format!(
+                "check the token in {source}; `consul acl token read -self` tells whether \
+                 Consul knows it"
+            ),
+        ),
+        TokenCase::Denied => (
+            format!(
+                "the Consul token (from {source}) may not {need}: permission denied by Consul's ACL"
+            ),
+            match rule {
+                Some((keys, policy)) => format!(
+                    "ask for a token whose policy has key_prefix \"{keys}\" {{ policy = \"{policy}\" }}"
+                ),
+                None => "ask for a token that may manage this app and environment".to_owned(),
+            },
+        ),
+    };
+    Failure::new(ExitStatus::NotAllowed, message).hint(hint)
 }
 
 fn explain_marathon(top: &str, e: &marathon_client::Error, config: &Config) -> Option<Failure> {
@@ -133,10 +321,8 @@ fn explain_marathon(top: &str, e: &marathon_client::Error, config: &Config) -> O
             )),
         ),
         marathon_client::Error::Unauthorized { .. } | marathon_client::Error::Forbidden { .. } => {
-            Some(
-                Failure::new(ExitStatus::NotAllowed, error_chain_of(top, e))
-                    .hint("check the DC/OS token (DCOS_ACS_TOKEN or marathon_token)"),
-            )
+            let forbidden = matches!(e, marathon_client::Error::Forbidden { .. });
+            Some(marathon_refusal(top, e, config, forbidden))
         }
         marathon_client::Error::Unavailable { .. } => Some(
             Failure::error(error_chain_of(top, e))
@@ -144,6 +330,56 @@ fn explain_marathon(top: &str, e: &marathon_client::Error, config: &Config) -> O
         ),
         _ => None,
     }
+}
+
+/// Marathon's 401 or 403: which credentials were sent and where they came from (never the
+/// credentials themselves), and the setting to change.
+fn marathon_refusal(
+    top: &str,
+    e: &marathon_client::Error,
+    config: &Config,
+    forbidden: bool,
+) -> Failure {
+    const TOKEN_SETTINGS: &str = "DCOS_ACS_TOKEN, DUNCAN_MARATHON_TOKEN or marathon_token";
+    let url = config.marathon_url.value.as_deref().unwrap_or_default();
+    let url_has_credentials = redact_url(url) != url;
+    let (sent, hint) = match (&config.marathon_token.value, url_has_credentials) {
+        (Some(_), _) => {
+            let source = &config.marathon_token.source;
+            (
+                format!("duncan sent the token from {source}"),
+                if forbidden {
+                    format!("ask for a DC/OS token that may do this, and set it in {source}")
+                } else {
+                    format!(
+                        "the token in {source} is wrong or has expired; `dcos auth login` gets a new one"
+                    )
+                },
+            )
+        }
+        (None, true) => (
+            format!(
+                "duncan sent the user and password in Marathon's address (from {})",
+                config.marathon_url.source
+            ),
+            if forbidden {
+                "that user may not do this; use an account that may".to_owned()
+            } else {
+                format!(
+                    "check the user and password in the address, or set a token ({TOKEN_SETTINGS})"
+                )
+            },
+        ),
+        (None, false) => (
+            "duncan sent no credentials: no Marathon token is set".to_owned(),
+            format!("set a DC/OS token in {TOKEN_SETTINGS}"),
+        ),
+    };
+    Failure::new(
+        ExitStatus::NotAllowed,
+        format!("{} ({sent})", error_chain_of(top, e)),
+    )
+    .hint(hint)
 }
 
 fn error_chain_of(top: &str, e: &marathon_client::Error) -> String {

@@ -167,7 +167,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(anstream::stderr)
+        .with_writer(progress::log_writer)
         .with_ansi(false)
         .event_format(Compact)
         .try_init();

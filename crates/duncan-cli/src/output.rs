@@ -59,15 +59,19 @@ impl Output {
         writeln!(out, "{}", text.as_ref())
     }
 
-    /// Writes an informational line on stderr (skipped with `-q` and `--json`).
+    /// Writes an informational line on stderr (skipped with `-q` and `--json`), erasing the
+    /// progress line first if one is drawn.
     pub fn note(&self, text: impl AsRef<str>) {
         if !self.quiet && !self.json {
+            crate::progress::erase_line();
             let _ = writeln!(anstream::stderr().lock(), "{}", text.as_ref());
         }
     }
 
-    /// Writes a warning on stderr (kept with `-q` and `--json`: warnings matter).
+    /// Writes a warning on stderr (kept with `-q` and `--json`: warnings matter), erasing the
+    /// progress line first if one is drawn.
     pub fn warn(&self, text: impl AsRef<str>) {
+        crate::progress::erase_line();
         let _ = writeln!(
             anstream::stderr().lock(),
             "{} {}",

@@ -1,13 +1,14 @@
 //! `duncan config search PATTERN [-e ENV]`: variable names matching `.*PATTERN.*` across every
 //! configured app and environment, read concurrently, as the Go tool printed them.
 
-use duncan_core::env_vars::{self, EnvVar, EnvVarError};
-use duncan_core::names::{AppEnv, EnvVarName};
+use duncan_core::env_vars::{EnvVar, EnvVarError};
+use duncan_core::names::AppEnv;
 use regex::Regex;
 use serde_json::json;
 
 use super::context;
 use crate::config::{Config, redact_url};
+use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
 use crate::output::{DIM, GREEN, Output, paint};
 
@@ -48,7 +49,7 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
         let mut tasks = tokio::task::JoinSet::new();
         for (i, target) in targets.iter().cloned().enumerate() {
             let consul = consul.clone();
-            tasks.spawn(async move { (i, readable_vars(&consul, &target).await) });
+            tasks.spawn(async move { (i, super::env::readable_vars(&consul, &target).await) });
         }
         let mut results: Vec<Option<Result<Vec<EnvVar>, EnvVarError>>> =
             targets.iter().map(|_| None).collect();
@@ -61,6 +62,29 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
         }
         results
     });
+    // Nothing could be read at all: an error, never an empty result. A refused token says
+    // which of its cases it is; another cause (Consul unreachable, not Consul) is said once.
+    if results.iter().all(|r| !matches!(r, Some(Ok(_)))) {
+        let first = |denied: bool| {
+            targets
+                .iter()
+                .zip(&results)
+                .find_map(|(target, r)| match r {
+                    Some(Err(e)) if matches!(e, EnvVarError::PermissionDenied { .. }) == denied => {
+                        Some((target, e))
+                    }
+                    _ => None,
+                })
+        };
+        if let Some((target, error)) = first(false).or_else(|| first(true)) {
+            let failure = explain_for(error, config, &Intent::Read(format!("env/{target}/")));
+            return Err(Failure {
+                message: format!("could not search any app: {}", failure.message),
+                ..failure
+            });
+        }
+        return Err(Failure::error("could not search any app: no read finished"));
+    }
     let found: Vec<(AppEnv, Found)> = targets
         .into_iter()
         .zip(results)
@@ -80,19 +104,6 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
             (target, found)
         })
         .collect();
-
-    // Consul unreachable for every app: one error, not a list of skips.
-    if found.iter().all(|(_, f)| matches!(f, Found::Skipped(_)))
-        && let Some((_, Found::Skipped(why))) = found.first()
-        && !why.contains("may not read")
-    {
-        return Err(
-            Failure::error(format!("could not search any app: {why}")).hint(format!(
-                "check that Consul answers at {}",
-                redact_url(&config.consul_url.value)
-            )),
-        );
-    }
 
     if out.json {
         let matches: Vec<_> = found
@@ -136,22 +147,6 @@ pub fn run(config: &Config, out: Output, pattern: &str, env: Option<&str>) -> Co
         }
     }
     Ok(ExitStatus::Ok)
-}
-
-/// The variables of `target`. Consul filters a recursive read down to what the token may read,
-/// so an empty answer may hide a refusal: a read of one key under the prefix tells (403 when the
-/// prefix is off limits, 404 when it is merely empty).
-async fn readable_vars(
-    consul: &consul_client::Client,
-    target: &AppEnv,
-) -> Result<Vec<EnvVar>, EnvVarError> {
-    let vars = env_vars::list(consul, target).await?;
-    if vars.is_empty()
-        && let Ok(probe) = "DUNCAN_READ_PROBE".parse::<EnvVarName>()
-    {
-        env_vars::get(consul, target, &probe).await?;
-    }
-    Ok(vars)
 }
 
 /// Compiles `.*PATTERN.*` as the Go tool did; an invalid pattern is a usage error on one line.

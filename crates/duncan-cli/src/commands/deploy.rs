@@ -109,6 +109,7 @@ fn run(
     let ctx = Arc::new(context::context(config)?);
     // A dry run exists to show the plan, so it is shown even with -q.
     let quiet_plan = out.quiet && args.skip_prompt() && !args.dry_run;
+    let prompts = !args.skip_prompt() && !args.dry_run;
     let view = ProgressView::new(out, false, "planning");
 
     // The sink prints the plan (again when it changed under the lock) and draws progress.
@@ -119,7 +120,8 @@ fn run(
         ProgressSink::new(move |p| {
             match &p {
                 // With -q and no prompt, the plan is not needed to decide anything.
-                Progress::PlanReady(plan) if !out.json && !quiet_plan => {
+                // With --json the plan goes to stderr, and only when it is asked about.
+                Progress::PlanReady(plan) if (!out.json || prompts) && !quiet_plan => {
                     let mut last = shown.lock().unwrap_or_else(PoisonError::into_inner);
                     if last
                         .as_ref()
@@ -218,6 +220,11 @@ pub fn interrupting(view: &ProgressView) {
 }
 
 fn print_plan(out: Output, plan: &Plan, verb: &str) {
+    // stdout holds the JSON document alone.
+    if out.json {
+        super::plan_view::eprint_plan(plan, verb);
+        return;
+    }
     for line in plan_lines(plan, verb) {
         if out.line(line).is_err() {
             return;
@@ -267,6 +274,13 @@ fn finished(out: Output, report: &DeployReport, verb: &str) -> CommandResult {
 }
 
 fn failed(config: &Config, error: &DeployError) -> Failure {
+    if let DeployError::NotAllowed { app_env } = error {
+        return crate::explain::write_refused(
+            config,
+            app_env,
+            context::consul(config).ok().as_ref(),
+        );
+    }
     let status = ExitStatus::from_code(error.exit_code());
     let hint = match error {
         DeployError::LockHeld { .. } => {

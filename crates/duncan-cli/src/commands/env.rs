@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{context, deploy::target};
 use crate::cli::{EnvAction, EnvArgs, Target};
 use crate::config::Config;
-use crate::explain::explain;
+use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus, Failure};
 use crate::output::{BOLD, CYAN, Output, RED, YELLOW, env_name, paint};
 use crate::prompt::{Answer, confirm};
@@ -23,18 +23,20 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
     let app_env = target(config, &Target { app, env })?;
     let consul = context::consul(config)?;
     let runtime = super::runtime()?;
-    let fail = |e: EnvVarError| failure(config, &e);
+    let keys = format!("env/{app_env}/");
+    let read = |e: EnvVarError| failure(config, &e, &Intent::Read(keys.clone()));
+    let write = |e: EnvVarError| failure(config, &e, &Intent::Write(keys.clone()));
     match args.action {
         EnvAction::List => list(
             &runtime
-                .block_on(env_vars::list(&consul, &app_env))
-                .map_err(fail)?,
+                .block_on(readable_vars(&consul, &app_env))
+                .map_err(read)?,
             out,
         ),
         EnvAction::Get { keys } if keys.is_empty() => list(
             &runtime
-                .block_on(env_vars::list(&consul, &app_env))
-                .map_err(fail)?,
+                .block_on(readable_vars(&consul, &app_env))
+                .map_err(read)?,
             out,
         ),
         EnvAction::Get { keys } => {
@@ -44,7 +46,7 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
             for name in &names {
                 match runtime
                     .block_on(env_vars::get(&consul, &app_env, name))
-                    .map_err(fail)?
+                    .map_err(read)?
                 {
                     Some(value) => found.push((name.clone(), value)),
                     None => missing.push(name.to_string()),
@@ -96,7 +98,7 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
                     &assignments,
                     settings.audit_retention,
                 ))
-                .map_err(fail)?;
+                .map_err(write)?;
             report(out, &changes)
         }
         EnvAction::Unset { keys } => {
@@ -112,10 +114,26 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
                     &names,
                     settings.audit_retention,
                 ))
-                .map_err(fail)?;
+                .map_err(write)?;
             report(out, &changes)
         }
     }
+}
+
+/// The variables of `target`. Consul filters a recursive read down to what the token may read,
+/// so an empty answer may hide a refusal: a read of one key under the prefix tells (403 when the
+/// prefix is off limits, 404 when it is merely empty).
+pub(super) async fn readable_vars(
+    consul: &consul_client::Client,
+    target: &AppEnv,
+) -> Result<Vec<env_vars::EnvVar>, EnvVarError> {
+    let vars = env_vars::list(consul, target).await?;
+    if vars.is_empty()
+        && let Ok(probe) = "DUNCAN_READ_PROBE".parse::<EnvVarName>()
+    {
+        env_vars::get(consul, target, &probe).await?;
+    }
+    Ok(vars)
 }
 
 fn names(keys: &[String]) -> Result<Vec<EnvVarName>, Failure> {
@@ -203,16 +221,12 @@ fn report(out: Output, changes: &[EnvChange]) -> CommandResult {
     Ok(ExitStatus::Ok)
 }
 
-fn failure(config: &Config, error: &EnvVarError) -> Failure {
+fn failure(config: &Config, error: &EnvVarError, intent: &Intent) -> Failure {
     match error {
-        EnvVarError::PermissionDenied { .. } => {
-            Failure::new(ExitStatus::NotAllowed, error.to_string())
-                .hint("ask for a Consul token that may write this app's env/ keys")
-        }
         EnvVarError::Conflict { .. } => Failure::error(error.to_string()),
         EnvVarError::Duplicate { .. }
         | EnvVarError::NotAnAssignment { .. }
         | EnvVarError::InvalidName(_) => Failure::usage(error.to_string()),
-        _ => explain(error, config),
+        _ => explain_for(error, config, intent),
     }
 }

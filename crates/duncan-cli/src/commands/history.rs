@@ -1,12 +1,13 @@
 //! `duncan history`: the release history, newest first, as a table or JSON.
 
+use duncan_core::lock::lock_status;
 use duncan_core::release::{self, HistoryEntry, Outcome};
 use time::macros::format_description;
 
 use super::{context, deploy::target};
 use crate::cli::HistoryArgs;
 use crate::config::Config;
-use crate::explain::explain;
+use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus};
 use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_width};
 
@@ -16,8 +17,16 @@ pub fn run(config: &Config, out: Output, args: &HistoryArgs) -> CommandResult {
     let consul = context::consul(config)?;
     let runtime = super::runtime()?;
     let entries = runtime
-        .block_on(release::history(&consul, &app_env, Some(args.limit)))
-        .map_err(|e| explain(&e, config))?;
+        .block_on(async {
+            let entries = release::history(&consul, &app_env, Some(args.limit)).await?;
+            // Consul filters a listing down to what the token may read: an empty one may hide
+            // a refusal, which a plain read of one key under the prefix (the lock) tells.
+            if entries.is_empty() {
+                lock_status(&consul, &app_env).await?;
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(entries)
+        })
+        .map_err(|e| explain_for(&*e, config, &Intent::read_deploys(&app_env)))?;
     if out.json {
         out.json(&entries)?;
         return Ok(ExitStatus::Ok);

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{context, deploy::target};
 use crate::cli::{LockAction, LockArgs};
 use crate::config::Config;
-use crate::explain::explain;
+use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus};
 use crate::output::{BOLD, GREEN, Output, YELLOW, env_name, paint};
 use crate::prompt::{Answer, confirm};
@@ -19,7 +19,7 @@ pub fn run(config: &Config, out: Output, args: &LockArgs) -> CommandResult {
             let consul = context::consul(config)?;
             let status = super::runtime()?
                 .block_on(lock_status(&consul, &app_env))
-                .map_err(|e| explain(&e, config))?;
+                .map_err(|e| explain_for(&e, config, &Intent::read_deploys(&app_env)))?;
             if out.json {
                 out.json(&match &status {
                     LockStatus::Held(held) => json!({"app_env": app_env.to_string(), "held": true, "holder": holder_json(held)}),
@@ -43,7 +43,7 @@ pub fn run(config: &Config, out: Output, args: &LockArgs) -> CommandResult {
             let runtime = super::runtime()?;
             let status = runtime
                 .block_on(lock_status(&consul, &app_env))
-                .map_err(|e| explain(&e, config))?;
+                .map_err(|e| explain_for(&e, config, &Intent::read_deploys(&app_env)))?;
             let LockStatus::Held(held) = status else {
                 if out.json {
                     out.json(&json!({"app_env": app_env.to_string(), "released": false, "was_held": false}))?;
@@ -70,7 +70,7 @@ pub fn run(config: &Config, out: Output, args: &LockArgs) -> CommandResult {
                     &settings.deployer,
                     settings.audit_retention,
                 ))
-                .map_err(|e| explain(&e, config))?;
+                .map_err(|e| explain_for(&e, config, &Intent::write_deploys(&app_env)))?;
             if out.json {
                 out.json(&json!({
                     "app_env": app_env.to_string(),

@@ -4,6 +4,19 @@ use duncan_core::plan::Plan;
 
 use crate::output::{BOLD, CYAN, DIM, YELLOW, env_name, paint};
 
+/// Writes the plan on stderr, for `--json` runs that ask before going ahead (stdout holds the
+/// JSON document alone).
+pub fn eprint_plan(plan: &Plan, verb: &str) {
+    use std::io::Write;
+    let mut err = anstream::stderr().lock();
+    for line in plan_lines(plan, verb) {
+        if writeln!(err, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = writeln!(err);
+}
+
 /// The plan as lines for stdout, in the Go tool's "You are about to deploy" shape.
 pub fn plan_lines(plan: &Plan, verb: &str) -> Vec<String> {
     let label = |name: &str| paint(BOLD, format!("{name:<9}"));

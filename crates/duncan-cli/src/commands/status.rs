@@ -1,5 +1,6 @@
 //! `duncan status` (alias `list`): what Marathon runs for each app/env, against Consul's record.
 
+use duncan_core::lock::lock_status;
 use duncan_core::names::{AppEnv, Tag};
 use duncan_core::status::{
     DEFAULT_STATUS_CONCURRENCY, Drift, GroupStatus, StatusError, status_many,
@@ -9,7 +10,7 @@ use serde_json::json;
 use super::context;
 use crate::cli::StatusArgs;
 use crate::config::Config;
-use crate::explain::explain;
+use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
 use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_width};
 
@@ -18,26 +19,31 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
     let targets = targets(config, args)?;
     let ctx = context::context(config)?;
     let runtime = super::runtime()?;
-    let results = runtime.block_on(status_many(&ctx, &targets, DEFAULT_STATUS_CONCURRENCY));
+    let results = runtime.block_on(async {
+        let results = status_many(&ctx, &targets, DEFAULT_STATUS_CONCURRENCY).await;
+        unhide_refusals(&ctx.consul, results).await
+    });
     let single = targets.len() == 1;
 
     // One target asked for by name: its error is the command's error.
-    if single && let Some((_, Err(error))) = results.first() {
+    if single && let Some((target, Err(error))) = results.first() {
         return Err(match error {
             StatusError::GroupNotFound { .. } => Failure::error(error.to_string())
                 .hint("check the app and environment names; `duncan status` with no --app lists the configured apps"),
-            _ => explain(error, config),
+            _ => explain_for(error, config, &Intent::read_deploys(target)),
         });
     }
-    // Every target failed for the same reason (Marathon or Consul down): say it once.
-    let all_unreachable = results.iter().all(|(_, r)| {
-        matches!(
-            r,
-            Err(StatusError::Marathon { .. } | StatusError::Consul { .. })
-        )
-    });
-    if all_unreachable && let Some((_, Err(error))) = results.first() {
-        return Err(explain(error, config));
+    // Nothing could be read (Marathon or Consul down, or not what they should be): say why
+    // once, rather than a table of errors that exits 0. Missing groups alone are a table.
+    if results.iter().all(|(_, r)| r.is_err())
+        && let Some((target, Err(error))) = results.iter().find(|(_, r)| {
+            matches!(
+                r,
+                Err(StatusError::Marathon { .. } | StatusError::Consul { .. })
+            )
+        })
+    {
+        return Err(explain_for(error, config, &Intent::read_deploys(target)));
     }
 
     if out.json {
@@ -82,6 +88,36 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
         }
     }
     Ok(ExitStatus::Ok)
+}
+
+/// Consul leaves out of a read what the token may not see, so "no `current` recorded" may hide
+/// a refusal: for each app/env without one, a plain read of one of its keys (the lock) tells.
+/// A refusal (or any failure of that read) becomes the app/env's error, never "not recorded".
+async fn unhide_refusals(
+    consul: &consul_client::Client,
+    results: Vec<(AppEnv, Result<GroupStatus, StatusError>)>,
+) -> Vec<(AppEnv, Result<GroupStatus, StatusError>)> {
+    let mut probes = tokio::task::JoinSet::new();
+    for (i, (target, result)) in results.iter().enumerate() {
+        if let Ok(status) = result
+            && status.current.is_none()
+        {
+            let (consul, target) = (consul.clone(), target.clone());
+            probes.spawn(async move { (i, lock_status(&consul, &target).await.err()) });
+        }
+    }
+    let mut results = results;
+    while let Some(joined) = probes.join_next().await {
+        if let Ok((i, Some(error))) = joined
+            && let Some((target, result)) = results.get_mut(i)
+        {
+            *result = Err(StatusError::Consul {
+                app_env: target.clone(),
+                source: Box::new(error),
+            });
+        }
+    }
+    results
 }
 
 /// How to end a drift: deploy the recorded tag again, or record the one that runs.
