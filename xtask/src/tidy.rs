@@ -35,6 +35,7 @@ const SLEEP_ALLOWED: &[&str] = &[
     "crates/consul-sim/tests/api/kv.rs",
     "crates/duncan-cli/tests/cli/failures.rs",
     "crates/duncan-cli/tests/cli/interrupt.rs",
+    "crates/duncan-cli/tests/cli/progress_lines.rs", // polls the sims for the deploy's steps
     "crates/duncan-cli/tests/cli/signals.rs", // polls the sims between the steps it signals at
     "crates/duncan-cli/tests/cli/sims.rs",
     "crates/duncan-core/tests/protocol_common/mod.rs",

@@ -642,11 +642,13 @@ where
             None => break,
         }
     }
+    let asked_at = Instant::now();
     let mut snap = match snapshot(marathon, target).await {
         Ok(snap) => snap,
         Err(error) => {
             limits.derive_unread();
-            state.read_failed(&error.to_string(), progress);
+            // Unreachable since the read was sent: its retries took time already.
+            state.read_failed(asked_at, &error.to_string(), progress);
             return Read::Running;
         }
     };

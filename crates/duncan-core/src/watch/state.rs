@@ -56,8 +56,8 @@ impl LoopState {
     }
 
     /// A read of the apps failed: says so, with how long Marathon has not answered.
-    pub(super) fn read_failed(&mut self, error: &str, progress: &ProgressSink) {
-        let since = *self.unreachable_since.get_or_insert_with(Instant::now);
+    pub(super) fn read_failed(&mut self, asked_at: Instant, error: &str, progress: &ProgressSink) {
+        let since = *self.unreachable_since.get_or_insert(asked_at);
         self.unreachable = true;
         progress.emit(Progress::MarathonUnreachable {
             for_secs: since.elapsed().as_secs(),
