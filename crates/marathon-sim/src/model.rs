@@ -82,9 +82,9 @@ pub(crate) fn normalize_app(mut def: Map<String, Value>, id: &str) -> Map<String
     def.insert("id".to_owned(), Value::String(id.to_owned()));
     let defaults = [
         ("instances", json!(1)),
-        ("cpus", json!(1.0)),
-        ("mem", json!(128.0)),
-        ("disk", json!(0.0)),
+        ("cpus", json!(1)),
+        ("mem", json!(128)),
+        ("disk", json!(0)),
         ("backoffSeconds", json!(1)),
         ("backoffFactor", json!(1.15)),
         ("maxLaunchDelaySeconds", json!(3600)),
@@ -100,7 +100,30 @@ pub(crate) fn normalize_app(mut def: Map<String, Value>, id: &str) -> Map<String
         s.entry("minimumHealthCapacity").or_insert(json!(1));
         s.entry("maximumOverCapacity").or_insert(json!(1));
     }
+    for value in def.values_mut() {
+        integral_numbers(value);
+    }
     def
+}
+
+/// Writes every whole number as an integer, as Marathon 1.5+ renders them (`"mem": 128`, not
+/// `128.0`; see `fixtures/marathon/real-groups/155_100.json`); fractions stay as they are.
+pub(crate) fn integral_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = f as i64;
+                *value = json!(whole);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 /// Checks the fields of a definition whose type the simulator relies on; returns

@@ -1,0 +1,222 @@
+//! What other people's Marathon clients rely on: each test names the real behaviour and where
+//! it comes from (a fixture under `fixtures/marathon/` or a Marathon source file).
+
+use std::time::Duration;
+
+use crate::support::*;
+use marathon_sim::SimOptions;
+use serde_json::{Value, json};
+
+const V1: &str = "registry.example/shop:v1";
+
+fn fast() -> SimOptions {
+    SimOptions::default().task_start(Duration::from_millis(20))
+}
+
+async fn get_text(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let res = client.get(url).send().await.expect("request is answered");
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap_or_default())
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = client.request(method, url);
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    let res = req.send().await.expect("request is answered");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Source: `real-groups/155_100.json` (Marathon 1.5+ writes `"mem": 10`, `"disk": 0`).
+#[tokio::test]
+async fn whole_numbers_render_as_integers_as_marathon_1_5_writes_them() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let mut web = app("web", V1, 1);
+    web["mem"] = json!(64.0);
+    web["cpus"] = json!(0.5);
+    web["disk"] = json!(0.0);
+    deploy(
+        &client,
+        &url,
+        "/shop",
+        &json!({"id": "/shop", "apps": [web]}),
+    )
+    .await;
+    let (status, text) = get_text(&client, &format!("{url}/v2/apps/shop/web")).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("\"mem\":64,"), "{text}");
+    assert!(text.contains("\"disk\":0,"), "{text}");
+    assert!(text.contains("\"cpus\":0.5"), "{text}");
+    assert!(!text.contains("64.0") && !text.contains("1.0,"), "{text}");
+    // Defaults filled in by the sim are integers too.
+    let bare = json!({"id": "/bare", "cmd": "sleep 1000"});
+    let (status, _) = send(
+        &client,
+        reqwest::Method::POST,
+        &format!("{url}/v2/apps"),
+        Some(&bare),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, text) = get_text(&client, &format!("{url}/v2/apps/bare")).await;
+    assert!(
+        text.contains("\"mem\":128") && text.contains("\"cpus\":1,"),
+        "{text}"
+    );
+    sim.shutdown().await;
+}
+
+/// Source: `examples/info.json` (Marathon 1.5) and `InfoResource.scala`: `http_port` only
+/// under `http_config` (marathon-python 0.13 reads `marathon_config` as `MarathonConfig`, which
+/// has no `http_port`), Marathon's `marathon_config` keys, `event_subscriber` null when none.
+#[tokio::test]
+async fn info_has_marathons_sections_and_keys() {
+    let (sim, client) = start(fast()).await;
+    let (status, info) = get_json(&client, &format!("{}/v2/info", sim.url())).await;
+    assert_eq!(status, 200);
+    let example: Value = serde_json::from_str(include_str!("data/info.json")).expect("fixture");
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&info["marathon_config"]),
+        keys(&example["marathon_config"])
+    );
+    assert_eq!(
+        keys(&info["zookeeper_config"]),
+        keys(&example["zookeeper_config"])
+    );
+    assert_eq!(keys(&info["http_config"]), keys(&example["http_config"]));
+    assert!(info["marathon_config"].get("http_port").is_none());
+    assert_eq!(info["http_config"]["http_port"], json!(sim.addr().port()));
+    assert_eq!(info["event_subscriber"], Value::Null);
+    assert_eq!(info["version"], json!("1.6.322"));
+    sim.shutdown().await;
+}
+
+/// Source: `AppsResource.scala` (1.6): `patch` updates with `allowCreation = false`.
+#[tokio::test]
+async fn patch_of_a_missing_app_is_404_and_creates_nothing() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let (status, body) = send(
+        &client,
+        reqwest::Method::PATCH,
+        &format!("{url}/v2/apps/ghost"),
+        Some(&json!({"instances": 2})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(body, json!({"message": "App '/ghost' does not exist"}));
+    let (status, _) = get_json(&client, &format!("{url}/v2/apps/ghost")).await;
+    assert_eq!(status, 404);
+    assert!(sim.control().deployment_history().is_empty());
+    sim.shutdown().await;
+}
+
+/// Source: `AppsResource.create`: the answer carries `TaskCounts.zero`, no tasks and the new
+/// deployment.
+#[tokio::test]
+async fn post_app_answers_zero_counts_no_tasks_and_its_deployment() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let (status, body) = send(
+        &client,
+        reqwest::Method::POST,
+        &format!("{url}/v2/apps"),
+        Some(&app("/web", V1, 3)),
+    )
+    .await;
+    assert_eq!(status, 201);
+    for key in [
+        "tasksStaged",
+        "tasksRunning",
+        "tasksHealthy",
+        "tasksUnhealthy",
+    ] {
+        assert_eq!(body[key], json!(0), "{key}: {body}");
+    }
+    assert_eq!(body["tasks"], json!([]));
+    let history = sim.control().deployment_history();
+    assert_eq!(body["deployments"], json!([{"id": history[0].id}]));
+    sim.shutdown().await;
+}
+
+/// Source: `PathId` validation reserves `tasks`, `versions` and `restart`: `/x/tasks/T` is a
+/// task path of `/x`, never an app id.
+#[tokio::test]
+async fn unserved_app_subpaths_answer_404_without_naming_them_an_app() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    deploy(
+        &client,
+        &url,
+        "/shop",
+        &json!({"id": "/shop", "apps": [app("web", V1, 1)]}),
+    )
+    .await;
+    let (status, body) = get_json(&client, &format!("{url}/v2/apps/shop/web/tasks/t1")).await;
+    assert_eq!(status, 404);
+    let text = body["message"].as_str().unwrap_or_default();
+    assert!(!text.contains("App '"), "{body}");
+    assert!(text.contains("/v2/apps/shop/web/tasks/t1"), "{body}");
+    sim.shutdown().await;
+}
+
+/// Source: `AppsResource.index` / `search`: `id` is a case-insensitive substring, `cmd` a
+/// substring of the command, `label` a label selector.
+#[tokio::test]
+async fn app_list_honours_id_cmd_and_label_filters() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let mut web = app("web", V1, 1);
+    web["labels"] = json!({"tier": "front", "team": "shop"});
+    let worker = json!({"id": "worker", "cmd": "python worker.py", "instances": 1, "labels": {"tier": "back"}});
+    deploy(
+        &client,
+        &url,
+        "/shop-x",
+        &json!({"id": "/shop-x", "apps": [web, worker]}),
+    )
+    .await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (_, all) = get_json(&client, &format!("{url}/v2/apps?id=SHOP-X/W")).await;
+    assert_eq!(ids(&all), ["/shop-x/web", "/shop-x/worker"]);
+    let (_, by_cmd) = get_json(&client, &format!("{url}/v2/apps?cmd=worker.py")).await;
+    assert_eq!(ids(&by_cmd), ["/shop-x/worker"]);
+    let (_, by_label) = get_json(&client, &format!("{url}/v2/apps?label=tier==front")).await;
+    assert_eq!(ids(&by_label), ["/shop-x/web"]);
+    let (_, by_set) = get_json(
+        &client,
+        &format!("{url}/v2/apps?label=tier%20in%20(front,back),team"),
+    )
+    .await;
+    assert_eq!(ids(&by_set), ["/shop-x/web"]);
+    let (_, none) = get_json(
+        &client,
+        &format!("{url}/v2/apps?label=tier!=front&cmd=nothing"),
+    )
+    .await;
+    assert_eq!(ids(&none), Vec::<String>::new());
+    sim.shutdown().await;
+}
