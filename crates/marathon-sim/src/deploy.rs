@@ -407,6 +407,7 @@ impl State {
         let version = self.new_version();
         let mut desired = BTreeMap::new();
         desired.insert(id.to_owned(), def);
+        self.assign_ports(&mut desired, &|_| true);
         let only = |other: &str| other == id;
         let changes = self.diff(&only, &desired, &version);
         let parent = model::parent(id);

@@ -66,6 +66,7 @@ impl State {
             .cloned()
             .collect();
         let scope = |id: &str| model::is_under(id, gid);
+        self.assign_ports(&mut desired, &|id| !scope(id));
         let changes = self.diff(&scope, &desired, &version);
         let result = self.apply(
             changes,

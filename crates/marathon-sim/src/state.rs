@@ -229,6 +229,22 @@ impl State {
         }
     }
 
+    /// Assigns the service ports `0` of the desired apps (see [`model::assign_service_ports`]);
+    /// `kept` says which current apps outside `desired` stay, so their ports stay taken.
+    pub(crate) fn assign_ports(&self, desired: &mut AppDefs, kept: &dyn Fn(&str) -> bool) {
+        let mut used: std::collections::BTreeSet<u64> = self
+            .apps
+            .iter()
+            .filter(|(id, _)| !desired.contains_key(*id) && kept(id))
+            .flat_map(|(_, a)| model::service_ports(&a.def))
+            .collect();
+        used.extend(desired.values().flat_map(model::service_ports));
+        for (id, def) in desired.iter_mut() {
+            let old = self.apps.get(id).map(|a| &a.def);
+            model::assign_service_ports(def, old, &mut used);
+        }
+    }
+
     // ----- tasks -----
 
     pub(crate) fn can_launch(&self, app: &str) -> bool {
@@ -266,7 +282,10 @@ impl State {
             health: None,
             next_at: Some(self.now.after(start)),
             slave_id: format!("sim-agent-S{}", self.task_seq % 3),
-            ports: vec![31000 + u16::try_from(self.task_seq % 1000).unwrap_or(0)],
+            // One host port per service port, as Marathon's offer matcher reserves them.
+            ports: (0..model::service_ports(&app.def).len())
+                .map(|k| 31000 + u16::try_from((self.task_seq * 7 + k as u64) % 2000).unwrap_or(0))
+                .collect(),
         };
         self.status_event(&task, "TASK_STAGING", "");
         self.tasks.entry(app_id.to_owned()).or_default().push(task);

@@ -220,3 +220,153 @@ async fn app_list_honours_id_cmd_and_label_filters() {
     assert_eq!(ids(&none), Vec::<String>::new());
     sim.shutdown().await;
 }
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    k.sort();
+    k
+}
+
+/// Source: `real-groups/155_100.json` (a real Marathon 1.5+): every app carries the same set
+/// of fields whatever was sent, and leaves `env`, `cmd`, `args`, `uris`, `fetch`,
+/// `dependencies`, `healthChecks` out when empty; containers and health checks have their
+/// defaults filled in (`AppHealthCheck`, `Container` of Marathon's RAML). marathon-lb reads
+/// `app['labels']` unguarded.
+#[tokio::test]
+async fn apps_are_written_with_every_field_a_real_marathon_writes() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let real: Value =
+        serde_json::from_str(include_str!("data/155_100.json")).expect("real group fixture");
+    let real_app = real["groups"][0]["apps"][0].clone();
+    let real_app = if real_app.is_null() {
+        real["apps"][0].clone()
+    } else {
+        real_app
+    };
+    let docker = json!({"id": "docker", "container": {"docker": {"image": V1}}, "env": {}, "cmd": null, "uris": []});
+    let bare = json!({"id": "bare", "cmd": "sleep 1000", "healthChecks": [{"protocol": "HTTP"}]});
+    deploy(
+        &client,
+        &url,
+        "/g",
+        &json!({"id": "/g", "apps": [docker, bare]}),
+    )
+    .await;
+    let (_, group) = get_json(&client, &format!("{url}/v2/groups/g")).await;
+    let apps = group["apps"].as_array().cloned().unwrap_or_default();
+    // Apps come in id order.
+    let (bare, docker) = (&apps[0], &apps[1]);
+    let mut want = keys(&real_app);
+    want.retain(|k| k != "env");
+    want.push("version".to_owned());
+    want.sort();
+    assert_eq!(keys(docker), want, "{docker}");
+    for omitted in [
+        "env",
+        "cmd",
+        "args",
+        "uris",
+        "fetch",
+        "dependencies",
+        "healthChecks",
+    ] {
+        assert!(
+            docker.get(omitted).is_none(),
+            "{omitted} left out when empty: {docker}"
+        );
+    }
+    assert_eq!(docker["labels"], json!({}));
+    assert_eq!(
+        keys(&docker["container"]),
+        keys(&real_app["container"]),
+        "{docker}"
+    );
+    assert_eq!(
+        keys(&docker["container"]["docker"]),
+        keys(&real_app["container"]["docker"])
+    );
+    assert_eq!(docker["killSelection"], json!("YOUNGEST_FIRST"));
+    assert_eq!(docker["networks"], json!([{"mode": "host"}]));
+    assert_eq!(bare["cmd"], json!("sleep 1000"));
+    assert!(
+        bare.get("container").is_none(),
+        "no container when none was sent"
+    );
+    assert_eq!(
+        bare["healthChecks"],
+        json!([{
+            "protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 300,
+            "intervalSeconds": 60, "maxConsecutiveFailures": 3, "timeoutSeconds": 20,
+            "delaySeconds": 15, "ipProtocol": "IPv4", "ignoreHttp1xx": false,
+        }])
+    );
+    sim.shutdown().await;
+}
+
+/// Source: `GroupManagerImpl.assignDynamicServicePorts` / `AssignDynamicServiceLogic`
+/// (`local_port_min` 10000) and `AppNormalization`'s default port definition
+/// (`real-groups/155_100.json`: `{"name":"default","port":10003,"protocol":"tcp"}`); tasks
+/// carry the app's `servicePorts` (`captures-1.4.5/AppsResource_show.md`, `EnrichedTask`).
+#[tokio::test]
+async fn service_ports_are_assigned_from_10000_and_kept_on_resubmission() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let two = json!({"id": "two", "cmd": "serve", "portDefinitions": [{"port": 0}, {"port": 0, "name": "admin"}]});
+    let fixed = json!({"id": "fixed", "cmd": "serve", "portDefinitions": [{"port": 10001, "protocol": "udp"}]});
+    let none = json!({"id": "none", "cmd": "serve"});
+    let bridge = json!({"id": "bridge", "container": {"type": "DOCKER", "docker": {"image": V1, "network": "BRIDGE", "portMappings": [{"containerPort": 80}]}}});
+    let body = json!({"id": "/p", "apps": [two, fixed, none, bridge]});
+    deploy(&client, &url, "/p", &body).await;
+    wait_idle(&client, &url).await;
+    let (_, group) = get_json(&client, &format!("{url}/v2/groups/p")).await;
+    let app = |id: &str| {
+        group["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["id"] == json!(format!("/p/{id}")))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // Apps come in id order: bridge, fixed, none, two.
+    assert_eq!(app("bridge")["portDefinitions"], json!([]));
+    assert_eq!(
+        app("bridge")["container"]["portMappings"][0]["servicePort"],
+        json!(10000)
+    );
+    assert_eq!(
+        app("bridge")["networks"],
+        json!([{"mode": "container/bridge"}])
+    );
+    assert_eq!(
+        app("fixed")["portDefinitions"],
+        json!([{"port": 10001, "protocol": "udp"}])
+    );
+    assert_eq!(
+        app("none")["portDefinitions"],
+        json!([{"name": "default", "port": 10002, "protocol": "tcp"}])
+    );
+    assert_eq!(
+        app("two")["portDefinitions"],
+        json!([{"port": 10003, "protocol": "tcp"}, {"port": 10004, "name": "admin", "protocol": "tcp"}])
+    );
+    let (_, tasks) = get_json(&client, &format!("{url}/v2/apps/p/two/tasks")).await;
+    assert_eq!(tasks["tasks"][0]["servicePorts"], json!([10003, 10004]));
+    assert_eq!(tasks["tasks"][0]["ports"].as_array().map(Vec::len), Some(2));
+
+    // The same definitions again: the ports stay, so nothing changes and no app restarts.
+    let before = sim.control().deployment_history().len();
+    deploy(&client, &url, "/p", &body).await;
+    wait_idle(&client, &url).await;
+    let (_, again) = get_json(&client, &format!("{url}/v2/groups/p")).await;
+    assert_eq!(again["apps"], group["apps"]);
+    assert_eq!(
+        sim.control().deployment_history()[before].affected_apps,
+        Vec::<String>::new()
+    );
+    sim.shutdown().await;
+}
