@@ -370,3 +370,24 @@ async fn service_ports_are_assigned_from_10000_and_kept_on_resubmission() {
     );
     sim.shutdown().await;
 }
+
+/// Source: `GroupsResource.updateOrCreate`: `scaleBy` sets every app of the group, subgroups
+/// included, to `ceil(instances × scaleBy)`; it is an action, not a stored field.
+#[tokio::test]
+async fn group_scale_by_multiplies_every_apps_instances_rounding_up() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let body = json!({"id": "/s", "apps": [app("a", V1, 3)], "groups": [{"id": "/s/sub", "apps": [app("b", V1, 1)]}]});
+    deploy(&client, &url, "/s", &body).await;
+    wait_idle(&client, &url).await;
+    deploy(&client, &url, "/s", &json!({"scaleBy": 1.5})).await;
+    wait_idle(&client, &url).await;
+    let (_, a) = get_json(&client, &format!("{url}/v2/apps/s/a")).await;
+    let (_, b) = get_json(&client, &format!("{url}/v2/apps/s/sub/b")).await;
+    assert_eq!(a["app"]["instances"], json!(5));
+    assert_eq!(b["app"]["instances"], json!(2));
+    assert_eq!(a["app"]["tasksRunning"], json!(5));
+    let (_, group) = get_json(&client, &format!("{url}/v2/groups/s")).await;
+    assert!(group.get("scaleBy").is_none(), "{group}");
+    sim.shutdown().await;
+}
