@@ -36,7 +36,7 @@
 //! A task is up when running and, if the app has health checks, healthy; apps without health
 //! checks report `tasksHealthy: 0`, as Marathon does. New tasks that never get healthy never fail a
 //! deployment: after `gracePeriodSeconds` and `maxConsecutiveFailures` failed checks they are
-//! killed (`unhealthy_task_kill_event`, `TASK_KILLED`) and relaunched with Marathon's backoff,
+//! killed (`unhealthy_instance_kill_event`, `TASK_KILLED`) and relaunched with Marathon's backoff,
 //! forever. Events go out the moment the simulation reaches them: `group_change_success`, then
 //! per step `deployment_info`, the tasks' `status_update_event` / `health_status_changed_event`,
 //! `deployment_step_success`, and finally `deployment_success` — or `deployment_step_failure` and

@@ -304,6 +304,24 @@ impl State {
             "version": task.version,
         });
         self.emit("status_update_event", body);
+        // Marathon 1.4+ follows every task status with its instance's new condition
+        // (`InstanceChangedEventsGenerator`).
+        let condition = match status {
+            "TASK_STAGING" => "Staging",
+            "TASK_RUNNING" => "Running",
+            "TASK_KILLED" => "Killed",
+            "TASK_FAILED" => "Failed",
+            _ => "Unknown",
+        };
+        let body = json!({
+            "instanceId": task.instance_id,
+            "condition": condition,
+            "runSpecId": task.app_id,
+            "agentId": task.slave_id,
+            "host": HOST,
+            "runSpecVersion": task.version,
+        });
+        self.emit("instance_changed_event", body);
     }
 
     fn health_event(&mut self, task: &Task, alive: bool) {
@@ -315,6 +333,13 @@ impl State {
             "alive": alive,
         });
         self.emit("health_status_changed_event", body);
+        let body = json!({
+            "instanceId": task.instance_id,
+            "runSpecId": task.app_id,
+            "runSpecVersion": task.version,
+            "healthy": alive,
+        });
+        self.emit("instance_health_changed_event", body);
     }
 
     /// Kills a task: `TASK_KILLED` and gone, as Marathon forgets terminal tasks.
@@ -469,16 +494,18 @@ impl State {
                         self.health_event(&task, false);
                     }
                     if params.max_failures > 0 && failures >= params.max_failures {
-                        // Marathon kills a task that failed too many health checks in a row.
+                        // Marathon kills a task that failed too many health checks in a row
+                        // (`UnhealthyInstanceKillEvent` since 1.4, with the instance).
                         let body = json!({
                             "appId": app_id,
                             "taskId": task.id,
+                            "instanceId": task.instance_id,
                             "version": task.version,
                             "reason": "503 Service Unavailable",
                             "host": HOST,
                             "slaveId": task.slave_id,
                         });
-                        self.emit("unhealthy_task_kill_event", body);
+                        self.emit("unhealthy_instance_kill_event", body);
                         self.fail(
                             app_id,
                             task_id,

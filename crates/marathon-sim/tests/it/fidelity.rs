@@ -391,3 +391,52 @@ async fn group_scale_by_multiplies_every_apps_instances_rounding_up() {
     assert!(group.get("scaleBy").is_none(), "{group}");
     sim.shutdown().await;
 }
+
+/// Source: Marathon 1.4+ `core/event/Events.scala`: `AddHealthCheck`, `InstanceChanged`
+/// (after each `MesosStatusUpdateEvent`), `InstanceHealthChanged`, `RemoveHealthCheck` and
+/// `AppTerminatedEvent` when `StopApplication` ends.
+#[tokio::test]
+async fn events_of_instances_health_checks_and_terminated_apps_are_emitted() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let mut stream = subscribe(&client, &url, "").await;
+    deploy(
+        &client,
+        &url,
+        "/e",
+        &json!({"id": "/e", "apps": [app("web", V1, 1)]}),
+    )
+    .await;
+    let seen = stream.until(|k, _| k == "deployment_success").await;
+    let find = |kind: &str| seen.iter().find(|(k, _)| k == kind).map(|(_, d)| d.clone());
+    let add = find("add_health_check_event").expect("add_health_check_event");
+    assert_eq!(add["appId"], json!("/e/web"));
+    assert_eq!(add["healthCheck"]["path"], json!("/health"));
+    let running = seen
+        .iter()
+        .find(|(k, d)| k == "instance_changed_event" && d["condition"] == json!("Running"))
+        .map(|(_, d)| d.clone())
+        .expect("instance_changed_event Running");
+    assert_eq!(running["runSpecId"], json!("/e/web"));
+    assert!(running["instanceId"].is_string() && running["runSpecVersion"].is_string());
+    let healthy = find("instance_health_changed_event").expect("instance_health_changed_event");
+    assert_eq!(healthy["healthy"], json!(true));
+    assert_eq!(healthy["instanceId"], running["instanceId"]);
+
+    let res = client
+        .delete(format!("{url}/v2/apps/e/web"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 200);
+    let seen = stream.until(|k, _| k == "deployment_success").await;
+    let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(kinds.contains(&"remove_health_check_event"), "{kinds:?}");
+    let terminated = seen
+        .iter()
+        .find(|(k, _)| k == "app_terminated_event")
+        .map(|(_, d)| d.clone())
+        .expect("app_terminated_event");
+    assert_eq!(terminated["appId"], json!("/e/web"));
+    sim.shutdown().await;
+}
