@@ -193,6 +193,73 @@ pub(crate) fn ensure_installed(packages: &[&DebianPackage]) -> Result<()> {
     Ok(())
 }
 
+/// Where the independent client libraries go: `<target>/clients/{node,python}`.
+pub(crate) fn clients_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::project_root().join("target"))
+        .join("clients")
+}
+
+/// Installs, when missing, the other people's clients the `clients` tests run against the
+/// sims — node-consul 2.x from npm and marathon-python from PyPI — under [`clients_dir`], and
+/// returns the environment that tells the tests where they are.
+pub(crate) fn ensure_client_libraries() -> Result<Vec<(&'static str, String)>> {
+    let dir = clients_dir();
+    let node = dir.join("node");
+    let python = dir.join("python");
+    let installs: [(&Path, &str, Vec<String>); 2] = [
+        (
+            &node,
+            "node_modules/consul/package.json",
+            vec![
+                "npm".into(),
+                "install".into(),
+                "--no-audit".into(),
+                "--no-fund".into(),
+                "--prefix".into(),
+                node.display().to_string(),
+                "consul@2".into(),
+            ],
+        ),
+        (
+            &python,
+            "marathon/__init__.py",
+            vec![
+                "python3".into(),
+                "-m".into(),
+                "pip".into(),
+                "install".into(),
+                "--quiet".into(),
+                "--target".into(),
+                python.display().to_string(),
+                "marathon==0.13.0".into(),
+            ],
+        ),
+    ];
+    for (at, probe, command) in installs {
+        if at.join(probe).exists() {
+            continue;
+        }
+        eprintln!("installing a client the tests need: {}", command.join(" "));
+        let ok = Command::new(&command[0])
+            .args(&command[1..])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok || !at.join(probe).exists() {
+            bail!(
+                "the client tests need `{}` and it failed; run it by hand and try again",
+                command.join(" ")
+            );
+        }
+    }
+    Ok(vec![
+        ("DUNCAN_NODE_CLIENTS", node.display().to_string()),
+        ("DUNCAN_PYTHON_CLIENTS", python.display().to_string()),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;

@@ -15,6 +15,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     eprintln!("$ cargo xtask tidy");
     crate::tidy::run(&[])?;
     system::ensure_installed(&[&system::DOCKER_REGISTRY, &system::OPENSSL])?;
+    let clients = system::ensure_client_libraries()?;
+    let clients: Vec<(&str, &str)> = clients.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cargo = cargo();
     run_step(&cargo, &["fmt", "--all", "--", "--check"])?;
     run_step(
@@ -28,9 +30,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             "warnings",
         ],
     )?;
-    run_step(
+    run_step_with_env(
         &cargo,
         &["nextest", "run", "--workspace", "--no-tests=fail"],
+        &clients,
     )?;
     run_step(&cargo, &["test", "--doc", "--workspace"])?;
     run_step_with_env(

@@ -48,7 +48,21 @@
 //! - Sessions (TTL 10 s–24 h, expiry 2×TTL after the last renewal, lock-delay default 15 s and
 //!   capped at 60 s, `release` / `delete` behaviour, case-insensitive fields).
 //! - User events (`fire`, `list`, last 256, Consul's 512-byte Serf limit on the encoded event),
-//!   `status/leader`, `status/peers`, `agent/self`, `acl/token/self`.
+//!   `status/leader`, `status/peers`, `agent/self` (with a single server's `Stats`:
+//!   `consul.leader_addr`, `raft`, `serf_lan`, `serf_wan`, `runtime`, all values strings),
+//!   `acl/token/self`.
+//! - The legacy ACL endpoints (`acl/create`, `update`, `destroy`, `info`, `clone`, `list`)
+//!   answer `410` with Consul 1.11+'s text; with ACLs off every `/v1/acl/…` endpoint answers
+//!   `401 ACL support disabled`.
+//!
+//! # What it serves, and what not
+//!
+//! Served: `/v1/kv/…`, `/v1/txn`, `/v1/session/{create,renew,destroy,info,list,node}`,
+//! `/v1/event/{fire,list}`, `/v1/status/{leader,peers}`, `/v1/agent/self`,
+//! `/v1/acl/token/self` and the `/v1/acl/…` answers above. Everything else — catalog, health,
+//! agent services and checks, the other ACL endpoints when ACLs are on (tokens, policies,
+//! roles, bootstrap), operator, connect, config entries, snapshots, `/v1/event/…` watches by
+//! other means — answers Go's `404 page not found`.
 //!
 //! # Where it is simpler than Consul
 //!
@@ -56,7 +70,8 @@
 //! create sessions and fire or read events, as if its policy also held
 //! `session_prefix "" { policy = "write" }` and `event_prefix "" { policy = "write" }`.
 //! `agent/self` needs the management token. Transactions accept KV operations only. There is
-//! one node (`consul-sim`) with one check (`serfHealth`). ACL denials read `Permission denied`
+//! one node (`consul-sim`, or the name [`SimOptions::node_name`] / `--node-name` gives) with one
+//! check (`serfHealth`). ACL denials read `Permission denied`
 //! exactly, as older Consul releases write it; newer ones append the accessor and permission
 //! after a colon, so clients should match the prefix. A blocking query on a key that does not
 //! exist wakes on any KV write (Consul may wake such a query early too) and then answers 404
@@ -100,6 +115,9 @@ pub use acl::{Access, PolicyError, PolicyFile, PolicyToken, Rule};
 use acl::{AclTable, TokenEntry};
 use shared::{Shared, lock};
 
+/// The node name when [`SimOptions::node_name`] is not given.
+pub const DEFAULT_NODE_NAME: &str = "consul-sim";
+
 /// How long the background task waits between TTL checks (in real time).
 const EXPIRY_TICK: Duration = Duration::from_millis(100);
 
@@ -109,6 +127,7 @@ pub struct SimOptions {
     listen: SocketAddr,
     master_token: Option<String>,
     tokens: Vec<(String, Vec<Rule>)>,
+    node_name: String,
 }
 
 impl std::fmt::Debug for SimOptions {
@@ -128,6 +147,7 @@ impl Default for SimOptions {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             master_token: None,
             tokens: Vec::new(),
+            node_name: DEFAULT_NODE_NAME.to_owned(),
         }
     }
 }
@@ -148,6 +168,13 @@ impl SimOptions {
     /// Adds a token with `key_prefix` rules. Adding a token also turns ACL mode on.
     pub fn token(mut self, secret: impl Into<String>, rules: Vec<Rule>) -> Self {
         self.tokens.push((secret.into(), rules));
+        self
+    }
+
+    /// The node's name, as `agent/self` and sessions report it (default `consul-sim`; the
+    /// test suites of Consul clients expect `node1`, Consul's own dev-agent name in them).
+    pub fn node_name(mut self, name: impl Into<String>) -> Self {
+        self.node_name = name.into();
         self
     }
 
@@ -205,7 +232,7 @@ impl ConsulSim {
         }
         let listener = TcpListener::bind(options.listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(acl));
+        let shared = Arc::new(Shared::new(acl, options.node_name));
         let (stop, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(server::serve(listener, shared.clone(), stop_rx));
         let ticker = shared.clone();

@@ -1,7 +1,7 @@
 //! The `consul-sim` binary: serves the simulated Consul until SIGINT or SIGTERM.
 //!
 //! ```text
-//! consul-sim [--listen ADDR] [--acl-master-token TOKEN] [--policy-file FILE]
+//! consul-sim [--listen ADDR] [--node-name NAME] [--acl-master-token TOKEN] [--policy-file FILE]
 //! ```
 //!
 //! The first line on stdout is `listening on http://ADDR` (with the real port when 0 was asked).
@@ -13,9 +13,10 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use consul_sim::{ConsulSim, PolicyFile, SimOptions};
 
-const USAGE: &str = "usage: consul-sim [--listen ADDR] [--acl-master-token TOKEN] [--policy-file FILE]
+const USAGE: &str = "usage: consul-sim [--listen ADDR] [--node-name NAME] [--acl-master-token TOKEN] [--policy-file FILE]
 
   --listen ADDR              address to listen on (default 127.0.0.1:8500; port 0 picks one)
+  --node-name NAME           the node's name in agent/self and sessions (default consul-sim)
   --acl-master-token TOKEN   turn ACLs on; TOKEN may do anything
   --policy-file FILE         JSON tokens and key_prefix rules:
                              {\"tokens\":[{\"secret\":\"…\",\"rules\":[{\"prefix\":\"deploys/a/\",\"access\":\"write\"}]}]}";
@@ -25,6 +26,7 @@ struct Args {
     listen: SocketAddr,
     master_token: Option<String>,
     policy_file: Option<PathBuf>,
+    node_name: Option<String>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<Args>> {
@@ -32,6 +34,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
         listen: SocketAddr::from(([127, 0, 0, 1], 8500)),
         master_token: None,
         policy_file: None,
+        node_name: None,
     };
     while let Some(arg) = args.next() {
         // Both `--flag value` and `--flag=value` are accepted.
@@ -53,6 +56,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
                     format!("--listen {raw:?} is not an address like 127.0.0.1:8500")
                 })?;
             }
+            "--node-name" => parsed.node_name = Some(value("--node-name")?),
             "--acl-master-token" => parsed.master_token = Some(value("--acl-master-token")?),
             "--policy-file" => parsed.policy_file = Some(PathBuf::from(value("--policy-file")?)),
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
@@ -95,6 +99,9 @@ async fn main() -> anyhow::Result<()> {
     let mut options = SimOptions::default().listen(args.listen);
     if let Some(token) = args.master_token {
         options = options.acl_master_token(token);
+    }
+    if let Some(name) = args.node_name {
+        options = options.node_name(name);
     }
     if let Some(path) = args.policy_file {
         let text = std::fs::read_to_string(&path)
@@ -145,6 +152,8 @@ mod tests {
         let err = parse(&["--bogus"]).err().map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("unknown argument") && e.contains("usage:")));
         assert!(parse(&["--listen"]).is_err());
+        let named = parse(&["--node-name", "node1"]).ok().flatten();
+        assert_eq!(named.and_then(|a| a.node_name).as_deref(), Some("node1"));
         assert!(parse(&["--listen", "nope"]).is_err());
     }
 }

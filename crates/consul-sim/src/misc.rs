@@ -60,10 +60,92 @@ pub(crate) async fn agent_self(State(shared): State<Arc<Shared>>, req: Request) 
             "Tags": {"dc": DATACENTER, "role": "consul", "build": VERSION},
             "Status": 1,
         },
-        "Stats": {},
+        "Stats": stats(&ctx.shared, node),
         "Meta": {},
     });
     json(StatusCode::OK, &body, &ctx.query)
+}
+
+/// `Stats` of `agent/self` as a single bootstrapped server reports them (Consul's
+/// `agent/agent.go` `Stats`: every value a string): `agent`, `consul` (with `leader_addr`),
+/// `raft`, `serf_lan`, `serf_wan` and `runtime`.
+fn stats(shared: &Shared, node: &str) -> serde_json::Value {
+    let index = shared.read(|s| s.index).to_string();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .to_string();
+    let serf = json_value!({
+        "coordinate_resets": "0", "encrypted": "false", "event_queue": "0", "event_time": "1",
+        "failed": "0", "health_score": "0", "intent_queue": "0", "left": "0",
+        "member_time": "1", "members": "1", "query_queue": "0", "query_time": "1",
+    });
+    json_value!({
+        "agent": {"check_monitors": "0", "check_ttls": "0", "checks": "0", "services": "0"},
+        "build": {"prerelease": "", "revision": "consul-sim", "version": VERSION, "version_metadata": ""},
+        "consul": {
+            "acl": if lock(&shared.acl).enabled { "enabled" } else { "disabled" },
+            "bootstrap": "true",
+            "known_datacenters": "1",
+            "leader": "true",
+            "leader_addr": LEADER,
+            "server": "true",
+        },
+        "raft": {
+            "applied_index": index,
+            "commit_index": index,
+            "fsm_pending": "0",
+            "last_contact": "0",
+            "last_log_index": index,
+            "last_log_term": "2",
+            "last_snapshot_index": "0",
+            "last_snapshot_term": "0",
+            "latest_configuration": format!("[{{Suffrage:Voter ID:{node} Address:{LEADER}}}]"),
+            "latest_configuration_index": "0",
+            "num_peers": "0",
+            "protocol_version": "3",
+            "protocol_version_max": "3",
+            "protocol_version_min": "0",
+            "snapshot_version_max": "1",
+            "snapshot_version_min": "0",
+            "state": "Leader",
+            "term": "2",
+        },
+        "runtime": {
+            "arch": std::env::consts::ARCH,
+            "cpu_count": cpus,
+            "goroutines": "100",
+            "max_procs": cpus,
+            "os": std::env::consts::OS,
+            "version": "go1.22.12",
+        },
+        "serf_lan": serf,
+        "serf_wan": serf,
+    })
+}
+
+/// Removed legacy ACL endpoints (Consul ≥ 1.11, `agent/acl_endpoint_legacy.go`).
+const LEGACY_ACL: [&str; 6] = ["create", "update", "destroy", "info", "clone", "list"];
+
+/// Every other `/v1/acl/…` path: the removed legacy endpoints answer 410 with Consul's
+/// message, ACL endpoints with ACLs off Consul's 401 `ACL support disabled`; the ACL endpoints
+/// the sim does not implement answer 404.
+pub(crate) async fn acl_other(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let path = req.uri().path();
+    let first = path
+        .strip_prefix("/v1/acl/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    if LEGACY_ACL.contains(&first) {
+        return text(
+            StatusCode::GONE,
+            format!("Endpoint {path} for the legacy ACL system was removed in Consul 1.11."),
+        );
+    }
+    if !lock(&shared.acl).enabled {
+        return text(StatusCode::UNAUTHORIZED, "ACL support disabled");
+    }
+    not_found().await
 }
 
 /// `GET /v1/acl/token/self`.

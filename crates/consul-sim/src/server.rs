@@ -36,6 +36,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/status/peers", get(misc::peers))
         .route("/v1/agent/self", get(misc::agent_self))
         .route("/v1/acl/token/self", get(misc::token_self))
+        .route("/v1/acl/{*rest}", any(misc::acl_other))
         .fallback(misc::not_found)
         .with_state(shared)
 }

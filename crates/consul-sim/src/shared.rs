@@ -65,7 +65,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(acl: AclTable) -> Self {
+    pub fn new(acl: AclTable, node: String) -> Self {
         Shared {
             state: Mutex::new(State::booted()),
             changes: watch::channel(0).0,
@@ -75,7 +75,7 @@ impl Shared {
             paused: watch::channel(false).0,
             log: Mutex::new(Vec::new()),
             received: Mutex::new(0),
-            node: "consul-sim".to_owned(),
+            node,
         }
     }
 

@@ -249,7 +249,11 @@ impl State {
         for change in changes {
             match change {
                 Change::Stop(id) => {
-                    self.apps.remove(&id);
+                    let removed = self.apps.remove(&id);
+                    if removed.is_some_and(|a| a.health().is_some()) {
+                        // Its health checks stop with it (`RemoveHealthCheck`).
+                        self.emit("remove_health_check_event", json!({"appId": id}));
+                    }
                 }
                 Change::Start(app) | Change::Scale(app) | Change::Restart(app) => {
                     let id = app.id().to_owned();
@@ -407,6 +411,7 @@ impl State {
         let version = self.new_version();
         let mut desired = BTreeMap::new();
         desired.insert(id.to_owned(), def);
+        self.assign_ports(&mut desired, &|_| true);
         let only = |other: &str| other == id;
         let changes = self.diff(&only, &desired, &version);
         let parent = model::parent(id);

@@ -22,6 +22,9 @@ impl State {
         dry_run: bool,
     ) -> Result<Applied, Rejection> {
         let version = self.new_version();
+        if let Some(factor) = body.get("scaleBy") {
+            return self.scale_group(gid, factor, force, dry_run, version);
+        }
         let mut desired = BTreeMap::new();
         let mut groups = BTreeMap::new();
         let mut errors = Vec::new();
@@ -66,6 +69,7 @@ impl State {
             .cloned()
             .collect();
         let scope = |id: &str| model::is_under(id, gid);
+        self.assign_ports(&mut desired, &|id| !scope(id));
         let changes = self.diff(&scope, &desired, &version);
         let result = self.apply(
             changes,
@@ -86,6 +90,52 @@ impl State {
         Ok(result)
     }
 
+    /// `{"scaleBy": f}`: every app of the group, at any depth, runs `ceil(instances × f)`
+    /// instances and the rest of the body is ignored (`GroupsResource.updateOrCreate`:
+    /// `(app.instances * scaleBy).ceil`); nothing of it is stored.
+    fn scale_group(
+        &mut self,
+        gid: &str,
+        factor: &Value,
+        force: bool,
+        dry_run: bool,
+        version: String,
+    ) -> Result<Applied, Rejection> {
+        let Some(factor) = factor.as_f64().filter(|f| f.is_finite() && *f >= 0.0) else {
+            return Err(Rejection::Invalid(vec![(
+                "/scaleBy".to_owned(),
+                "error.expected.jsnumber".to_owned(),
+            )]));
+        };
+        if !self.groups.contains_key(gid) {
+            return Err(Rejection::NotFound(format!("Group '{gid}' does not exist")));
+        }
+        let scope = |id: &str| model::is_under(id, gid);
+        let desired: BTreeMap<String, Map<String, Value>> = self
+            .apps
+            .iter()
+            .filter(|(id, _)| scope(id))
+            .map(|(id, app)| {
+                let mut def = app.def.clone();
+                #[allow(
+                    clippy::cast_precision_loss,
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss
+                )]
+                let scaled = (app.instances() as f64 * factor).ceil() as u64;
+                def.insert("instances".to_owned(), Value::from(scaled));
+                (id.clone(), def)
+            })
+            .collect();
+        let changes = self.diff(&scope, &desired, &version);
+        let target = GroupTarget {
+            groups: BTreeMap::new(),
+            removed_groups: Vec::new(),
+            event_group: gid,
+        };
+        self.apply(changes, target, force, dry_run, version)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn desired_group(
         &self,
@@ -103,7 +153,10 @@ impl State {
             .map(|g| g.extra.clone())
             .unwrap_or_default();
         for (k, v) in body {
-            if !matches!(k.as_str(), "id" | "apps" | "groups" | "version" | "pods") {
+            if !matches!(
+                k.as_str(),
+                "id" | "apps" | "groups" | "version" | "pods" | "scaleBy"
+            ) {
                 extra.insert(k.clone(), v.clone());
             }
         }

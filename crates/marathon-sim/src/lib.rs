@@ -1,7 +1,15 @@
 //! A server that answers Marathon's REST API and simulates deployments over time, for tests.
 //!
-//! `marathon-sim` speaks Marathon 1.4–1.6's REST API v2: groups, apps, deployments and the
-//! server-sent event stream, at `/` and under DC/OS's `/service/marathon`. Deployments are built
+//! `marathon-sim` answers as **Marathon 1.6.322** (`/v2/info` says so): its REST API v2 —
+//! groups, apps, deployments and the server-sent event stream — at `/` and under DC/OS's
+//! `/service/marathon`. Apps are written as a real 1.5+ writes them
+//! (`fixtures/marathon/real-groups/`): every field of `AppDefinition` with its default
+//! (`labels`, `constraints`, `portDefinitions`, `requirePorts`, `networks`, `executor`, `gpus`,
+//! `killSelection`, `unreachableStrategy`, `upgradeStrategy`, backoff, …), container and
+//! health-check defaults filled in, empty optional fields (`env`, `cmd`, `args`, `uris`,
+//! `fetch`, `dependencies`, `healthChecks`, …) left out, whole numbers as integers. Service
+//! ports `0` are assigned from 10000 up (an app keeps the ports it had), an app without ports
+//! on the host network gets Marathon's default port definition, and tasks carry `servicePorts`. Deployments are built
 //! from the change a `PUT` makes and advance over *simulated* time as tasks start and pass or
 //! fail health checks, with the events Marathon emits, in its order and wire format. How tasks of
 //! an image behave is set by rules on the image (see [`TaskOutcome`]).
@@ -11,16 +19,24 @@
 //! | request | answer |
 //! | --- | --- |
 //! | `GET /ping` | `pong` (no auth, also while there is no leader) |
-//! | `GET /v2/info`, `GET /v2/leader` | Marathon 1.4.5's info; this server as leader |
+//! | `GET /v2/info`, `GET /v2/leader` | Marathon 1.6's info (`http_config`, `marathon_config`, `zookeeper_config`, `event_subscriber: null`); this server as leader |
 //! | `GET /v2/groups[/{id}]` | the group; no `embed` means `group.groups` + `group.apps`, any `embed` replaces that set (`group.apps.counts`, `.tasks`, `.deployments`, `.lastTaskFailure`) |
 //! | `GET /v2/groups/{id}/versions` | stored versions, newest first |
+//! | `PUT /v2/groups/{id}` with `{"scaleBy": f}` | every app of the group at `ceil(instances × f)` |
 //! | `PUT /v2/groups[/{id}]` (`force`, `dryRun`), `POST /v2/groups` | `{"version","deploymentId"}` + `Marathon-Deployment-Id`; `apps` (and `groups`) are the complete set, unchanged apps keep their version, unknown fields are kept; a `version` in the body rolls the group back to that version and ignores the rest, as Marathon does; `dryRun` answers `{"steps":[…]}` |
 //! | `DELETE /v2/groups/{id}` | stops its apps |
-//! | `GET /v2/apps` (`embed=apps.tasks`, …), `GET /v2/apps/{id}`, `GET /v2/apps/{id}/tasks` | counts and deployments always; one app also has its tasks (with `healthCheckResults`) and `lastTaskFailure` |
-//! | `PUT`/`PATCH /v2/apps/{id}` (`force`, `partialUpdate`, default `true`), `POST /v2/apps`, `DELETE /v2/apps/{id}` | 201 when created, else 200 with the deployment |
+//! | `GET /v2/apps` (`embed=apps.tasks`, …; `id` case-insensitive substring, `cmd` substring, `label` selector), `GET /v2/apps/{id}`, `GET /v2/apps/{id}/tasks` | counts and deployments always; one app also has its tasks (with `healthCheckResults`) and `lastTaskFailure` |
+//! | `PUT /v2/apps/{id}` (`force`, `partialUpdate`, default `true`), `PATCH /v2/apps/{id}`, `POST /v2/apps`, `DELETE /v2/apps/{id}` | PUT: 201 when created, else 200 with the deployment; PATCH never creates (404); POST: 201 with zero counts, `tasks: []` and its deployment |
 //! | `GET /v2/deployments` | `id, version, affectedApps, steps, currentActions, currentStep, totalSteps` |
 //! | `DELETE /v2/deployments/{id}` | 200 with the rollback deployment; `force=true`: 202, no rollback; unknown: 404 |
 //! | `GET /v2/events` | only with exactly `Accept: text/event-stream` (else Jetty's 405); `event_type` (repeatable), `plan-format=light` |
+//!
+//! **Not served** (404 `URI not found: …`, or 405 for a method a served path lacks): `/v2/tasks`,
+//! `POST /v2/tasks/delete`, `DELETE /v2/apps/{id}/tasks[/{taskId}]`, `POST
+//! /v2/apps/{id}/restart`, `/v2/apps/{id}/versions`, `/v2/queue`, `DELETE /v2/leader`, pods,
+//! `/v2/eventSubscriptions`, `/v2/plugins`, `/metrics`. A legacy Docker `network` is moved to
+//! `networks` as 1.5 does, but nothing else is validated beyond ids, `instances` and
+//! `upgradeStrategy`.
 //!
 //! Errors have Marathon's shapes: 400 `{"message":"Invalid JSON","details":[…]}`, 422
 //! `{"message":"Object is not valid","details":[{"path","errors"}]}`, 404 `{"message":"Group '/x'
@@ -36,9 +52,12 @@
 //! A task is up when running and, if the app has health checks, healthy; apps without health
 //! checks report `tasksHealthy: 0`, as Marathon does. New tasks that never get healthy never fail a
 //! deployment: after `gracePeriodSeconds` and `maxConsecutiveFailures` failed checks they are
-//! killed (`unhealthy_task_kill_event`, `TASK_KILLED`) and relaunched with Marathon's backoff,
+//! killed (`unhealthy_instance_kill_event`, `TASK_KILLED`) and relaunched with Marathon's backoff,
 //! forever. Events go out the moment the simulation reaches them: `group_change_success`, then
-//! per step `deployment_info`, the tasks' `status_update_event` / `health_status_changed_event`,
+//! per step `deployment_info`, `add_health_check_event` for a started version, the tasks'
+//! `status_update_event` (each followed by `instance_changed_event`) and
+//! `health_status_changed_event` (with `instance_health_changed_event`),
+//! `remove_health_check_event` and `app_terminated_event` for stopped apps,
 //! `deployment_step_success`, and finally `deployment_success` — or `deployment_step_failure` and
 //! `deployment_failed` when a forced change or a cancel ends it.
 //!

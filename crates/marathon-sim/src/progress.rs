@@ -107,6 +107,23 @@ impl State {
         let Some(app) = self.apps.get(&action.app) else {
             return;
         };
+        if matches!(action.kind, ActionKind::Start | ActionKind::Restart) {
+            // The health-check manager starts checking the new version (`AddHealthCheck`).
+            let checks: Vec<Value> = app
+                .def
+                .get("healthChecks")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let (app_id, version) = (action.app.clone(), app.version.clone());
+            for check in checks {
+                let body = json!({"appId": app_id, "version": version, "healthCheck": check});
+                self.emit("add_health_check_event", body);
+            }
+        }
+        let Some(app) = self.apps.get(&action.app) else {
+            return;
+        };
         if action.kind != ActionKind::Restart {
             return;
         }
@@ -140,6 +157,8 @@ impl State {
                 for id in self.task_ids(&action.app, |_| true) {
                     self.kill(&action.app, &id);
                 }
+                // `StopApplication` ends with the app's `AppTerminatedEvent`.
+                self.emit("app_terminated_event", json!({"appId": action.app}));
                 true
             }
             ActionKind::Scale => {

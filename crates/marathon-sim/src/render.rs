@@ -15,6 +15,7 @@ impl State {
             "startedAt": task.started_at.map(|s| self.ts(s)),
             "stagedAt": self.ts(task.staged_at),
             "ports": task.ports,
+            "servicePorts": self.apps.get(&task.app_id).map(|a| model::service_ports(&a.def)).unwrap_or_default(),
             "version": task.version,
             "ipAddresses": [{"ipAddress": HOST, "protocol": "IPv4"}],
             "appId": task.app_id,

@@ -229,6 +229,22 @@ impl State {
         }
     }
 
+    /// Assigns the service ports `0` of the desired apps (see [`model::assign_service_ports`]);
+    /// `kept` says which current apps outside `desired` stay, so their ports stay taken.
+    pub(crate) fn assign_ports(&self, desired: &mut AppDefs, kept: &dyn Fn(&str) -> bool) {
+        let mut used: std::collections::BTreeSet<u64> = self
+            .apps
+            .iter()
+            .filter(|(id, _)| !desired.contains_key(*id) && kept(id))
+            .flat_map(|(_, a)| model::service_ports(&a.def))
+            .collect();
+        used.extend(desired.values().flat_map(model::service_ports));
+        for (id, def) in desired.iter_mut() {
+            let old = self.apps.get(id).map(|a| &a.def);
+            model::assign_service_ports(def, old, &mut used);
+        }
+    }
+
     // ----- tasks -----
 
     pub(crate) fn can_launch(&self, app: &str) -> bool {
@@ -266,7 +282,10 @@ impl State {
             health: None,
             next_at: Some(self.now.after(start)),
             slave_id: format!("sim-agent-S{}", self.task_seq % 3),
-            ports: vec![31000 + u16::try_from(self.task_seq % 1000).unwrap_or(0)],
+            // One host port per service port, as Marathon's offer matcher reserves them.
+            ports: (0..model::service_ports(&app.def).len())
+                .map(|k| 31000 + u16::try_from((self.task_seq * 7 + k as u64) % 2000).unwrap_or(0))
+                .collect(),
         };
         self.status_event(&task, "TASK_STAGING", "");
         self.tasks.entry(app_id.to_owned()).or_default().push(task);
@@ -285,6 +304,24 @@ impl State {
             "version": task.version,
         });
         self.emit("status_update_event", body);
+        // Marathon 1.4+ follows every task status with its instance's new condition
+        // (`InstanceChangedEventsGenerator`).
+        let condition = match status {
+            "TASK_STAGING" => "Staging",
+            "TASK_RUNNING" => "Running",
+            "TASK_KILLED" => "Killed",
+            "TASK_FAILED" => "Failed",
+            _ => "Unknown",
+        };
+        let body = json!({
+            "instanceId": task.instance_id,
+            "condition": condition,
+            "runSpecId": task.app_id,
+            "agentId": task.slave_id,
+            "host": HOST,
+            "runSpecVersion": task.version,
+        });
+        self.emit("instance_changed_event", body);
     }
 
     fn health_event(&mut self, task: &Task, alive: bool) {
@@ -296,6 +333,13 @@ impl State {
             "alive": alive,
         });
         self.emit("health_status_changed_event", body);
+        let body = json!({
+            "instanceId": task.instance_id,
+            "runSpecId": task.app_id,
+            "runSpecVersion": task.version,
+            "healthy": alive,
+        });
+        self.emit("instance_health_changed_event", body);
     }
 
     /// Kills a task: `TASK_KILLED` and gone, as Marathon forgets terminal tasks.
@@ -450,16 +494,18 @@ impl State {
                         self.health_event(&task, false);
                     }
                     if params.max_failures > 0 && failures >= params.max_failures {
-                        // Marathon kills a task that failed too many health checks in a row.
+                        // Marathon kills a task that failed too many health checks in a row
+                        // (`UnhealthyInstanceKillEvent` since 1.4, with the instance).
                         let body = json!({
                             "appId": app_id,
                             "taskId": task.id,
+                            "instanceId": task.instance_id,
                             "version": task.version,
                             "reason": "503 Service Unavailable",
                             "host": HOST,
                             "slaveId": task.slave_id,
                         });
-                        self.emit("unhealthy_task_kill_event", body);
+                        self.emit("unhealthy_instance_kill_event", body);
                         self.fail(
                             app_id,
                             task_id,

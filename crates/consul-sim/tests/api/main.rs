@@ -1,6 +1,7 @@
 //! Integration tests: the sim spoken to over raw HTTP, as any Consul client would.
 
 mod acl;
+mod agent;
 mod binary;
 mod events;
 mod faults;

@@ -14,11 +14,13 @@ use serde_json::{Map, Value, json};
 
 use crate::{RequestEntry, Shared, lock};
 
+mod apps;
 mod reply;
 mod resources;
 
+use apps::apps;
 use reply::{invalid_json, json_response, message};
-use resources::{apps, deployments, events, groups, info};
+use resources::{deployments, events, groups, info};
 
 /// Largest request body accepted (the 1000-app real group is 1.8 MB).
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -271,6 +273,7 @@ async fn handle(shared: &Arc<Shared>, parts: &http::request::Parts, body: Bytes)
             segments.get(1..).unwrap_or_default(),
             &q,
             &body,
+            full,
         ),
         (Some("info" | "leader" | "events"), _) => reply::method_not_allowed(full),
         _ => message(StatusCode::NOT_FOUND, &format!("URI not found: {full}")),

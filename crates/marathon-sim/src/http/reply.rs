@@ -92,3 +92,8 @@ pub(super) fn method_not_allowed(path: &str) -> Response {
     );
     res
 }
+
+/// 404 for a path no resource serves, as Jersey answers it through Marathon's exception mapper.
+pub(super) fn not_served(path: &str) -> Response {
+    message(StatusCode::NOT_FOUND, &format!("URI not found: {path}"))
+}

@@ -16,23 +16,86 @@ use crate::events::Subscription;
 use crate::model;
 use crate::state::{AppEmbed, GroupEmbed};
 
+/// The Marathon version the simulator answers as (see the crate docs).
+pub(crate) const MARATHON_VERSION: &str = "1.6.322";
+
+/// `GET /v2/info` as Marathon 1.5/1.6 answers it (`fixtures/marathon/examples/info.json`,
+/// `marathon/api/v2/InfoResource.scala`): the HTTP port only under `http_config`, Marathon's
+/// `marathon_config` keys, a complete `zookeeper_config`, and `event_subscriber` null when no
+/// HTTP callback subscriber is configured.
 pub(super) fn info(shared: &Shared) -> Response {
     let leader = shared.addr.to_string();
+    let url = format!("http://{leader}");
+    let marathon_config = marathon_config(&url);
     json_response(
         StatusCode::OK,
         &json!({
             "name": "marathon",
-            "version": "1.4.5",
+            "version": MARATHON_VERSION,
             "buildref": "marathon-sim",
             "elected": true,
             "leader": leader,
             "frameworkId": "marathon-sim-0000",
-            "marathon_config": {"hostname": "127.0.0.1", "http_port": shared.addr.port(), "mesos_user": "root", "framework_name": "marathon"},
-            "zookeeper_config": {"zk": "zk://127.0.0.1:2181/marathon"},
+            "marathon_config": marathon_config,
+            "zookeeper_config": {
+                "zk": "zk://127.0.0.1:2181/marathon",
+                "zk_compression": true,
+                "zk_compression_threshold": 65_536,
+                "zk_connection_timeout": 10_000,
+                "zk_max_node_size": 1_024_000,
+                "zk_max_versions": 50,
+                "zk_session_timeout": 10_000,
+                "zk_timeout": 10_000,
+            },
             "http_config": {"http_port": shared.addr.port(), "https_port": 8443},
-            "event_subscriber": {"type": "http_callback", "http_endpoints": []},
+            "event_subscriber": null,
         }),
     )
+}
+
+/// `marathon_config` of `/v2/info`: Marathon's command-line settings, at their defaults.
+fn marathon_config(url: &str) -> Value {
+    json!({
+            "access_control_allow_origin": null,
+            "checkpoint": true,
+            "decline_offer_duration": 120_000,
+            "default_network_name": null,
+            "env_vars_prefix": null,
+            "executor": "//cmd",
+            "failover_timeout": 604_800,
+            "features": [],
+            "framework_name": "marathon",
+            "ha": true,
+            "hostname": "127.0.0.1",
+            "launch_token": 100,
+            "launch_token_refresh_interval": 30_000,
+            "leader_proxy_connection_timeout_ms": 5000,
+            "leader_proxy_read_timeout_ms": 10_000,
+            "local_port_max": 20_000,
+            "local_port_min": 10_000,
+            "master": "zk://127.0.0.1:2181/mesos",
+            "max_instances_per_offer": 5,
+            "mesos_bridge_name": "mesos-bridge",
+            "mesos_heartbeat_failure_threshold": 5,
+            "mesos_heartbeat_interval": 15_000,
+            "mesos_leader_ui_url": "http://127.0.0.1:5050/",
+            "mesos_role": null,
+            "mesos_user": "root",
+            "min_revive_offers_interval": 5000,
+            "offer_matching_timeout": 3000,
+            "on_elected_prepare_timeout": 180_000,
+            "reconciliation_initial_delay": 15_000,
+            "reconciliation_interval": 600_000,
+            "scale_apps_initial_delay": 15_000,
+            "scale_apps_interval": 300_000,
+            "store_cache": true,
+            "task_launch_confirm_timeout": 300_000,
+            "task_launch_timeout": 300_000,
+            "task_lost_expunge_initial_delay": 300_000,
+            "task_lost_expunge_interval": 30_000,
+            "task_reservation_timeout": 20_000,
+            "webui_url": url,
+    })
 }
 
 pub(super) fn events(
@@ -118,7 +181,7 @@ pub(super) fn deployments(
 }
 
 /// The absolute id named by URL segments, or Marathon's 422 for an invalid one.
-fn path_id(segments: &[&str]) -> Result<String, Box<Response>> {
+pub(super) fn path_id(segments: &[&str]) -> Result<String, Box<Response>> {
     let raw = format!("/{}", segments.join("/"));
     model::resolve_id("/", &raw).ok_or_else(|| {
         Box::new(rejection(Rejection::Invalid(vec![(
@@ -244,180 +307,6 @@ pub(super) fn groups(
             };
             let force = flag(q, "force", false);
             applied(shared.mutate(|st| st.delete_group(&id, force)))
-        }
-        _ => message(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
-    }
-}
-
-fn app_embed(q: &[(String, String)], single: bool) -> AppEmbed {
-    let embeds = values(q, "embed");
-    let has = |name: &str| {
-        embeds
-            .iter()
-            .any(|e| *e == format!("apps.{name}") || *e == format!("app.{name}"))
-    };
-    // Marathon 1.4 still sends counts and deployments always; one app also gets its tasks.
-    AppEmbed {
-        counts: true,
-        deployments: true,
-        tasks: single || has("tasks"),
-        last_task_failure: single || has("lastTaskFailure"),
-    }
-}
-
-pub(super) fn apps(
-    shared: &Shared,
-    method: &Method,
-    segments: &[&str],
-    q: &[(String, String)],
-    body: &Bytes,
-) -> Response {
-    // `/v2/apps/{id}/tasks`: "tasks" is a reserved word, never the last segment of an app id.
-    let (tasks_view, id_segments) = match segments.split_last() {
-        Some((&"tasks", rest)) if !rest.is_empty() => (true, rest),
-        _ => (false, segments),
-    };
-    match (method, id_segments.is_empty()) {
-        (&Method::GET, true) => {
-            let embed = app_embed(q, false);
-            let id_filter = q.iter().find(|(k, _)| k == "id").map(|(_, v)| v.clone());
-            let list = shared.with_state(|st| {
-                st.apps
-                    .values()
-                    .filter(|a| {
-                        id_filter
-                            .as_ref()
-                            .is_none_or(|f| a.id().contains(f.as_str()))
-                    })
-                    .map(|a| st.render_app(a, embed))
-                    .collect::<Vec<_>>()
-            });
-            json_response(StatusCode::OK, &json!({ "apps": list }))
-        }
-        (&Method::POST, true) => {
-            let map = match object_body(body) {
-                Ok(m) => m,
-                Err(res) => return *res,
-            };
-            let Some(id) = map
-                .get("id")
-                .and_then(Value::as_str)
-                .map(|raw| model::resolve_id("/", raw))
-            else {
-                return rejection(Rejection::Invalid(vec![(
-                    "/id".to_owned(),
-                    "error.path.missing".to_owned(),
-                )]));
-            };
-            let Some(id) = id else {
-                return rejection(Rejection::Invalid(vec![("/id".to_owned(), id_error())]));
-            };
-            let force = flag(q, "force", false);
-            match shared.mutate(|st| st.update_app(&id, &map, false, force, true)) {
-                Ok((_, Applied::Started { deployment_id, .. })) => {
-                    let app = shared.with_state(|st| {
-                        st.apps
-                            .get(&id)
-                            .map(|a| st.render_app(a, app_embed(&[], false)))
-                    });
-                    let mut res = json_response(StatusCode::CREATED, &app.unwrap_or(Value::Null));
-                    if let Ok(v) = HeaderValue::from_str(&deployment_id) {
-                        res.headers_mut().insert("Marathon-Deployment-Id", v);
-                    }
-                    if let Ok(v) =
-                        HeaderValue::from_str(&format!("http://{}/v2/apps{id}", shared.addr))
-                    {
-                        res.headers_mut().insert(header::LOCATION, v);
-                    }
-                    res
-                }
-                Ok((_, Applied::DryRun(v))) => json_response(StatusCode::OK, &v),
-                Err(r) => rejection(r),
-            }
-        }
-        (&Method::GET, false) => {
-            let id = match path_id(id_segments) {
-                Ok(id) => id,
-                Err(_) => {
-                    return message(
-                        StatusCode::NOT_FOUND,
-                        &format!("App '/{}' does not exist", id_segments.join("/")),
-                    );
-                }
-            };
-            let embed = app_embed(q, true);
-            let found = shared.with_state(|st| {
-                st.apps.get(&id).map(|a| {
-                    if tasks_view {
-                        let checked = a.health().is_some();
-                        let tasks: Vec<Value> = st
-                            .tasks
-                            .get(&id)
-                            .into_iter()
-                            .flatten()
-                            .map(|t| st.render_task(t, checked))
-                            .collect();
-                        json!({ "tasks": tasks })
-                    } else {
-                        json!({ "app": st.render_app(a, embed) })
-                    }
-                })
-            });
-            match found {
-                Some(v) => json_response(StatusCode::OK, &v),
-                None => message(StatusCode::NOT_FOUND, &format!("App '{id}' does not exist")),
-            }
-        }
-        (&Method::PUT | &Method::PATCH, false) if !tasks_view => {
-            let id = match path_id(id_segments) {
-                Ok(id) => id,
-                Err(res) => return *res,
-            };
-            let map = match object_body(body) {
-                Ok(m) => m,
-                Err(res) => return *res,
-            };
-            let force = flag(q, "force", false);
-            // PATCH (Marathon 1.6) always merges; PUT merges unless partialUpdate=false.
-            let partial = *method == Method::PATCH || flag(q, "partialUpdate", true);
-            match shared.mutate(|st| st.update_app(&id, &map, partial, force, false)) {
-                Ok((
-                    created,
-                    Applied::Started {
-                        version,
-                        deployment_id,
-                    },
-                )) => {
-                    let status = if created {
-                        StatusCode::CREATED
-                    } else {
-                        StatusCode::OK
-                    };
-                    let mut res = started(status, &version, &deployment_id);
-                    if created
-                        && let Ok(v) =
-                            HeaderValue::from_str(&format!("http://{}/v2/apps{id}", shared.addr))
-                    {
-                        res.headers_mut().insert(header::LOCATION, v);
-                    }
-                    res
-                }
-                Ok((_, Applied::DryRun(v))) => json_response(StatusCode::OK, &v),
-                Err(r) => rejection(r),
-            }
-        }
-        (&Method::DELETE, false) if !tasks_view => {
-            let id = match path_id(id_segments) {
-                Ok(id) => id,
-                Err(_) => {
-                    return message(
-                        StatusCode::NOT_FOUND,
-                        &format!("App '/{}' does not exist", id_segments.join("/")),
-                    );
-                }
-            };
-            let force = flag(q, "force", false);
-            applied(shared.mutate(|st| st.delete_app(&id, force)))
         }
         _ => message(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
     }

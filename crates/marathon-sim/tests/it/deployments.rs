@@ -116,7 +116,7 @@ async fn never_healthy_deployment_keeps_running_past_grace_period_and_relaunches
     let mut stream = subscribe(
         &client,
         &url,
-        "?event_type=status_update_event&event_type=deployment_success&event_type=unhealthy_task_kill_event",
+        "?event_type=status_update_event&event_type=deployment_success&event_type=unhealthy_instance_kill_event",
     )
     .await;
     let id = deploy(
@@ -144,7 +144,11 @@ async fn never_healthy_deployment_keeps_running_past_grace_period_and_relaunches
     {
         if let Item::Event { kind, data } = item {
             assert_ne!(kind, "deployment_success");
-            unhealthy_kills += usize::from(kind == "unhealthy_task_kill_event");
+            if kind == "unhealthy_instance_kill_event" {
+                // Marathon 1.4+ names the instance (`UnhealthyInstanceKillEvent`).
+                assert!(data["instanceId"].is_string(), "{data}");
+                unhealthy_kills += 1;
+            }
             match data["taskStatus"].as_str() {
                 Some("TASK_KILLED") => killed += 1,
                 Some("TASK_STAGING") => staged += 1,

@@ -6,5 +6,6 @@ mod api;
 mod binary;
 mod deployments;
 mod events;
+mod fidelity;
 mod latency;
 mod support;
