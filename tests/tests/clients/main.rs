@@ -77,7 +77,9 @@ async fn node_consul_kv_sessions_txn_events_and_blocking_queries_work_against_co
 async fn marathon_python_groups_apps_deployments_events_info_and_lock_work_against_marathon_sim() {
     let site = clients_dir("DUNCAN_PYTHON_CLIENTS", "python", "marathon/__init__.py");
     let sim = marathon_sim::MarathonSim::start(
-        marathon_sim::SimOptions::default().task_start(Duration::from_millis(20)),
+        marathon_sim::SimOptions::default()
+            .task_start(Duration::from_millis(20))
+            .rule("*:hangs", marathon_sim::TaskOutcome::NeverHealthy),
     )
     .await
     .expect("marathon-sim starts");

@@ -70,22 +70,21 @@ def main():
     assert [a.id for a in client.list_apps(app_id="SHOP-PROD")] == ["/shop-prod/web"]
     assert [a.id for a in client.list_apps(label="team==shop")] == ["/shop-prod/web"]
 
-    # A change while a deployment holds the app is refused with 409, as Marathon does.
-    client.scale_app("/shop-prod/web", instances=3)
+    # A change while a deployment holds the app is refused with 409, as Marathon does. Tasks
+    # of `*:hangs` never get healthy (the test's rule), so that deployment holds the app.
+    hang = dict(app, id="/hang", container={"type": "DOCKER", "docker": {"image": "registry.example/shop:hangs"}})
+    client.create_app("/hang", MarathonApp.from_json(hang))
     try:
-        client.scale_app("/shop-prod/web", instances=4)
+        client.scale_app("/hang", instances=4)
     except MarathonHttpError as err:
         assert err.status_code == 409, err
     else:
-        deployments = client.list_deployments()
-        assert not deployments, "second change not refused while %s runs" % deployments
+        raise AssertionError("a change of a locked app was not refused")
     deployments = client.list_deployments()
-    for d in deployments:
-        assert d.affected_apps == ["/shop-prod/web"], d
+    assert [d.affected_apps for d in deployments] == [["/hang"]], deployments
+    client.scale_app("/hang", instances=0, force=True)
     wait_idle(client)
-    client.scale_app("/shop-prod/web", instances=1, force=True)
-    wait_idle(client)
-    assert client.get_app("/shop-prod/web").instances == 1
+    assert client.get_app("/hang").instances == 0
     client.delete_group("/shop-prod")
     wait_idle(client)
     print("marathon-python: all checks passed")
