@@ -41,7 +41,7 @@ const SLEEP_ALLOWED: &[&str] = &[
     "crates/duncan-core/tests/protocol_deploy.rs",
     "crates/duncan-core/tests/protocol_failures.rs",
     "crates/duncan-core/tests/protocol_interleavings.rs", // polls for the other deployer's step
-    "crates/duncan-core/src/watch/tests/deadlines.rs", // a fake Marathon's slow answers
+    "crates/duncan-core/src/watch/tests/deadlines.rs",    // a fake Marathon's slow answers
     "crates/duncan-core/src/watch/tests/holders.rs",
     "crates/duncan-core/src/watch/tests/liveness.rs",
     "crates/marathon-client/tests/it/sim.rs",
@@ -51,6 +51,7 @@ const SLEEP_ALLOWED: &[&str] = &[
     "crates/test-registry/src/lib.rs",
     "tests/src/example.rs",
     "tests/tests/it/marathon.rs",
+    "tests/tests/reliability/chaos.rs", // the seeded schedule of kills, signals and faults
     "tests/tests/reliability/crash.rs",
     "tests/tests/reliability/marathon_faults.rs",
     "tests/tests/reliability/race.rs",

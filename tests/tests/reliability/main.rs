@@ -10,6 +10,7 @@
 //! Random timings come from one seed, printed by every test that uses it; set
 //! `DUNCAN_RELIABILITY_SEED` to replay a run.
 
+mod chaos;
 mod consul_faults;
 mod crash;
 mod drift;
