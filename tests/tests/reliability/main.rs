@@ -16,6 +16,7 @@ mod crash;
 mod drift;
 mod hostile;
 mod hostile_servers;
+mod impostors;
 mod lock_loss;
 mod marathon_faults;
 mod never_hang;
