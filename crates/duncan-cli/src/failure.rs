@@ -20,9 +20,11 @@ pub enum ExitStatus {
     RolledBack,
     /// 5: the deployment failed or timed out and was not rolled back.
     NotRolledBack,
+    /// 6: the deployment failed while Marathon could not be reached: its state is unknown.
+    StateUnknown,
     /// 7: the token may not do this (ACL denied or token unknown).
     NotAllowed,
-    /// 130: interrupted by Ctrl-C (the shell's convention for SIGINT).
+    /// 130: interrupted by Ctrl-C, SIGTERM or SIGHUP (the shell's convention for SIGINT).
     Interrupted,
 }
 
@@ -36,6 +38,7 @@ impl ExitStatus {
             Self::LockHeld => 3,
             Self::RolledBack => 4,
             Self::NotRolledBack => 5,
+            Self::StateUnknown => 6,
             Self::NotAllowed => 7,
             Self::Interrupted => 130,
         }
@@ -49,6 +52,7 @@ impl ExitStatus {
             3 => Self::LockHeld,
             4 => Self::RolledBack,
             5 => Self::NotRolledBack,
+            6 => Self::StateUnknown,
             7 => Self::NotAllowed,
             130 => Self::Interrupted,
             _ => Self::Error,

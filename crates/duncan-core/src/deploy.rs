@@ -485,7 +485,7 @@ async fn under_lock(
             .collect(),
         watch: &request.options.watch,
     };
-    let error = failed(ctx, undo, &started.deployment_id, report.outcome, progress).await;
+    let error = failed(ctx, undo, &started.deployment_id, report, progress).await;
     let notice = finish.failed(&error, events_counter).await;
     Ok((Err(error), Some(notice)))
 }
@@ -517,10 +517,16 @@ pub(crate) async fn failed(
     ctx: &Context,
     undo: Undo<'_>,
     deployment_id: &str,
-    outcome: WatchOutcome,
+    report: crate::watch::WatchReport,
     progress: &ProgressSink,
 ) -> DeployError {
+    let outcome = report.outcome;
     let reason = outcome.to_string();
+    // Marathon not answering at the end: a rollback is tried (bounded), and if Marathon still
+    // cannot be reached the deployment's state is unknown, which is said as such.
+    let unreachable_since = report
+        .unreachable_for
+        .map(|d| time::OffsetDateTime::now_utc() - d);
     let not_rolled_back =
         |outcome, superseded_by, rollback_problem| DeployError::FailedNotRolledBack {
             deployment_id: deployment_id.to_owned(),
@@ -567,6 +573,15 @@ pub(crate) async fn failed(
                 deployment_id: deployment_id.to_owned(),
                 rollback_id: id,
                 reason,
+            },
+            marathon::RollbackResult::Failed {
+                id: None,
+                reason: problem,
+            } if unreachable_since.is_some() => DeployError::StateUnknown {
+                deployment_id: deployment_id.to_owned(),
+                reason: reason.clone(),
+                since: unreachable_since.unwrap_or_else(time::OffsetDateTime::now_utc),
+                problem,
             },
             marathon::RollbackResult::Failed {
                 id,
@@ -650,7 +665,35 @@ async fn send_update(
     signals: Option<SignalStream>,
     progress: &ProgressSink,
 ) -> Result<(Option<SignalStream>, marathon_client::DeploymentRef), DeployError> {
-    match marathon::put_group(&ctx.marathon, body, force_marathon, progress).await {
+    let mut sent = marathon::put_group(&ctx.marathon, body, force_marathon, progress).await;
+    if let Err(marathon_client::Error::OutcomeUnknown { reason, .. }) = &sent {
+        // The update may or may not have been applied: look before saying anything, follow a
+        // deployment it started, and send it again (once) only when it is not there.
+        progress.warn(format!(
+            "Marathon's answer to the group update was lost ({reason}); looking at what it did"
+        ));
+        sent = match marathon::look_for_update(&ctx.marathon, &app_env.group_id(), body).await {
+            Ok(marathon::UpdateSeen::Started(started)) => Ok(started),
+            Ok(marathon::UpdateSeen::NotApplied) => {
+                marathon::put_group(&ctx.marathon, body, force_marathon, progress).await
+            }
+            Ok(marathon::UpdateSeen::AppliedAndEnded) => {
+                return Err(DeployError::UpdateUnconfirmed {
+                    group: app_env.group_id(),
+                    detail: "the group runs what was sent and no deployment holds it: the update was applied \
+                             and its deployment has ended unwatched"
+                        .to_owned(),
+                });
+            }
+            Err(error) => {
+                return Err(DeployError::UpdateUnconfirmed {
+                    group: app_env.group_id(),
+                    detail: format!("Marathon could not be read to find out: {error}"),
+                });
+            }
+        };
+    }
+    match sent {
         Ok(started) => {
             progress.emit(Progress::DeploymentStarted {
                 id: started.deployment_id.clone(),
@@ -661,6 +704,12 @@ async fn send_update(
             Err(DeployError::AppsLocked {
                 group: app_env.group_id(),
                 deployments: deployment_ids,
+            })
+        }
+        Err(marathon_client::Error::OutcomeUnknown { reason, .. }) => {
+            Err(DeployError::UpdateUnconfirmed {
+                group: app_env.group_id(),
+                detail: format!("the answer to the update was lost twice ({reason})"),
             })
         }
         Err(source) => Err(DeployError::Marathon {

@@ -280,8 +280,7 @@ async fn scale_locked(
             watch: &request.watch,
         };
         let error =
-            crate::deploy::failed(ctx, undo, &started.deployment_id, report.outcome, progress)
-                .await;
+            crate::deploy::failed(ctx, undo, &started.deployment_id, report, progress).await;
         event = event.with_message(format!("scale {summary} failed: {error}"));
         Err(error)
     };

@@ -242,6 +242,9 @@ pub struct WatchReport {
     pub apps: Vec<AppObservation>,
     /// True when the last REST read failed (the outcome may then rest on older data).
     pub marathon_unreachable: bool,
+    /// How long the reads had been failing in a row when the watch ended (`None`: the last
+    /// read succeeded).
+    pub unreachable_for: Option<Duration>,
 }
 
 /// Why a watch could not run.

@@ -297,3 +297,175 @@ async fn a_success_transaction_applied_late_is_reported_as_recorded() {
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(history[0].outcome, Outcome::Succeeded);
 }
+
+/// What a Marathon proxy does to the first group update.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LostAnswer {
+    /// Forwards it, then answers 504: applied, answer lost.
+    AfterApplying,
+    /// Answers 504 without forwarding it: not applied, answer lost.
+    BeforeApplying,
+}
+
+/// A proxy in front of Marathon that loses the answer to the first `PUT /v2/groups/…` as
+/// `lose` says, and stops answering at all once `gone` is set (Marathon vanished without closing
+/// connections); the event stream is not proxied (the watch polls).
+async fn marathon_proxy(
+    upstream: String,
+    lose: Option<LostAnswer>,
+    gone: Arc<std::sync::atomic::AtomicBool>,
+) -> String {
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+
+    type Proxy = (
+        String,
+        Option<LostAnswer>,
+        Arc<Mutex<bool>>,
+        Arc<std::sync::atomic::AtomicBool>,
+    );
+    async fn forward(
+        State((upstream, lose, lost, gone)): State<Proxy>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> (StatusCode, HeaderMap, Bytes) {
+        if gone.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if uri.path() == "/v2/events" {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                HeaderMap::new(),
+                Bytes::new(),
+            );
+        }
+        let first_update = method == Method::PUT
+            && uri.path().starts_with("/v2/groups/")
+            && !std::mem::replace(&mut *lost.lock().expect("lost"), true);
+        let lose = lose.filter(|_| first_update);
+        let http = reqwest::Client::new();
+        let mut request = http.request(method, format!("{upstream}{uri}"));
+        for (name, value) in &headers {
+            if name != "host" && name != "content-length" {
+                request = request.header(name, value);
+            }
+        }
+        if lose == Some(LostAnswer::BeforeApplying) {
+            return (StatusCode::GATEWAY_TIMEOUT, HeaderMap::new(), Bytes::new());
+        }
+        let response = request.body(body).send().await.expect("upstream");
+        if lose == Some(LostAnswer::AfterApplying) {
+            return (StatusCode::GATEWAY_TIMEOUT, HeaderMap::new(), Bytes::new());
+        }
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
+        let mut out = HeaderMap::new();
+        if let Some(kind) = response.headers().get("content-type") {
+            out.insert("content-type", kind.clone());
+        }
+        (status, out, response.bytes().await.expect("body"))
+    }
+    let state: Proxy = (upstream, lose, Arc::new(Mutex::new(false)), gone);
+    let app = axum::Router::new().fallback(forward).with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// A Marathon client for `url` whose requests give up after `timeout`.
+fn marathon_at(url: &str, timeout: Duration) -> marathon_client::Client {
+    marathon_client::Client::new(
+        marathon_client::Config::new(url)
+            .expect("proxy url")
+            .with_request_timeout(timeout),
+    )
+    .expect("client")
+}
+
+/// A deploy of v2 through a Marathon proxy that loses the first update's answer as `mode` says.
+async fn deploy_losing_the_update_answer(mode: LostAnswer) -> (Sims, usize) {
+    let sims = Sims::start_sim().await;
+    let target = app_env("shop");
+    sims.seed(&target, "v1").await;
+    // Long enough for the look that follows the lost answer to find the deployment running.
+    sims.marathon.control().set_rule(
+        &image(&target, "v2"),
+        TaskOutcome::Slow(Duration::from_millis(500)),
+    );
+    let proxy = marathon_proxy(sims.marathon.url(), Some(mode), Default::default()).await;
+    let mut ctx = sims.ctx("alice");
+    ctx.marathon = marathon_at(&proxy, Duration::from_secs(5));
+    sims.marathon.control().clear_requests();
+    let report = deploy(&ctx, request(&target, "v2"), &Recorder::new().1)
+        .await
+        .expect("the lost answer was looked into and the deployment followed");
+    assert!(matches!(report.outcome, DeployOutcome::Deployed { .. }));
+    assert_eq!(sims.kv(&target.current_key()).await.as_deref(), Some("v2"));
+    assert_eq!(
+        sims.image(&app_id(&target, "web")).as_deref(),
+        Some(image(&target, "v2").as_str())
+    );
+    let updates = sims
+        .marathon_writes()
+        .iter()
+        .filter(|w| w.starts_with("PUT /v2/groups"))
+        .count();
+    (sims, updates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_applied_whose_answer_was_lost_is_followed_not_sent_again() {
+    let (_sims, updates) = deploy_losing_the_update_answer(LostAnswer::AfterApplying).await;
+    assert_eq!(updates, 1, "the applied update was not sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_not_applied_whose_answer_was_lost_is_sent_again_once() {
+    let (_sims, updates) = deploy_losing_the_update_answer(LostAnswer::BeforeApplying).await;
+    assert_eq!(updates, 1, "Marathon saw the update once: the resent one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_vanishing_mid_watch_ends_at_the_deadline_with_the_state_unknown() {
+    let sims = Sims::start_sim().await;
+    let target = app_env("shop");
+    sims.seed(&target, "v1").await;
+    sims.marathon.control().set_rule(
+        &image(&target, "v2"),
+        TaskOutcome::Slow(Duration::from_secs(600)),
+    );
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proxy = marathon_proxy(sims.marathon.url(), None, Arc::clone(&gone)).await;
+    let mut ctx = sims.ctx("alice");
+    ctx.marathon = marathon_at(&proxy, Duration::from_millis(300));
+    let vanish = Arc::clone(&gone);
+    let (_recorder, sink) = Recorder::with_hook(move |p| {
+        if let Progress::DeploymentStarted { .. } = p {
+            vanish.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let mut req = request(&target, "v2");
+    req.options.watch.deadline = Some(Duration::from_secs(1));
+    let error = deploy(&ctx, req, &sink)
+        .await
+        .expect_err("no success without Marathon");
+    match &error {
+        DeployError::StateUnknown { deployment_id, .. } => {
+            assert!(!deployment_id.is_empty());
+        }
+        other => panic!("expected the state unknown, got {other:?}"),
+    }
+    assert_eq!(error.exit_code(), 6);
+    let message = error.to_string();
+    assert!(message.contains("unreachable since"), "{message}");
+    assert!(message.contains("not rolled back"), "{message}");
+    assert!(!sims.lock_held(&target).await, "the lock is released");
+    assert_eq!(sims.kv(&target.current_key()).await, None);
+}

@@ -2,6 +2,8 @@
 //! released, session destroyed, the truth told, exit 130).
 
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::sims::{Sims, marathon_options};
@@ -183,4 +185,71 @@ async fn a_signal_during_a_scale_releases_the_lock() {
     );
     assert_eq!(sims.lock_session("dogfood", "stage").await, None);
     assert!(sims.sessions().await.is_empty(), "session left");
+}
+
+/// A webhook that accepts connections and never answers; says when one arrived.
+async fn silent_webhook() -> (String, Arc<AtomicBool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let called = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&called);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            seen.store(true, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (url, called)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_while_notifying_a_recorded_release_says_it_was_deployed() {
+    let sims = Sims::start().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let (hook, called) = silent_webhook().await;
+    let home = Home::with_config(&format!("{}slack_webhook_url: {hook}\n", sims.config()));
+    let child = spawn(
+        &home,
+        &[
+            "deploy",
+            "-a",
+            "dogfood",
+            "-e",
+            "stage",
+            "-t",
+            "v2",
+            "-y",
+            "--skip-image-check",
+        ],
+    );
+    until(async || called.load(Ordering::SeqCst), "the webhook called").await;
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    // The release was recorded before the notification: that is what is said, and the exit.
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("deployed v2"), "{stdout}");
+    assert!(
+        stderr.contains("notifications were not all sent"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("were not updated"), "{stderr}");
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("v2")
+    );
+    assert_eq!(sims.lock_session("dogfood", "stage").await, None);
 }

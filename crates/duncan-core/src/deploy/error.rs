@@ -75,6 +75,38 @@ pub enum DeployError {
         /// The deployments holding the apps.
         deployments: Vec<String>,
     },
+    /// The deployment failed (timed out, stalled) while Marathon could not be reached, and the
+    /// rollback could not be started: what Marathon is doing is unknown. The lock is released.
+    #[error(
+        "deployment {deployment_id} {reason}, and Marathon has been unreachable since {since_hms} \
+         UTC: the deployment's state is unknown; it was not rolled back ({problem}); the \
+         release tags were not updated; follow it with `duncan watch {deployment_id}` once \
+         Marathon answers",
+        since_hms = hms(since)
+    )]
+    StateUnknown {
+        /// Our deployment.
+        deployment_id: String,
+        /// Why it was given up (the deadline, a stall).
+        reason: String,
+        /// Since when Marathon did not answer.
+        since: time::OffsetDateTime,
+        /// Why the rollback could not be started.
+        problem: String,
+    },
+    /// Marathon's answer to the group update was lost, and what it did could not be told
+    /// apart: the deployment, if one was started, runs unwatched. Nothing was recorded.
+    #[error(
+        "the update of {group} may have been applied, but it could not be followed: {detail}; \
+         the release tags were not updated; check `duncan status` and follow a running \
+         deployment with `duncan watch ID`"
+    )]
+    UpdateUnconfirmed {
+        /// The group.
+        group: GroupId,
+        /// What was seen.
+        detail: String,
+    },
     /// A Marathon request failed.
     #[error("Marathon failed while {during}")]
     Marathon {
@@ -159,15 +191,22 @@ pub enum DeployError {
 
 impl DeployError {
     /// The CLI's exit code for this error: 3 lock held, 4 failed and rolled back, 5 failed and
-    /// not rolled back, 7 not allowed, 130 interrupted, 1 for everything else.
+    /// not rolled back (or an update whose fate is unknown), 6 failed while Marathon was
+    /// unreachable (state unknown), 7 not allowed, 130 interrupted, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         match self {
             DeployError::Interrupted(_) => 130,
             DeployError::LockHeld { .. } => 3,
             DeployError::FailedRolledBack { .. } => 4,
-            DeployError::FailedNotRolledBack { .. } => 5,
+            DeployError::FailedNotRolledBack { .. } | DeployError::UpdateUnconfirmed { .. } => 5,
+            DeployError::StateUnknown { .. } => 6,
             DeployError::NotAllowed { .. } => 7,
             _ => 1,
         }
     }
+}
+
+/// `HH:MM:SS` of a time.
+fn hms(at: &time::OffsetDateTime) -> String {
+    format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
 }

@@ -58,6 +58,60 @@ pub(crate) async fn put_group(
     }
 }
 
+/// What Marathon shows after an update whose answer was lost.
+pub(crate) enum UpdateSeen {
+    /// The update was applied and this deployment applies it.
+    Started(marathon_client::DeploymentRef),
+    /// The group does not run what was sent: the update was not applied.
+    NotApplied,
+    /// The group runs what was sent and no deployment holds it: applied, and already ended.
+    AppliedAndEnded,
+}
+
+/// Looks at the group after an update whose answer was lost: whether every app runs the image
+/// and instances the update sent, and which deployment holds them.
+pub(crate) async fn look_for_update(
+    client: &Client,
+    group: &GroupId,
+    sent: &Value,
+) -> Result<UpdateSeen, Error> {
+    let now = fetch_group(client, group).await?;
+    let shape = |app: &Value| {
+        (
+            app.get("id").cloned(),
+            crate::plan::app_image(app).map(str::to_owned),
+            app.get("instances").cloned(),
+        )
+    };
+    let running: Vec<_> = crate::plan::group_apps(&now)
+        .into_iter()
+        .map(shape)
+        .collect();
+    let applied = crate::plan::group_apps(sent)
+        .into_iter()
+        .all(|app| running.contains(&shape(app)));
+    if !applied {
+        return Ok(UpdateSeen::NotApplied);
+    }
+    let holders: Vec<&str> = crate::plan::group_apps(&now)
+        .into_iter()
+        .filter_map(|app| app.get("deployments")?.as_array())
+        .flatten()
+        .filter_map(|d| d.get("id")?.as_str())
+        .collect();
+    let deployments = client.deployments().await?;
+    match deployments
+        .iter()
+        .find(|d| holders.contains(&d.id.as_str()))
+    {
+        Some(d) => Ok(UpdateSeen::Started(marathon_client::DeploymentRef {
+            version: d.version.clone().unwrap_or_default(),
+            deployment_id: d.id.clone(),
+        })),
+        None => Ok(UpdateSeen::AppliedAndEnded),
+    }
+}
+
 /// Marathon's dry-run steps of an update, as JSON.
 pub(crate) async fn dry_run_steps(client: &Client, body: &Value) -> Result<Value, Error> {
     let group: marathon_client::Group =

@@ -214,6 +214,7 @@ impl LoopState {
             outcome,
             apps: std::mem::take(&mut self.apps),
             marathon_unreachable: self.unreachable,
+            unreachable_for: self.unreachable_since.map(|since| since.elapsed()),
         }
     }
 }
