@@ -20,7 +20,7 @@ use crate::support::{
 };
 
 /// The exit codes README.md documents (`None`, killed by a signal, is SIGKILL's).
-const DOCUMENTED: [i32; 8] = [0, 1, 2, 3, 4, 5, 7, 130];
+const DOCUMENTED: [i32; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 130];
 
 /// What the driver does to one process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
