@@ -224,3 +224,96 @@ async fn sigint_after_the_lock_before_the_stream_opens_changes_nothing() {
          writes, lock free, 0 sessions",
     );
 }
+
+/// An HTTP proxy in front of marathon-sim that passes every request on, streaming the
+/// answers (the event stream too), but holds back the answer to a group `PUT` for ten minutes
+/// once Marathon has applied it: the update is in flight, as far as duncan can tell.
+async fn withholding_put_proxy(upstream: String) -> String {
+    use axum::body::{Body, Bytes};
+    use axum::http::{HeaderMap, Method, Uri};
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let http = http.clone();
+            let upstream = upstream.clone();
+            async move {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+                let withhold = method == Method::PUT && path.starts_with("/v2/groups");
+                let mut request = http.request(method, format!("{upstream}{path}")).body(body);
+                for (name, value) in &headers {
+                    if name != "host" {
+                        request = request.header(name, value);
+                    }
+                }
+                let Ok(answer) = request.send().await else {
+                    return axum::http::Response::builder()
+                        .status(502)
+                        .body(Body::empty())
+                        .expect("response");
+                };
+                if withhold {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                }
+                let mut response = axum::http::Response::builder().status(answer.status());
+                for (name, value) in answer.headers() {
+                    response = response.header(name, value);
+                }
+                response
+                    .body(Body::from_stream(answer.bytes_stream()))
+                    .expect("response")
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_while_the_group_put_is_in_flight_never_says_nothing_changed() {
+    let sims = slow_sims().await;
+    let target = app_env("shop", "stage");
+    let proxy = withholding_put_proxy(sims.marathon.url()).await;
+    let config = sims.config(&["shop"]).replace(&sims.marathon.url(), &proxy);
+    // Each request may take 3 s: an answer that never comes is given up on after that.
+    let home = Home::with_config(&format!("{config}timeouts:\n  request: 3s\n"));
+    let child = deploy_slow(&home, &[]);
+    // Marathon applied the update; its answer is still held back by the proxy.
+    assert!(
+        sims.wait_until(async || !sims.deployments().await.is_empty())
+            .await,
+        "the update reached Marathon"
+    );
+    let signalled = std::time::Instant::now();
+    let run = signal(child, "INT").await;
+    let seconds = signalled.elapsed().as_secs_f64();
+    run.assert_no_panic();
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(run.stderr.contains("the lock was released"), "{run:?}");
+    assert!(
+        !run.stderr.contains("nothing was changed in Marathon"),
+        "Marathon runs the new version: {run:?}"
+    );
+    assert_eq!(sims.lock_session(&target).await, None, "lock free");
+    assert_eq!(sims.session_count().await, 0, "no session left");
+    let said = run
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with("error"))
+        .unwrap_or_default()
+        .replace('|', "/");
+    report(
+        "SIGINT while the group PUT is in flight (Marathon applied it, the answer withheld)",
+        1,
+        "pass",
+        &format!(
+            "exit 130 {seconds:.1} s after the signal (timeouts.request 3s), lock free, 0 \
+             sessions, not \"nothing was changed\"; said: {said}"
+        ),
+    );
+}
