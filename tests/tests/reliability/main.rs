@@ -10,14 +10,18 @@
 //! Random timings come from one seed, printed by every test that uses it; set
 //! `DUNCAN_RELIABILITY_SEED` to replay a run.
 
+mod chaos;
 mod consul_faults;
 mod crash;
 mod drift;
 mod hostile;
 mod hostile_servers;
+mod impostors;
 mod lock_loss;
 mod marathon_faults;
+mod never_hang;
 mod race;
 mod security;
+mod signals;
 mod support;
 mod tls;
