@@ -154,8 +154,12 @@ async fn the_tag_a_marathon_deployment_is_installing_is_no_no_op_either() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollback_that_waited_for_the_lock_goes_back_one_release_from_what_is_current() {
+/// `/shop-stage` released by alice as v1, then v2 (Consul: current v2, previous v1).
+async fn released_v1_then_v2() -> (
+    Sims,
+    duncan_core::names::AppEnv,
+    duncan_core::deploy::Context,
+) {
     let sims = Sims::start_sim().await;
     let target = app_env("shop");
     sims.seed(&target, "v0").await;
@@ -165,6 +169,12 @@ async fn a_rollback_that_waited_for_the_lock_goes_back_one_release_from_what_is_
             .await
             .expect("earlier release");
     }
+    (sims, target, alice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_that_waited_for_the_lock_goes_back_one_release_from_what_is_current() {
+    let (sims, target, alice) = released_v1_then_v2().await;
     // Bob's deploy of v3 takes a while; alice's rollback (current v2, previous v1) waits for it.
     sims.marathon.control().set_rule(
         &image(&target, "v3"),
@@ -472,15 +482,7 @@ async fn marathon_vanishing_mid_watch_ends_at_the_deadline_with_the_state_unknow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeploying_the_recorded_tag_over_drift_records_it_and_keeps_previous() {
-    let sims = Sims::start_sim().await;
-    let target = app_env("shop");
-    sims.seed(&target, "v0").await;
-    let alice = sims.ctx("alice");
-    for tag in ["v1", "v2"] {
-        deploy(&alice, request(&target, tag), &Recorder::new().1)
-            .await
-            .expect("earlier release");
-    }
+    let (sims, target, alice) = released_v1_then_v2().await;
     // Someone changes one app by hand back to v1: Marathon drifts from Consul's v2.
     reqwest::Client::new()
         .put(format!(

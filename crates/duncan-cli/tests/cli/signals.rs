@@ -23,16 +23,21 @@ fn spawn(home: &Home, args: &[&str]) -> Child {
 }
 
 /// Sends `signal` (`INT`, `TERM`, `HUP`) to `child` and waits for it to end.
-async fn signal_and_wait(child: Child, signal: &str) -> (Option<i32>, String) {
+async fn signal_and_wait_output(child: Child, signal: &str) -> Output {
     let status = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let output: Output = tokio::task::spawn_blocking(move || child.wait_with_output())
+    tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("join")
-        .expect("wait");
+        .expect("wait")
+}
+
+/// [`signal_and_wait_output`]'s exit code and standard error.
+async fn signal_and_wait(child: Child, signal: &str) -> (Option<i32>, String) {
+    let output = signal_and_wait_output(child, signal).await;
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -226,15 +231,7 @@ async fn a_signal_while_notifying_a_recorded_release_says_it_was_deployed() {
         ],
     );
     until(async || called.load(Ordering::SeqCst), "the webhook called").await;
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("join")
-        .expect("wait");
+    let output = signal_and_wait_output(child, "INT").await;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),

@@ -192,7 +192,7 @@ pub(crate) async fn roll_back(
         Err(error) => {
             return RollbackResult::Failed {
                 id: None,
-                reason: format!("Marathon refused to cancel deployment {deployment_id}: {error}"),
+                reason: format!("the cancel of deployment {deployment_id} failed: {error}"),
             };
         }
     };
