@@ -25,3 +25,4 @@ mod security;
 mod signals;
 mod support;
 mod tls;
+mod tokens;
