@@ -250,6 +250,7 @@ impl State {
             match change {
                 Change::Stop(id) => {
                     let removed = self.apps.remove(&id);
+                    self.app_versions.remove(&id);
                     if removed.is_some_and(|a| a.health().is_some()) {
                         // Its health checks stop with it (`RemoveHealthCheck`).
                         self.emit("remove_health_check_event", json!({"appId": id}));
@@ -258,6 +259,7 @@ impl State {
                 Change::Start(app) | Change::Scale(app) | Change::Restart(app) => {
                     let id = app.id().to_owned();
                     self.ensure_parents(&id, &version);
+                    self.record_app_version(&app);
                     self.apps.insert(id, app);
                 }
             }
@@ -490,10 +492,12 @@ impl State {
             match change {
                 Change::Stop(app_id) => {
                     self.apps.remove(&app_id);
+                    self.app_versions.remove(&app_id);
                 }
                 Change::Start(app) | Change::Scale(app) | Change::Restart(app) => {
                     let app_id = app.id().to_owned();
                     self.ensure_parents(&app_id, &version);
+                    self.record_app_version(&app);
                     self.apps.insert(app_id, app);
                 }
             }

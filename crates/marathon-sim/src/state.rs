@@ -125,6 +125,9 @@ pub(crate) struct State {
     pub(crate) history: Vec<DeploymentRecord>,
     /// Stored versions of groups updated by a PUT, newest first: `(version, app definitions)`.
     pub(crate) group_versions: BTreeMap<String, Vec<(String, AppDefs)>>,
+    /// Stored versions of each app, newest first, as `GET /v2/apps/{id}/versions` lists them;
+    /// dropped with the app, as Marathon's `AppRepository` deletes them.
+    pub(crate) app_versions: BTreeMap<String, Vec<App>>,
     pub(crate) pending: Vec<OutEvent>,
     /// Whether some event subscriber gets full plans (set before every operation).
     pub(crate) full_plans_wanted: bool,
@@ -159,6 +162,7 @@ impl State {
             deployments: Vec::new(),
             history: Vec::new(),
             group_versions: BTreeMap::new(),
+            app_versions: BTreeMap::new(),
             full_plans_wanted: true,
             pending: Vec::new(),
             now,
@@ -187,6 +191,15 @@ impl State {
         self.last_version_ms = ms;
         let offset = u64::try_from(ms.max(0)).unwrap_or(u64::MAX);
         self.clock.format(SimTime(Duration::from_millis(offset)))
+    }
+
+    /// Stores the app's current version (once: a rollback to a stored version adds nothing).
+    pub(crate) fn record_app_version(&mut self, app: &App) {
+        let list = self.app_versions.entry(app.id().to_owned()).or_default();
+        if !list.iter().any(|a| a.version == app.version) {
+            list.insert(0, app.clone());
+            list.sort_by(|a, b| b.version.cmp(&a.version));
+        }
     }
 
     pub(crate) fn emit(&mut self, kind: &'static str, body: Value) {

@@ -58,6 +58,10 @@ pub(super) fn apps(
             applied(shared.mutate(|st| st.delete_app(&id, force)))
         }),
         (&Method::GET, false, ["tasks"]) => with_id(id_segments, |id| tasks(shared, &id)),
+        (&Method::GET, false, ["versions"]) => with_id(id_segments, |id| versions(shared, &id)),
+        (&Method::GET, false, ["versions", version]) => {
+            with_id(id_segments, |id| at_version(shared, &id, version))
+        }
         (_, _, []) => message(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
         _ => not_served(full),
     }
@@ -202,6 +206,52 @@ fn tasks(shared: &Shared, id: &str) -> Response {
     match found {
         Some(v) => json_response(StatusCode::OK, &v),
         None => app_not_found(id),
+    }
+}
+
+/// `GET /v2/apps/{id}/versions`: `{"versions": [...]}`, newest first (`AppVersionsResource`).
+fn versions(shared: &Shared, id: &str) -> Response {
+    let found = shared.with_state(|st| {
+        st.apps.get(id).map(|app| {
+            let mut list: Vec<&str> = st
+                .app_versions
+                .get(id)
+                .into_iter()
+                .flatten()
+                .map(|a| a.version.as_str())
+                .collect();
+            if list.is_empty() {
+                list.push(app.version.as_str());
+            }
+            json!({ "versions": list })
+        })
+    });
+    match found {
+        Some(v) => json_response(StatusCode::OK, &v),
+        None => app_not_found(id),
+    }
+}
+
+/// `GET /v2/apps/{id}/versions/{version}`: the definition stored at that version, with its
+/// `version` and `versionInfo` but no counts or tasks (`AppVersionsResource.show`).
+fn at_version(shared: &Shared, id: &str, version: &str) -> Response {
+    let found = shared.with_state(|st| {
+        let stored = st
+            .app_versions
+            .get(id)
+            .into_iter()
+            .flatten()
+            .chain(st.apps.get(id))
+            .find(|a| a.version == version)?;
+        Some(st.render_app(stored, AppEmbed::default()))
+    });
+    match found {
+        Some(v) => json_response(StatusCode::OK, &v),
+        // `ResourceErrors.unknownApp(id, Some(version))`.
+        None => message(
+            StatusCode::NOT_FOUND,
+            &format!("App '{id}' does not exist in version {version}"),
+        ),
     }
 }
 

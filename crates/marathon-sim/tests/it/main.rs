@@ -8,4 +8,5 @@ mod deployments;
 mod events;
 mod fidelity;
 mod latency;
+mod marathon16;
 mod support;
