@@ -20,6 +20,8 @@
 //! | --- | --- |
 //! | `GET /ping` | `pong` (no auth, also while there is no leader) |
 //! | `GET /v2/info`, `GET /v2/leader` | Marathon 1.6's info (`http_config`, `marathon_config`, `zookeeper_config`, `event_subscriber: null`); this server as leader |
+//! | `DELETE /v2/leader` | `{"message": "Leadership abdicated"}`; the one node leads again at once |
+//! | `GET /v2/queue`, `DELETE /v2/queue/{appId}/delay` | `{"queue": […]}`: an entry per app with fewer tasks than instances (`count`, `delay: {timeLeftSeconds, overdue}` from its launch backoff, `app`; no `since` or offer summaries); resetting the delay launches its tasks now (204; unknown app: 404) |
 //! | `GET /v2/groups[/{id}]` | the group; no `embed` means `group.groups` + `group.apps`, any `embed` replaces that set (`group.apps.counts`, `.tasks`, `.deployments`, `.lastTaskFailure`) |
 //! | `GET /v2/groups/{id}/versions` | stored versions, newest first |
 //! | `PUT /v2/groups/{id}` with `{"scaleBy": f}` | every app of the group at `ceil(instances × f)` |
@@ -34,7 +36,7 @@
 //!
 //! **Not served** (404 `URI not found: …`, or 405 for a method a served path lacks): `/v2/tasks`,
 //! `POST /v2/tasks/delete`, `DELETE /v2/apps/{id}/tasks[/{taskId}]`, `POST
-//! /v2/apps/{id}/restart`, `/v2/queue`, `DELETE /v2/leader`, pods,
+//! /v2/apps/{id}/restart`, pods,
 //! `/v2/eventSubscriptions`, `/v2/plugins`, `/metrics`. A legacy Docker `network` is moved to
 //! `networks` as 1.5 does, but nothing else is validated beyond ids, `instances` and
 //! `upgradeStrategy`.

@@ -15,10 +15,12 @@ use serde_json::{Map, Value, json};
 use crate::{RequestEntry, Shared, lock};
 
 mod apps;
+mod queue;
 mod reply;
 mod resources;
 
 use apps::apps;
+use queue::queue;
 use reply::{invalid_json, json_response, message};
 use resources::{deployments, events, groups, info};
 
@@ -258,6 +260,11 @@ async fn handle(shared: &Arc<Shared>, parts: &http::request::Parts, body: Bytes)
         (Some("leader"), &Method::GET) => {
             json_response(StatusCode::OK, &json!({"leader": shared.addr.to_string()}))
         }
+        // `LeaderResource.delete`: this single node abdicates and is elected again at once.
+        (Some("leader"), &Method::DELETE) => {
+            json_response(StatusCode::OK, &json!({"message": "Leadership abdicated"}))
+        }
+        (Some("queue"), _) => queue(shared, method, segments.get(1..).unwrap_or_default(), full),
         (Some("events"), &Method::GET) => events(shared, parts, &q),
         (Some("deployments"), _) => deployments(shared, method, segments.get(1).copied(), &q),
         (Some("groups"), _) => groups(

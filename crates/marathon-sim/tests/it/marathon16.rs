@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::*;
-use marathon_sim::SimOptions;
+use marathon_sim::{SimOptions, TaskOutcome};
 use serde_json::{Value, json};
 
 const V1: &str = "registry.example/shop:v1";
@@ -12,6 +12,98 @@ const V2: &str = "registry.example/shop:v2";
 
 fn fast() -> SimOptions {
     SimOptions::default().task_start(Duration::from_millis(20))
+}
+
+async fn send(client: &reqwest::Client, method: reqwest::Method, url: &str) -> (u16, Value) {
+    let res = client
+        .request(method, url)
+        .send()
+        .await
+        .expect("request is answered");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Source: Marathon 1.6 `QueueResource` and `docs/docs/rest-api/public/api/v2/queue.raml`
+/// (`{"queue": [QueueItem]}`, each with `count`, `delay: {timeLeftSeconds, overdue}` and the
+/// `app`; `DELETE /v2/queue/{app_id}/delay` answers 204, or 404 `Application {id} not found in
+/// tasks queue.`).
+#[tokio::test]
+async fn the_queue_lists_an_app_held_by_its_backoff_until_the_delay_is_reset() {
+    let (sim, client) = start(fast().speed(0.0).rule("*:crash", TaskOutcome::CrashLoop)).await;
+    let url = sim.url();
+    let (status, body) = get_json(&client, &format!("{url}/v2/queue")).await;
+    assert_eq!((status, body), (200, json!({"queue": []})));
+
+    let mut web = app("web", "registry.example/shop:crash", 1);
+    web["backoffSeconds"] = json!(600);
+    deploy(
+        &client,
+        &url,
+        "/shop",
+        &json!({"id": "/shop", "apps": [web]}),
+    )
+    .await;
+    // Running after 20 ms, failed a second later: the relaunch waits 600 s of backoff.
+    sim.control().advance_clock(Duration::from_secs(2));
+    let (status, body) = get_json(&client, &format!("{url}/v2/queue")).await;
+    assert_eq!(status, 200);
+    let queue = body["queue"].as_array().expect("queue array");
+    assert_eq!(queue.len(), 1, "{body}");
+    let entry = &queue[0];
+    assert_eq!(entry["count"], 1);
+    assert_eq!(entry["app"]["id"], "/shop/web");
+    assert_eq!(entry["delay"]["overdue"], false);
+    let left = entry["delay"]["timeLeftSeconds"].as_u64().expect("seconds");
+    assert!((590..=600).contains(&left), "{entry}");
+
+    let (status, _) = send(
+        &client,
+        reqwest::Method::DELETE,
+        &format!("{url}/v2/queue/shop/web/delay"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    // The reset delay lets the task launch at once, without any time passing.
+    let (_, tasks) = get_json(&client, &format!("{url}/v2/apps/shop/web/tasks")).await;
+    assert_eq!(tasks["tasks"].as_array().map(Vec::len), Some(1), "{tasks}");
+    let (_, body) = get_json(&client, &format!("{url}/v2/queue")).await;
+    assert_eq!(body, json!({"queue": []}));
+
+    let (status, body) = send(
+        &client,
+        reqwest::Method::DELETE,
+        &format!("{url}/v2/queue/nope/delay"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["message"],
+        "Application /nope not found in tasks queue."
+    );
+    sim.shutdown().await;
+}
+
+/// Source: Marathon 1.6 `LeaderResource.delete` (200 `{"message": "Leadership abdicated"}`);
+/// a single Marathon is elected again, so it still answers as leader.
+#[tokio::test]
+async fn deleting_the_leader_abdicates_and_the_sim_leads_again() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let (status, body) = send(
+        &client,
+        reqwest::Method::DELETE,
+        &format!("{url}/v2/leader"),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"message": "Leadership abdicated"}))
+    );
+    let (status, body) = get_json(&client, &format!("{url}/v2/leader")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["leader"], sim.addr().to_string());
+    sim.shutdown().await;
 }
 
 /// Source: Marathon 1.6 `AppVersionsResource` and `docs/docs/rest-api/public/api/v2/apps.raml`
