@@ -431,6 +431,28 @@ impl State {
         Ok((existing.is_none(), applied))
     }
 
+    /// `POST /v2/apps/{id}/restart`: the same definition at a new version, so every task is
+    /// replaced by a rolling restart (`AppsResource.restart` marks the app for restarting).
+    pub(crate) fn restart_app(&mut self, id: &str, force: bool) -> Result<Applied, Rejection> {
+        let Some(old) = self.apps.get(id).cloned() else {
+            return Err(Rejection::NotFound(format!("App '{id}' does not exist")));
+        };
+        let version = self.new_version();
+        let app = App {
+            def: old.def,
+            version: version.clone(),
+            last_config_change: version.clone(),
+            last_scaling: version.clone(),
+        };
+        let parent = model::parent(id);
+        let target = GroupTarget {
+            groups: BTreeMap::new(),
+            removed_groups: Vec::new(),
+            event_group: &parent,
+        };
+        self.apply(vec![Change::Restart(app)], target, force, false, version)
+    }
+
     /// `DELETE /v2/apps/{id}`.
     pub(crate) fn delete_app(&mut self, id: &str, force: bool) -> Result<Applied, Rejection> {
         if !self.apps.contains_key(id) {

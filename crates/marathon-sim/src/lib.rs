@@ -28,16 +28,17 @@
 //! | `PUT /v2/groups[/{id}]` (`force`, `dryRun`), `POST /v2/groups` | `{"version","deploymentId"}` + `Marathon-Deployment-Id`; `apps` (and `groups`) are the complete set, unchanged apps keep their version, unknown fields are kept; a `version` in the body rolls the group back to that version and ignores the rest, as Marathon does; `dryRun` answers `{"steps":[…]}` |
 //! | `DELETE /v2/groups/{id}` | stops its apps |
 //! | `GET /v2/apps` (`embed=apps.tasks`, …; `id` case-insensitive substring, `cmd` substring, `label` selector), `GET /v2/apps/{id}`, `GET /v2/apps/{id}/tasks` | counts and deployments always; one app also has its tasks (with `healthCheckResults`) and `lastTaskFailure` |
+//! | `GET /v2/tasks` (`status=running`, `staging`, repeatable) | `{"tasks": […]}`, every app's tasks, each with its `appId` |
+//! | `POST /v2/apps/{id}/restart` (`force`) | `{"version","deploymentId"}` + `Marathon-Deployment-Id`: the same definition at a new version, every task replaced by a rolling restart; unknown app: 404 |
 //! | `PUT /v2/apps/{id}` (`force`, `partialUpdate`, default `true`), `PATCH /v2/apps/{id}`, `POST /v2/apps`, `DELETE /v2/apps/{id}` | PUT: 201 when created, else 200 with the deployment; PATCH never creates (404); POST: 201 with zero counts, `tasks: []` and its deployment |
 //! | `GET /v2/apps/{id}/versions`, `GET /v2/apps/{id}/versions/{version}` | `{"versions": […]}` newest first (every PUT, scale and rollback that changed the app; dropped with the app); the app as stored at that version, no counts or tasks; 404 otherwise |
 //! | `GET /v2/deployments` | `id, version, affectedApps, steps, currentActions, currentStep, totalSteps` |
 //! | `DELETE /v2/deployments/{id}` | 200 with the rollback deployment; `force=true`: 202, no rollback; unknown: 404 |
 //! | `GET /v2/events` | only with exactly `Accept: text/event-stream` (else Jetty's 405); `event_type` (repeatable), `plan-format=light` |
 //!
-//! **Not served** (404 `URI not found: …`, or 405 for a method a served path lacks): `/v2/tasks`,
-//! `POST /v2/tasks/delete`, `DELETE /v2/apps/{id}/tasks[/{taskId}]`, `POST
-//! /v2/apps/{id}/restart`, pods,
-//! `/v2/eventSubscriptions`, `/v2/plugins`, `/metrics`. A legacy Docker `network` is moved to
+//! **Not served** (404 `URI not found: …`, or 405 for a method a served path lacks): the
+//! `text/plain` form of `GET /v2/tasks` (JSON is always answered), `POST /v2/tasks/delete`, `DELETE /v2/apps/{id}/tasks[/{taskId}]`,
+//! pods, `/v2/eventSubscriptions`, `/v2/plugins`, `/metrics`. A legacy Docker `network` is moved to
 //! `networks` as 1.5 does, but nothing else is validated beyond ids, `instances` and
 //! `upgradeStrategy`.
 //!

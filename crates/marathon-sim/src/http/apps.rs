@@ -58,6 +58,10 @@ pub(super) fn apps(
             applied(shared.mutate(|st| st.delete_app(&id, force)))
         }),
         (&Method::GET, false, ["tasks"]) => with_id(id_segments, |id| tasks(shared, &id)),
+        (&Method::POST, false, ["restart"]) => with_id(id_segments, |id| {
+            let force = flag(q, "force", false);
+            applied(shared.mutate(|st| st.restart_app(&id, force)))
+        }),
         (&Method::GET, false, ["versions"]) => with_id(id_segments, |id| versions(shared, &id)),
         (&Method::GET, false, ["versions", version]) => {
             with_id(id_segments, |id| at_version(shared, &id, version))
@@ -207,6 +211,32 @@ fn tasks(shared: &Shared, id: &str) -> Response {
         Some(v) => json_response(StatusCode::OK, &v),
         None => app_not_found(id),
     }
+}
+
+/// `GET /v2/tasks` (`TasksResource.indexJson`): every task of every app, each with its `appId`;
+/// `status` (repeatable: `running`, `staging`, …) keeps the tasks in those Mesos states.
+pub(super) fn all_tasks(shared: &Shared, q: &[(String, String)]) -> Response {
+    let wanted: Vec<String> = values(q, "status")
+        .into_iter()
+        .map(|s| format!("TASK_{}", s.to_uppercase()))
+        .collect();
+    let tasks = shared.with_state(|st| {
+        let st: &crate::state::State = st;
+        st.tasks
+            .iter()
+            .flat_map(|(app_id, list)| {
+                let checked = st.apps.get(app_id).is_some_and(|a| a.health().is_some());
+                list.iter().map(move |t| st.render_task(t, checked))
+            })
+            .filter(|t| {
+                wanted.is_empty()
+                    || t.get("state")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| wanted.iter().any(|w| w == s))
+            })
+            .collect::<Vec<_>>()
+    });
+    json_response(StatusCode::OK, &json!({ "tasks": tasks }))
 }
 
 /// `GET /v2/apps/{id}/versions`: `{"versions": [...]}`, newest first (`AppVersionsResource`).

@@ -19,7 +19,7 @@ mod queue;
 mod reply;
 mod resources;
 
-use apps::apps;
+use apps::{all_tasks, apps};
 use queue::queue;
 use reply::{invalid_json, json_response, message};
 use resources::{deployments, events, groups, info};
@@ -264,6 +264,7 @@ async fn handle(shared: &Arc<Shared>, parts: &http::request::Parts, body: Bytes)
         (Some("leader"), &Method::DELETE) => {
             json_response(StatusCode::OK, &json!({"message": "Leadership abdicated"}))
         }
+        (Some("tasks"), &Method::GET) if segments.len() == 1 => all_tasks(shared, &q),
         (Some("queue"), _) => queue(shared, method, segments.get(1..).unwrap_or_default(), full),
         (Some("events"), &Method::GET) => events(shared, parts, &q),
         (Some("deployments"), _) => deployments(shared, method, segments.get(1).copied(), &q),

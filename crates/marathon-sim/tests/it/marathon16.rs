@@ -181,3 +181,98 @@ async fn app_versions_list_newest_first_and_each_serves_its_definition() {
     assert_eq!(body["message"], "App '/nope' does not exist");
     sim.shutdown().await;
 }
+
+/// Source: Marathon 1.6 `TasksResource.indexJson` and `docs/docs/rest-api/public/api/v2/tasks.raml`
+/// (`{"tasks": [EnrichedTask]}`, each naming its `appId`; `status=running|staging|…` filters).
+#[tokio::test]
+async fn all_tasks_list_every_apps_tasks_with_their_app_id() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    let body = json!({"id": "/shop", "apps": [app("web", V1, 2), app("api", V1, 1)]});
+    deploy(&client, &url, "/shop", &body).await;
+    wait_idle(&client, &url).await;
+    let (status, body) = get_json(&client, &format!("{url}/v2/tasks")).await;
+    assert_eq!(status, 200);
+    let tasks = body["tasks"].as_array().expect("tasks array");
+    let mut ids: Vec<&str> = tasks.iter().filter_map(|t| t["appId"].as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["/shop/api", "/shop/web", "/shop/web"], "{body}");
+    assert!(tasks.iter().all(|t| t["state"] == "TASK_RUNNING"), "{body}");
+    let (_, staging) = get_json(&client, &format!("{url}/v2/tasks?status=staging")).await;
+    assert_eq!(staging, json!({"tasks": []}));
+    let (_, running) = get_json(&client, &format!("{url}/v2/tasks?status=running")).await;
+    assert_eq!(running["tasks"].as_array().map(Vec::len), Some(3));
+    sim.shutdown().await;
+}
+
+/// Source: Marathon 1.6 `AppsResource.restart` and `apps.raml` (`POST /{app_id}/restart`:
+/// 200 `{"version","deploymentId"}` with `Marathon-Deployment-Id`, a deployment that replaces
+/// every task; 404 `App '/x' does not exist` for an unknown app).
+#[tokio::test]
+async fn restarting_an_app_replaces_every_task_in_a_new_deployment() {
+    let (sim, client) = start(fast()).await;
+    let url = sim.url();
+    deploy(
+        &client,
+        &url,
+        "/shop",
+        &json!({"id": "/shop", "apps": [app("web", V1, 2)]}),
+    )
+    .await;
+    wait_idle(&client, &url).await;
+    let (_, before) = get_json(&client, &format!("{url}/v2/apps/shop/web/tasks")).await;
+    let old: Vec<String> = before["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(old.len(), 2);
+
+    let res = client
+        .post(format!("{url}/v2/apps/shop/web/restart"))
+        .send()
+        .await
+        .expect("request is answered");
+    assert_eq!(res.status(), 200);
+    let header = res
+        .headers()
+        .get("Marathon-Deployment-Id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = res.json().await.expect("JSON body");
+    assert_eq!(header.as_deref(), body["deploymentId"].as_str());
+    let version = body["version"].as_str().expect("version").to_owned();
+    let (_, deployments) = get_json(&client, &format!("{url}/v2/deployments")).await;
+    assert!(
+        deployments
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["id"] == body["deploymentId"] && d["affectedApps"] == json!(["/shop/web"])),
+        "{deployments}"
+    );
+    sim.control().advance_clock(Duration::from_secs(60));
+    wait_idle(&client, &url).await;
+    let (_, after) = get_json(&client, &format!("{url}/v2/apps/shop/web")).await;
+    assert_eq!(after["app"]["version"], version.as_str());
+    assert_eq!(after["app"]["container"]["docker"]["image"], V1);
+    let tasks = after["app"]["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 2, "{after}");
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["version"] == version.as_str() && !old.iter().any(|o| t["id"] == o.as_str())),
+        "{after}"
+    );
+
+    let (status, body) = send(
+        &client,
+        reqwest::Method::POST,
+        &format!("{url}/v2/apps/nope/restart"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "App '/nope' does not exist");
+    sim.shutdown().await;
+}
