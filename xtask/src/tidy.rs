@@ -425,12 +425,18 @@ Nothing.
             ),
             (
                 "crates/b/src/lib.rs".to_owned(),
-                "#[test]\nfn quick() { let _ = \"#[ignore] in a string\"; }\n".to_owned(),
+                format!(
+                    "#[test]\nfn quick() {{ let _ = \"{}] in a string\"; }}\n",
+                    concat!("#[", "ignore")
+                ),
             ),
         ];
         assert_eq!(
             ignored_tests(&files),
-            ["crates/a/src/lib.rs: a test is marked `#[ignore]`; make it run or remove it"]
+            [format!(
+                "crates/a/src/lib.rs: a test is marked `{}]`; make it run or remove it",
+                concat!("#[", "ignore")
+            )]
         );
     }
 

@@ -55,6 +55,12 @@ async fn until(mut seen: impl AsyncFnMut() -> bool, what: &str) {
     panic!("never saw {what}");
 }
 
+/// The deploy lock of dogfood/stage is free and no session is left.
+async fn assert_nothing_held(sims: &Sims) {
+    assert_eq!(sims.lock_session("dogfood", "stage").await, None);
+    assert!(sims.sessions().await.is_empty(), "session left");
+}
+
 /// Sims where the tag `slow` never finishes deploying.
 async fn slow_sims() -> Sims {
     Sims::start_with(
@@ -127,8 +133,7 @@ async fn a_signal_after_the_lock_before_the_stream_is_open_releases_the_lock() {
         stderr.contains("nothing was changed in Marathon"),
         "{stderr}"
     );
-    assert_eq!(sims.lock_session("dogfood", "stage").await, None);
-    assert!(sims.sessions().await.is_empty(), "session left");
+    assert_nothing_held(&sims).await;
     sims.marathon.control().set_latency(Duration::ZERO);
     assert_eq!(
         sims.image("/dogfood-stage/web").as_deref(),
@@ -188,8 +193,7 @@ async fn a_signal_during_a_scale_releases_the_lock() {
         stderr.contains("Marathon is still running deployment"),
         "{stderr}"
     );
-    assert_eq!(sims.lock_session("dogfood", "stage").await, None);
-    assert!(sims.sessions().await.is_empty(), "session left");
+    assert_nothing_held(&sims).await;
 }
 
 /// A webhook that accepts connections and never answers; says when one arrived.
