@@ -47,6 +47,12 @@ pub struct Counts {
     pub status_apps: usize,
     /// Runs of `duncan status`.
     pub status_runs: usize,
+    /// Apps of `duncan report` (each in two environments).
+    pub report_apps: usize,
+    /// History records of each app/env of `duncan report`.
+    pub report_records: usize,
+    /// Runs of `duncan report`.
+    pub report_runs: usize,
     /// Runs of `duncan --version`.
     pub startup_runs: usize,
     /// Deployers waiting for the lock.
@@ -69,6 +75,9 @@ impl Counts {
             cost_deploys: 5,
             status_apps: 50,
             status_runs: 10,
+            report_apps: 50,
+            report_records: 1_000,
+            report_runs: 10,
             startup_runs: 50,
             lock_waiters: 10,
             lock_rounds: 5,
@@ -87,6 +96,9 @@ impl Counts {
             cost_deploys: 1,
             status_apps: 5,
             status_runs: 1,
+            report_apps: 2,
+            report_records: 20,
+            report_runs: 1,
             startup_runs: 3,
             lock_waiters: 3,
             lock_rounds: 1,
@@ -190,6 +202,14 @@ fn run() -> Result<()> {
     }
     step("duncan status");
     let status = cli::status(&rt, duncan, counts.status_apps, counts.status_runs)?;
+    step("duncan report");
+    let delivery = cli::delivery_report(
+        &rt,
+        duncan,
+        counts.report_apps,
+        counts.report_records,
+        counts.report_runs,
+    )?;
     step("CLI start-up");
     let startup = cli::startup(duncan, counts.startup_runs)?;
     step("lock hand-off");
@@ -223,6 +243,7 @@ fn run() -> Result<()> {
         latency,
         costs,
         status,
+        delivery,
         startup,
         handoffs,
         handoffs_immediate,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::Counts;
-use crate::cli::StatusRuns;
+use crate::cli::{ReportRuns, StatusRuns};
 use crate::consul_ops::{CONCURRENCY, Comparison, KINDS};
 use crate::deploys::{Cost, DeployRun};
 use crate::stats::{bytes, median, median_f64, ms, percentile, ratio};
@@ -36,6 +36,8 @@ pub struct Results {
     pub costs: Vec<Cost>,
     /// `duncan status` runs.
     pub status: StatusRuns,
+    /// `duncan report` runs.
+    pub delivery: ReportRuns,
     /// `duncan --version` runs.
     pub startup: Vec<Duration>,
     /// Lock hand-offs, each holder keeping the lock 50 ms.
@@ -295,6 +297,18 @@ pub fn summary_table(r: &Results) -> String {
         "≤ 300 ms",
         ratio(ms_f(status), 300.0),
     );
+    let delivery = median(&r.delivery.times);
+    row(
+        &format!(
+            "`duncan report`, {} app/env pairs × {} releases ({} runs)",
+            r.delivery.pairs,
+            r.delivery.records_per_pair,
+            r.delivery.times.len()
+        ),
+        format!("{}, {} requests", ms(delivery), r.delivery.requests_per_run),
+        "≤ 1 s",
+        ratio(ms_f(delivery), 1000.0),
+    );
     let handoff = median(&r.handoffs);
     row(
         &format!(
@@ -452,6 +466,10 @@ pub fn render(r: &Results) -> String {
          consul-sim's request log (requests, body bytes in).\n\
          - **`duncan status`.** `status` with every configured app in `stage` and `production`, \
          each a group with one app; wall time of the process.\n\
+         - **`duncan report`.** `report --since 3650d --json` with every configured app in \
+         `stage` and `production`, each with a history of releases written straight into \
+         consul-sim (one a day, every tenth rolled back); wall time of the process, which reads \
+         each app/env's history with one `recurse` (16 at a time) and computes the figures.\n\
          - **Lock hand-off.** consul-client's `Lock` (sessions + `acquire`, blocking queries \
          while waiting) against consul-sim: one holder, N waiters, each holder keeping the lock \
          50 ms as a deploy keeps it for its length; the time from a holder starting its release \
@@ -655,6 +673,11 @@ pub fn render(r: &Results) -> String {
         ms(median(&marathon))
     );
     let _ = writeln!(out, "- `duncan status` (sorted): {}", list(&r.status.times));
+    let _ = writeln!(
+        out,
+        "- `duncan report` (sorted): {}",
+        list(&r.delivery.times)
+    );
     let _ = writeln!(out, "- lock hand-off (sorted): {}", list(&r.handoffs));
     let _ = writeln!(out, "- `duncan --version` (sorted): {}", list(&r.startup));
     let rss: Vec<f64> = r

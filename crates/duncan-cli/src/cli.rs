@@ -95,6 +95,10 @@ pub enum Command {
     Scale(ScaleArgs),
     /// Follow a Marathon deployment until it ends.
     Watch(WatchArgs),
+    /// Delivery figures from the history: deploys per day, change failure rate, time to restore.
+    #[command(after_help = "Examples:\n  duncan report --since 30d\n  \
+                            duncan report -a dogfood -e production --since 12w --csv")]
+    Report(ReportArgs),
     /// Show the configuration or search variables across apps.
     Config(ConfigArgs),
     /// Print a shell completion script.
@@ -122,6 +126,7 @@ impl Command {
                 }
             },
             Self::Status(args) => args.app.as_deref(),
+            Self::Report(args) => args.app.as_deref(),
             Self::Env(args) => args.app.as_deref(),
             Self::Watch(_) | Self::Config(_) | Self::Completions(_) | Self::Version | Self::Man => {
                 None
@@ -214,6 +219,24 @@ pub struct StatusArgs {
     /// Only this environment (default: every allowed environment).
     #[arg(short, long)]
     pub env: Option<String>,
+}
+
+/// Arguments of `duncan report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this app (default: every app under `apps` in the configuration).
+    #[arg(short, long)]
+    pub app: Option<String>,
+    /// Only this environment (default: every allowed environment).
+    #[arg(short, long)]
+    pub env: Option<String>,
+    /// How far back to look: `30d`, `12w`, `48h` (at most 3650d).
+    #[arg(long, value_name = "DURATION", default_value = "30d",
+          value_parser = crate::duration::parse_lookback)]
+    pub since: std::time::Duration,
+    /// Comma-separated values on standard output, one row per app/env and one for all.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
 }
 
 /// Arguments of `duncan history`.

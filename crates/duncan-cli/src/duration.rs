@@ -6,6 +6,7 @@
 //! | [`Kind::Deadline`] | `--timeout`, `timeouts.deploy`, `DUNCAN_DEPLOY_TIMEOUT` | more than 0, at most 7 days |
 //! | [`Kind::Wait`] | `--wait`, `timeouts.lock_wait` | 0 (do not wait) to 7 days |
 //! | [`Kind::Request`] | `timeouts.request`, `DUNCAN_REQUEST_TIMEOUT` | more than 0, at most 10 minutes |
+//! | [`Kind::Lookback`] | `report --since` | more than 0, at most 10 years (3650d) |
 //!
 //! A deploy that has not ended in a week has not ended; a value beyond that is a typo (or
 //! `u64::MAX` seconds, which overflowed a clock after the group was already updated). One HTTP
@@ -19,6 +20,8 @@ use std::time::Duration;
 pub const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The longest timeout of one HTTP request: 10 minutes.
 pub const MAX_REQUEST: Duration = Duration::from_secs(10 * 60);
+/// The longest look back into the history: 3650 days (about 10 years).
+pub const MAX_LOOKBACK: Duration = Duration::from_secs(3650 * 24 * 3600);
 
 /// What a duration is for, which decides the values it may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,8 @@ pub enum Kind {
     Wait,
     /// The timeout of each HTTP request: more than 0, at most [`MAX_REQUEST`].
     Request,
+    /// How far back a report looks: more than 0, at most [`MAX_LOOKBACK`].
+    Lookback,
 }
 
 impl Kind {
@@ -37,6 +42,7 @@ impl Kind {
         match self {
             Self::Deadline | Self::Wait => MAX_DEADLINE,
             Self::Request => MAX_REQUEST,
+            Self::Lookback => MAX_LOOKBACK,
         }
     }
 
@@ -50,6 +56,7 @@ impl Kind {
         match self {
             Self::Deadline | Self::Wait => "7 days (168h)",
             Self::Request => "10 minutes (10m)",
+            Self::Lookback => "10 years (3650d)",
         }
     }
 
@@ -58,6 +65,7 @@ impl Kind {
         match self {
             Self::Deadline => "a deadline of 0 would fail every deployment at once",
             Self::Request => "every request needs a timeout",
+            Self::Lookback => "a report of no time has nothing in it",
             Self::Wait => "",
         }
     }
@@ -68,6 +76,7 @@ impl Kind {
             Self::Deadline => "a deadline",
             Self::Wait => "a lock wait",
             Self::Request => "a request timeout",
+            Self::Lookback => "a report's period",
         }
     }
 }
@@ -104,8 +113,13 @@ pub fn parse_wait(text: &str) -> Result<Duration, String> {
     parse_kind(text, Kind::Wait)
 }
 
-/// Parses a duration made of one or more `NUMBER UNIT` parts, with units `h`, `m`, `s` and `ms`
-/// (`1h30m`, `90s`, `2m30s`). A bare `0` is accepted; any other number needs a unit.
+/// clap's parser of `report --since`: a [`Kind::Lookback`].
+pub fn parse_lookback(text: &str) -> Result<Duration, String> {
+    parse_kind(text, Kind::Lookback)
+}
+
+/// Parses a duration made of one or more `NUMBER UNIT` parts, with units `w` (7 days), `d`, `h`,
+/// `m`, `s` and `ms` (`1h30m`, `90s`, `2m30s`, `30d`). A bare `0` is accepted; any other number needs a unit.
 ///
 /// The error is a sentence meant for the user, so clap can show it as it is.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -136,6 +150,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
         let part = match unit {
+            "w" => value.checked_mul(7 * 24 * 3600).map(Duration::from_secs),
+            "d" => value.checked_mul(24 * 3600).map(Duration::from_secs),
             "h" => value.checked_mul(3600).map(Duration::from_secs),
             "m" => value.checked_mul(60).map(Duration::from_secs),
             "s" => Some(Duration::from_secs(value)),
@@ -197,6 +213,8 @@ mod tests {
         assert_eq!(parse_duration("2m30s"), Ok(Duration::from_secs(150)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("2w1d"), Ok(Duration::from_secs(15 * 86_400)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod names;
 pub mod plan;
 pub mod progress;
 pub mod release;
+pub mod report;
 pub mod scale;
 pub mod sequence;
 pub mod settings;

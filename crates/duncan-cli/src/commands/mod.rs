@@ -8,8 +8,10 @@ mod env;
 mod history;
 mod lock;
 mod plan_view;
+mod report;
 mod scale;
 mod status;
+mod targets;
 mod watch;
 
 use std::io::Write;
@@ -72,6 +74,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Env(args) => env::run(&config, out, args),
         Command::Scale(args) => scale::run(&config, out, &args),
         Command::Watch(args) => watch::run(&config, out, &args),
+        Command::Report(args) => report::run(&config, out, &args),
         Command::Version | Command::Completions(_) | Command::Man => Ok(ExitStatus::Ok),
     }
 }

@@ -16,7 +16,7 @@ use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_w
 
 /// Runs `duncan status`.
 pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
-    let targets = targets(config, args)?;
+    let targets = super::targets::targets(config, args.app.as_deref(), args.env.as_deref())?;
     let ctx = context::context(config)?;
     let runtime = super::runtime()?;
     let results = runtime.block_on(async {
@@ -138,34 +138,6 @@ fn repair_hint(target: &AppEnv, marathon: &[String], consul: &Tag) -> String {
 }
 
 /// The app/envs to show: those named, else every configured app × every allowed environment.
-fn targets(config: &Config, args: &StatusArgs) -> Result<Vec<AppEnv>, Failure> {
-    let apps: Vec<String> = match &args.app {
-        Some(app) => vec![app.clone()],
-        None if config.apps.value.is_empty() => {
-            return Err(Failure::usage("no app given and none configured")
-                .hint("pass --app APP, or list your apps under `apps` in ~/.duncan.yml"));
-        }
-        None => config.apps.value.clone(),
-    };
-    let envs: Vec<String> = match &args.env {
-        Some(env) => {
-            config.check_environment(env)?;
-            vec![env.clone()]
-        }
-        None => config.environments.value.clone(),
-    };
-    let mut targets = Vec::new();
-    for app in &apps {
-        for env in &envs {
-            targets.push(AppEnv::parse(app, env).map_err(|e| {
-                Failure::usage(e.to_string())
-                    .hint("app and environment names are lowercase letters, digits and '-'")
-            })?);
-        }
-    }
-    Ok(targets)
-}
-
 fn short_error(error: &StatusError) -> String {
     match error {
         StatusError::GroupNotFound { group } => format!("no group {group} in Marathon"),

@@ -20,6 +20,7 @@ mod notify;
 mod progress_lines;
 mod prompt;
 mod registry;
+mod report;
 mod secrets;
 mod signals;
 mod suggestions;
