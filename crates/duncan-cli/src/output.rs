@@ -80,11 +80,14 @@ impl Output {
         );
     }
 
-    /// Writes one JSON document on stdout.
+    /// Writes one JSON document on stdout, in one write: stdout is line-buffered, and a
+    /// pretty-printed document is a line per value (a report's is hundreds of thousands).
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+        let mut text = serde_json::to_vec_pretty(value).map_err(json_io_error)?;
+        text.push(b'\n');
         let mut out = io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value).map_err(json_io_error)?;
-        writeln!(out)
+        out.write_all(&text)?;
+        out.flush()
     }
 
     /// Writes one JSON line on stdout and flushes it, for streams.
