@@ -64,6 +64,13 @@
 //! roles, bootstrap), operator, connect, config entries, snapshots, `/v1/event/…` watches by
 //! other means — answers Go's `404 page not found`.
 //!
+//! Plain HTTP by default; with [`SimOptions::tls`] (the binary's `--tls-cert` / `--tls-key`)
+//! HTTPS, and with [`TlsFiles::require_client_certificates`] (`--tls-client-ca`) the mutual
+//! TLS of an agent with `verify_incoming`: a client without a certificate of that CA fails the
+//! handshake and never reaches a route (nor the request log). Namespaces (`?ns=`) and
+//! partitions other than `default` are refused as the open-source edition refuses them:
+//! `400 Invalid query parameter`.
+//!
 //! # Where it is simpler than Consul
 //!
 //! Only `key_prefix` rules are modelled. Session and event rules are not: every known token may
