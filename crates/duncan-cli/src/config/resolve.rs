@@ -168,7 +168,113 @@ pub(super) fn resolve(
         None => Setting::new(BTreeMap::new(), Source::Unset),
     };
 
-    let registry_auth = match (&keys.registry_auth, trimmed(&keys.quay_token)) {
+    let registry_auth = registry_auth(&keys)?;
+
+    let insecure_registries = first(
+        [
+            (
+                Source::Env("DUNCAN_INSECURE_REGISTRIES"),
+                env("DUNCAN_INSECURE_REGISTRIES").map(|l| list_from_env(&l)),
+            ),
+            (
+                Source::File("insecure_registries"),
+                keys.insecure_registries.clone(),
+            ),
+        ],
+        Setting::new(Vec::new(), Source::Unset),
+    );
+
+    let webhooks = webhooks(&keys)?;
+
+    let (environments, apps, confirm_by_name) = lists(&keys, env, &shown)?;
+
+    let no_timeouts = file::TimeoutsKey::default();
+    let timeouts = keys.timeouts.as_ref().unwrap_or(&no_timeouts);
+    let env_duration = |variable: &'static str, kind: Kind| {
+        env(variable)
+            .map(|t| duration_var(variable, &t, kind))
+            .transpose()
+    };
+    let deploy_timeout = first(
+        [
+            (
+                Source::Env("DUNCAN_DEPLOY_TIMEOUT"),
+                env_duration("DUNCAN_DEPLOY_TIMEOUT", Kind::Deadline)?.map(Some),
+            ),
+            (Source::File("timeouts.deploy"), timeouts.deploy.map(Some)),
+        ],
+        Setting::new(None, Source::Default),
+    );
+    let request_timeout = first(
+        [
+            (
+                Source::Env("DUNCAN_REQUEST_TIMEOUT"),
+                env_duration("DUNCAN_REQUEST_TIMEOUT", Kind::Request)?,
+            ),
+            (Source::File("timeouts.request"), timeouts.request),
+        ],
+        Setting::new(DEFAULT_REQUEST_TIMEOUT, Source::Default),
+    );
+    let lock_wait = first(
+        [(Source::File("timeouts.lock_wait"), timeouts.lock_wait)],
+        Setting::new(Duration::ZERO, Source::Default),
+    );
+
+    let user = first(
+        [
+            (Source::Env("DUNCAN_USER"), env("DUNCAN_USER")),
+            (Source::File("user"), trimmed(&keys.user)),
+            (Source::Env("USER"), env("USER")),
+            (Source::Env("LOGNAME"), env("LOGNAME")),
+        ],
+        Setting::new("unknown".to_owned(), Source::Default),
+    );
+
+    let host = host(env);
+
+    // How each key of the file was understood, for `config show`.
+    notes.extend(super::notes::notes(&keys));
+    file_warnings(&keys, mode, &shown, &mut notes, &mut warnings);
+
+    Ok(Config {
+        file: path,
+        marathon_url,
+        marathon_token,
+        consul_url: consul.url,
+        consul_token: consul.token,
+        consul_http_auth: consul.http_auth,
+        consul_cacert: consul.cacert,
+        consul_capath: consul.capath,
+        consul_client_cert: consul.client_cert,
+        consul_client_key: consul.client_key,
+        consul_tls_server_name: consul.tls_server_name,
+        consul_ssl_verify: consul.ssl_verify,
+        consul_namespace: consul.namespace,
+        consul_partition: consul.partition,
+        marathon_cacert,
+        github_org,
+        repos,
+        docker_repo_prefix,
+        docker_registry_host,
+        registry_auth,
+        insecure_registries,
+        webhooks,
+        environments,
+        apps,
+        deploy_timeout,
+        request_timeout,
+        lock_wait,
+        confirm_by_name,
+        user,
+        host,
+        key_notes: notes,
+        warnings,
+    })
+}
+
+/// `registry_auth` (username and password, or a token), else the Go tool's `quay_token`.
+fn registry_auth(keys: &FileKeys) -> Result<Setting<Option<RegistryAuth>>, Failure> {
+    let auth = match (&keys.registry_auth, trimmed(&keys.quay_token)) {
         (Some(auth), _) => match (&auth.username, &auth.password, &auth.token) {
             (Some(u), Some(p), None) => Setting::new(
                 Some(RegistryAuth::Basic {
@@ -194,21 +300,11 @@ pub(super) fn resolve(
         ),
         (None, None) => Setting::new(None, Source::Unset),
     };
+    Ok(auth)
+}
 
-    let insecure_registries = first(
-        [
-            (
-                Source::Env("DUNCAN_INSECURE_REGISTRIES"),
-                env("DUNCAN_INSECURE_REGISTRIES").map(|l| list_from_env(&l)),
-            ),
-            (
-                Source::File("insecure_registries"),
-                keys.insecure_registries.clone(),
-            ),
-        ],
-        Setting::new(Vec::new(), Source::Unset),
-    );
-
+/// `slack_webhook_url` and the `webhooks` list.
+fn webhooks(keys: &FileKeys) -> Result<Setting<Vec<Webhook>>, Failure> {
     let mut hooks = Vec::new();
     let mut hook_source = Source::Unset;
     if let Some(url) = trimmed(&keys.slack_webhook_url) {
@@ -241,8 +337,72 @@ pub(super) fn resolve(
         });
         hook_source = Source::File("webhooks");
     }
-    let webhooks = Setting::new(hooks, hook_source);
+    Ok(Setting::new(hooks, hook_source))
+}
 
+/// The host recorded with the deployer: `HOSTNAME`, else the kernel's name for the machine.
+fn host(env: &dyn Fn(&str) -> Option<String>) -> Setting<String> {
+    if let Some(h) = env("HOSTNAME") {
+        Setting::new(h, Source::Env("HOSTNAME"))
+    } else if let Some(h) = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+    {
+        Setting::new(h, Source::Default)
+    } else {
+        Setting::new("localhost".to_owned(), Source::Default)
+    }
+}
+
+/// The notes and warnings of keys duncan does not read (the Go tool's unused ones, unknown
+/// ones), and of a file holding a secret that others may read.
+fn file_warnings(
+    keys: &FileKeys,
+    mode: Option<u32>,
+    shown: &str,
+    notes: &mut Vec<(String, String)>,
+    warnings: &mut Vec<String>,
+) {
+    for key in keys.other.keys() {
+        if let Some((_, why)) = UNUSED_GO_KEYS.iter().find(|(k, _)| k == key) {
+            notes.push((key.clone(), format!("accepted, not used: {why}")));
+        } else {
+            notes.push((key.clone(), "unknown key, ignored".to_owned()));
+            let near = super::suggest::closest(
+                key,
+                file::KNOWN_KEYS
+                    .iter()
+                    .chain(UNUSED_GO_KEYS.iter().map(|(k, _)| k))
+                    .copied(),
+            )
+            .map(|near| format!("; did you mean `{near}`?"))
+            .unwrap_or_default();
+            warnings.push(format!("unknown key `{key}` in {shown} (ignored){near}"));
+        }
+    }
+
+    if let Some(mode) = mode
+        && mode & 0o077 != 0
+        && keys.holds_secret()
+    {
+        warnings.push(format!(
+            "{shown} holds a token and can be read by others (mode {mode:04o}); run: chmod 600 {shown}"
+        ));
+    }
+}
+
+/// A list setting.
+type List = Setting<Vec<String>>;
+
+/// The environments commands may name, the configured apps, and the environments confirmed by
+/// name; each list is checked where it was written.
+fn lists(
+    keys: &FileKeys,
+    env: &dyn Fn(&str) -> Option<String>,
+    shown: &str,
+) -> Result<(List, List, List), Failure> {
     // The file's list is checked even when the variable overrides it: the file is wrong either way.
     if let Some(list) = &keys.environments {
         check_environment_names(
@@ -308,123 +468,5 @@ pub(super) fn resolve(
             Source::Default,
         )
     };
-
-    let no_timeouts = file::TimeoutsKey::default();
-    let timeouts = keys.timeouts.as_ref().unwrap_or(&no_timeouts);
-    let env_duration = |variable: &'static str, kind: Kind| {
-        env(variable)
-            .map(|t| duration_var(variable, &t, kind))
-            .transpose()
-    };
-    let deploy_timeout = first(
-        [
-            (
-                Source::Env("DUNCAN_DEPLOY_TIMEOUT"),
-                env_duration("DUNCAN_DEPLOY_TIMEOUT", Kind::Deadline)?.map(Some),
-            ),
-            (Source::File("timeouts.deploy"), timeouts.deploy.map(Some)),
-        ],
-        Setting::new(None, Source::Default),
-    );
-    let request_timeout = first(
-        [
-            (
-                Source::Env("DUNCAN_REQUEST_TIMEOUT"),
-                env_duration("DUNCAN_REQUEST_TIMEOUT", Kind::Request)?,
-            ),
-            (Source::File("timeouts.request"), timeouts.request),
-        ],
-        Setting::new(DEFAULT_REQUEST_TIMEOUT, Source::Default),
-    );
-    let lock_wait = first(
-        [(Source::File("timeouts.lock_wait"), timeouts.lock_wait)],
-        Setting::new(Duration::ZERO, Source::Default),
-    );
-
-    let user = first(
-        [
-            (Source::Env("DUNCAN_USER"), env("DUNCAN_USER")),
-            (Source::File("user"), trimmed(&keys.user)),
-            (Source::Env("USER"), env("USER")),
-            (Source::Env("LOGNAME"), env("LOGNAME")),
-        ],
-        Setting::new("unknown".to_owned(), Source::Default),
-    );
-
-    let host = if let Some(h) = env("HOSTNAME") {
-        Setting::new(h, Source::Env("HOSTNAME"))
-    } else if let Some(h) = ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-    {
-        Setting::new(h, Source::Default)
-    } else {
-        Setting::new("localhost".to_owned(), Source::Default)
-    };
-
-    // How each key of the file was understood, for `config show`.
-    notes.extend(super::notes::notes(&keys));
-    for key in keys.other.keys() {
-        if let Some((_, why)) = UNUSED_GO_KEYS.iter().find(|(k, _)| k == key) {
-            notes.push((key.clone(), format!("accepted, not used: {why}")));
-        } else {
-            notes.push((key.clone(), "unknown key, ignored".to_owned()));
-            let near = super::suggest::closest(
-                key,
-                file::KNOWN_KEYS
-                    .iter()
-                    .chain(UNUSED_GO_KEYS.iter().map(|(k, _)| k))
-                    .copied(),
-            )
-            .map(|near| format!("; did you mean `{near}`?"))
-            .unwrap_or_default();
-            warnings.push(format!("unknown key `{key}` in {shown} (ignored){near}"));
-        }
-    }
-
-    if let Some(mode) = mode
-        && mode & 0o077 != 0
-        && keys.holds_secret()
-    {
-        warnings.push(format!(
-            "{shown} holds a token and can be read by others (mode {mode:04o}); run: chmod 600 {shown}"
-        ));
-    }
-
-    Ok(Config {
-        file: path,
-        marathon_url,
-        marathon_token,
-        consul_url: consul.url,
-        consul_token: consul.token,
-        consul_http_auth: consul.http_auth,
-        consul_cacert: consul.cacert,
-        consul_capath: consul.capath,
-        consul_client_cert: consul.client_cert,
-        consul_client_key: consul.client_key,
-        consul_tls_server_name: consul.tls_server_name,
-        consul_ssl_verify: consul.ssl_verify,
-        consul_namespace: consul.namespace,
-        consul_partition: consul.partition,
-        marathon_cacert,
-        github_org,
-        repos,
-        docker_repo_prefix,
-        docker_registry_host,
-        registry_auth,
-        insecure_registries,
-        webhooks,
-        environments,
-        apps,
-        deploy_timeout,
-        request_timeout,
-        lock_wait,
-        confirm_by_name,
-        user,
-        host,
-        key_notes: notes,
-        warnings,
-    })
+    Ok((environments, apps, confirm_by_name))
 }
