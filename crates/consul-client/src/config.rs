@@ -332,8 +332,10 @@ impl Config {
         self
     }
 
-    /// Uses the caller's HTTP client instead of building one. Its TLS settings then apply;
-    /// [`Config::with_ca_cert`] and [`Config::with_tls_verify`] are ignored.
+    /// Uses the caller's HTTP client instead of building one. Its TLS and transport settings
+    /// then apply; [`Config::with_ca_cert`], [`Config::with_ca_path`],
+    /// [`Config::with_client_certificate`], [`Config::with_tls_server_name`],
+    /// [`Config::with_tls_verify`] and a `unix://` address's socket are ignored.
     ///
     /// Mind its redirect policy: a client that follows redirects (reqwest's default follows up
     /// to 10) sends the `X-Consul-Token` header on to wherever Consul, or anything posing as
