@@ -49,8 +49,12 @@ struct Inner {
     /// The address as errors show it: without credentials.
     shown: Arc<str>,
     token: Option<HeaderValue>,
+    http_auth: Option<crate::config::HttpAuth>,
+    /// Whether the client shows a certificate in the TLS handshake.
+    client_certificate: bool,
     datacenter: Option<String>,
     namespace: Option<String>,
+    partition: Option<String>,
     timeout: Duration,
     retry: RetryPolicy,
     max_response_size: usize,
@@ -63,6 +67,8 @@ impl fmt::Debug for Client {
             .field("token", &self.inner.token.as_ref().map(|_| "<redacted>"))
             .field("datacenter", &self.inner.datacenter)
             .field("namespace", &self.inner.namespace)
+            .field("partition", &self.inner.partition)
+            .field("http_auth", &self.inner.http_auth)
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
@@ -224,31 +230,17 @@ impl Client {
             }
             None => None,
         };
-        let http = match config.http_client {
+        let http = match config.http_client.clone() {
             Some(client) => client,
             None => {
                 let mut builder = reqwest::Client::builder()
                     .connect_timeout(config.timeout.min(Duration::from_secs(10)))
                     .redirect(reqwest::redirect::Policy::none())
                     .user_agent(concat!("consul-client-rust/", env!("CARGO_PKG_VERSION")))
-                    .danger_accept_invalid_certs(!config.tls_verify);
-                if let Some(path) = &config.ca_cert {
-                    let pem = std::fs::read(path).map_err(|source| ConfigError::CaCertFile {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
-                        ConfigError::CaCert {
-                            path: path.clone(),
-                            source,
-                        }
-                    })?;
-                    if certs.is_empty() {
-                        return Err(ConfigError::CaCertEmpty { path: path.clone() }.into());
-                    }
-                    for cert in certs {
-                        builder = builder.add_root_certificate(cert);
-                    }
+                    .use_preconfigured_tls(crate::tls::client_config(&config)?);
+                #[cfg(unix)]
+                if let Some(socket) = &config.unix_socket {
+                    builder = builder.unix_socket(socket.clone());
                 }
                 builder
                     .build()
@@ -258,11 +250,14 @@ impl Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                shown: crate::config::shown_address(&config.address).into(),
+                shown: config.shown_address().into(),
+                client_certificate: config.client_cert.is_some(),
+                http_auth: config.http_auth,
                 base: config.address,
                 token,
                 datacenter: config.datacenter,
                 namespace: config.namespace,
+                partition: config.partition,
                 timeout: config.timeout,
                 retry: config.retry,
                 max_response_size: config.max_response_size,
@@ -309,9 +304,15 @@ impl Client {
             .namespace
             .as_ref()
             .map(|ns| ("ns", Some(ns.clone())));
+        let partition = self
+            .inner
+            .partition
+            .as_ref()
+            .map(|p| ("partition", Some(p.clone())));
         let params: Vec<_> = dc
             .into_iter()
             .chain(ns)
+            .chain(partition)
             .chain(req.params.iter().cloned())
             .collect();
         if !params.is_empty() {
@@ -362,6 +363,10 @@ impl Client {
         if let Some(token) = &self.inner.token {
             builder = builder.header("X-Consul-Token", token.clone());
         }
+        if let Some(auth) = &self.inner.http_auth {
+            // reqwest marks the header sensitive.
+            builder = builder.basic_auth(auth.username(), auth.password());
+        }
         if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
@@ -369,7 +374,7 @@ impl Client {
         let mut resp = builder
             .send()
             .await
-            .map_err(|source| Error::transport(context, scrub(source, &shown_url)))?;
+            .map_err(|source| self.transport_error(context, scrub(source, &shown_url)))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         // Read chunk by chunk up to the limit: a server must not make us allocate at will.
@@ -388,7 +393,7 @@ impl Client {
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|source| Error::transport(context, scrub(source, &shown_url)))?
+            .map_err(|source| self.transport_error(context, scrub(source, &shown_url)))?
         {
             if chunk.len() > limit.saturating_sub(body.len()) {
                 return Err(too_large());
@@ -409,6 +414,21 @@ impl Client {
             &body,
             self.inner.token.is_some(),
         ))
+    }
+}
+
+impl Client {
+    /// The error for a request that failed below HTTP: Consul's refusal of the client's
+    /// certificate, a refused server certificate, or another transport failure.
+    fn transport_error(&self, context: impl FnOnce() -> String, source: reqwest::Error) -> Error {
+        if crate::tls::client_certificate_refused(&source) {
+            return Error::ClientCertificateRefused {
+                context: context(),
+                certificate_sent: self.inner.client_certificate,
+                source,
+            };
+        }
+        Error::transport(context, source)
     }
 }
 

@@ -159,6 +159,24 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
 
+    /// Consul ended the TLS handshake because the client showed no certificate, or one it does
+    /// not accept: the agent has `verify_incoming` (mutual TLS). Nothing was sent; not retried.
+    #[error(
+        "{context}: Consul refused the connection: it requires a client certificate it trusts \
+         (mutual TLS); give the client one with its key (CONSUL_CLIENT_CERT and \
+         CONSUL_CLIENT_KEY){}",
+        if *certificate_sent { ", signed by a CA Consul trusts" } else { "" }
+    )]
+    ClientCertificateRefused {
+        /// What was being done, such as `GET /v1/kv/app/config`.
+        context: String,
+        /// Whether the client showed a certificate (then Consul does not trust it).
+        certificate_sent: bool,
+        /// The underlying HTTP error; the TLS alert is among its causes.
+        #[source]
+        source: reqwest::Error,
+    },
+
     /// A lock key exists but is not used as a lock (its flags differ from the lock's flags).
     #[error("key {key:?} exists and is not used as a lock (flags {flags})")]
     LockConflict {
@@ -437,6 +455,27 @@ pub enum ConfigError {
     CaCertEmpty {
         /// The file's path.
         path: PathBuf,
+    },
+
+    /// One setting of a pair is given without the other (a client certificate without its
+    /// key, or the reverse).
+    #[error("{given} is set but {missing} is not: a client certificate and its key go together")]
+    Incomplete {
+        /// The setting given, e.g. `CONSUL_CLIENT_CERT`.
+        given: &'static str,
+        /// The one missing, e.g. `CONSUL_CLIENT_KEY`.
+        missing: &'static str,
+    },
+
+    /// A TLS file (client certificate, its key, a CA directory) could not be read or used.
+    #[error("cannot use the {what} {}: {reason}", path.display())]
+    TlsFile {
+        /// What the file is, e.g. `client certificate`.
+        what: &'static str,
+        /// The file's (or directory's) path.
+        path: PathBuf,
+        /// Why, e.g. `no such file` or `no PEM private key found`.
+        reason: String,
     },
 
     /// The HTTP client could not be built.

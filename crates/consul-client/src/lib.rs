@@ -51,6 +51,7 @@ mod query;
 mod renew;
 mod session;
 mod status;
+mod tls;
 mod txn;
 mod validate;
 pub mod watch;
@@ -58,7 +59,7 @@ pub mod watch;
 pub use acl::{Acl, AclLink, AclToken};
 pub use client::Client;
 pub use config::{
-    Config, DEFAULT_ADDRESS, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT, RetryPolicy,
+    Config, DEFAULT_ADDRESS, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT, HttpAuth, RetryPolicy, env,
 };
 pub use error::{CertificateProblem, ConfigError, Error, InvalidInput, Result, TxnError};
 pub use event::{EventFilter, Events, UserEvent};

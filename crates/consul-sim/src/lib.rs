@@ -64,6 +64,13 @@
 //! roles, bootstrap), operator, connect, config entries, snapshots, `/v1/event/…` watches by
 //! other means — answers Go's `404 page not found`.
 //!
+//! Plain HTTP by default; with [`SimOptions::tls`] (the binary's `--tls-cert` / `--tls-key`)
+//! HTTPS, and with [`TlsFiles::require_client_certificates`] (`--tls-client-ca`) the mutual
+//! TLS of an agent with `verify_incoming`: a client without a certificate of that CA fails the
+//! handshake and never reaches a route (nor the request log). Namespaces (`?ns=`) and
+//! partitions other than `default` are refused as the open-source edition refuses them:
+//! `400 Invalid query parameter`.
+//!
 //! # Where it is simpler than Consul
 //!
 //! Only `key_prefix` rules are modelled. Session and event rules are not: every known token may
@@ -99,6 +106,7 @@ mod server;
 mod session;
 mod shared;
 mod state;
+mod tls;
 mod txn;
 
 use std::collections::BTreeMap;
@@ -111,6 +119,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use acl::{Access, PolicyError, PolicyFile, PolicyToken, Rule};
+pub use tls::TlsFiles;
 
 use acl::{AclTable, TokenEntry};
 use shared::{Shared, lock};
@@ -128,6 +137,7 @@ pub struct SimOptions {
     master_token: Option<String>,
     tokens: Vec<(String, Vec<Rule>)>,
     node_name: String,
+    tls: Option<TlsFiles>,
 }
 
 impl std::fmt::Debug for SimOptions {
@@ -137,6 +147,7 @@ impl std::fmt::Debug for SimOptions {
             .field("listen", &self.listen)
             .field("acl", &self.acl_enabled())
             .field("tokens", &self.tokens.len())
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -148,6 +159,7 @@ impl Default for SimOptions {
             master_token: None,
             tokens: Vec::new(),
             node_name: DEFAULT_NODE_NAME.to_owned(),
+            tls: None,
         }
     }
 }
@@ -186,6 +198,15 @@ impl SimOptions {
         self
     }
 
+    /// Serves HTTPS instead of HTTP, with the given certificate, and (with
+    /// [`TlsFiles::require_client_certificates`]) only to clients that present a certificate of
+    /// the given CA, as a Consul agent with `verify_incoming`. [`ConsulSim::url`] then starts
+    /// with `https://`.
+    pub fn tls(mut self, files: TlsFiles) -> Self {
+        self.tls = Some(files);
+        self
+    }
+
     fn acl_enabled(&self) -> bool {
         self.master_token.is_some() || !self.tokens.is_empty()
     }
@@ -211,6 +232,7 @@ fn token_entry(rules: Vec<Rule>, management: bool, create_index: u64) -> TokenEn
 #[derive(Debug)]
 pub struct ConsulSim {
     addr: SocketAddr,
+    https: bool,
     control: Control,
     stop: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
@@ -230,11 +252,13 @@ impl ConsulSim {
         for (secret, rules) in options.tokens {
             acl.tokens.insert(secret, token_entry(rules, false, 1));
         }
+        let acceptor = options.tls.as_ref().map(tls::acceptor).transpose()?;
+        let https = acceptor.is_some();
         let listener = TcpListener::bind(options.listen).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(acl, options.node_name));
         let (stop, stop_rx) = watch::channel(false);
-        let accept = tokio::spawn(server::serve(listener, shared.clone(), stop_rx));
+        let accept = tokio::spawn(server::serve(listener, acceptor, shared.clone(), stop_rx));
         let ticker = shared.clone();
         let expiry = tokio::spawn(async move {
             let mut tick = tokio::time::interval(EXPIRY_TICK);
@@ -247,6 +271,7 @@ impl ConsulSim {
         tracing::debug!(%addr, "consul-sim listening");
         Ok(ConsulSim {
             addr,
+            https,
             control: Control { shared },
             stop,
             accept: Some(accept),
@@ -259,9 +284,10 @@ impl ConsulSim {
         self.addr
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` in TLS mode).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A cheap, cloneable handle to steer and inspect the server.

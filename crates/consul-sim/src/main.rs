@@ -2,24 +2,30 @@
 //!
 //! ```text
 //! consul-sim [--listen ADDR] [--node-name NAME] [--acl-master-token TOKEN] [--policy-file FILE]
+//!            [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 //! ```
 //!
-//! The first line on stdout is `listening on http://ADDR` (with the real port when 0 was asked).
+//! The first line on stdout is `listening on http://ADDR` (`https://` with `--tls-cert`; with the
+//! real port when 0 was asked).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use consul_sim::{ConsulSim, PolicyFile, SimOptions};
+use consul_sim::{ConsulSim, PolicyFile, SimOptions, TlsFiles};
 
 const USAGE: &str = "usage: consul-sim [--listen ADDR] [--node-name NAME] [--acl-master-token TOKEN] [--policy-file FILE]
+                  [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 
   --listen ADDR              address to listen on (default 127.0.0.1:8500; port 0 picks one)
   --node-name NAME           the node's name in agent/self and sessions (default consul-sim)
   --acl-master-token TOKEN   turn ACLs on; TOKEN may do anything
   --policy-file FILE         JSON tokens and key_prefix rules:
-                             {\"tokens\":[{\"secret\":\"…\",\"rules\":[{\"prefix\":\"deploys/a/\",\"access\":\"write\"}]}]}";
+                             {\"tokens\":[{\"secret\":\"…\",\"rules\":[{\"prefix\":\"deploys/a/\",\"access\":\"write\"}]}]}
+  --tls-cert PEM             serve HTTPS with this certificate (chain)
+  --tls-key PEM              the certificate's private key
+  --tls-client-ca PEM        require client certificates signed by this CA (Consul's verify_incoming)";
 
 /// Parsed command line.
 struct Args {
@@ -27,6 +33,9 @@ struct Args {
     master_token: Option<String>,
     policy_file: Option<PathBuf>,
     node_name: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<Args>> {
@@ -35,6 +44,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
         master_token: None,
         policy_file: None,
         node_name: None,
+        tls_cert: None,
+        tls_key: None,
+        tls_client_ca: None,
     };
     while let Some(arg) = args.next() {
         // Both `--flag value` and `--flag=value` are accepted.
@@ -59,8 +71,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
             "--node-name" => parsed.node_name = Some(value("--node-name")?),
             "--acl-master-token" => parsed.master_token = Some(value("--acl-master-token")?),
             "--policy-file" => parsed.policy_file = Some(PathBuf::from(value("--policy-file")?)),
+            "--tls-cert" => parsed.tls_cert = Some(PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => parsed.tls_key = Some(PathBuf::from(value("--tls-key")?)),
+            "--tls-client-ca" => {
+                parsed.tls_client_ca = Some(PathBuf::from(value("--tls-client-ca")?));
+            }
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
+    }
+    match (&parsed.tls_cert, &parsed.tls_key) {
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("--tls-cert and --tls-key go together\n\n{USAGE}")
+        }
+        (None, None) if parsed.tls_client_ca.is_some() => {
+            bail!("--tls-client-ca needs --tls-cert and --tls-key\n\n{USAGE}")
+        }
+        _ => {}
     }
     Ok(Some(parsed))
 }
@@ -102,6 +128,13 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(name) = args.node_name {
         options = options.node_name(name);
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        let mut files = TlsFiles::new(cert, key);
+        if let Some(ca) = args.tls_client_ca {
+            files = files.require_client_certificates(ca);
+        }
+        options = options.tls(files);
     }
     if let Some(path) = args.policy_file {
         let text = std::fs::read_to_string(&path)
@@ -155,5 +188,28 @@ mod tests {
         let named = parse(&["--node-name", "node1"]).ok().flatten();
         assert_eq!(named.and_then(|a| a.node_name).as_deref(), Some("node1"));
         assert!(parse(&["--listen", "nope"]).is_err());
+    }
+
+    #[test]
+    fn tls_flags_go_together() {
+        let both = parse(&[
+            "--tls-cert",
+            "c.pem",
+            "--tls-key=k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+        ])
+        .ok()
+        .flatten();
+        assert_eq!(
+            both.and_then(|a| a.tls_client_ca).as_deref(),
+            Some(std::path::Path::new("ca.pem"))
+        );
+        let alone = parse(&["--tls-cert", "c.pem"]).err().map(|e| e.to_string());
+        assert!(alone.is_some_and(|e| e.contains("--tls-cert and --tls-key go together")));
+        let ca_only = parse(&["--tls-client-ca", "ca.pem"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(ca_only.is_some_and(|e| e.contains("needs --tls-cert")));
     }
 }

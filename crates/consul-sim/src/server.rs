@@ -17,6 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::http::text;
 use crate::shared::{Shared, lock};
@@ -191,6 +192,7 @@ async fn handle(
 /// connection still open (including blocking queries in flight).
 pub(crate) async fn serve(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -209,13 +211,25 @@ pub(crate) async fn serve(
                 };
                 let shared = shared.clone();
                 let router = router.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         handle(shared.clone(), router.clone(), req)
                     });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = conn.await {
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let served = match tls {
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                        // A client refused in the handshake (no certificate, another CA's, or
+                        // one that does not trust ours) is never seen by the routes.
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "TLS handshake failed");
+                                return;
+                            }
+                        },
+                    };
+                    if let Err(e) = served {
                         tracing::debug!(error = %e, "connection ended");
                     }
                 });

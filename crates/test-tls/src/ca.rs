@@ -186,6 +186,32 @@ impl TestCa {
         if names.is_empty() {
             return Err(Error::NoSubjectAltName);
         }
+        self.sign(names, validity, "serverAuth")
+    }
+
+    /// Issues a client certificate (extended key usage `clientAuth`) for mutual TLS, valid
+    /// from now for two days, named `127.0.0.1` like the clients of the tests. Its files are
+    /// those of a [`ServerCertificate`]: the certificate and its key.
+    ///
+    /// # Errors
+    ///
+    /// As [`TestCa::issue`].
+    pub fn issue_client(&self) -> Result<ServerCertificate, Error> {
+        self.sign(
+            &[SubjectAltName::loopback()],
+            Validity::Current,
+            "clientAuth",
+        )
+    }
+
+    /// Makes a key and a certificate signed by this CA, for `usage` (`serverAuth` or
+    /// `clientAuth`).
+    fn sign(
+        &self,
+        names: &[SubjectAltName],
+        validity: Validity,
+        usage: &str,
+    ) -> Result<ServerCertificate, Error> {
         let dir = self.dir.path();
         let stem = format!("leaf-{}", self.issued.fetch_add(1, Ordering::SeqCst));
         let (key, csr, certificate, ext) = (
@@ -204,7 +230,7 @@ impl TestCa {
             &ext_path,
             format!(
                 "subjectAltName={alt_names}\nbasicConstraints=critical,CA:FALSE\n\
-                 keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                 keyUsage=critical,digitalSignature\nextendedKeyUsage={usage}\n"
             ),
         )
         .map_err(Error::io(format!("write {}", ext_path.display())))?;

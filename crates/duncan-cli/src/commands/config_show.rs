@@ -41,8 +41,35 @@ fn rows(config: &Config) -> Vec<Row> {
         row("consul_token", &config.consul_token, |v| {
             opt(v, Secret::describe)
         }),
+        row("consul_http_auth", &config.consul_http_auth, |v| {
+            opt(v, |a| format!("user {}, password redacted", a.username()))
+        }),
         row("consul_cacert", &config.consul_cacert, |v| {
             opt(v, |p| p.display().to_string())
+        }),
+        row("consul_capath", &config.consul_capath, |v| {
+            opt(v, |p| p.display().to_string())
+        }),
+        row("consul_client_cert", &config.consul_client_cert, |v| {
+            opt(v, |p| p.display().to_string())
+        }),
+        row("consul_client_key", &config.consul_client_key, |v| {
+            // The path only: the key itself is never read here, nor shown.
+            opt(v, |p| p.display().to_string())
+        }),
+        row(
+            "consul_tls_server_name",
+            &config.consul_tls_server_name,
+            |v| opt(v, Clone::clone),
+        ),
+        row("consul_ssl_verify", &config.consul_ssl_verify, |v| {
+            v.to_string()
+        }),
+        row("consul_namespace", &config.consul_namespace, |v| {
+            opt(v, Clone::clone)
+        }),
+        row("consul_partition", &config.consul_partition, |v| {
+            opt(v, Clone::clone)
         }),
         row("marathon_cacert", &config.marathon_cacert, |v| {
             opt(v, |p| p.display().to_string())

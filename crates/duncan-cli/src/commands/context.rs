@@ -24,12 +24,51 @@ pub fn consul(config: &Config) -> Result<consul_client::Client, Failure> {
     };
     let mut settings = consul_client::Config::new(&config.consul_url.value)
         .map_err(|e| bad(&e))?
-        .with_timeout(config.request_timeout.value);
+        .with_timeout(config.request_timeout.value)
+        .with_tls_verify(config.consul_ssl_verify.value);
     if let Some(token) = &config.consul_token.value {
         settings = settings.with_token(token.expose());
     }
+    if let Some(auth) = &config.consul_http_auth.value {
+        settings = settings.with_http_auth(auth.clone());
+    }
     if let Some(ca) = &config.consul_cacert.value {
         settings = settings.with_ca_cert(ca.clone());
+    }
+    if let Some(dir) = &config.consul_capath.value {
+        settings = settings.with_ca_path(dir.clone());
+    }
+    match (
+        &config.consul_client_cert.value,
+        &config.consul_client_key.value,
+    ) {
+        (Some(cert), Some(key)) => {
+            settings = settings.with_client_certificate(cert.clone(), key.clone());
+        }
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => {
+            let (given, source) = match &config.consul_client_cert.value {
+                Some(_) => ("a client certificate", &config.consul_client_cert.source),
+                None => ("a client key", &config.consul_client_key.source),
+            };
+            return Err(Failure::usage(format!(
+                "Consul's client certificate and its key go together: only {given} is set \
+                 (from {source})"
+            ))
+            .hint(
+                "set both CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY (or consul_client_cert and \
+                 consul_client_key in ~/.duncan.yml)",
+            ));
+        }
+    }
+    if let Some(name) = &config.consul_tls_server_name.value {
+        settings = settings.with_tls_server_name(name);
+    }
+    if let Some(ns) = &config.consul_namespace.value {
+        settings = settings.with_namespace(ns.clone());
+    }
+    if let Some(partition) = &config.consul_partition.value {
+        settings = settings.with_partition(partition.clone());
     }
     consul_client::Client::new(settings).map_err(|e| Failure::error(error_chain(&e)))
 }

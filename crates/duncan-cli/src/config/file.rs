@@ -44,6 +44,14 @@ pub const KNOWN_KEYS: &[&str] = &[
     "consul_url",
     "consul_token",
     "consul_token_file",
+    "consul_http_auth",
+    "consul_capath",
+    "consul_client_cert",
+    "consul_client_key",
+    "consul_tls_server_name",
+    "consul_ssl_verify",
+    "consul_namespace",
+    "consul_partition",
     "github_org",
     "repos",
     "docker_repo_prefix",
@@ -295,6 +303,22 @@ pub struct FileKeys {
     pub consul_token: Option<String>,
     /// A file holding the Consul ACL token.
     pub consul_token_file: Option<String>,
+    /// HTTP basic auth for Consul, `user:password` (`CONSUL_HTTP_AUTH`).
+    pub consul_http_auth: Option<String>,
+    /// A directory of CA certificates (PEM) for Consul's TLS (`CONSUL_CAPATH`).
+    pub consul_capath: Option<String>,
+    /// The client certificate (PEM) shown to Consul: mutual TLS (`CONSUL_CLIENT_CERT`).
+    pub consul_client_cert: Option<String>,
+    /// The client certificate's private key (PEM) (`CONSUL_CLIENT_KEY`).
+    pub consul_client_key: Option<String>,
+    /// The name Consul's certificate is verified against (`CONSUL_TLS_SERVER_NAME`).
+    pub consul_tls_server_name: Option<String>,
+    /// `false` turns off verification of Consul's certificate (`CONSUL_HTTP_SSL_VERIFY`).
+    pub consul_ssl_verify: Option<bool>,
+    /// Consul Enterprise namespace (`CONSUL_NAMESPACE`).
+    pub consul_namespace: Option<String>,
+    /// Consul Enterprise admin partition (`CONSUL_PARTITION`).
+    pub consul_partition: Option<String>,
     /// Go: GitHub organisation for diff links.
     pub github_org: Option<String>,
     /// Go: app → GitHub repository.
@@ -470,6 +494,7 @@ impl FileKeys {
     pub fn holds_secret(&self) -> bool {
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
         set(&self.consul_token)
+            || set(&self.consul_http_auth)
             || set(&self.marathon_token)
             || set(&self.quay_token)
             || set(&self.slack_webhook_url)

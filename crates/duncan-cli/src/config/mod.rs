@@ -3,8 +3,10 @@
 //! The CLI is the only place that reads environment variables and files; everything else gets a
 //! resolved [`Config`].
 
+mod consul;
 pub mod file;
 mod nesting;
+mod notes;
 mod resolve;
 mod secret;
 pub mod suggest;
@@ -108,8 +110,24 @@ pub struct Config {
     pub consul_url: Setting<String>,
     /// Consul ACL token.
     pub consul_token: Setting<Option<Secret>>,
+    /// HTTP basic auth for Consul (`CONSUL_HTTP_AUTH`); its `Debug` hides the password.
+    pub consul_http_auth: Setting<Option<consul_client::HttpAuth>>,
     /// CA certificate for Consul.
     pub consul_cacert: Setting<Option<PathBuf>>,
+    /// Directory of CA certificates for Consul.
+    pub consul_capath: Setting<Option<PathBuf>>,
+    /// Client certificate shown to Consul (mutual TLS).
+    pub consul_client_cert: Setting<Option<PathBuf>>,
+    /// The client certificate's key.
+    pub consul_client_key: Setting<Option<PathBuf>>,
+    /// The name Consul's certificate is verified against.
+    pub consul_tls_server_name: Setting<Option<String>>,
+    /// Whether Consul's certificate is verified.
+    pub consul_ssl_verify: Setting<bool>,
+    /// Consul Enterprise namespace.
+    pub consul_namespace: Setting<Option<String>>,
+    /// Consul Enterprise admin partition.
+    pub consul_partition: Setting<Option<String>>,
     /// CA certificate for Marathon.
     pub marathon_cacert: Setting<Option<PathBuf>>,
     /// GitHub organisation for diff links.

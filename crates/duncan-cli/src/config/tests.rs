@@ -339,3 +339,99 @@ fn nesting_within_the_limit_still_reaches_the_yaml_parser() {
     let err = parse(&yaml).unwrap_err();
     assert!(!err.contains("nested more than"), "{err}");
 }
+
+#[test]
+fn consul_http_ssl_t_makes_a_bare_address_https_as_consul_reads_it() {
+    for yes in ["t", "T", "1", "TRUE"] {
+        let vars = [
+            ("CONSUL_HTTP_ADDR", "c.example:8501"),
+            ("CONSUL_HTTP_SSL", yes),
+        ];
+        let c = config("", &vars, Overrides::default(), 0o600).unwrap();
+        assert_eq!(c.consul_url.value, "https://c.example:8501", "{yes}");
+        assert_eq!(c.consul_url.source, Source::Env("CONSUL_HTTP_ADDR"));
+    }
+    let c = config("", &[("CONSUL_HTTP_SSL", "t")], Overrides::default(), 0o600).unwrap();
+    assert_eq!(c.consul_url.value, "https://127.0.0.1:8500");
+    assert_eq!(c.consul_url.source, Source::Env("CONSUL_HTTP_SSL"));
+}
+
+#[test]
+fn a_malformed_consul_boolean_is_a_usage_error_naming_the_variable() {
+    for name in ["CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY"] {
+        let err = config("", &[(name, "yes")], Overrides::default(), 0o600).unwrap_err();
+        assert!(err.message.contains(name), "{}", err.message);
+        assert!(err.message.contains("\"yes\""), "{}", err.message);
+    }
+}
+
+#[test]
+fn consul_ssl_verify_and_namespace_come_from_consuls_variables_over_the_file() {
+    let yaml = "consul_ssl_verify: true\nconsul_namespace: file-ns\nconsul_partition: p\n";
+    let c = config(yaml, &[], Overrides::default(), 0o600).unwrap();
+    assert!(c.consul_ssl_verify.value);
+    assert_eq!(
+        c.consul_ssl_verify.source,
+        Source::File("consul_ssl_verify")
+    );
+    assert_eq!(c.consul_namespace.value.as_deref(), Some("file-ns"));
+    assert_eq!(c.consul_partition.source, Source::File("consul_partition"));
+
+    let vars = [
+        ("CONSUL_HTTP_SSL_VERIFY", "f"),
+        ("CONSUL_NAMESPACE", "team"),
+    ];
+    let c = config(yaml, &vars, Overrides::default(), 0o600).unwrap();
+    assert!(!c.consul_ssl_verify.value);
+    assert_eq!(
+        c.consul_ssl_verify.source,
+        Source::Env("CONSUL_HTTP_SSL_VERIFY")
+    );
+    assert_eq!(c.consul_namespace.value.as_deref(), Some("team"));
+    assert_eq!(c.consul_namespace.source, Source::Env("CONSUL_NAMESPACE"));
+}
+
+#[test]
+fn consul_tls_and_auth_keys_are_read_with_their_sources() {
+    let yaml = "consul_capath: /etc/cas\nconsul_client_cert: /c.pem\nconsul_client_key: /c.key\n\
+                consul_tls_server_name: server.dc1.consul\nconsul_http_auth: ops:PW\n";
+    let c = config(yaml, &[], Overrides::default(), 0o600).unwrap();
+    assert_eq!(c.consul_capath.value, Some(PathBuf::from("/etc/cas")));
+    assert_eq!(
+        c.consul_client_cert.source,
+        Source::File("consul_client_cert")
+    );
+    assert_eq!(c.consul_client_key.value, Some(PathBuf::from("/c.key")));
+    assert_eq!(
+        c.consul_tls_server_name.value.as_deref(),
+        Some("server.dc1.consul")
+    );
+    let auth = c.consul_http_auth.value.as_ref().unwrap();
+    assert_eq!((auth.username(), auth.password()), ("ops", Some("PW")));
+    assert!(!format!("{c:?}").contains("PW"));
+    let c = config(
+        yaml,
+        &[
+            ("CONSUL_HTTP_AUTH", "env:PW2"),
+            ("CONSUL_CAPATH", "/env/cas"),
+        ],
+        Overrides::default(),
+        0o600,
+    )
+    .unwrap();
+    assert_eq!(c.consul_http_auth.source, Source::Env("CONSUL_HTTP_AUTH"));
+    assert_eq!(c.consul_capath.value, Some(PathBuf::from("/env/cas")));
+    // A file holding the basic-auth password that others may read gets the chmod warning.
+    let c = config(
+        "consul_http_auth: ops:PW\n",
+        &[],
+        Overrides::default(),
+        0o644,
+    )
+    .unwrap();
+    assert!(
+        c.warnings.iter().any(|w| w.contains("chmod 600")),
+        "{:?}",
+        c.warnings
+    );
+}
