@@ -35,6 +35,11 @@ fn rows(config: &Config) -> Vec<Row> {
         row("marathon_token", &config.marathon_token, |v| {
             opt(v, Secret::describe)
         }),
+        row(
+            "marathon_service_account",
+            &config.marathon_service_account,
+            |v| opt(v, |p| p.display().to_string()),
+        ),
         row("consul_url", &config.consul_url, |url| {
             redact_url(url).into_owned()
         }),

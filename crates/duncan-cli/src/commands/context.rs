@@ -49,6 +49,9 @@ pub fn marathon(config: &Config) -> Result<marathon_client::Client, Failure> {
     if let Some(token) = &config.marathon_token.value {
         settings = settings.with_token(token.expose());
     }
+    if let Some(account) = crate::config::service_account(config)? {
+        settings = settings.with_service_account(account);
+    }
     if let Some(ca) = &config.marathon_cacert.value {
         let pem = std::fs::read(ca).map_err(|e| {
             Failure::usage(format!(

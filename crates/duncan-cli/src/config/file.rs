@@ -39,6 +39,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "marathon_url",
     "marathon_token",
     "marathon_cacert",
+    "marathon_service_account",
     "consul_cacert",
     "consul_host",
     "consul_url",
@@ -285,6 +286,8 @@ pub struct FileKeys {
     pub marathon_token: Option<String>,
     /// CA certificate (PEM file) for Marathon's TLS.
     pub marathon_cacert: Option<String>,
+    /// A DC/OS service-account credential (JSON file) to log in with.
+    pub marathon_service_account: Option<String>,
     /// CA certificate (PEM file) for Consul's TLS.
     pub consul_cacert: Option<String>,
     /// Go: Consul's host (`https://` added when no scheme is given).

@@ -3,6 +3,7 @@
 //! The CLI is the only place that reads environment variables and files; everything else gets a
 //! resolved [`Config`].
 
+mod dcos;
 pub mod file;
 mod nesting;
 mod resolve;
@@ -14,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use dcos::read_service_account as service_account;
 pub use secret::{Secret, redact_url};
 
 use crate::failure::Failure;
@@ -30,6 +32,13 @@ pub enum Source {
     Env(&'static str),
     /// A key of the configuration file.
     File(&'static str),
+    /// A key of the dcos CLI's configuration of the attached cluster.
+    DcosCli {
+        /// The `dcos.toml` read.
+        file: PathBuf,
+        /// The key, such as `core.dcos_url`.
+        key: &'static str,
+    },
     /// duncan's default.
     Default,
     /// Not set anywhere.
@@ -42,6 +51,7 @@ impl fmt::Display for Source {
             Self::Flag(name) => write!(f, "flag {name}"),
             Self::Env(name) => write!(f, "env {name}"),
             Self::File(key) => write!(f, "file: {key}"),
+            Self::DcosCli { file, key } => write!(f, "dcos CLI: {key} in {}", file.display()),
             Self::Default => f.write_str("default"),
             Self::Unset => f.write_str("not set"),
         }
@@ -112,6 +122,8 @@ pub struct Config {
     pub consul_cacert: Setting<Option<PathBuf>>,
     /// CA certificate for Marathon.
     pub marathon_cacert: Setting<Option<PathBuf>>,
+    /// A DC/OS service-account credential file to log in with (instead of a token).
+    pub marathon_service_account: Setting<Option<PathBuf>>,
     /// GitHub organisation for diff links.
     pub github_org: Setting<Option<String>>,
     /// App → GitHub repository, for apps whose repository has another name.

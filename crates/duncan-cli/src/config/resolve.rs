@@ -186,6 +186,19 @@ pub(super) fn resolve(
         Setting::new(None, Source::Unset)
     };
 
+    // Only what nothing above set comes from the dcos CLI's attached cluster.
+    let (mut marathon_url, mut marathon_token, mut marathon_cacert) =
+        (marathon_url, marathon_token, marathon_cacert);
+    super::dcos::fill_from_dcos_cli(
+        env,
+        &mut marathon_url,
+        &mut marathon_token,
+        &mut marathon_cacert,
+        &mut warnings,
+    );
+    let marathon_service_account =
+        super::dcos::service_account_setting(env, &keys.marathon_service_account);
+
     let string_setting = |env_name: &'static str, key: &'static str, value: &Option<String>| {
         if let Some(v) = env(env_name) {
             Setting::new(Some(v), Source::Env(env_name))
@@ -469,6 +482,12 @@ pub(super) fn resolve(
     );
     note(
         &mut notes,
+        "marathon_service_account",
+        keys.marathon_service_account.is_some(),
+        "DC/OS service-account credential (JSON) to log in with".to_owned(),
+    );
+    note(
+        &mut notes,
         "github_org",
         keys.github_org.is_some(),
         "GitHub organisation for compare links".to_owned(),
@@ -593,6 +612,7 @@ pub(super) fn resolve(
         consul_token,
         consul_cacert,
         marathon_cacert,
+        marathon_service_account,
         github_org,
         repos,
         docker_repo_prefix,

@@ -11,6 +11,7 @@ mod config_errors;
 mod config_refusals;
 mod deploy;
 mod durations;
+mod ecosystem;
 mod env;
 mod failures;
 mod help;
