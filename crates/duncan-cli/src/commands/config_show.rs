@@ -77,6 +77,12 @@ fn rows(config: &Config) -> Vec<Row> {
                 RegistryAuth::Token(_) => "token (redacted)".to_owned(),
             })
         }),
+        // Shown only when it exists: Docker's file is consulted only then.
+        row("docker_config", &config.docker_config, |v| {
+            opt(&v.as_ref().filter(|p| p.is_file()), |p| {
+                p.display().to_string()
+            })
+        }),
         row("insecure_registries", &config.insecure_registries, |v| {
             if v.is_empty() {
                 "-".to_owned()

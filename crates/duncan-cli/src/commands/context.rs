@@ -118,6 +118,11 @@ fn images(config: &Config) -> Result<Arc<dyn ImageCheck>, Failure> {
     let client = builder
         .build()
         .map_err(|e| Failure::error(error_chain(&e)))?;
+    if config.registry_auth.value.is_none()
+        && let Some(path) = &config.docker_config.value
+    {
+        return Ok(crate::config::docker::image_check(client, path.clone()));
+    }
     let mut check = RegistryImageCheck::new(client);
     if let Some(auth) = &config.registry_auth.value {
         let host = config.docker_registry_host.value.clone().or_else(|| {

@@ -4,6 +4,7 @@
 //! resolved [`Config`].
 
 mod dcos;
+pub mod docker;
 pub mod file;
 mod nesting;
 mod resolve;
@@ -134,6 +135,9 @@ pub struct Config {
     pub docker_registry_host: Setting<Option<String>>,
     /// Registry credentials.
     pub registry_auth: Setting<Option<RegistryAuth>>,
+    /// Docker's client configuration, whose credentials (and credential helpers) serve when
+    /// `registry_auth` is not set.
+    pub docker_config: Setting<Option<PathBuf>>,
     /// Registries spoken to over plain HTTP.
     pub insecure_registries: Setting<Vec<String>>,
     /// Webhooks to notify.

@@ -618,6 +618,7 @@ pub(super) fn resolve(
         docker_repo_prefix,
         docker_registry_host,
         registry_auth,
+        docker_config: super::docker::config_path(env),
         insecure_registries,
         webhooks,
         environments,

@@ -218,3 +218,141 @@ async fn unreadable_service_account_credential_says_which_file_and_where_it_was_
     );
     assert!(!run.stderr.contains("s3cret-garbage"), "{}", run.stderr);
 }
+
+const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+/// A registry on a loopback port that speaks plain HTTP only (a TLS handshake is answered with
+/// a plain-HTTP 400, as Go's server answers it) and serves `HEAD /v2/myorg/dogfood/manifests/v2`
+/// only to basic auth `user:password`. Returns `host:port` and the `Authorization` headers seen.
+async fn basic_auth_registry(
+    user: &str,
+    password: &str,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let expected = expected.clone();
+            let record = std::sync::Arc::clone(&record);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 2048];
+                loop {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                    if request.first() == Some(&0x16) {
+                        let _ = socket
+                            .write_all(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+                            .await;
+                        return;
+                    }
+                    if request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let head = String::from_utf8_lossy(&request).into_owned();
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                let authorization = head
+                    .lines()
+                    .find_map(|l| {
+                        l.split_once(':')
+                            .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                            .map(|(_, value)| value.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                record.lock().expect("lock").push(authorization.clone());
+                let response = if authorization != expected {
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"registry\"\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned()
+                } else if line.starts_with("HEAD /v2/myorg/dogfood/manifests/v2 ") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {DIGEST}\r\n\
+                         Content-Type: application/vnd.docker.distribution.manifest.v2+json\r\n\
+                         Content-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned()
+                };
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_credential_helper_gives_the_registry_login_for_the_image_check() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (registry, seen) = basic_auth_registry("robot", "helper-s3cret").await;
+    let sims = Sims::start().await;
+    let prefix = format!("{registry}/myorg");
+    sims.seed_group_from(&prefix, "dogfood", "stage", "v1")
+        .await;
+    // No insecure_registries: a loopback registry falls back to plain HTTP, as Docker's does.
+    let home = Home::with_config(&format!(
+        "consul_url: {}\nmarathon_url: {}\ndocker_repo_prefix: {prefix}\n",
+        sims.consul_url(),
+        sims.marathon_url()
+    ));
+    let docker = home.path().join("docker-conf");
+    std::fs::create_dir(&docker).expect("docker dir");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths":{{}},"credHelpers":{{"{registry}":"duncantest"}}}}"#),
+    )
+    .expect("config.json");
+    let bin = home.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin dir");
+    let helper = bin.join("docker-credential-duncantest");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\necho \"$server\" > \"$0.asked\"\n\
+         echo '{\"ServerURL\":\"'\"$server\"'\",\"Username\":\"robot\",\"Secret\":\"helper-s3cret\"}'\n",
+    )
+    .expect("helper");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let mut cmd = home.duncan();
+    cmd.env("DOCKER_CONFIG", &docker)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .args([
+            "deploy",
+            "-a",
+            "dogfood",
+            "-e",
+            "stage",
+            "-t",
+            "v2",
+            "--dry-run",
+        ]);
+    let out = run_async(cmd).await;
+
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(DIGEST), "{}", out.stdout);
+    let asked = std::fs::read_to_string(bin.join("docker-credential-duncantest.asked"))
+        .expect("the helper was run");
+    assert_eq!(asked.trim(), registry);
+    assert!(
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .any(|a| a.starts_with("Basic ")),
+        "the helper's login reached the registry"
+    );
+    assert!(!out.stdout.contains("helper-s3cret") && !out.stderr.contains("helper-s3cret"));
+}
