@@ -35,6 +35,7 @@
 //! | `GET /v2/deployments` | `id, version, affectedApps, steps, currentActions, currentStep, totalSteps` |
 //! | `DELETE /v2/deployments/{id}` | 200 with the rollback deployment; `force=true`: 202, no rollback; unknown: 404 |
 //! | `GET /v2/events` | only with exactly `Accept: text/event-stream` (else Jetty's 405); `event_type` (repeatable), `plan-format=light` |
+//! | `POST /acs/api/v1/auth/login` (DC/OS's IAM, at the root only; with [`SimOptions::login_public_key`]) | `{"uid","token"}` whose RS256 login token (`{"uid","exp"}`) verifies against the public key and has not expired: `{"token": …}`, then accepted as `Authorization: token=…` (for [`SimOptions::login_token_uses`] requests, or until [`Control::expire_login_tokens`]); otherwise 401 `{"title","description","code"}` |
 //!
 //! **Not served** (404 `URI not found: …`, or 405 for a method a served path lacks): the
 //! `text/plain` form of `GET /v2/tasks` (JSON is always answered), `POST /v2/tasks/delete`, `DELETE /v2/apps/{id}/tasks[/{taskId}]`,

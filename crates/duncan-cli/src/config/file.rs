@@ -27,7 +27,7 @@ pub const UNUSED_GO_KEYS: &[(&str, &str)] = &[
     ("vault_token", "Vault secrets are not managed by duncan"),
     (
         "docker_conf_url",
-        "registry credentials come from registry_auth or quay_token",
+        "registry credentials come from registry_auth, quay_token or Docker's config.json",
     ),
     ("kubernetes_cluster", "duncan deploys to Marathon only"),
     ("kubernetes_namespace", "duncan deploys to Marathon only"),
