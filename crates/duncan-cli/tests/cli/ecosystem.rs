@@ -356,3 +356,59 @@ async fn docker_credential_helper_gives_the_registry_login_for_the_image_check()
     );
     assert!(!out.stdout.contains("helper-s3cret") && !out.stderr.contains("helper-s3cret"));
 }
+
+#[tokio::test]
+async fn service_account_unknown_to_dcos_is_refused_naming_where_it_was_configured() {
+    let (_, public_key) = rsa_key_pair();
+    let (other_private_key, _) = rsa_key_pair();
+    let sims = Sims::start_with(
+        consul_sim::SimOptions::default(),
+        marathon_options().login_public_key(public_key),
+    )
+    .await;
+    let home = Home::new();
+    let credential = home.path().join("sa.json");
+    std::fs::write(
+        &credential,
+        serde_json::json!({
+            "scheme": "RS256",
+            "uid": "ci-deployer",
+            "private_key": other_private_key,
+            "login_endpoint": format!("{}/acs/api/v1/auth/login", sims.marathon_url()),
+        })
+        .to_string(),
+    )
+    .expect("credential written");
+    home.write_config(
+        &format!(
+            "consul_url: {}\nmarathon_url: {}\nmarathon_service_account: {}\napps: [dogfood]\n",
+            sims.consul_url(),
+            sims.marathon_url(),
+            credential.display()
+        ),
+        0o600,
+    );
+
+    let mut status = home.duncan();
+    status.args(["status", "-a", "dogfood", "-e", "stage"]);
+    let run = run_async(status).await;
+
+    assert_eq!(run.code, 7, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("service account `ci-deployer` could not log in"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("file: marathon_service_account"),
+        "{}",
+        run.stderr
+    );
+    let key_line = other_private_key.lines().nth(1).expect("a key line");
+    assert!(!run.stderr.contains(key_line) && !run.stdout.contains(key_line));
+    assert!(
+        marathon_statuses(&sims).is_empty(),
+        "nothing reached Marathon"
+    );
+}
