@@ -83,7 +83,8 @@ impl CredentialHelper {
     }
 
     /// Runs `docker-credential-<name> get` with `server` on standard input, and reads the
-    /// credentials it prints: basic credentials, or (user name `<token>`) an identity token.
+    /// credentials it prints: basic credentials, or (user name `<token>`) an identity token
+    /// ([`Credentials::IdentityToken`]).
     /// A helper that holds nothing for the server ("credentials not found") gives
     /// [`Credentials::Anonymous`], as in Docker.
     ///
@@ -91,7 +92,7 @@ impl CredentialHelper {
     ///
     /// [`DockerConfigError::HelperFailed`] when the program cannot be started, fails, prints
     /// something else than its JSON answer or takes longer than the timeout (it is then
-    /// killed); [`DockerConfigError::IdentityTokenUnsupported`] for an identity token.
+    /// killed).
     pub fn get(&self, server: &str) -> Result<Credentials, DockerConfigError> {
         let failed = |reason: String| DockerConfigError::HelperFailed {
             registry: server.to_owned(),
@@ -154,9 +155,7 @@ impl CredentialHelper {
             failed("its answer is not the JSON {\"Username\",\"Secret\"} helpers print".to_owned())
         })?;
         if answer.username == IDENTITY_TOKEN_USERNAME {
-            return Err(DockerConfigError::IdentityTokenUnsupported {
-                registry: server.to_owned(),
-            });
+            return Ok(Credentials::identity_token(answer.secret));
         }
         if answer.username.is_empty() && answer.secret.is_empty() {
             return Ok(Credentials::Anonymous);

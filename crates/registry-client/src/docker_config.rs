@@ -85,16 +85,6 @@ pub enum DockerConfigError {
         /// What went wrong (never a secret: a helper's answer is not shown).
         reason: String,
     },
-    /// The entry holds an identity token (an OAuth refresh token), which this crate cannot
-    /// exchange.
-    #[error(
-        "the Docker configuration holds an identity token for `{registry}`, which duncan cannot \
-         use; give the registry credentials in duncan's configuration instead"
-    )]
-    IdentityTokenUnsupported {
-        /// The registry asked about.
-        registry: String,
-    },
 }
 
 #[derive(Clone, Default, Deserialize)]
@@ -203,8 +193,7 @@ impl DockerConfig {
     /// # Errors
     ///
     /// [`DockerConfigError::HelperFailed`] when the helper cannot give the credentials;
-    /// [`DockerConfigError::InvalidAuth`] for a malformed `auth`;
-    /// [`DockerConfigError::IdentityTokenUnsupported`] for an identity token.
+    /// [`DockerConfigError::InvalidAuth`] for a malformed `auth`.
     pub fn credentials_for(&self, registry: &str) -> Result<Credentials, DockerConfigError> {
         let host = canonical_host(&normalise_host(registry));
         if let Some(helper) = self.helper_for(registry) {
@@ -252,14 +241,8 @@ impl fmt::Debug for DockerConfig {
 }
 
 fn entry_credentials(entry: &AuthEntry, registry: &str) -> Result<Credentials, DockerConfigError> {
-    if entry
-        .identitytoken
-        .as_deref()
-        .is_some_and(|t| !t.is_empty())
-    {
-        return Err(DockerConfigError::IdentityTokenUnsupported {
-            registry: registry.to_owned(),
-        });
+    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Credentials::identity_token(token));
     }
     if let Some(token) = entry.registrytoken.as_deref().filter(|t| !t.is_empty()) {
         return Ok(Credentials::bearer(token));

@@ -266,7 +266,7 @@ fn helper_that_hangs_is_stopped_after_the_timeout() {
 }
 
 #[test]
-fn identity_token_from_a_helper_is_reported_as_such() {
+fn identity_token_from_a_helper_is_an_identity_token() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_helper(
         dir.path(),
@@ -277,15 +277,12 @@ fn identity_token_from_a_helper_is_reported_as_such() {
         .expect("valid config")
         .with_helper_dir(dir.path());
 
-    let error = config
+    let credentials = config
         .credentials_for("acme.azurecr.io")
-        .expect_err("identity token");
+        .expect("identity token");
 
-    assert!(
-        matches!(error, DockerConfigError::IdentityTokenUnsupported { .. }),
-        "{error:?}"
-    );
-    assert!(!format!("{error}{error:?}").contains("refresh-s3cret"));
+    assert_eq!(credentials, Credentials::identity_token("refresh-s3cret"));
+    assert!(!format!("{credentials:?}").contains("refresh-s3cret"));
 }
 
 #[test]
@@ -311,19 +308,16 @@ fn malformed_auth_is_an_error_that_does_not_quote_it() {
 }
 
 #[test]
-fn identity_token_is_reported_as_unsupported() {
+fn identity_token_in_auths_is_an_identity_token() {
     let config = DockerConfig::parse(
         r#"{"auths":{"myregistry.azurecr.io":{"auth":"","identitytoken":"refresh-s3cr3t"}}}"#,
     )
     .expect("valid config");
-    let error = config
+    let credentials = config
         .credentials_for("myregistry.azurecr.io")
-        .expect_err("identity tokens are not exchanged");
-    assert!(
-        matches!(error, DockerConfigError::IdentityTokenUnsupported { .. }),
-        "{error:?}"
-    );
-    assert!(!format!("{error} {error:?}").contains("refresh-s3cr3t"));
+        .expect("an identity token");
+    assert_eq!(credentials, Credentials::identity_token("refresh-s3cr3t"));
+    assert!(!format!("{credentials:?}").contains("refresh-s3cr3t"));
 }
 
 #[test]
