@@ -200,7 +200,18 @@ impl ServiceAccount {
             .json(&body)
             .send()
             .await
-            .map_err(|e| Error::transport(format!("POST {endpoint} (login)"), e))?;
+            // A login that fails is never a transport error of the request it was for: that
+            // request was not sent, so it is no `OutcomeUnknown` of a change either.
+            .map_err(|e| {
+                let error = Error::transport(format!("POST {endpoint}"), e);
+                let mut reason = format!("the login request failed: {error}");
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    reason.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                failed(reason)
+            })?;
         let status = response.status();
         let answer = crate::client::read_prefix(response, LOGIN_BODY_LIMIT).await;
         if !status.is_success() {

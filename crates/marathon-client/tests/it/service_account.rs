@@ -229,3 +229,31 @@ async fn dcos_credential_json_is_read_as_dcos_writes_it() {
         .await
         .expect("logged in");
 }
+
+#[tokio::test]
+async fn unreachable_login_endpoint_fails_a_change_as_a_login_error_not_an_unknown_outcome() {
+    let (private_key, public_key) = rsa_key_pair(false);
+    let sim = sim_with_login(&public_key, None).await;
+    // Nothing listens on port 9 of the loopback address.
+    let account = ServiceAccount::new(
+        "ci",
+        &private_key,
+        "http://127.0.0.1:9/acs/api/v1/auth/login",
+    )
+    .expect("a valid service account");
+    let config = Config::new(&sim.url())
+        .expect("url")
+        .with_service_account(account);
+    let client = Client::new(config).expect("client");
+
+    let error = client
+        .cancel_deployment("d1")
+        .await
+        .expect_err("the login cannot be made");
+
+    assert!(matches!(error, Error::Login { .. }), "{error:?}");
+    assert!(
+        sim.control().requests().is_empty(),
+        "nothing reached Marathon"
+    );
+}
