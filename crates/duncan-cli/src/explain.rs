@@ -328,6 +328,13 @@ fn explain_marathon(top: &str, e: &marathon_client::Error, config: &Config) -> O
             Failure::error(error_chain_of(top, e))
                 .hint("Marathon has no leader or is starting; try again in a minute"),
         ),
+        marathon_client::Error::Login { .. } => Some(
+            Failure::new(ExitStatus::NotAllowed, error_chain_of(top, e)).hint(format!(
+                "check the service account credential (from {}): DC/OS must know its uid with \
+                 this key's public key (dcos security org service-accounts show UID)",
+                config.marathon_service_account.source
+            )),
+        ),
         _ => None,
     }
 }
@@ -344,6 +351,17 @@ fn marathon_refusal(
     let url = config.marathon_url.value.as_deref().unwrap_or_default();
     let url_has_credentials = redact_url(url) != url;
     let (sent, hint) = match (&config.marathon_token.value, url_has_credentials) {
+        _ if config.marathon_service_account.value.is_some() => {
+            let source = &config.marathon_service_account.source;
+            (
+                format!("duncan logged in as the service account from {source}"),
+                if forbidden {
+                    "grant that service account the permission in DC/OS".to_owned()
+                } else {
+                    "DC/OS refused the token it gave that service account, also after logging in again".to_owned()
+                },
+            )
+        }
         (Some(_), _) => {
             let source = &config.marathon_token.source;
             (

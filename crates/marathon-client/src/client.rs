@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
+use crate::auth::Authenticator;
 use crate::model::{App, Deployment, DeploymentRef, DeploymentStep, Group, Info};
 use crate::params::{deployment_id_segment, id_segments};
-use crate::{AppEmbed, AppUpdateOptions, Auth, Config, Error, GroupEmbed, GroupUpdateOptions};
+use crate::{AppEmbed, AppUpdateOptions, Config, Error, GroupEmbed, GroupUpdateOptions};
 
 /// An async client for Marathon's REST API v2 and its event stream.
 ///
@@ -39,11 +40,11 @@ pub struct Client {
 
 pub(crate) struct Inner {
     pub(crate) config: Config,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// For the event stream: no overall timeout (the idle watchdog replaces it) and no
     /// automatic redirects (the stream follows same-origin ones itself).
     pub(crate) stream_http: reqwest::Client,
-    pub(crate) auth_header: Option<HeaderValue>,
+    pub(crate) auth: Authenticator,
 }
 
 impl std::fmt::Debug for Client {
@@ -95,13 +96,13 @@ impl Client {
         };
         let http = builder(Some(config.request_timeout), true)?;
         let stream_http = builder(None, false)?;
-        let auth_header = config.auth.as_ref().map(auth_header).transpose()?;
+        let auth = Authenticator::new(config.auth.as_ref())?;
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
                 http,
                 stream_http,
-                auth_header,
+                auth,
             }),
         })
     }
@@ -433,12 +434,35 @@ impl Client {
             .map_err(|e| e.for_write(&context))
     }
 
-    /// Sends one request; maps non-success statuses to errors.
+    /// Sends one request; maps non-success statuses to errors. A service account whose token
+    /// Marathon refuses (401: it expired) logs in again, once, and the request is resent: a
+    /// refused request was not processed.
     async fn send(
         &self,
         method: Method,
         url: Url,
         body: Option<&Value>,
+    ) -> Result<Received, Error> {
+        let auth = self.inner.auth.header(&self.inner.http).await?;
+        match self
+            .send_once(method.clone(), url.clone(), body, auth.as_ref())
+            .await
+        {
+            Err(Error::Unauthorized { .. }) if self.inner.auth.forget(auth.as_ref()).await => {
+                tracing::debug!("Marathon refused the service account's token; logging in again");
+                let auth = self.inner.auth.header(&self.inner.http).await?;
+                self.send_once(method, url, body, auth.as_ref()).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        auth: Option<&HeaderValue>,
     ) -> Result<Received, Error> {
         let context = format!("{method} {}", shown_url(&url));
         let mut request = self
@@ -446,7 +470,7 @@ impl Client {
             .http
             .request(method, url)
             .header(ACCEPT, "application/json");
-        if let Some(auth) = &self.inner.auth_header {
+        if let Some(auth) = auth {
             request = request.header(AUTHORIZATION, auth.clone());
         }
         if let Some(body) = body {
@@ -641,24 +665,6 @@ fn deployment_ref(response: &Received, context: &str) -> Result<DeploymentRef, E
     }
 }
 
-fn auth_header(auth: &Auth) -> Result<HeaderValue, Error> {
-    let value = match auth {
-        Auth::Token(token) => format!("token={token}"),
-        Auth::Basic { username, password } => {
-            use base64::Engine as _;
-            let encoded =
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-            format!("Basic {encoded}")
-        }
-    };
-    let mut header = HeaderValue::from_str(&value).map_err(|_| {
-        Error::invalid_input("credential contains characters not allowed in a header")
-    })?;
-    // Keeps the value out of HTTP/2 header compression tables and out of Debug output.
-    header.set_sensitive(true);
-    Ok(header)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,7 +684,7 @@ mod tests {
 
     #[test]
     fn token_header_is_token_equals_and_sensitive() {
-        let header = auth_header(&Auth::Token("abc".into())).unwrap();
+        let header = crate::auth::token_header("abc").unwrap();
         assert_eq!(header.to_str().unwrap(), "token=abc");
         assert!(header.is_sensitive());
     }

@@ -20,6 +20,9 @@ pub enum Auth {
         /// The password.
         password: String,
     },
+    /// A DC/OS service account: the client logs in with it and sends the token it gets as
+    /// `Authorization: token=<token>`, logging in again once when Marathon refuses it.
+    ServiceAccount(crate::ServiceAccount),
 }
 
 impl fmt::Debug for Auth {
@@ -31,6 +34,9 @@ impl fmt::Debug for Auth {
                 .field("username", username)
                 .field("password", &"<redacted>")
                 .finish(),
+            Auth::ServiceAccount(account) => {
+                f.debug_tuple("ServiceAccount").field(account).finish()
+            }
         }
     }
 }
@@ -202,6 +208,15 @@ impl Config {
     #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Config {
         self.auth = Some(Auth::Token(token.into()));
+        self
+    }
+
+    /// Logs in as a DC/OS service account (see [`crate::ServiceAccount`]) and sends the token
+    /// it gets as `Authorization: token=<token>`. The login uses this configuration's CA
+    /// certificates and timeouts; the token is kept in memory only.
+    #[must_use]
+    pub fn with_service_account(mut self, account: crate::ServiceAccount) -> Config {
+        self.auth = Some(Auth::ServiceAccount(account));
         self
     }
 

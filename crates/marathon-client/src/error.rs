@@ -42,6 +42,17 @@ pub enum Error {
         /// Marathon's message.
         message: String,
     },
+    /// A DC/OS service account could not log in: the login endpoint refused the signed login
+    /// token (the account or its key is unknown there) or answered without a token.
+    #[error("the service account `{uid}` could not log in at {endpoint}: {reason}")]
+    Login {
+        /// The login endpoint, as origin and path.
+        endpoint: String,
+        /// The service account's id.
+        uid: String,
+        /// What the endpoint answered (its status and words; never a token).
+        reason: String,
+    },
     /// The credentials are valid but may not do this (403).
     #[error("forbidden: {message}")]
     Forbidden {

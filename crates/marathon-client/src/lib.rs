@@ -11,7 +11,8 @@
 //!   watchdog, and a stream that reconnects by itself and says so
 //!   ([`Client::reconnecting_events`]).
 //! - [`Config`]: base URL (with a path prefix such as DC/OS's `/service/marathon`), DC/OS
-//!   token or basic auth, CA certificate, timeouts; [`Config::from_env`] reads
+//!   token, a DC/OS service account ([`ServiceAccount`]: an RS256 login, renewed once when
+//!   Marathon refuses an expired token) or basic auth, CA certificate, timeouts; [`Config::from_env`] reads
 //!   `MARATHON_URL` / `DCOS_URL` and `DCOS_ACS_TOKEN` / `MARATHON_TOKEN`. Credentials travel
 //!   only in the `Authorization` header and are redacted from `Debug`.
 //!
@@ -61,10 +62,12 @@
 //! # }
 //! ```
 
+mod auth;
 mod client;
 mod config;
 mod error;
 mod event;
+mod login;
 mod model;
 mod params;
 pub mod sse;
@@ -77,6 +80,7 @@ pub use event::{
     DeploymentInfo, DeploymentOutcome, DeploymentPlan, DeploymentStepEvent, Event, GroupChange,
     HealthStatusChanged, StatusUpdate, StreamAttached, event_types,
 };
+pub use login::ServiceAccount;
 pub use model::{
     App, Container, Deployment, DeploymentAction, DeploymentRef, DeploymentRefId, DeploymentStep,
     DockerSpec, Group, HealthCheck, HealthCheckResult, ImageRef, Info, Task, UpgradeStrategy,

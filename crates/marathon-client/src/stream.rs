@@ -219,6 +219,7 @@ impl Client {
         query.push(("plan-format", "light"));
         let mut url = self.url(&["v2", "events"], &query)?;
         let mut redirects = 0;
+        let mut logged_in_again = false;
         let timeout = self.inner.config.request_timeout;
         loop {
             let context = format!("GET {}", shown_url(&url));
@@ -227,7 +228,8 @@ impl Client {
                 .stream_http
                 .get(url.clone())
                 .header(ACCEPT, "text/event-stream");
-            if let Some(auth) = &self.inner.auth_header {
+            let auth = self.inner.auth.header(&self.inner.http).await?;
+            if let Some(auth) = &auth {
                 request = request.header(AUTHORIZATION, auth.clone());
             }
             let response = match tokio::time::timeout(timeout, request.send()).await {
@@ -256,6 +258,14 @@ impl Client {
                 }
                 tracing::debug!(from = %url.path(), to = %next.path(), "event stream redirected");
                 url = next;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED
+                && !logged_in_again
+                && self.inner.auth.forget(auth.as_ref()).await
+            {
+                // A service account's token expired: log in again, once.
+                logged_in_again = true;
                 continue;
             }
             if !status.is_success() {

@@ -65,6 +65,19 @@ impl Control {
         }
     }
 
+    /// Makes every login token issued so far invalid, as when they expire: the next request
+    /// with one is answered 401. Nothing happens without [`crate::SimOptions::login_public_key`].
+    pub fn expire_login_tokens(&self) {
+        if let Some(login) = &self.shared.auth.login {
+            login.expire_tokens();
+        }
+    }
+
+    /// Successful service-account logins so far.
+    pub fn logins(&self) -> u64 {
+        self.shared.auth.login.as_ref().map_or(0, |l| l.logins())
+    }
+
     /// `true` makes every authenticated request answer 403 (an identity without rights).
     pub fn set_forbidden(&self, forbidden: bool) {
         self.shared.forbidden.store(forbidden, Ordering::SeqCst);

@@ -35,6 +35,7 @@
 //! | `GET /v2/deployments` | `id, version, affectedApps, steps, currentActions, currentStep, totalSteps` |
 //! | `DELETE /v2/deployments/{id}` | 200 with the rollback deployment; `force=true`: 202, no rollback; unknown: 404 |
 //! | `GET /v2/events` | only with exactly `Accept: text/event-stream` (else Jetty's 405); `event_type` (repeatable), `plan-format=light` |
+//! | `POST /acs/api/v1/auth/login` (DC/OS's IAM, at the root only; with [`SimOptions::login_public_key`]) | `{"uid","token"}` whose RS256 login token (`{"uid","exp"}`) verifies against the public key and has not expired: `{"token": …}`, then accepted as `Authorization: token=…` (for [`SimOptions::login_token_uses`] requests, or until [`Control::expire_login_tokens`]); otherwise 401 `{"title","description","code"}` |
 //!
 //! **Not served** (404 `URI not found: …`, or 405 for a method a served path lacks): the
 //! `text/plain` form of `GET /v2/tasks` (JSON is always answered), `POST /v2/tasks/delete`, `DELETE /v2/apps/{id}/tasks[/{taskId}]`,
@@ -171,11 +172,16 @@ impl fmt::Display for TaskOutcome {
 pub(crate) struct Auth {
     pub(crate) token: Option<String>,
     pub(crate) basic: Option<(String, String)>,
+    /// The service accounts' public key (PEM).
+    login_key: Option<String>,
+    /// How many requests an issued login token serves; `None`: without end.
+    login_token_uses: Option<u64>,
+    pub(crate) login: Option<Arc<http::login::LoginAuthority>>,
 }
 
 impl Auth {
     fn enabled(&self) -> bool {
-        self.token.is_some() || self.basic.is_some()
+        self.token.is_some() || self.basic.is_some() || self.login.is_some()
     }
 }
 
@@ -257,6 +263,26 @@ impl SimOptions {
     #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.auth.token = Some(token.into());
+        self
+    }
+
+    /// Serves DC/OS's service-account login, `POST /acs/api/v1/auth/login`, and requires its
+    /// tokens: a login token (RS256 JWT `{"uid","exp"}`) verified against this RSA public key
+    /// (PEM, `BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`) is answered with an authentication
+    /// token, accepted as `Authorization: token=…`. A key that does not parse makes
+    /// [`MarathonSim::start`] fail.
+    #[must_use]
+    pub fn login_public_key(mut self, pem: impl Into<String>) -> Self {
+        self.auth.login_key = Some(pem.into());
+        self
+    }
+
+    /// Issued login tokens authorise this many requests, then are refused with 401 as an
+    /// expired token is (so that a client's renewal can be tested). Without it they do not
+    /// expire. Only with [`SimOptions::login_public_key`].
+    #[must_use]
+    pub fn login_token_uses(mut self, uses: u64) -> Self {
+        self.auth.login_token_uses = Some(uses);
         self
     }
 
@@ -463,8 +489,16 @@ impl MarathonSim {
     ///
     /// # Errors
     ///
-    /// Returns the error of binding the listen address.
-    pub async fn start(options: SimOptions) -> std::io::Result<MarathonSim> {
+    /// Returns the error of binding the listen address, or `InvalidInput` for a login public
+    /// key ([`SimOptions::login_public_key`]) that does not parse.
+    pub async fn start(mut options: SimOptions) -> std::io::Result<MarathonSim> {
+        if let Some(pem) = &options.auth.login_key {
+            let uses = options.auth.login_token_uses;
+            let authority = http::login::LoginAuthority::from_pem(pem, uses).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("login key: {e}"))
+            })?;
+            options.auth.login = Some(Arc::new(authority));
+        }
         let listener = tokio::net::TcpListener::bind(options.listen).await?;
         let addr = listener.local_addr()?;
         let clock = Arc::new(SimClock::new(options.speed));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use marathon_sim::{MarathonSim, SimOptions, TaskOutcome};
 
-const USAGE: &str = "usage: marathon-sim [--listen ADDR] [--rule GLOB=OUTCOME]... [--task-start-ms N] [--keepalive-ms N] [--token T] [--basic-auth USER:PASSWORD] [--speed F]
+const USAGE: &str = "usage: marathon-sim [--listen ADDR] [--rule GLOB=OUTCOME]... [--task-start-ms N] [--keepalive-ms N] [--token T] [--basic-auth USER:PASSWORD] [--login-public-key PEM-FILE] [--login-token-uses N] [--speed F]
 
   --listen ADDR       address to listen on (default 127.0.0.1:8080)
   --rule GLOB=OUTCOME tasks of images matching GLOB behave as OUTCOME:
@@ -19,6 +19,10 @@ const USAGE: &str = "usage: marathon-sim [--listen ADDR] [--rule GLOB=OUTCOME]..
   --keepalive-ms N    event-stream keep-alive interval (default 10000)
   --token T           require `Authorization: token=T`
   --basic-auth U:P    require HTTP basic auth with this user and password
+  --login-public-key F serve DC/OS's service-account login (POST /acs/api/v1/auth/login),
+                      verifying login tokens with the RSA public key in the PEM file F,
+                      and require the tokens it issues
+  --login-token-uses N issued tokens authorise N requests, then answer 401 as expired
   --speed F           simulated time runs F times real time (default 1)";
 
 fn parse(args: &[String]) -> anyhow::Result<SimOptions> {
@@ -67,6 +71,19 @@ fn parse(args: &[String]) -> anyhow::Result<SimOptions> {
                     .split_once(':')
                     .context("--basic-auth needs USER:PASSWORD")?;
                 options = options.basic_auth(user, password);
+            }
+            "--login-public-key" => {
+                let path = value("--login-public-key")?;
+                let pem = std::fs::read_to_string(&path)
+                    .with_context(|| format!("--login-public-key: cannot read {path:?}"))?;
+                options = options.login_public_key(pem);
+            }
+            "--login-token-uses" => {
+                let v = value("--login-token-uses")?;
+                let uses: u64 = v
+                    .parse()
+                    .with_context(|| format!("--login-token-uses: {v:?} is not a number"))?;
+                options = options.login_token_uses(uses);
             }
             "--speed" => {
                 let v = value("--speed")?;

@@ -65,7 +65,8 @@ impl RegistryClient {
     }
 
     /// The bearer-token flow: `GET realm?service=…&scope=repository:<repo>:pull`, anonymously
-    /// or with basic credentials; the token is in `token` or `access_token`.
+    /// or with basic credentials, or the same parameters `POST`ed as a form with an identity
+    /// token (`grant_type=refresh_token`); the token is in `token` or `access_token`.
     async fn fetch_token(
         &self,
         check: &Check<'_>,
@@ -109,10 +110,30 @@ impl RegistryClient {
             }
         }
 
-        let mut request = self.http.get(url.clone());
-        if let Credentials::Basic { username, password } = credentials {
-            request = request.basic_auth(username, Some(password));
-        }
+        let request = if let Credentials::IdentityToken { token } = credentials {
+            // Docker's OAuth 2 flow: the same parameters as a form, with the refresh token in
+            // the body, never in the URL.
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.extend_pairs(url.query_pairs())
+                .append_pair("grant_type", "refresh_token")
+                .append_pair("client_id", "registry-client")
+                .append_pair("refresh_token", token);
+            let body = form.finish();
+            url.set_query(None);
+            self.http
+                .post(url.clone())
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body)
+        } else {
+            let mut request = self.http.get(url.clone());
+            if let Credentials::Basic { username, password } = credentials {
+                request = request.basic_auth(username, Some(password));
+            }
+            request
+        };
         tracing::debug!(url = %url, "fetching a registry token");
         let response = request
             .send()

@@ -9,10 +9,13 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to reach a registry host.
 ///
-/// Every host is reached over HTTPS unless it is listed as a plain-HTTP host. Docker also lets
-/// loopback registries (`localhost`, `127.0.0.0/8`) fall back to plain HTTP when HTTPS fails;
-/// this client does not guess or fall back, so a secret never goes over plain HTTP by accident:
-/// list such a registry with [`RegistryClientBuilder::plain_http_host`].
+/// Every host is reached over HTTPS unless it is listed as a plain-HTTP host. As Docker does, a
+/// loopback registry (`localhost`, `127.0.0.0/8`, `[::1]`) is insecure by default: it is tried
+/// over HTTPS first, and over plain HTTP when it answers the TLS handshake in plain HTTP (a
+/// certificate it presents is still verified; a refused one is not a reason to fall back).
+/// [`RegistryClientBuilder::loopback_plain_http_fallback`] turns that off. Any other host is
+/// never reached over plain HTTP unless listed with [`RegistryClientBuilder::plain_http_host`],
+/// so a secret never goes over the network in clear by accident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Scheme {
@@ -52,6 +55,7 @@ pub struct RegistryClientBuilder {
     plain_http_hosts: BTreeSet<String>,
     root_certificates: Vec<Vec<u8>>,
     user_agent: String,
+    loopback_fallback: bool,
 }
 
 impl Default for RegistryClientBuilder {
@@ -61,6 +65,7 @@ impl Default for RegistryClientBuilder {
             plain_http_hosts: BTreeSet::new(),
             root_certificates: Vec::new(),
             user_agent: concat!("registry-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            loopback_fallback: true,
         }
     }
 }
@@ -79,6 +84,17 @@ impl RegistryClientBuilder {
     pub fn plain_http_host(mut self, host: impl Into<String>) -> Self {
         self.plain_http_hosts
             .insert(host.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Whether a loopback registry (`localhost`, `127.0.0.0/8`, `[::1]`) that answers HTTPS in
+    /// plain HTTP is asked again over plain HTTP, as Docker treats such registries (default
+    /// `true`). With `false`, such a registry fails with
+    /// [`RegistryError::PlainHttpAnswer`] unless listed with
+    /// [`RegistryClientBuilder::plain_http_host`].
+    #[must_use]
+    pub fn loopback_plain_http_fallback(mut self, enabled: bool) -> Self {
+        self.loopback_fallback = enabled;
         self
     }
 
@@ -134,6 +150,7 @@ impl RegistryClientBuilder {
         Ok(RegistryClient {
             http,
             plain_http_hosts: self.plain_http_hosts,
+            loopback_fallback: self.loopback_fallback,
         })
     }
 }

@@ -64,6 +64,7 @@ impl Manifest {
 pub struct RegistryClient {
     pub(crate) http: reqwest::Client,
     pub(crate) plain_http_hosts: BTreeSet<String>,
+    pub(crate) loopback_fallback: bool,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +150,27 @@ impl RegistryClient {
     ) -> Result<Manifest, RegistryError> {
         let registry = image.registry_host();
         let scheme = self.scheme_for(registry);
+        let result = self.check_over(image, credentials, scheme).await;
+        match result {
+            // Docker's habit for loopback registries: HTTPS first, plain HTTP when the registry
+            // answered the handshake in plain HTTP (nothing was sent over TLS then).
+            Err(RegistryError::PlainHttpAnswer { .. })
+                if self.loopback_fallback && is_loopback(registry) =>
+            {
+                tracing::debug!(registry, "loopback registry answers plain HTTP; using HTTP");
+                self.check_over(image, credentials, Scheme::Http).await
+            }
+            other => other,
+        }
+    }
+
+    async fn check_over(
+        &self,
+        image: &ImageReference,
+        credentials: &Credentials,
+        scheme: Scheme,
+    ) -> Result<Manifest, RegistryError> {
+        let registry = image.registry_host();
         let base = Url::parse(&format!("{}://{registry}/", scheme.as_str())).map_err(|_| {
             RegistryError::InvalidReference(crate::ReferenceError::InvalidDomain {
                 reference: image.to_string(),
@@ -290,10 +312,16 @@ impl RegistryClient {
             }
             Authorization::Bearer(token) => request.bearer_auth(token),
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|source| check.unreachable(source))?;
+        let response = request.send().await.map_err(|source| {
+            if check.scheme == Scheme::Https && answered_plain_http(&source) {
+                RegistryError::PlainHttpAnswer {
+                    registry: check.registry.to_owned(),
+                    source,
+                }
+            } else {
+                check.unreachable(source)
+            }
+        })?;
         tracing::debug!(%method, url = %url, status = response.status().as_u16(), "registry request");
         Ok(response)
     }
@@ -393,6 +421,47 @@ impl Check<'_> {
     }
 }
 
+/// Whether `host` (`host` or `host:port`, IPv6 in brackets) is a loopback registry as Docker
+/// counts them: `localhost`, an address in `127.0.0.0/8`, or `::1`.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a request failed because the server answered the TLS handshake in plain HTTP:
+/// rustls then reports a record of an invalid content type. rustls's error reaches reqwest
+/// wrapped in [`std::io::Error`]s, whose `source` skips the error they wrap, so each one is
+/// opened with `get_ref`.
+fn answered_plain_http(error: &reqwest::Error) -> bool {
+    // Real chains are a handful of links; the bound only guards against a cycle.
+    const MAX_LINKS: usize = 32;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    for _ in 0..MAX_LINKS {
+        let Some(current) = next else {
+            return false;
+        };
+        if let Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) =
+            current.downcast_ref::<rustls::Error>()
+        {
+            return true;
+        }
+        next = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner),
+            None => current.source(),
+        };
+    }
+    false
+}
+
 /// The manifest's description from a HEAD answer, when all three headers are there and valid.
 fn manifest_from_headers(headers: &HeaderMap) -> Option<Manifest> {
     let size = headers
@@ -448,5 +517,32 @@ fn shorten(message: &str) -> String {
     match line.char_indices().nth(200) {
         Some((cut, _)) => format!("{}…", line.get(..cut).unwrap_or(line)),
         None => line.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts_are_localhost_127_slash_8_and_ipv6_loopback() {
+        for host in [
+            "localhost",
+            "LOCALHOST:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "quay.io",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "[::2]:5000",
+            "128.0.0.1",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
     }
 }

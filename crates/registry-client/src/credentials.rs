@@ -33,6 +33,13 @@ pub enum Credentials {
         /// The token.
         token: String,
     },
+    /// An identity token (an OAuth 2 refresh token, as `docker login` keeps for Azure and
+    /// others): exchanged at the registry's token server for a bearer token, with a `POST` of
+    /// `grant_type=refresh_token`, as Docker does.
+    IdentityToken {
+        /// The refresh token.
+        token: String,
+    },
 }
 
 impl Credentials {
@@ -47,6 +54,13 @@ impl Credentials {
     /// A ready registry bearer token.
     pub fn bearer(token: impl Into<String>) -> Self {
         Self::Bearer {
+            token: token.into(),
+        }
+    }
+
+    /// An identity token, to exchange at the registry's token server.
+    pub fn identity_token(token: impl Into<String>) -> Self {
+        Self::IdentityToken {
             token: token.into(),
         }
     }
@@ -68,6 +82,10 @@ impl fmt::Debug for Credentials {
                 .finish(),
             Self::Bearer { .. } => f
                 .debug_struct("Bearer")
+                .field("token", &"<redacted>")
+                .finish(),
+            Self::IdentityToken { .. } => f
+                .debug_struct("IdentityToken")
                 .field("token", &"<redacted>")
                 .finish(),
         }

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::Credentials;
 use crate::reference::{DOCKER_HUB_DOMAIN, DOCKER_HUB_REGISTRY_HOST};
+use crate::{CredentialHelper, Credentials};
 
 /// The key `docker login` uses for Docker Hub in `auths`.
 const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
@@ -28,15 +29,16 @@ const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 /// # Ok::<(), registry_client::DockerConfigError>(())
 /// ```
 ///
-/// Credential helpers (`credsStore`, `credHelpers`) are external programs; this crate does not
-/// run them, and says so with [`DockerConfigError::CredentialHelperUnsupported`] whenever one
-/// would hold the credentials for the registry asked about.
+/// Credential helpers (`credHelpers` for one registry, `credsStore` for every registry
+/// `docker login` listed in `auths`) are run as Docker runs them: see [`CredentialHelper`].
 #[derive(Clone, Default)]
 pub struct DockerConfig {
     /// Entries keyed by normalised host (no scheme, no path).
     auths: BTreeMap<String, AuthEntry>,
     creds_store: Option<String>,
     cred_helpers: BTreeMap<String, String>,
+    helper_dir: Option<PathBuf>,
+    helper_timeout: Option<Duration>,
 }
 
 /// Why credentials could not be had from a Docker client configuration.
@@ -69,27 +71,19 @@ pub enum DockerConfigError {
         /// The registry whose entry is malformed.
         registry: String,
     },
-    /// A credential helper would hold this registry's credentials; helpers are not supported.
+    /// The credential helper that holds this registry's credentials could not give them: it
+    /// cannot be run, failed, answered something else than its JSON, or took too long.
     #[error(
-        "the Docker configuration keeps the credentials for `{registry}` in the credential helper \
-         `docker-credential-{helper}`, which duncan cannot use; give the registry credentials in \
-         duncan's configuration instead"
+        "the Docker credential helper `docker-credential-{helper}` gave no credentials for \
+         `{registry}`: {reason}"
     )]
-    CredentialHelperUnsupported {
+    HelperFailed {
         /// The registry asked about.
         registry: String,
-        /// The helper's name, as in `credsStore` / `credHelpers` (`desktop`, `osxkeychain`, …).
+        /// The helper's name, as in `credsStore` / `credHelpers` (`desktop`, `ecr-login`, …).
         helper: String,
-    },
-    /// The entry holds an identity token (an OAuth refresh token), which this crate cannot
-    /// exchange.
-    #[error(
-        "the Docker configuration holds an identity token for `{registry}`, which duncan cannot \
-         use; give the registry credentials in duncan's configuration instead"
-    )]
-    IdentityTokenUnsupported {
-        /// The registry asked about.
-        registry: String,
+        /// What went wrong (never a secret: a helper's answer is not shown).
+        reason: String,
     },
 }
 
@@ -141,6 +135,8 @@ impl DockerConfig {
                 .into_iter()
                 .map(|(key, helper)| (normalise_host(&key), helper))
                 .collect(),
+            helper_dir: None,
+            helper_timeout: None,
         })
     }
 
@@ -158,33 +154,66 @@ impl DockerConfig {
         Self::parse(&content)
     }
 
+    /// Runs credential helpers from `dir` instead of finding them on `PATH`.
+    #[must_use]
+    pub fn with_helper_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.helper_dir = Some(dir.into());
+        self
+    }
+
+    /// The longest a credential helper may take (default
+    /// [`crate::DEFAULT_HELPER_TIMEOUT`]); it is killed past it.
+    #[must_use]
+    pub fn with_helper_timeout(mut self, timeout: Duration) -> Self {
+        self.helper_timeout = Some(timeout);
+        self
+    }
+
+    /// The credential helper that holds `registry`'s credentials, if one does: its
+    /// `credHelpers` entry, else `credsStore` when `auths` lists the registry (`docker login`
+    /// with a store leaves an empty entry there).
+    pub fn helper_for(&self, registry: &str) -> Option<&str> {
+        let host = canonical_host(&normalise_host(registry));
+        if let Some(helper) = self.lookup(&self.cred_helpers, &host) {
+            return Some(helper);
+        }
+        self.lookup(&self.auths, &host)
+            .and(self.creds_store.as_deref())
+    }
+
     /// The credentials for `registry` (a host with optional port, as in
     /// [`ImageReference::domain`](crate::ImageReference::domain)); Docker Hub's aliases
     /// (`docker.io`, `index.docker.io`, `registry-1.docker.io`) all find its entry.
     ///
-    /// A registry without an entry gets [`Credentials::Anonymous`].
+    /// A registry without an entry gets [`Credentials::Anonymous`]. When a credential helper
+    /// holds them ([`DockerConfig::helper_for`]), it is run as Docker runs it
+    /// ([`CredentialHelper::get`]), with the registry's host (Docker Hub's
+    /// `https://index.docker.io/v1/`) on its standard input.
     ///
     /// # Errors
     ///
-    /// [`DockerConfigError::CredentialHelperUnsupported`] when `credHelpers` names a helper for
-    /// this registry, or `credsStore` is set and `auths` lists the registry (Docker then keeps
-    /// its credentials in the helper); [`DockerConfigError::InvalidAuth`] for a malformed
-    /// `auth`; [`DockerConfigError::IdentityTokenUnsupported`] for an identity token.
+    /// [`DockerConfigError::HelperFailed`] when the helper cannot give the credentials;
+    /// [`DockerConfigError::InvalidAuth`] for a malformed `auth`.
     pub fn credentials_for(&self, registry: &str) -> Result<Credentials, DockerConfigError> {
         let host = canonical_host(&normalise_host(registry));
-        let unsupported = |helper: &str| DockerConfigError::CredentialHelperUnsupported {
-            registry: registry.to_owned(),
-            helper: helper.to_owned(),
-        };
-        if let Some(helper) = self.lookup(&self.cred_helpers, &host) {
-            return Err(unsupported(helper));
+        if let Some(helper) = self.helper_for(registry) {
+            let mut helper = CredentialHelper::new(helper);
+            if let Some(dir) = &self.helper_dir {
+                helper = helper.in_dir(dir);
+            }
+            if let Some(timeout) = self.helper_timeout {
+                helper = helper.timeout(timeout);
+            }
+            let server = if host == canonical_host(DOCKER_HUB_DOMAIN) {
+                DOCKER_HUB_AUTH_KEY
+            } else {
+                registry
+            };
+            return helper.get(server);
         }
         let Some(entry) = self.lookup(&self.auths, &host) else {
             return Ok(Credentials::Anonymous);
         };
-        if let Some(store) = &self.creds_store {
-            return Err(unsupported(store));
-        }
         entry_credentials(entry, registry)
     }
 
@@ -212,14 +241,8 @@ impl fmt::Debug for DockerConfig {
 }
 
 fn entry_credentials(entry: &AuthEntry, registry: &str) -> Result<Credentials, DockerConfigError> {
-    if entry
-        .identitytoken
-        .as_deref()
-        .is_some_and(|t| !t.is_empty())
-    {
-        return Err(DockerConfigError::IdentityTokenUnsupported {
-            registry: registry.to_owned(),
-        });
+    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+        return Ok(Credentials::identity_token(token));
     }
     if let Some(token) = entry.registrytoken.as_deref().filter(|t| !t.is_empty()) {
         return Ok(Credentials::bearer(token));

@@ -56,6 +56,20 @@ pub enum RegistryError {
         #[source]
         source: reqwest::Error,
     },
+    /// An HTTPS request was answered in plain HTTP: the registry serves only plain HTTP (rustls
+    /// reports this as "received corrupt message of type InvalidContentType"). Nothing secret
+    /// was sent: the TLS handshake failed before any request.
+    #[error(
+        "registry {registry} answered plain HTTP to an HTTPS request; if it serves only plain \
+         HTTP, list it under `insecure_registries` (a plain-HTTP host)"
+    )]
+    PlainHttpAnswer {
+        /// The registry host.
+        registry: String,
+        /// The TLS error.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The registry answered with an unexpected status (5xx, 429, …).
     #[error("registry {registry} answered HTTP {status}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     Server {

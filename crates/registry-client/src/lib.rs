@@ -10,8 +10,8 @@
 //!   authentication challenge: anonymous, basic, or the bearer-token flow of Docker Hub, Quay,
 //!   GHCR and the CNCF registry.
 //! - [`Credentials`] never show their secret in `Debug`, errors or URLs; [`DockerConfig`] reads
-//!   them from the content of `~/.docker/config.json` (credential helpers are reported as
-//!   unsupported, not ignored).
+//!   them from the content of `~/.docker/config.json`, running its credential helpers
+//!   (`credsStore`, `credHelpers`) as Docker does ([`CredentialHelper`]).
 //!
 //! ```no_run
 //! use registry_client::{Credentials, ImageReference, RegistryClient, RegistryError};
@@ -37,6 +37,7 @@ mod auth;
 mod builder;
 mod challenge;
 mod client;
+mod credential_helper;
 mod credentials;
 mod docker_config;
 mod error;
@@ -47,6 +48,7 @@ pub use client::{
     MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST, MEDIA_TYPE_OCI_INDEX,
     MEDIA_TYPE_OCI_MANIFEST, Manifest, RegistryClient,
 };
+pub use credential_helper::{CredentialHelper, DEFAULT_HELPER_TIMEOUT};
 pub use credentials::Credentials;
 pub use docker_config::{DockerConfig, DockerConfigError};
 pub use error::RegistryError;

@@ -1,5 +1,8 @@
 //! Credentials from the content of `~/.docker/config.json`.
 
+use std::path::Path;
+use std::time::Duration;
+
 use base64::Engine as _;
 use registry_client::{Credentials, DockerConfig, DockerConfigError};
 
@@ -107,23 +110,45 @@ fn registry_token_gives_bearer_credentials() {
     );
 }
 
+/// Writes `docker-credential-{name}` into `dir`: a shell script that records its arguments and
+/// standard input next to itself, then runs `body`.
+fn write_helper(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(format!("docker-credential-{name}"));
+    let script = format!("#!/bin/sh\necho \"$@\" > \"$0.args\"\ncat > \"$0.stdin\"\n{body}\n");
+    std::fs::write(&path, script).expect("helper written");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+fn recorded(dir: &Path, name: &str, what: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("docker-credential-{name}.{what}")))
+        .unwrap_or_default()
+}
+
 #[test]
-fn cred_helper_for_the_host_is_reported_as_unsupported() {
+fn cred_helper_for_the_host_is_run_with_get_and_the_registry_on_stdin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_helper(
+        dir.path(),
+        "ecr-login",
+        &format!(r#"echo '{{"ServerURL":"x","Username":"AWS","Secret":"{SECRET}"}}'"#),
+    );
     let config = DockerConfig::parse(
         r#"{"auths":{},"credHelpers":{"123456789.dkr.ecr.eu-west-1.amazonaws.com":"ecr-login"}}"#,
     )
-    .expect("valid config");
+    .expect("valid config")
+    .with_helper_dir(dir.path());
 
-    let error = config
-        .credentials_for("123456789.dkr.ecr.eu-west-1.amazonaws.com")
-        .expect_err("helpers are not run");
-    assert!(
-        matches!(&error, DockerConfigError::CredentialHelperUnsupported { helper, .. } if helper == "ecr-login"),
-        "{error:?}"
+    assert_eq!(
+        config
+            .credentials_for("123456789.dkr.ecr.eu-west-1.amazonaws.com")
+            .expect("the helper answers"),
+        Credentials::basic("AWS", SECRET)
     );
-    assert!(
-        error.to_string().contains("docker-credential-ecr-login"),
-        "the message names the helper program: {error}"
+    assert_eq!(recorded(dir.path(), "ecr-login", "args").trim(), "get");
+    assert_eq!(
+        recorded(dir.path(), "ecr-login", "stdin"),
+        "123456789.dkr.ecr.eu-west-1.amazonaws.com"
     );
     assert_eq!(
         config.credentials_for("quay.io").expect("other hosts"),
@@ -132,25 +157,132 @@ fn cred_helper_for_the_host_is_reported_as_unsupported() {
 }
 
 #[test]
-fn creds_store_applies_to_registries_listed_in_auths() {
+fn creds_store_serves_registries_listed_in_auths_and_docker_hub_by_its_login_key() {
     // What Docker Desktop writes: the entry is empty, the secret lives in the helper.
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_helper(
+        dir.path(),
+        "desktop",
+        r#"echo '{"ServerURL":"x","Username":"hubuser","Secret":"from-store"}'"#,
+    );
     let config = DockerConfig::parse(
         r#"{"auths":{"https://index.docker.io/v1/":{},"quay.io":{}},"credsStore":"desktop"}"#,
     )
-    .expect("valid config");
+    .expect("valid config")
+    .with_helper_dir(dir.path());
 
-    for registry in ["docker.io", "quay.io"] {
-        let error = config.credentials_for(registry).expect_err("store in use");
-        assert!(
-            matches!(&error, DockerConfigError::CredentialHelperUnsupported { helper, .. } if helper == "desktop"),
-            "{registry}: {error:?}"
-        );
-    }
+    assert_eq!(
+        config.credentials_for("docker.io").expect("store"),
+        Credentials::basic("hubuser", "from-store")
+    );
+    assert_eq!(
+        recorded(dir.path(), "desktop", "stdin"),
+        "https://index.docker.io/v1/"
+    );
+    assert_eq!(config.helper_for("quay.io"), Some("desktop"));
     // A registry never logged in to has nothing in the store either.
+    assert_eq!(config.helper_for("ghcr.io"), None);
     assert_eq!(
         config.credentials_for("ghcr.io").expect("no login"),
         Credentials::Anonymous
     );
+}
+
+#[test]
+fn helper_without_credentials_for_the_registry_means_anonymous() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_helper(
+        dir.path(),
+        "pass",
+        "echo 'credentials not found in native keychain'; exit 1",
+    );
+    let config = DockerConfig::parse(r#"{"credHelpers":{"quay.io":"pass"}}"#)
+        .expect("valid config")
+        .with_helper_dir(dir.path());
+
+    assert_eq!(
+        config.credentials_for("quay.io").expect("not an error"),
+        Credentials::Anonymous
+    );
+}
+
+#[test]
+fn failing_helper_is_an_error_naming_it_and_what_it_said() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_helper(
+        dir.path(),
+        "gcloud",
+        "echo 'token expired, run gcloud auth login'; exit 3",
+    );
+    let config = DockerConfig::parse(r#"{"credHelpers":{"gcr.io":"gcloud"}}"#)
+        .expect("valid config")
+        .with_helper_dir(dir.path());
+
+    let error = config
+        .credentials_for("gcr.io")
+        .expect_err("the helper failed");
+
+    assert!(
+        matches!(&error, DockerConfigError::HelperFailed { helper, .. } if helper == "gcloud"),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("docker-credential-gcloud"), "{message}");
+    assert!(message.contains("run gcloud auth login"), "{message}");
+}
+
+#[test]
+fn missing_helper_program_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = DockerConfig::parse(r#"{"credHelpers":{"gcr.io":"nowhere"}}"#)
+        .expect("valid config")
+        .with_helper_dir(dir.path());
+
+    let error = config
+        .credentials_for("gcr.io")
+        .expect_err("no such program");
+
+    assert!(
+        error.to_string().contains("docker-credential-nowhere"),
+        "{error}"
+    );
+}
+
+#[test]
+fn helper_that_hangs_is_stopped_after_the_timeout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_helper(dir.path(), "slow", "exec sleep 30");
+    let config = DockerConfig::parse(r#"{"credHelpers":{"quay.io":"slow"}}"#)
+        .expect("valid config")
+        .with_helper_dir(dir.path())
+        .with_helper_timeout(Duration::from_millis(200));
+
+    let error = config.credentials_for("quay.io").expect_err("too slow");
+
+    assert!(
+        error.to_string().contains("did not answer within"),
+        "{error}"
+    );
+}
+
+#[test]
+fn identity_token_from_a_helper_is_an_identity_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_helper(
+        dir.path(),
+        "acr",
+        r#"echo '{"ServerURL":"x","Username":"<token>","Secret":"refresh-s3cret"}'"#,
+    );
+    let config = DockerConfig::parse(r#"{"credHelpers":{"acme.azurecr.io":"acr"}}"#)
+        .expect("valid config")
+        .with_helper_dir(dir.path());
+
+    let credentials = config
+        .credentials_for("acme.azurecr.io")
+        .expect("identity token");
+
+    assert_eq!(credentials, Credentials::identity_token("refresh-s3cret"));
+    assert!(!format!("{credentials:?}").contains("refresh-s3cret"));
 }
 
 #[test]
@@ -176,19 +308,16 @@ fn malformed_auth_is_an_error_that_does_not_quote_it() {
 }
 
 #[test]
-fn identity_token_is_reported_as_unsupported() {
+fn identity_token_in_auths_is_an_identity_token() {
     let config = DockerConfig::parse(
         r#"{"auths":{"myregistry.azurecr.io":{"auth":"","identitytoken":"refresh-s3cr3t"}}}"#,
     )
     .expect("valid config");
-    let error = config
+    let credentials = config
         .credentials_for("myregistry.azurecr.io")
-        .expect_err("identity tokens are not exchanged");
-    assert!(
-        matches!(error, DockerConfigError::IdentityTokenUnsupported { .. }),
-        "{error:?}"
-    );
-    assert!(!format!("{error} {error:?}").contains("refresh-s3cr3t"));
+        .expect("an identity token");
+    assert_eq!(credentials, Credentials::identity_token("refresh-s3cr3t"));
+    assert!(!format!("{credentials:?}").contains("refresh-s3cr3t"));
 }
 
 #[test]

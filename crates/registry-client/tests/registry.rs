@@ -389,21 +389,46 @@ async fn stopped_registry_is_unreachable() {
 }
 
 #[tokio::test]
-async fn https_is_used_unless_the_host_is_listed_as_plain_http() {
+async fn loopback_registry_serving_plain_http_is_reached_over_http_by_default() {
+    // Docker's habit: `127.0.0.0/8` and `localhost` are insecure registries by default.
+    let registry =
+        TestRegistry::start(RegistryAuth::htpasswd(USER, PASSWORD)).expect("registry starts");
+    let pushed = registry.push_image("acme/shop", "v1").expect("push");
+
+    let manifest = RegistryClient::new()
+        .expect("default client")
+        .check_manifest(
+            &image(&registry, "acme/shop:v1"),
+            &Credentials::basic(USER, PASSWORD),
+        )
+        .await
+        .expect("HTTPS is answered in plain HTTP, so plain HTTP is used");
+
+    assert_eq!(manifest.digest, pushed);
+}
+
+#[tokio::test]
+async fn plain_http_answer_to_https_names_insecure_registries() {
     let registry = TestRegistry::start(RegistryAuth::None).expect("registry starts");
     registry.push_image("acme/shop", "v1").expect("push");
 
-    // The test registry speaks plain HTTP only, so an HTTPS attempt cannot succeed.
-    let error = RegistryClient::new()
-        .expect("default client")
+    // Without the loopback habit the registry is treated like any other host.
+    let error = RegistryClient::builder()
+        .loopback_plain_http_fallback(false)
+        .build()
+        .expect("client")
         .check_manifest(&image(&registry, "acme/shop:v1"), &Credentials::Anonymous)
         .await
         .expect_err("TLS to a plain-HTTP server fails");
 
     assert!(
-        matches!(error, RegistryError::Unreachable { .. }),
+        matches!(&error, RegistryError::PlainHttpAnswer { registry: named, .. } if *named == registry.host()),
         "{error:?}"
     );
+    let message = error.to_string();
+    assert!(message.contains("answered plain HTTP"), "{message}");
+    assert!(message.contains("insecure_registries"), "{message}");
+    assert!(!message.contains("InvalidContentType"), "{message}");
 }
 
 #[tokio::test]

@@ -382,3 +382,89 @@ async fn token_answer_over_256_kib_is_response_too_large() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn identity_token_is_exchanged_with_a_refresh_token_post_as_docker_does() {
+    // Token server: only `POST` with `grant_type=refresh_token` and the right refresh token
+    // gets an access token; the registry takes only that token.
+    let forms = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&forms);
+    let token_router = Router::new().route(
+        "/token",
+        axum::routing::post(move |RawQuery(query): RawQuery, body: String| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().expect("lock").push(body.clone());
+                let fields: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect();
+                let has = |k: &str, v: &str| fields.iter().any(|(a, b)| a == k && b == v);
+                if query.is_none()
+                    && has("grant_type", "refresh_token")
+                    && has("refresh_token", SECRET)
+                    && has("service", "test-registry")
+                    && has("scope", "repository:team/app:pull")
+                {
+                    axum::Json(serde_json::json!({"access_token": "exchanged"})).into_response()
+                } else {
+                    StatusCode::UNAUTHORIZED.into_response()
+                }
+            }
+        }),
+    );
+    let token_host = serve(token_router).await;
+    let realm = format!("http://{token_host}/token");
+    let digest = format!("sha256:{:x}", Sha256::digest(MANIFEST.as_bytes()));
+    let registry_router = Router::new().route(
+        "/v2/team/app/manifests/v1",
+        get(move |headers: HeaderMap| {
+            let realm = realm.clone();
+            let digest = digest.clone();
+            async move {
+                if headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    == Some("Bearer exchanged")
+                {
+                    return (
+                        [
+                            (
+                                header::CONTENT_TYPE,
+                                "application/vnd.oci.image.manifest.v1+json".to_owned(),
+                            ),
+                            (
+                                header::HeaderName::from_static("docker-content-digest"),
+                                digest,
+                            ),
+                        ],
+                        MANIFEST,
+                    )
+                        .into_response();
+                }
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(
+                        header::WWW_AUTHENTICATE,
+                        format!(r#"Bearer realm="{realm}",service="test-registry""#),
+                    )],
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let host = serve(registry_router).await;
+
+    let manifest = client(&[&host])
+        .check_manifest(
+            &reference(&host, "team/app:v1"),
+            &Credentials::identity_token(SECRET),
+        )
+        .await
+        .expect("the identity token was exchanged");
+
+    assert_eq!(
+        manifest.media_type,
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(forms.lock().expect("lock").len(), 1);
+}

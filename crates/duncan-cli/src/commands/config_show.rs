@@ -35,6 +35,11 @@ fn rows(config: &Config) -> Vec<Row> {
         row("marathon_token", &config.marathon_token, |v| {
             opt(v, Secret::describe)
         }),
+        row(
+            "marathon_service_account",
+            &config.marathon_service_account,
+            |v| opt(v, |p| p.display().to_string()),
+        ),
         row("consul_url", &config.consul_url, |url| {
             redact_url(url).into_owned()
         }),
@@ -97,6 +102,12 @@ fn rows(config: &Config) -> Vec<Row> {
                     format!("basic, user {username}, password redacted")
                 }
                 RegistryAuth::Token(_) => "token (redacted)".to_owned(),
+            })
+        }),
+        // Shown only when it exists: Docker's file is consulted only then.
+        row("docker_config", &config.docker_config, |v| {
+            opt(&v.as_ref().filter(|p| p.is_file()), |p| {
+                p.display().to_string()
             })
         }),
         row("insecure_registries", &config.insecure_registries, |v| {

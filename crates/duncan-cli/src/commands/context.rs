@@ -88,6 +88,9 @@ pub fn marathon(config: &Config) -> Result<marathon_client::Client, Failure> {
     if let Some(token) = &config.marathon_token.value {
         settings = settings.with_token(token.expose());
     }
+    if let Some(account) = crate::config::service_account(config)? {
+        settings = settings.with_service_account(account);
+    }
     if let Some(ca) = &config.marathon_cacert.value {
         let pem = std::fs::read(ca).map_err(|e| {
             Failure::usage(format!(
@@ -154,6 +157,11 @@ fn images(config: &Config) -> Result<Arc<dyn ImageCheck>, Failure> {
     let client = builder
         .build()
         .map_err(|e| Failure::error(error_chain(&e)))?;
+    if config.registry_auth.value.is_none()
+        && let Some(path) = &config.docker_config.value
+    {
+        return Ok(crate::config::docker::image_check(client, path.clone()));
+    }
     let mut check = RegistryImageCheck::new(client);
     if let Some(auth) = &config.registry_auth.value {
         let host = config.docker_registry_host.value.clone().or_else(|| {

@@ -77,6 +77,7 @@ fn read_token(token: Token, source: &Source) -> Result<Secret, Failure> {
             .map_err(|e| {
                 let named = match source {
                     Source::Env(name) | Source::File(name) | Source::Flag(name) => *name,
+                    Source::DcosCli { key, .. } => *key,
                     Source::Default | Source::Unset => "the configuration",
                 };
                 Failure::usage(format!(

@@ -27,7 +27,7 @@ pub const UNUSED_GO_KEYS: &[(&str, &str)] = &[
     ("vault_token", "Vault secrets are not managed by duncan"),
     (
         "docker_conf_url",
-        "registry credentials come from registry_auth or quay_token",
+        "registry credentials come from registry_auth, quay_token or Docker's config.json",
     ),
     ("kubernetes_cluster", "duncan deploys to Marathon only"),
     ("kubernetes_namespace", "duncan deploys to Marathon only"),
@@ -39,6 +39,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "marathon_url",
     "marathon_token",
     "marathon_cacert",
+    "marathon_service_account",
     "consul_cacert",
     "consul_host",
     "consul_url",
@@ -293,6 +294,8 @@ pub struct FileKeys {
     pub marathon_token: Option<String>,
     /// CA certificate (PEM file) for Marathon's TLS.
     pub marathon_cacert: Option<String>,
+    /// A DC/OS service-account credential (JSON file) to log in with.
+    pub marathon_service_account: Option<String>,
     /// CA certificate (PEM file) for Consul's TLS.
     pub consul_cacert: Option<String>,
     /// Go: Consul's host (`https://` added when no scheme is given).

@@ -4,6 +4,8 @@
 //! resolved [`Config`].
 
 mod consul;
+mod dcos;
+pub mod docker;
 pub mod file;
 mod nesting;
 mod notes;
@@ -16,6 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use dcos::read_service_account as service_account;
 pub use secret::{Secret, redact_url};
 
 use crate::failure::Failure;
@@ -32,6 +35,13 @@ pub enum Source {
     Env(&'static str),
     /// A key of the configuration file.
     File(&'static str),
+    /// A key of the dcos CLI's configuration of the attached cluster.
+    DcosCli {
+        /// The `dcos.toml` read.
+        file: PathBuf,
+        /// The key, such as `core.dcos_url`.
+        key: &'static str,
+    },
     /// duncan's default.
     Default,
     /// Not set anywhere.
@@ -44,6 +54,7 @@ impl fmt::Display for Source {
             Self::Flag(name) => write!(f, "flag {name}"),
             Self::Env(name) => write!(f, "env {name}"),
             Self::File(key) => write!(f, "file: {key}"),
+            Self::DcosCli { file, key } => write!(f, "dcos CLI: {key} in {}", file.display()),
             Self::Default => f.write_str("default"),
             Self::Unset => f.write_str("not set"),
         }
@@ -130,6 +141,8 @@ pub struct Config {
     pub consul_partition: Setting<Option<String>>,
     /// CA certificate for Marathon.
     pub marathon_cacert: Setting<Option<PathBuf>>,
+    /// A DC/OS service-account credential file to log in with (instead of a token).
+    pub marathon_service_account: Setting<Option<PathBuf>>,
     /// GitHub organisation for diff links.
     pub github_org: Setting<Option<String>>,
     /// App → GitHub repository, for apps whose repository has another name.
@@ -140,6 +153,9 @@ pub struct Config {
     pub docker_registry_host: Setting<Option<String>>,
     /// Registry credentials.
     pub registry_auth: Setting<Option<RegistryAuth>>,
+    /// Docker's client configuration, whose credentials (and credential helpers) serve when
+    /// `registry_auth` is not set.
+    pub docker_config: Setting<Option<PathBuf>>,
     /// Registries spoken to over plain HTTP.
     pub insecure_registries: Setting<Vec<String>>,
     /// Webhooks to notify.

@@ -56,6 +56,11 @@ pub(super) const KEY_NOTES: &[KeyNote] = &[
         set: |k| k.consul_cacert.is_some(),
     },
     KeyNote {
+        key: "marathon_service_account",
+        note: "DC/OS service-account credential (JSON) to log in with",
+        set: |k| k.marathon_service_account.is_some(),
+    },
+    KeyNote {
         key: "consul_token_file",
         note: "file holding the Consul ACL token",
         set: |k| k.consul_token_file.is_some(),

@@ -140,6 +140,19 @@ pub(super) fn resolve(
         Setting::new(None, Source::Unset),
     );
 
+    // Only what nothing above set comes from the dcos CLI's attached cluster.
+    let (mut marathon_url, mut marathon_token, mut marathon_cacert) =
+        (marathon_url, marathon_token, marathon_cacert);
+    super::dcos::fill_from_dcos_cli(
+        env,
+        &mut marathon_url,
+        &mut marathon_token,
+        &mut marathon_cacert,
+        &mut warnings,
+    );
+    let marathon_service_account =
+        super::dcos::service_account_setting(env, &keys.marathon_service_account);
+
     let string_setting = |env_name: &'static str, key: &'static str, value: &Option<String>| {
         first(
             [
@@ -252,11 +265,13 @@ pub(super) fn resolve(
         consul_namespace: consul.namespace,
         consul_partition: consul.partition,
         marathon_cacert,
+        marathon_service_account,
         github_org,
         repos,
         docker_repo_prefix,
         docker_registry_host,
         registry_auth,
+        docker_config: super::docker::config_path(env),
         insecure_registries,
         webhooks,
         environments,

@@ -12,6 +12,7 @@ mod config_refusals;
 mod consul_settings;
 mod deploy;
 mod durations;
+mod ecosystem;
 mod env;
 mod failures;
 mod help;

@@ -8,6 +8,7 @@ mod fixtures;
 mod live;
 mod redirects;
 mod requests;
+mod service_account;
 mod sim;
 mod sim_events;
 mod util;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::{RequestEntry, Shared, lock};
 
 mod apps;
+pub(crate) mod login;
 mod queue;
 mod reply;
 mod resources;
@@ -163,11 +164,18 @@ fn check_auth(shared: &Shared, parts: &http::request::Parts) -> AuthResult {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let token = given.strip_prefix("token=");
     let token_ok = shared
         .auth
         .token
         .as_ref()
-        .is_some_and(|t| given.strip_prefix("token=") == Some(t.as_str()));
+        .is_some_and(|t| token == Some(t.as_str()))
+        || shared
+            .auth
+            .login
+            .as_ref()
+            .zip(token)
+            .is_some_and(|(login, token)| login.accept(token));
     let basic_ok = shared.auth.basic.as_ref().is_some_and(|(user, password)| {
         given
             .strip_prefix("Basic ")
@@ -205,6 +213,12 @@ async fn handle(shared: &Arc<Shared>, parts: &http::request::Parts, body: Bytes)
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         return res;
+    }
+    if full == login::LOGIN_PATH
+        && parts.method == Method::POST
+        && let Some(login) = &shared.auth.login
+    {
+        return login.login(&body);
     }
     if !(path == "/v2" || path.starts_with("/v2/")) {
         return message(StatusCode::NOT_FOUND, &format!("URI not found: {full}"));

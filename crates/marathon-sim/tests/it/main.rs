@@ -8,5 +8,6 @@ mod deployments;
 mod events;
 mod fidelity;
 mod latency;
+mod login;
 mod marathon16;
 mod support;
