@@ -69,7 +69,6 @@ async fn deploy_to(
     progress: &ProgressSink,
 ) -> Result<DeployReport, DeployError> {
     let app_env = request.app_env.clone();
-    let started_at = OffsetDateTime::now_utc();
 
     // Step 1: validate and plan. Names and tag are typed (validated when parsed). The group and
     // step 2's Consul reads (tags, counters, ACL probe: one transaction) are independent: one
@@ -161,6 +160,7 @@ async fn deploy_to(
     // Step 4 beside it when the lock was free at the plan's read (it is then ours within a
     // round trip or two): the stream must be open before the update, not before the lock. A
     // lock that must be waited for gets its stream afterwards, so no events pile up meanwhile.
+    let lock_asked = std::time::Instant::now();
     let (lock, early_signals) = if waits_for_others {
         (lock.await, None)
     } else {
@@ -176,8 +176,10 @@ async fn deploy_to(
         confirmed,
         rollback_to,
         signals: early_signals,
+        // Only a lock held by another at the plan's read was waited for.
+        lock_wait: waits_for_others.then(|| lock_asked.elapsed()),
     };
-    let result = under_lock(ctx, &request, before, &lock, started_at, progress).await;
+    let result = under_lock(ctx, &request, before, &lock, progress).await;
     let (report, notice) = match result {
         Ok(done) => done,
         Err(error) => {
@@ -294,6 +296,8 @@ struct Before<'a> {
     rollback_to: Option<RollbackTarget>,
     /// The event stream, when it was opened beside the lock (`Some(None)`: unavailable).
     signals: Option<Option<SignalStream>>,
+    /// How long the lock was waited for, when it was held by another at the plan's read.
+    lock_wait: Option<Duration>,
 }
 
 /// The interruption of a step under the lock before anything changed in Marathon.
@@ -309,7 +313,6 @@ async fn under_lock(
     request: &DeployRequest,
     before: Before<'_>,
     lock: &consul::WatchedLock,
-    started_at: OffsetDateTime,
     progress: &ProgressSink,
 ) -> Result<(Result<DeployReport, DeployError>, Option<consul::Notice>), DeployError> {
     let app_env = &request.app_env;
@@ -325,6 +328,7 @@ async fn under_lock(
         confirmed,
         rollback_to,
         signals,
+        lock_wait,
     } = before;
     // Under the lock, what the plan was built from may be stale: another deployer may have
     // changed the group or the tags while we waited, and a stale body would undo their work.
@@ -410,6 +414,9 @@ async fn under_lock(
     if ctx.cancel.is_cancelled() {
         return Err(locked_unchanged());
     }
+    // The change begins here: the history's duration is the deployment's, without the prompt
+    // or the wait for the lock.
+    let started_at = OffsetDateTime::now_utc();
     let (signals, started) = send_update(
         ctx,
         app_env,
@@ -440,10 +447,12 @@ async fn under_lock(
         tags: &tags,
         deployment_id: &started.deployment_id,
         started_at,
+        lock_wait,
         progress,
     };
-    // The audit of the start runs alongside the watch, so it adds nothing to the deploy's time.
-    let (events_counter, report) = tokio::join!(
+    // The record of the start (history `in_progress` and the audit event, one transaction) runs
+    // alongside the watch, so it adds nothing to the deploy's time.
+    let (opened, report) = tokio::join!(
         finish.started(),
         watch_deployment(
             &ctx.marathon,
@@ -457,7 +466,7 @@ async fn under_lock(
 
     if report.outcome.is_success() {
         // Step 8: never interrupted; what it did is reported as done.
-        return Ok(match finish.succeeded(lock, events_counter).await {
+        return Ok(match finish.succeeded(lock, &opened).await {
             Ok(notice) => (
                 Ok(DeployReport {
                     outcome: DeployOutcome::Deployed {
@@ -475,6 +484,7 @@ async fn under_lock(
     if report.outcome == WatchOutcome::Interrupted {
         progress.emit(Progress::Interrupting);
         let marathon = interrupt::deployment_state(ctx, &started.deployment_id).await;
+        finish.interrupted(&marathon, &opened).await;
         return Err(interrupt::interrupted(LockEnd::Released, marathon));
     }
 
@@ -492,7 +502,11 @@ async fn under_lock(
         watch: &request.options.watch,
     };
     let error = failed(ctx, undo, &started.deployment_id, report, progress).await;
-    let notice = finish.failed(&error, events_counter).await;
+    if let DeployError::Interrupted(interruption) = &error {
+        finish.interrupted(&interruption.marathon, &opened).await;
+        return Err(error);
+    }
+    let notice = finish.failed(&error, &opened).await;
     Ok((Err(error), Some(notice)))
 }
 

@@ -20,7 +20,8 @@ use crate::names::{AppEnv, Tag};
 use crate::sequence::SeqCounters;
 
 pub use commit::{
-    CommitError, CommitRetry, Committed, SuccessCommit, commit_success, record_failure,
+    CommitError, CommitRetry, Committed, OpenRecord, Opened, Slot, SuccessCommit, commit_success,
+    commit_success_into, finish_failure, record_failure, record_started,
 };
 pub use record::{HistoryEntry, HistoryRecord, Outcome, ReleaseKind};
 

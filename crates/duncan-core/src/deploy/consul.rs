@@ -14,10 +14,11 @@ use crate::names::{AppEnv, Tag};
 use crate::plan::Plan;
 use crate::progress::{Progress, ProgressSink};
 use crate::release::{
-    HistoryRecord, Outcome, ReleaseError, ReleaseKind, ReleaseTags, SuccessCommit, commit_success,
-    read_tags, record_failure, rollback_target, tags_from_pairs, tags_read_ops,
+    HistoryRecord, Opened, Outcome, ReleaseError, ReleaseKind, ReleaseTags, Slot, SuccessCommit,
+    commit_success_into, finish_failure, read_tags, record_started, rollback_target,
+    tags_from_pairs, tags_read_ops,
 };
-use crate::sequence::{SeqCounter, SeqCounters};
+use crate::sequence::SeqCounters;
 
 /// Reads Consul's `current` tag of `app_env` (consistent read).
 ///
@@ -246,7 +247,10 @@ pub(crate) struct Finish<'a> {
     pub(crate) plan: &'a Plan,
     pub(crate) tags: &'a ReleaseTags,
     pub(crate) deployment_id: &'a str,
+    /// When the group update was sent.
     pub(crate) started_at: OffsetDateTime,
+    /// How long the deploy waited for the lock, when it waited.
+    pub(crate) lock_wait: Option<std::time::Duration>,
     pub(crate) progress: &'a ProgressSink,
 }
 
@@ -270,6 +274,9 @@ impl Finish<'_> {
                 .insert(self.plan.new_image(), digest.clone());
         }
         record.image_check_skipped = self.plan.image_check_skipped;
+        record.lock_wait_ms = self
+            .lock_wait
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         record
     }
 
@@ -292,39 +299,61 @@ impl Finish<'_> {
         event
     }
 
-    /// Records in the audit log that the deploy started (Marathon accepted the update), so an
-    /// interrupted deploy still leaves a trace. Best-effort: a failure is a warning. Returns the
-    /// audit log's counter after the append (unknown when it failed), for the final record.
-    pub(crate) async fn started(&self) -> SeqCounter {
+    /// Records that the deploy started (Marathon accepted the update): the history record with
+    /// outcome `in_progress` and the deployment id, and the start event, in one transaction, so
+    /// an interrupted or killed deploy still leaves its trail. Best-effort: a failure is a
+    /// warning, and the end of the deploy then appends its record. Returns where the end's
+    /// records go.
+    pub(crate) async fn started(&self) -> Opened {
         let note = match self.request.kind {
             DeployKind::Rollback => Some("rollback".to_owned()),
             _ => None,
         };
         let event = self.event(EventKind::DeployStarted, note);
-        match crate::audit::log::append_counted(
+        let mut record = self.record(Outcome::InProgress);
+        record.message = Some(format!(
+            "deployment {} started; not yet finished",
+            self.deployment_id
+        ));
+        match record_started(
             &self.ctx.consul,
+            &self.request.app_env,
+            &record,
             &event,
             self.ctx.settings.audit_retention,
-            self.tags.counters.events,
+            self.tags.counters,
+            &self.request.options.commit_retry,
         )
         .await
         {
-            Ok(appended) => appended.counter,
+            Ok(opened) => opened,
             Err(error) => {
                 self.progress.warn(format!(
-                    "the start of the deploy could not be audited: {error}"
+                    "the start of the deploy could not be recorded: {error}"
                 ));
-                SeqCounter::default()
+                Opened {
+                    record: None,
+                    events: Default::default(),
+                }
             }
         }
     }
 
-    /// The counters for the final record: the history's as read under the lock, the audit log's
-    /// as left by the start's append.
-    fn counters(&self, events: SeqCounter) -> SeqCounters {
-        SeqCounters {
-            history: self.tags.counters.history,
-            events,
+    /// Where the final record goes: the open record, else a new one numbered from the history's
+    /// counter as read under the lock (moved on by one when the start's record took a number
+    /// but its index is unknown) and the audit log's as left by the start's append.
+    fn slot(&self, opened: &Opened) -> Slot {
+        let history = if opened.record.is_some() {
+            self.tags.counters.history
+        } else {
+            Default::default()
+        };
+        Slot {
+            counters: SeqCounters {
+                history,
+                events: opened.events,
+            },
+            open: opened.record,
         }
     }
 
@@ -333,7 +362,7 @@ impl Finish<'_> {
     pub(crate) async fn succeeded(
         &self,
         lock: &WatchedLock,
-        events: SeqCounter,
+        opened: &Opened,
     ) -> Result<Notice, DeployError> {
         self.progress.emit(Progress::RecordingRelease);
         let kind = match self.request.kind {
@@ -342,7 +371,8 @@ impl Finish<'_> {
         };
         let event = self.event(kind, None);
         let mut tags = self.tags.clone();
-        tags.counters = self.counters(events);
+        let slot = self.slot(opened);
+        tags.counters = slot.counters;
         let commit = SuccessCommit {
             target: self.request.app_env.clone(),
             session: lock.session_id().to_owned(),
@@ -354,9 +384,10 @@ impl Finish<'_> {
         // The transaction unlocks the key: that is ours, not a loss to report. If the lock was
         // really lost, the transaction's check-session fails and says so.
         lock.stop_loss_reports();
-        match commit_success(
+        match commit_success_into(
             &self.ctx.consul,
             &commit,
+            slot.open,
             &self.request.options.commit_retry,
         )
         .await
@@ -371,31 +402,54 @@ impl Finish<'_> {
 
     /// Step 7's records: history and audit of the failure, tags untouched. A problem recording
     /// is a warning: the error stays the deploy's. Returns the notification to send.
-    pub(crate) async fn failed(&self, error: &DeployError, events: SeqCounter) -> Notice {
+    pub(crate) async fn failed(&self, error: &DeployError, opened: &Opened) -> Notice {
         let outcome = match error {
             DeployError::FailedRolledBack { .. } => Outcome::RolledBack,
             DeployError::FailedNotRolledBack { outcome, .. } => *outcome,
             _ => Outcome::Failed,
         };
-        let mut record = self.record(outcome);
-        record.message = Some(error.to_string());
         let event = self.event(outcome.event_kind(), Some(error.to_string()));
-        if let Err(problem) = record_failure(
+        self.finish(outcome, error.to_string(), event.clone(), opened)
+            .await;
+        self.notice(event)
+    }
+
+    /// Records an interruption after the update: outcome `interrupted`, with what Marathon was
+    /// doing, in the record the start opened. Not interruptible itself (bounded by its retries).
+    pub(crate) async fn interrupted(&self, marathon: &super::MarathonEnd, opened: &Opened) {
+        let message = format!(
+            "interrupted while deployment {} ran{}",
+            self.deployment_id,
+            super::interrupt::Interruption {
+                lock: super::LockEnd::Released,
+                marathon: marathon.clone(),
+            }
+            .marathon_part()
+        );
+        let event = self.event(Outcome::Interrupted.event_kind(), Some(message.clone()));
+        self.finish(Outcome::Interrupted, message, event, opened)
+            .await;
+    }
+
+    /// Finishes the deploy's record with `outcome` and appends `event`, tags untouched.
+    async fn finish(&self, outcome: Outcome, message: String, event: Event, opened: &Opened) {
+        let mut record = self.record(outcome);
+        record.message = Some(message);
+        if let Err(problem) = finish_failure(
             &self.ctx.consul,
             &self.request.app_env,
             &record,
             &event,
             self.ctx.settings.audit_retention,
-            self.counters(events),
+            self.slot(opened),
             &self.request.options.commit_retry,
         )
         .await
         {
             self.progress.warn(format!(
-                "the failed deploy could not be recorded: {problem}"
+                "the end of the deploy could not be recorded: {problem}"
             ));
         }
-        self.notice(event)
     }
 
     fn notice(&self, event: Event) -> Notice {
