@@ -52,6 +52,21 @@ pub fn run(config: &Config, out: Output, args: &HistoryArgs) -> CommandResult {
     ) {
         out.line(line)?;
     }
+    for entry in entries.iter().filter(|e| e.record.outcome.is_unfinished()) {
+        let r = &entry.record;
+        if let Some(id) = &r.deployment_id {
+            let what = if r.outcome == Outcome::InProgress {
+                "is in progress, or its duncan was killed before recording the end"
+            } else {
+                "was interrupted before its end was seen"
+            };
+            out.note(format!(
+                "the {} of {} (deployment {id}) {what}: `duncan watch {id}` follows it and records                  how it ended",
+                r.kind_name(),
+                r.tag
+            ));
+        }
+    }
     Ok(ExitStatus::Ok)
 }
 
@@ -63,16 +78,18 @@ fn row(entry: &HistoryEntry) -> Vec<Cell> {
             "[year]-[month]-[day] [hour]:[minute]:[second]"
         ))
         .unwrap_or_else(|_| r.started_at.to_string());
-    let took = (r.finished_at - r.started_at).whole_seconds().max(0);
+    // An unfinished deploy has no duration yet: its record was written when it began.
+    let took = if r.outcome == Outcome::InProgress {
+        "-".to_owned()
+    } else {
+        format!("{}s", (r.finished_at - r.started_at).whole_seconds().max(0))
+    };
     let outcome_style = match r.outcome {
         Outcome::Succeeded => GREEN,
-        Outcome::RolledBack => YELLOW,
+        Outcome::RolledBack | Outcome::InProgress | Outcome::Interrupted => YELLOW,
         _ => RED,
     };
-    let kind = serde_json::to_value(r.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let kind = r.kind_name();
     vec![
         Cell::plain(started),
         Cell::plain(kind),
@@ -82,7 +99,7 @@ fn row(entry: &HistoryEntry) -> Vec<Cell> {
             .map_or_else(|| Cell::styled("-", DIM), |p| Cell::plain(p.as_str())),
         Cell::styled(r.outcome.as_str(), outcome_style),
         Cell::plain(r.deployer.to_string()),
-        Cell::plain(format!("{took}s")),
+        Cell::plain(took),
         Cell::plain(r.deployment_id.clone().unwrap_or_else(|| "-".to_owned())),
     ]
 }

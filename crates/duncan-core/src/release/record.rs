@@ -167,6 +167,16 @@ impl HistoryRecord {
     }
 }
 
+impl HistoryRecord {
+    /// The kind as stored: `deploy` or `rollback`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ReleaseKind::Deploy => "deploy",
+            ReleaseKind::Rollback => "rollback",
+        }
+    }
+}
+
 /// A history record with its sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryEntry {

@@ -1,0 +1,207 @@
+//! Day two (issue #17): interrupted and killed deploys stay in the history and `duncan watch`
+//! finishes their records; rollback goes back to a release that was not rolled back from;
+//! `deploy` adopts what Marathon already runs; history's durations are the deployments'.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::sims::{Sims, marathon_options};
+use crate::util::{Home, deploy_args, run_async};
+
+/// Starts `duncan ARGS` in `home`, its output piped.
+fn spawn(home: &Home, args: &[&str]) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("duncan"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("USER", "tester")
+        .env("HOSTNAME", "testhost")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn duncan")
+}
+
+/// Sends `signal` (`TERM`, `KILL`, …) to `child` and returns its exit code and standard error.
+async fn signal_and_wait(child: Child, signal: &str) -> (Option<i32>, String) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Polls `seen` every 20 ms, for up to 10 s.
+async fn until(mut seen: impl AsyncFnMut() -> bool, what: &str) {
+    for _ in 0..500 {
+        if seen().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never saw {what}");
+}
+
+/// Sims where the tag `slow` takes 10 minutes to become healthy (a deploy of it runs until
+/// stopped) and `broken` never does.
+async fn day_two_sims() -> Sims {
+    Sims::start_with(
+        consul_sim::SimOptions::default(),
+        marathon_options()
+            .rule(
+                "quay.io/myorg/dogfood:slow",
+                marathon_sim::TaskOutcome::Slow(Duration::from_secs(600)),
+            )
+            .rule(
+                "quay.io/myorg/dogfood:broken",
+                marathon_sim::TaskOutcome::NeverHealthy,
+            ),
+    )
+    .await
+}
+
+/// `duncan history --json` of dogfood/stage, newest first.
+async fn history(home: &Home) -> Vec<Value> {
+    let mut cmd = home.duncan();
+    cmd.args(["history", "-a", "dogfood", "-e", "stage", "--json"]);
+    let run = run_async(cmd).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str::<Value>(&run.stdout)
+        .expect("history json")
+        .as_array()
+        .cloned()
+        .expect("an array")
+}
+
+/// Runs `duncan ARGS` to its end.
+async fn duncan(home: &Home, args: &[&str]) -> crate::util::Run {
+    let mut cmd = home.duncan();
+    cmd.args(args);
+    run_async(cmd).await
+}
+
+/// Whether dogfood/stage's history holds a record yet.
+fn has_history(sims: &Sims) -> bool {
+    sims.keys_under("deploys/dogfood/stage/history/")
+        .iter()
+        .any(|k| !k.ends_with('/'))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_stopped_by_sigterm_is_in_history_as_interrupted_with_its_deployment() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let child = spawn(&home, &deploy_args("slow"));
+    until(async || has_history(&sims), "the deploy's record").await;
+    let running = sims.deployments().await;
+    let id = running[0]["id"].as_str().expect("deployment id").to_owned();
+    let (code, stderr) = signal_and_wait(child, "TERM").await;
+    assert_eq!(code, Some(130), "{stderr}");
+
+    let records = history(&home).await;
+    assert_eq!(
+        records.len(),
+        1,
+        "one record, finished in place: {records:?}"
+    );
+    let record = &records[0];
+    assert_eq!(record["outcome"], "interrupted");
+    assert_eq!(record["tag"], "slow");
+    assert_eq!(record["deployment_id"], id.as_str());
+    let message = record["message"].as_str().expect("a message");
+    assert!(
+        message.contains(&format!("Marathon is still running deployment {id}")),
+        "{message}"
+    );
+    // Nothing was recorded as released.
+    assert!(sims.key("deploys/dogfood/stage/current").is_none());
+
+    let table = duncan(&home, &["history", "-a", "dogfood", "-e", "stage"]).await;
+    assert!(table.stdout.contains("interrupted"), "{}", table.stdout);
+    assert!(
+        table.stderr.contains(&format!("`duncan watch {id}`")),
+        "{}",
+        table.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_killed_outright_leaves_an_in_progress_record_naming_its_deployment() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let child = spawn(&home, &deploy_args("slow"));
+    until(async || has_history(&sims), "the deploy's record").await;
+    let (code, _) = signal_and_wait(child, "KILL").await;
+    assert_eq!(code, None, "killed by a signal");
+    let id = sims.deployments().await[0]["id"]
+        .as_str()
+        .expect("deployment id")
+        .to_owned();
+
+    let records = history(&home).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["outcome"], "in_progress");
+    assert_eq!(records[0]["deployment_id"], id.as_str());
+    let table = duncan(&home, &["history", "-a", "dogfood", "-e", "stage"]).await;
+    assert!(table.stdout.contains("in_progress"), "{}", table.stdout);
+    assert!(
+        table.stderr.contains(&format!("`duncan watch {id}`")),
+        "{}",
+        table.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_starts_when_the_update_was_sent_and_records_the_lock_wait_apart() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let alices = sims.hold_lock("dogfood", "stage", "alice").await;
+    let home = Home::with_config(&sims.config());
+    let mut args = deploy_args("v2").to_vec();
+    args.extend(["--wait", "1m"]);
+    let child = spawn(&home, &args);
+    until(
+        async || sims.sessions().await.len() == 2,
+        "the deploy waiting for the lock",
+    )
+    .await;
+    let released_at = time::OffsetDateTime::now_utc();
+    sims.release_lock("dogfood", "stage", &alices).await;
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let records = history(&home).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!(record["outcome"], "succeeded");
+    let started = time::OffsetDateTime::parse(
+        record["started_at"].as_str().expect("started_at"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("rfc3339");
+    // The update could only be sent once Alice's lock was released: the wait is not in it.
+    assert!(
+        started >= released_at,
+        "started {started} before the lock was free at {released_at}"
+    );
+    assert!(record["lock_wait_ms"].is_u64(), "{record}");
+}
