@@ -268,6 +268,16 @@ fn finished(out: Output, report: &DeployReport, verb: &str) -> CommandResult {
                 out.line(format!("diff: {link}"))?;
             }
         }
+        DeployOutcome::Adopted { previous } => {
+            let previous = previous
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), ToString::to_string);
+            out.line(format!(
+                "{} {what}: Marathon already ran {} on every app, healthy; Consul now records it                  as current (previous: {previous}); nothing was sent to Marathon",
+                paint(GREEN, "adopted"),
+                plan.tag
+            ))?;
+        }
         other => out.line(format!("{other:?}"))?,
     }
     Ok(ExitStatus::Ok)

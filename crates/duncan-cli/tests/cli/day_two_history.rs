@@ -205,3 +205,157 @@ async fn history_starts_when_the_update_was_sent_and_records_the_lock_wait_apart
     );
     assert!(record["lock_wait_ms"].is_u64(), "{record}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_of_the_tag_marathon_already_runs_adopts_it_as_current() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v2").await;
+    sims.put_key("deploys/dogfood/stage/current", "v1").await;
+    let home = Home::with_config(&sims.config());
+
+    let run = duncan(&home, &deploy_args("v2")).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("adopted v2 to dogfood/stage"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("(previous: v1)"), "{}", run.stdout);
+    // The plan said what Consul recorded, not "none recorded".
+    assert!(!run.stdout.contains("none recorded"), "{}", run.stdout);
+    assert!(!run.stdout.contains("nothing to do"), "{}", run.stdout);
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("v2")
+    );
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/previous").as_deref(),
+        Some("v1")
+    );
+    assert_eq!(sims.lock_session("dogfood", "stage").await, None);
+    assert!(sims.sessions().await.is_empty(), "session left");
+
+    let records = history(&home).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["kind"], "deploy");
+    assert_eq!(records[0]["outcome"], "succeeded");
+    assert_eq!(records[0]["previous"], "v1");
+    assert_eq!(records[0]["message"], "adopted: Marathon already ran v2");
+
+    // Now Consul records it: nothing to do, as before.
+    let again = duncan(&home, &deploy_args("v2")).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert_eq!(history(&home).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_deploy_over_a_group_already_running_the_tag_adopts_it_with_no_previous() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v2").await;
+    let home = Home::with_config(&sims.config());
+    let run = duncan(&home, &deploy_args("v2")).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("(previous: none)"), "{}", run.stdout);
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("v2")
+    );
+    assert!(sims.key("deploys/dogfood/stage/previous").is_none());
+}
+
+/// The arguments of an unattended rollback of dogfood/stage, with more after them.
+fn rollback_args<'a>(more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "rollback",
+        "-a",
+        "dogfood",
+        "-e",
+        "stage",
+        "--skip-image-check",
+    ];
+    args.extend(more);
+    args
+}
+
+/// dogfood/stage with v1, v2 and v3 deployed, then rolled back from v3 to v2.
+async fn rolled_back_from_v3() -> (Sims, Home) {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v0").await;
+    let home = Home::with_config(&sims.config());
+    for tag in ["v1", "v2", "v3"] {
+        let run = duncan(&home, &deploy_args(tag)).await;
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let back = duncan(&home, &rollback_args(&["-y"])).await;
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("v2")
+    );
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/previous").as_deref(),
+        Some("v3")
+    );
+    (sims, home)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_after_a_rollback_goes_to_the_release_before_not_back_to_the_undone_one() {
+    let (sims, home) = rolled_back_from_v3().await;
+
+    let run = duncan(&home, &rollback_args(&["-y"])).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The plan names the history entry it restores.
+    assert!(
+        run.stdout
+            .contains("restores: v1, deployed by tester@testhost"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("warning:"), "{}", run.stdout);
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("v1")
+    );
+    assert_eq!(
+        sims.image("/dogfood-stage/web").as_deref(),
+        Some("quay.io/myorg/dogfood:v1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_to_a_tag_that_was_rolled_back_from_names_that_before_asking() {
+    let (sims, home) = rolled_back_from_v3().await;
+
+    let plan = duncan(&home, &rollback_args(&["--to", "v3", "--dry-run"])).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("warning: v3 was rolled back from by tester@testhost"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("(rollback to v2"), "{}", plan.stdout);
+
+    // Without a terminal to ask on and without --yes, nothing happens.
+    let refused = duncan(&home, &rollback_args(&["--to", "v3"])).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("needs confirmation"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("v2")
+    );
+
+    // --yes is the answer.
+    let done = duncan(&home, &rollback_args(&["--to", "v3", "-y"])).await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("v3")
+    );
+}

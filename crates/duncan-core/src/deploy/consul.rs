@@ -16,7 +16,7 @@ use crate::progress::{Progress, ProgressSink};
 use crate::release::{
     HistoryRecord, Opened, Outcome, ReleaseError, ReleaseKind, ReleaseTags, Slot, SuccessCommit,
     commit_success_into, finish_failure, read_tags, record_started, rollback_target,
-    tags_from_pairs, tags_read_ops,
+    rollback_target_over, tags_from_pairs, tags_read_ops,
 };
 use crate::sequence::SeqCounters;
 
@@ -88,18 +88,24 @@ pub(crate) async fn check_access(ctx: &Context, app_env: &AppEnv) -> Result<(), 
     }
 }
 
-/// The tag a rollback deploys.
-pub(crate) async fn rollback_tag(
+/// What a rollback deploys: resolved over `tags` when given (read under the lock), else over
+/// a fresh read.
+pub(crate) async fn resolve_rollback(
     ctx: &Context,
     app_env: &AppEnv,
+    tags: Option<&ReleaseTags>,
     to: &RollbackTarget,
-) -> Result<Tag, DeployError> {
+) -> Result<crate::release::RollbackTarget, DeployError> {
     let to = match to {
         RollbackTarget::Previous => None,
         RollbackTarget::Tag(tag) => Some(tag),
     };
-    match rollback_target(&ctx.consul, app_env, to).await {
-        Ok(target) => Ok(target.tag),
+    let resolved = match tags {
+        Some(tags) => rollback_target_over(&ctx.consul, app_env, tags.clone(), to).await,
+        None => rollback_target(&ctx.consul, app_env, to).await,
+    };
+    match resolved {
+        Ok(target) => Ok(target),
         Err(error @ (ReleaseError::NoPrevious { .. } | ReleaseError::TagNotInHistory { .. })) => {
             Err(DeployError::NoRollbackTarget {
                 app_env: app_env.clone(),
@@ -251,6 +257,8 @@ pub(crate) struct Finish<'a> {
     pub(crate) started_at: OffsetDateTime,
     /// How long the deploy waited for the lock, when it waited.
     pub(crate) lock_wait: Option<std::time::Duration>,
+    /// The message of the success record and event (an adoption says so).
+    pub(crate) note: Option<String>,
     pub(crate) progress: &'a ProgressSink,
 }
 
@@ -267,7 +275,9 @@ impl Finish<'_> {
             DeployKind::Rollback => ReleaseKind::Rollback,
             _ => ReleaseKind::Deploy,
         };
-        record.deployment_id = Some(self.deployment_id.to_owned());
+        record.deployment_id =
+            (!self.deployment_id.is_empty()).then(|| self.deployment_id.to_owned());
+        record.message.clone_from(&self.note);
         if let Some(digest) = &self.plan.digest {
             record
                 .image_digests
@@ -287,8 +297,10 @@ impl Finish<'_> {
             kind,
         )
         .with_tag(self.request.tag.clone())
-        .with_previous_tag(self.tags.current.clone())
-        .with_deployment_id(self.deployment_id);
+        .with_previous_tag(self.tags.current.clone());
+        if !self.deployment_id.is_empty() {
+            event = event.with_deployment_id(self.deployment_id);
+        }
         let mut notes: Vec<String> = message.into_iter().collect();
         if self.plan.image_check_skipped {
             notes.push("the registry check of the image was skipped (--skip-image-check)".into());
@@ -340,17 +352,13 @@ impl Finish<'_> {
     }
 
     /// Where the final record goes: the open record, else a new one numbered from the history's
-    /// counter as read under the lock (moved on by one when the start's record took a number
-    /// but its index is unknown) and the audit log's as left by the start's append.
+    /// counter as read under the lock and the audit log's as left by the start's append.
     fn slot(&self, opened: &Opened) -> Slot {
-        let history = if opened.record.is_some() {
-            self.tags.counters.history
-        } else {
-            Default::default()
-        };
+        // A counter made stale by a start record whose answer was lost costs a lost race and a
+        // listing, never an overwrite.
         Slot {
             counters: SeqCounters {
-                history,
+                history: self.tags.counters.history,
                 events: opened.events,
             },
             open: opened.record,
@@ -369,7 +377,7 @@ impl Finish<'_> {
             DeployKind::Rollback => EventKind::Rollback,
             _ => EventKind::DeploySucceeded,
         };
-        let event = self.event(kind, None);
+        let event = self.event(kind, self.note.clone());
         let mut tags = self.tags.clone();
         let slot = self.slot(opened);
         tags.counters = slot.counters;
