@@ -18,6 +18,7 @@ pub mod image;
 pub(crate) mod interrupt;
 mod marathon;
 mod request;
+pub mod resume;
 
 use std::time::Duration;
 

@@ -283,7 +283,9 @@ fn finished(out: Output, report: &DeployReport, verb: &str) -> CommandResult {
     Ok(ExitStatus::Ok)
 }
 
-fn failed(config: &Config, error: &DeployError) -> Failure {
+/// The failure of a deploy, rollback or `watch` that finishes a record: one line, its exit
+/// code, and a hint.
+pub fn failed(config: &Config, error: &DeployError) -> Failure {
     if let DeployError::NotAllowed { app_env } = error {
         return crate::explain::write_refused(
             config,

@@ -359,3 +359,178 @@ async fn rollback_to_a_tag_that_was_rolled_back_from_names_that_before_asking() 
         Some("v3")
     );
 }
+
+/// A deploy of `slow` killed outright once its record was written: its deployment id.
+async fn killed_slow_deploy(sims: &Sims, home: &Home) -> String {
+    let child = spawn(home, &deploy_args("slow"));
+    until(async || has_history(sims), "the deploy's record").await;
+    let (code, _) = signal_and_wait(child, "KILL").await;
+    assert_eq!(code, None, "killed by a signal");
+    // Its session would hold the lock until its TTL: free it as `duncan lock release` would.
+    if let Some(session) = sims.lock_session("dogfood", "stage").await {
+        sims.release_lock("dogfood", "stage", &session).await;
+    }
+    sims.deployments().await[0]["id"]
+        .as_str()
+        .expect("deployment id")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_follows_a_killed_deploys_deployment_and_records_its_success() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    sims.put_key("deploys/dogfood/stage/current", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let id = killed_slow_deploy(&sims, &home).await;
+
+    sims.marathon.control().clear_requests();
+    let watch = spawn(&home, &["watch", &id]);
+    // Once the watch has read the deployment twice (is it running? what does it install?), it
+    // follows it: then it ends.
+    until(
+        async || {
+            sims.marathon
+                .control()
+                .requests()
+                .iter()
+                .filter(|r| r.method == "GET" && r.path_and_query.starts_with("/v2/deployments"))
+                .count()
+                >= 2
+        },
+        "the watch following the deployment",
+    )
+    .await;
+    assert!(sims.marathon.control().complete_deployment_now(&id));
+    let output = tokio::task::spawn_blocking(move || watch.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("finished deployment {id}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("recorded as current"), "{stdout}");
+
+    let records = history(&home).await;
+    assert_eq!(records.len(), 1, "the same record, finished: {records:?}");
+    assert_eq!(records[0]["outcome"], "succeeded");
+    assert_eq!(records[0]["deployment_id"], id.as_str());
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("slow")
+    );
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/previous").as_deref(),
+        Some("v1")
+    );
+    assert_eq!(sims.lock_session("dogfood", "stage").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_of_an_interrupted_deploy_that_ended_since_tells_it_succeeded_and_records_it() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let child = spawn(&home, &deploy_args("slow"));
+    until(async || has_history(&sims), "the deploy's record").await;
+    let id = sims.deployments().await[0]["id"]
+        .as_str()
+        .expect("deployment id")
+        .to_owned();
+    let (code, stderr) = signal_and_wait(child, "TERM").await;
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(sims.marathon.control().complete_deployment_now(&id));
+    sims.wait_for_no_deployments().await;
+
+    let run = duncan(&home, &["watch", &id]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("it had ended: every app runs slow, healthy"),
+        "{}",
+        run.stdout
+    );
+    let records = history(&home).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["outcome"], "succeeded");
+    assert_eq!(
+        sims.key("deploys/dogfood/stage/current").as_deref(),
+        Some("slow")
+    );
+
+    // Its record is finished: a second watch says what it says, and records nothing.
+    let again = duncan(&home, &["watch", &id]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("its history record says succeeded"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(history(&home).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_of_a_deployment_that_ended_without_installing_the_tag_records_the_failure() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let id = killed_slow_deploy(&sims, &home).await;
+    // Someone cancels it in Marathon, which rolls the apps back to v1.
+    let cancelled = reqwest::Client::new()
+        .delete(format!("{}/v2/deployments/{id}", sims.marathon_url()))
+        .send()
+        .await
+        .expect("DELETE deployment");
+    assert!(cancelled.status().is_success(), "{}", cancelled.status());
+    sims.wait_for_no_deployments().await;
+
+    let run = duncan(&home, &["watch", &id]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("recorded as failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("without installing slow"),
+        "{}",
+        run.stderr
+    );
+    let records = history(&home).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["outcome"], "failed");
+    assert!(sims.key("deploys/dogfood/stage/current").is_none());
+    assert_eq!(sims.lock_session("dogfood", "stage").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_refuses_to_finish_a_record_while_someone_else_holds_the_lock() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let id = killed_slow_deploy(&sims, &home).await;
+    let alices = sims.hold_lock("dogfood", "stage", "alice").await;
+
+    let run = duncan(&home, &["watch", &id]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("alice"), "{}", run.stderr);
+    assert_eq!(history(&home).await[0]["outcome"], "in_progress");
+    assert_eq!(sims.lock_session("dogfood", "stage").await, Some(alices));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_of_a_deployment_unknown_to_marathon_and_history_says_so() {
+    let sims = day_two_sims().await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    let home = Home::with_config(&sims.config());
+    let run = duncan(&home, &["watch", "5d3e0b8a-0000-4000-8000-000000000000"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no history record of the configured apps names it"),
+        "{}",
+        run.stderr
+    );
+}
