@@ -161,7 +161,17 @@ async fn deploy_to(
         && !waits_for_others
         && (recorded || !adoptable(ctx, &planned.plan).await)
     {
-        return no_op(planned.plan, progress);
+        let mut report = no_op(planned.plan, progress);
+        if !recorded && let Ok(report) = &mut report {
+            let warning = format!(
+                "Marathon runs {} but its apps are not all running and healthy: Consul's current \
+                 was left as it is",
+                request.tag
+            );
+            progress.warn(warning.clone());
+            report.warnings.push(warning);
+        }
+        return report;
     }
 
     // Step 2: current tag and ACL (read above), image, diff link, plan shown.

@@ -246,6 +246,7 @@ async fn deploy_of_the_tag_marathon_already_runs_adopts_it_as_current() {
     let again = duncan(&home, &deploy_args("v2")).await;
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert!(again.stdout.contains("current:  v2"), "{}", again.stdout);
     assert_eq!(history(&home).await.len(), 1);
 }
 
