@@ -18,6 +18,7 @@ pub mod image;
 pub(crate) mod interrupt;
 mod marathon;
 mod request;
+pub mod resume;
 
 use std::time::Duration;
 
@@ -61,15 +62,53 @@ pub async fn deploy(
     deploy_to(ctx, request, None, progress).await
 }
 
-/// [`deploy`], where a rollback to `previous` names the target read under the lock.
+/// A rollback's target as resolved, and the tags it was resolved over: a rollback without a
+/// tag whose tags moved is resolved again (before the lock, and under it).
+#[derive(Debug, Clone)]
+struct Resolved {
+    /// What was asked for.
+    to: RollbackTarget,
+    /// `current` and `previous` at the resolution.
+    over: (Option<Tag>, Option<Tag>),
+    /// The history entry restored, for the plan.
+    source: crate::release::RollbackSource,
+}
+
+impl Resolved {
+    fn of(to: RollbackTarget, target: &crate::release::RollbackTarget) -> Self {
+        Resolved {
+            to,
+            over: (target.tags.current.clone(), target.tags.previous.clone()),
+            source: target.source.clone(),
+        }
+    }
+
+    /// Resolves again over `tags` when they moved since, for a rollback without a tag: the new
+    /// tag, or `None` when it stands.
+    async fn again(
+        &mut self,
+        ctx: &Context,
+        app_env: &AppEnv,
+        tags: &ReleaseTags,
+    ) -> Result<Option<Tag>, DeployError> {
+        let now = (tags.current.clone(), tags.previous.clone());
+        if self.to != RollbackTarget::Previous || now == self.over {
+            return Ok(None);
+        }
+        let target = consul::resolve_rollback(ctx, app_env, Some(tags), &self.to).await?;
+        *self = Resolved::of(self.to.clone(), &target);
+        Ok(Some(target.tag))
+    }
+}
+
+/// [`deploy`], where a rollback without a tag is resolved again when the tags moved.
 async fn deploy_to(
     ctx: &Context,
     mut request: DeployRequest,
-    rollback_to: Option<RollbackTarget>,
+    mut rollback_to: Option<Resolved>,
     progress: &ProgressSink,
 ) -> Result<DeployReport, DeployError> {
     let app_env = request.app_env.clone();
-    let started_at = OffsetDateTime::now_utc();
 
     // Step 1: validate and plan. Names and tag are typed (validated when parsed). The group and
     // step 2's Consul reads (tags, counters, ACL probe: one transaction) are independent: one
@@ -89,12 +128,17 @@ async fn deploy_to(
     let mut planned = planned?;
     let planned_tags = planned_tags?;
     progress.emit(Progress::AccessChecked);
-    // `previous` may have moved between the rollback's first read and this one.
-    if rollback_to == Some(RollbackTarget::Previous)
-        && let Some(previous) = &planned_tags.previous
-        && *previous != request.tag
+    // The tags may have moved between the rollback's first read and this one.
+    if let Some(resolved) = &mut rollback_to
+        && let Some(tag) = unless_interrupted(
+            ctx,
+            resolved.again(ctx, &app_env, &planned_tags),
+            interrupt::before_lock,
+        )
+        .await??
+        && tag != request.tag
     {
-        request.tag = previous.clone();
+        request.tag = tag;
         planned = unless_interrupted(
             ctx,
             plan_update(ctx, &app_env, &request.tag),
@@ -102,11 +146,32 @@ async fn deploy_to(
         )
         .await??;
     }
+    if let Some(resolved) = &rollback_to {
+        planned.plan.rollback = Some(resolved.source.clone());
+    }
     // Nothing to change is only a no-op when nobody is changing it: a deployment of the same
     // tag that runs (ours or anyone's) may still fail and be rolled back.
     let waits_for_others = planned_tags.lock_free_at.is_none();
-    if planned.plan.is_noop() && !waits_for_others {
-        return no_op(planned.plan, progress);
+    // A group that runs the tag while Consul records another (or none) is adopted under the
+    // lock: only that one goes on.
+    let recorded = planned_tags.current.as_ref() == Some(&request.tag);
+    // The plan shows what Consul records, a no-op's too.
+    planned.plan.current.clone_from(&planned_tags.current);
+    if planned.plan.is_noop()
+        && !waits_for_others
+        && (recorded || !adoptable(ctx, &planned.plan).await)
+    {
+        let mut report = no_op(planned.plan, progress);
+        if !recorded && let Ok(report) = &mut report {
+            let warning = format!(
+                "Marathon runs {} but its apps are not all running and healthy: Consul's current \
+                 was left as it is",
+                request.tag
+            );
+            progress.warn(warning.clone());
+            report.warnings.push(warning);
+        }
+        return report;
     }
 
     // Step 2: current tag and ACL (read above), image, diff link, plan shown.
@@ -161,6 +226,7 @@ async fn deploy_to(
     // Step 4 beside it when the lock was free at the plan's read (it is then ours within a
     // round trip or two): the stream must be open before the update, not before the lock. A
     // lock that must be waited for gets its stream afterwards, so no events pile up meanwhile.
+    let lock_asked = std::time::Instant::now();
     let (lock, early_signals) = if waits_for_others {
         (lock.await, None)
     } else {
@@ -176,8 +242,10 @@ async fn deploy_to(
         confirmed,
         rollback_to,
         signals: early_signals,
+        // Only a lock held by another at the plan's read was waited for.
+        lock_wait: waits_for_others.then(|| lock_asked.elapsed()),
     };
-    let result = under_lock(ctx, &request, before, &lock, started_at, progress).await;
+    let result = under_lock(ctx, &request, before, &lock, progress).await;
     let (report, notice) = match result {
         Ok(done) => done,
         Err(error) => {
@@ -289,11 +357,13 @@ struct Before<'a> {
     tags: &'a ReleaseTags,
     /// The changes the user confirmed (`None`: nobody was asked, or the plan had none).
     confirmed: Option<Vec<crate::plan::AppChange>>,
-    /// For a rollback, what it goes back to: `previous` is taken from the tags read under the
-    /// lock.
-    rollback_to: Option<RollbackTarget>,
+    /// For a rollback, what it goes back to: resolved again over the tags read under the lock
+    /// when they moved.
+    rollback_to: Option<Resolved>,
     /// The event stream, when it was opened beside the lock (`Some(None)`: unavailable).
     signals: Option<Option<SignalStream>>,
+    /// How long the lock was waited for, when it was held by another at the plan's read.
+    lock_wait: Option<Duration>,
 }
 
 /// The interruption of a step under the lock before anything changed in Marathon.
@@ -309,7 +379,6 @@ async fn under_lock(
     request: &DeployRequest,
     before: Before<'_>,
     lock: &consul::WatchedLock,
-    started_at: OffsetDateTime,
     progress: &ProgressSink,
 ) -> Result<(Result<DeployReport, DeployError>, Option<consul::Notice>), DeployError> {
     let app_env = &request.app_env;
@@ -325,6 +394,7 @@ async fn under_lock(
         confirmed,
         rollback_to,
         signals,
+        lock_wait,
     } = before;
     // Under the lock, what the plan was built from may be stale: another deployer may have
     // changed the group or the tags while we waited, and a stale body would undo their work.
@@ -344,18 +414,15 @@ async fn under_lock(
                     unless_interrupted(ctx, consul::tags(ctx, app_env), locked_unchanged).await??
                 }
             };
-            // A rollback to `previous` goes back from what is current now.
+            // A rollback without a tag goes back from what is current now.
             let mut request = request.clone();
-            if rollback_to == Some(RollbackTarget::Previous) {
-                request.tag = match &tags.previous {
-                    Some(previous) => previous.clone(),
-                    None => {
-                        return Err(DeployError::NoRollbackTarget {
-                            app_env: app_env.clone(),
-                            detail: "Consul records no previous tag".to_owned(),
-                        });
-                    }
-                };
+            let mut rollback_to = rollback_to;
+            if let Some(resolved) = &mut rollback_to
+                && let Some(tag) =
+                    unless_interrupted(ctx, resolved.again(ctx, app_env, &tags), locked_unchanged)
+                        .await??
+            {
+                request.tag = tag;
             }
             let replanned = unless_interrupted(
                 ctx,
@@ -367,6 +434,7 @@ async fn under_lock(
                 plan: mut locked_plan,
                 update_body,
             } = replanned;
+            locked_plan.rollback = rollback_to.map(|r| r.source);
             if request.tag == plan.tag {
                 locked_plan.digest = plan.digest.take();
                 locked_plan.image_check_skipped = plan.image_check_skipped;
@@ -388,6 +456,9 @@ async fn under_lock(
     plan.diff_link = Some(diff_link(ctx, request, tags.current.as_ref()));
     plan.current.clone_from(&tags.current);
     if plan.is_noop() {
+        if tags.current.as_ref() != Some(&plan.tag) && adoptable(ctx, &plan).await {
+            return adopt(ctx, request, plan, &tags, lock, lock_wait, progress).await;
+        }
         return Ok((no_op(plan, progress), None));
     }
     // A plan that changed while we waited is shown, and asked about, again.
@@ -410,6 +481,9 @@ async fn under_lock(
     if ctx.cancel.is_cancelled() {
         return Err(locked_unchanged());
     }
+    // The change begins here: the history's duration is the deployment's, without the prompt
+    // or the wait for the lock.
+    let started_at = OffsetDateTime::now_utc();
     let (signals, started) = send_update(
         ctx,
         app_env,
@@ -440,10 +514,13 @@ async fn under_lock(
         tags: &tags,
         deployment_id: &started.deployment_id,
         started_at,
+        lock_wait,
+        note: None,
         progress,
     };
-    // The audit of the start runs alongside the watch, so it adds nothing to the deploy's time.
-    let (events_counter, report) = tokio::join!(
+    // The record of the start (history `in_progress` and the audit event, one transaction) runs
+    // alongside the watch, so it adds nothing to the deploy's time.
+    let (opened, report) = tokio::join!(
         finish.started(),
         watch_deployment(
             &ctx.marathon,
@@ -457,7 +534,7 @@ async fn under_lock(
 
     if report.outcome.is_success() {
         // Step 8: never interrupted; what it did is reported as done.
-        return Ok(match finish.succeeded(lock, events_counter).await {
+        return Ok(match finish.succeeded(lock, &opened).await {
             Ok(notice) => (
                 Ok(DeployReport {
                     outcome: DeployOutcome::Deployed {
@@ -475,6 +552,7 @@ async fn under_lock(
     if report.outcome == WatchOutcome::Interrupted {
         progress.emit(Progress::Interrupting);
         let marathon = interrupt::deployment_state(ctx, &started.deployment_id).await;
+        finish.interrupted(&marathon, &opened).await;
         return Err(interrupt::interrupted(LockEnd::Released, marathon));
     }
 
@@ -492,8 +570,67 @@ async fn under_lock(
         watch: &request.options.watch,
     };
     let error = failed(ctx, undo, &started.deployment_id, report, progress).await;
-    let notice = finish.failed(&error, events_counter).await;
+    if let DeployError::Interrupted(interruption) = &error {
+        finish.interrupted(&interruption.marathon, &opened).await;
+        return Err(error);
+    }
+    let notice = finish.failed(&error, &opened).await;
     Ok((Err(error), Some(notice)))
+}
+
+/// Whether Marathon's group runs a plan with nothing to change settled: no deployment holds
+/// its apps and their tasks run, healthy (one more read of the group, with counts). A plan with
+/// changes, or a group that cannot be read, is not adoptable.
+async fn adoptable(ctx: &Context, plan: &Plan) -> bool {
+    plan.is_noop()
+        && plan.in_deployments.is_empty()
+        && !plan.unchanged.is_empty()
+        && marathon::apps_settled(&ctx.marathon, &plan.group_id, &plan.unchanged)
+            .await
+            .unwrap_or(false)
+}
+
+/// Adopts what Marathon runs: records the plan's tag as `current` (previous = what Consul
+/// had) in the fenced success transaction, with a history record saying so. Nothing is sent
+/// to Marathon.
+async fn adopt(
+    ctx: &Context,
+    request: &DeployRequest,
+    plan: Plan,
+    tags: &ReleaseTags,
+    lock: &consul::WatchedLock,
+    lock_wait: Option<Duration>,
+    progress: &ProgressSink,
+) -> Result<(Result<DeployReport, DeployError>, Option<consul::Notice>), DeployError> {
+    progress.emit(Progress::PlanReady(Box::new(plan.clone())));
+    let finish = consul::Finish {
+        ctx,
+        request,
+        plan: &plan,
+        tags,
+        deployment_id: "",
+        started_at: OffsetDateTime::now_utc(),
+        lock_wait,
+        note: Some(format!("adopted: Marathon already ran {}", plan.tag)),
+        progress,
+    };
+    let opened = crate::release::Opened {
+        record: None,
+        events: tags.counters.events,
+    };
+    Ok(match finish.succeeded(lock, &opened).await {
+        Ok(notice) => (
+            Ok(DeployReport {
+                outcome: DeployOutcome::Adopted {
+                    previous: tags.current.clone(),
+                },
+                plan,
+                warnings: Vec::new(),
+            }),
+            Some(notice),
+        ),
+        Err(error) => (Err(error), None),
+    })
 }
 
 /// Whether a plan built before the lock still holds under it: no prompt made its read old, the
@@ -785,19 +922,19 @@ pub async fn rollback(
     options: DeployOptions,
     progress: &ProgressSink,
 ) -> Result<DeployReport, DeployError> {
-    let tag = unless_interrupted(
+    let target = unless_interrupted(
         ctx,
-        consul::rollback_tag(ctx, app_env, &to),
+        consul::resolve_rollback(ctx, app_env, None, &to),
         interrupt::before_lock,
     )
     .await??;
     let request = DeployRequest {
         app_env: app_env.clone(),
-        tag,
+        tag: target.tag.clone(),
         kind: DeployKind::Rollback,
         options,
     };
-    deploy_to(ctx, request, Some(to), progress).await
+    deploy_to(ctx, request, Some(Resolved::of(to, &target)), progress).await
 }
 
 #[cfg(test)]

@@ -87,6 +87,10 @@ pub struct Plan {
     /// is no no-op while one runs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub in_deployments: Vec<String>,
+    /// For a rollback, the history entry it restores (and the rollback that left that release,
+    /// when it was rolled back from).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<crate::release::RollbackSource>,
 }
 
 impl Plan {
@@ -347,6 +351,7 @@ pub fn build_plan(
             diff_link: None,
             marathon_steps: None,
             in_deployments,
+            rollback: None,
         },
         update_body,
     })

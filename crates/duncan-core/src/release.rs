@@ -20,7 +20,8 @@ use crate::names::{AppEnv, Tag};
 use crate::sequence::SeqCounters;
 
 pub use commit::{
-    CommitError, CommitRetry, Committed, SuccessCommit, commit_success, record_failure,
+    CommitError, CommitRetry, Committed, OpenRecord, Opened, Slot, SuccessCommit, commit_success,
+    commit_success_into, finish_failure, record_failure, record_started,
 };
 pub use record::{HistoryEntry, HistoryRecord, Outcome, ReleaseKind};
 
@@ -39,7 +40,8 @@ pub enum ReleaseError {
         #[source]
         source: crate::names::NameError,
     },
-    /// There is no previous tag to roll back to.
+    /// There is no release to roll back to (none succeeded other than the current one, or
+    /// each was rolled back from).
     #[error("{target} has no previous release to roll back to; name a tag from its history")]
     NoPrevious {
         /// The app/env.
@@ -244,45 +246,163 @@ pub struct RollbackTarget {
     pub tag: Tag,
     /// The release tags as read (their `current_index` fences the final transaction).
     pub tags: ReleaseTags,
+    /// The history entry the tag comes from, and whether it was rolled back from.
+    pub source: RollbackSource,
 }
 
-/// Finds the tag a rollback deploys: `to` when given (it must have been deployed successfully
-/// before, per the history, or be the `previous` tag), else `previous`.
+/// Which release a rollback restores: for the plan ("v1, deployed by alex 3 days ago") and
+/// its warning when that release was itself rolled back from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RollbackSource {
+    /// The newest successful history record of the tag (`None`: the tag is known only as
+    /// `previous`, with no history record, e.g. recorded by the Go tool).
+    pub entry: Option<HistoryEntry>,
+    /// The successful rollback that went back from this tag, when the tag was rolled back from
+    /// and not deployed successfully since.
+    pub rolled_back_by: Option<HistoryEntry>,
+}
+
+/// The rollback-relevant reading of a history (any order in, oldest first inside).
+///
+/// A tag is **rolled back from** when a successful rollback record names it as its `previous`
+/// (the rollback moved `current` away from it), and no successful record of that tag (a deploy,
+/// a redeploy, a rollback to it) came after that rollback. Failed records change nothing: a
+/// deploy that failed never became current.
+struct Reading<'a> {
+    /// Successful records, newest first.
+    succeeded: Vec<&'a HistoryEntry>,
+    /// For each tag rolled back from (as defined above), the rollback that did it.
+    rolled_back_from: Vec<(&'a Tag, &'a HistoryEntry)>,
+}
+
+impl<'a> Reading<'a> {
+    fn of(records: &'a [HistoryEntry]) -> Self {
+        let mut oldest_first: Vec<&HistoryEntry> = records
+            .iter()
+            .filter(|r| r.record.outcome.is_success())
+            .collect();
+        oldest_first.sort_by_key(|r| r.seq);
+        let mut rolled_back_from: Vec<(&Tag, &HistoryEntry)> = Vec::new();
+        for entry in &oldest_first {
+            let record = &entry.record;
+            rolled_back_from.retain(|(tag, _)| **tag != record.tag);
+            if record.kind == ReleaseKind::Rollback
+                && let Some(previous) = &record.previous
+                && *previous != record.tag
+            {
+                rolled_back_from.retain(|(tag, _)| *tag != previous);
+                rolled_back_from.push((previous, entry));
+            }
+        }
+        oldest_first.reverse();
+        Reading {
+            succeeded: oldest_first,
+            rolled_back_from,
+        }
+    }
+
+    fn rolled_back_by(&self, tag: &Tag) -> Option<&'a HistoryEntry> {
+        self.rolled_back_from
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, entry)| *entry)
+    }
+
+    fn newest_success(&self, tag: &Tag) -> Option<&'a HistoryEntry> {
+        self.succeeded
+            .iter()
+            .copied()
+            .find(|r| &r.record.tag == tag)
+    }
+}
+
+/// How many of the newest history records a rollback without a tag reads to choose one.
+pub const ROLLBACK_LOOKBACK: usize = 100;
+
+/// Finds the tag a rollback deploys.
+///
+/// - With `to`: that tag; it must have been deployed successfully before, per the history, or
+///   be the `previous` or `current` tag. Its [`RollbackSource::rolled_back_by`] says when it
+///   was itself rolled back from, for the plan's warning and the prompt.
+/// - Without: the newest release in the history that succeeded, is not the current tag, and
+///   was not rolled back from (see [`RollbackSource`]); with no history record at all, the
+///   `previous` tag.
 ///
 /// # Errors
 ///
-/// [`ReleaseError::NoPrevious`] without a previous tag, [`ReleaseError::TagNotInHistory`] for a
-/// tag never deployed, or a read error.
+/// [`ReleaseError::NoPrevious`] without a release to go back to, [`ReleaseError::TagNotInHistory`]
+/// for a tag never deployed, or a read error.
 pub async fn rollback_target(
     consul: &Client,
     target: &AppEnv,
     to: Option<&Tag>,
 ) -> Result<RollbackTarget, ReleaseError> {
     let tags = read_tags(consul, target).await?;
+    rollback_target_over(consul, target, tags, to).await
+}
+
+/// [`rollback_target`] over release tags already read (under the lock, by the transaction that
+/// took it).
+///
+/// # Errors
+///
+/// As [`rollback_target`].
+pub async fn rollback_target_over(
+    consul: &Client,
+    target: &AppEnv,
+    tags: ReleaseTags,
+    to: Option<&Tag>,
+) -> Result<RollbackTarget, ReleaseError> {
+    // Without a tag, the newest records decide; a named tag may be older.
+    let limit = if to.is_none() {
+        Some(ROLLBACK_LOOKBACK)
+    } else {
+        None
+    };
+    let records = history(consul, target, limit).await?;
+    let reading = Reading::of(&records);
+    let source_of = |tag: &Tag| RollbackSource {
+        entry: reading.newest_success(tag).cloned(),
+        rolled_back_by: reading.rolled_back_by(tag).cloned(),
+    };
     let Some(to) = to else {
-        return match tags.previous.clone() {
-            Some(tag) => Ok(RollbackTarget { tag, tags }),
+        let current = tags.current.as_ref();
+        let chosen = reading
+            .succeeded
+            .iter()
+            .map(|r| &r.record.tag)
+            .find(|tag| Some(*tag) != current && reading.rolled_back_by(tag).is_none());
+        let chosen = match chosen {
+            Some(tag) => Some(tag.clone()),
+            // No usable record: `previous`, unless the history says it was rolled back from.
+            None => tags
+                .previous
+                .clone()
+                .filter(|p| records.is_empty() || reading.rolled_back_by(p).is_none()),
+        };
+        return match chosen {
+            Some(tag) => Ok(RollbackTarget {
+                source: source_of(&tag),
+                tag,
+                tags,
+            }),
             None => Err(ReleaseError::NoPrevious {
                 target: target.clone(),
             }),
         };
     };
-    if tags.previous.as_ref() == Some(to) || tags.current.as_ref() == Some(to) {
+    let known_tag = tags.previous.as_ref() == Some(to)
+        || tags.current.as_ref() == Some(to)
+        || reading.newest_success(to).is_some();
+    if known_tag {
         return Ok(RollbackTarget {
             tag: to.clone(),
-            tags,
-        });
-    }
-    let records = history(consul, target, None).await?;
-    let deployed = |r: &&HistoryEntry| r.record.outcome.is_success();
-    if records.iter().filter(deployed).any(|r| &r.record.tag == to) {
-        return Ok(RollbackTarget {
-            tag: to.clone(),
+            source: source_of(to),
             tags,
         });
     }
     let mut known: Vec<Tag> = Vec::new();
-    for r in records.iter().filter(deployed) {
+    for r in &reading.succeeded {
         if !known.contains(&r.record.tag) {
             known.push(r.record.tag.clone());
         }
@@ -300,6 +420,48 @@ pub async fn rollback_target(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(
+        seq: u64,
+        kind: ReleaseKind,
+        tag: &str,
+        previous: &str,
+        outcome: Outcome,
+    ) -> HistoryEntry {
+        let mut record = HistoryRecord::new(
+            tag.parse().unwrap(),
+            (!previous.is_empty()).then(|| previous.parse().unwrap()),
+            "alex@vm".parse().unwrap(),
+            time::OffsetDateTime::UNIX_EPOCH,
+            outcome,
+        );
+        record.kind = kind;
+        HistoryEntry { seq, record }
+    }
+
+    #[test]
+    fn a_release_is_rolled_back_from_until_it_succeeds_again() {
+        use Outcome::{RolledBack, Succeeded};
+        use ReleaseKind::{Deploy, Rollback};
+        let mut records = vec![
+            entry(1, Deploy, "v1", "", Succeeded),
+            entry(2, Deploy, "v2", "v1", Succeeded),
+            entry(3, Rollback, "v1", "v2", Succeeded),
+            // A failed deploy changes nothing.
+            entry(4, Deploy, "v3", "v1", RolledBack),
+        ];
+        records.reverse();
+        let reading = Reading::of(&records);
+        let v2: Tag = "v2".parse().unwrap();
+        let v1: Tag = "v1".parse().unwrap();
+        assert_eq!(reading.rolled_back_by(&v2).map(|e| e.seq), Some(3));
+        assert_eq!(reading.rolled_back_by(&v1), None);
+        // Deployed again on purpose, and it held: a release like any other.
+        records.insert(0, entry(5, Deploy, "v2", "v1", Succeeded));
+        let reading = Reading::of(&records);
+        assert_eq!(reading.rolled_back_by(&v2), None);
+        assert_eq!(reading.newest_success(&v2).map(|e| e.seq), Some(5));
+    }
 
     #[test]
     fn stored_tags_tolerate_a_trailing_newline_and_reject_garbage() {

@@ -92,6 +92,16 @@ async fn redeploying_the_running_tag_is_a_noop_that_touches_nothing() {
     let sims = Sims::start_sim().await;
     let target = app_env("shop");
     sims.seed(&target, "v1").await;
+    // Consul records the tag the group runs (else the deploy adopts it).
+    sims.consul_client()
+        .kv()
+        .put(
+            &target.current_key(),
+            b"v1",
+            &consul_client::PutOptions::new(),
+        )
+        .await
+        .expect("put current");
     let ctx = sims.ctx("alice");
     sims.marathon.control().clear_requests();
     sims.consul_control().clear_requests();

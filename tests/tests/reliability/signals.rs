@@ -88,10 +88,15 @@ async fn sigterm_sighup_and_sigint_during_the_watch_end_the_same_way() {
             Some("v0"),
             "SIG{name}: current untouched"
         );
-        assert!(
-            sims.history(&target).is_empty(),
-            "SIG{name}: nothing recorded"
+        // The deploy's record says it was interrupted, with its deployment.
+        let records = sims.history(&target);
+        assert_eq!(records.len(), 1, "SIG{name}: {records:?}");
+        assert_eq!(
+            records[0].outcome,
+            duncan_core::release::Outcome::Interrupted,
+            "SIG{name}: recorded as interrupted"
         );
+        assert!(records[0].deployment_id.is_some(), "SIG{name}");
         ends.push(format!("SIG{name}"));
     }
     report(
@@ -100,7 +105,7 @@ async fn sigterm_sighup_and_sigint_during_the_watch_end_the_same_way() {
         "pass",
         &format!(
             "{}: each exit 130, \"the lock was released\", \"Marathon is still running \
-             deployment\" named; lock free, 0 sessions, tags and history untouched",
+             deployment\" named; lock free, 0 sessions, tags untouched, the deploy recorded as interrupted",
             ends.join(", ")
         ),
     );

@@ -268,12 +268,24 @@ fn finished(out: Output, report: &DeployReport, verb: &str) -> CommandResult {
                 out.line(format!("diff: {link}"))?;
             }
         }
+        DeployOutcome::Adopted { previous } => {
+            let previous = previous
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), ToString::to_string);
+            out.line(format!(
+                "{} {what}: Marathon already ran {} on every app, healthy; Consul now records it                  as current (previous: {previous}); nothing was sent to Marathon",
+                paint(GREEN, "adopted"),
+                plan.tag
+            ))?;
+        }
         other => out.line(format!("{other:?}"))?,
     }
     Ok(ExitStatus::Ok)
 }
 
-fn failed(config: &Config, error: &DeployError) -> Failure {
+/// The failure of a deploy, rollback or `watch` that finishes a record: one line, its exit
+/// code, and a hint.
+pub fn failed(config: &Config, error: &DeployError) -> Failure {
     if let DeployError::NotAllowed { app_env } = error {
         return crate::explain::write_refused(
             config,

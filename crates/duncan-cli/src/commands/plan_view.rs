@@ -41,6 +41,9 @@ pub fn plan_lines(plan: &Plan, verb: &str) -> Vec<String> {
         .as_ref()
         .map_or_else(|| paint(DIM, "none recorded"), |t| t.to_string());
     lines.push(format!("  {} {current}", label("current:")));
+    if let Some(source) = &plan.rollback {
+        lines.extend(super::history::rollback_lines(source, &plan.tag));
+    }
     let image = match (&plan.digest, plan.image_check_skipped) {
         (Some(digest), _) => format!("{} ({digest})", plan.new_image()),
         (None, true) => format!(

@@ -10,6 +10,7 @@ mod config;
 mod config_errors;
 mod config_refusals;
 mod consul_settings;
+mod day_two_history;
 mod deploy;
 mod durations;
 mod ecosystem;

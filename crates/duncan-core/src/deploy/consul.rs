@@ -14,10 +14,11 @@ use crate::names::{AppEnv, Tag};
 use crate::plan::Plan;
 use crate::progress::{Progress, ProgressSink};
 use crate::release::{
-    HistoryRecord, Outcome, ReleaseError, ReleaseKind, ReleaseTags, SuccessCommit, commit_success,
-    read_tags, record_failure, rollback_target, tags_from_pairs, tags_read_ops,
+    HistoryRecord, Opened, Outcome, ReleaseError, ReleaseKind, ReleaseTags, Slot, SuccessCommit,
+    commit_success_into, finish_failure, read_tags, record_started, rollback_target,
+    rollback_target_over, tags_from_pairs, tags_read_ops,
 };
-use crate::sequence::{SeqCounter, SeqCounters};
+use crate::sequence::SeqCounters;
 
 /// Reads Consul's `current` tag of `app_env` (consistent read).
 ///
@@ -87,18 +88,24 @@ pub(crate) async fn check_access(ctx: &Context, app_env: &AppEnv) -> Result<(), 
     }
 }
 
-/// The tag a rollback deploys.
-pub(crate) async fn rollback_tag(
+/// What a rollback deploys: resolved over `tags` when given (read under the lock), else over
+/// a fresh read.
+pub(crate) async fn resolve_rollback(
     ctx: &Context,
     app_env: &AppEnv,
+    tags: Option<&ReleaseTags>,
     to: &RollbackTarget,
-) -> Result<Tag, DeployError> {
+) -> Result<crate::release::RollbackTarget, DeployError> {
     let to = match to {
         RollbackTarget::Previous => None,
         RollbackTarget::Tag(tag) => Some(tag),
     };
-    match rollback_target(&ctx.consul, app_env, to).await {
-        Ok(target) => Ok(target.tag),
+    let resolved = match tags {
+        Some(tags) => rollback_target_over(&ctx.consul, app_env, tags.clone(), to).await,
+        None => rollback_target(&ctx.consul, app_env, to).await,
+    };
+    match resolved {
+        Ok(target) => Ok(target),
         Err(error @ (ReleaseError::NoPrevious { .. } | ReleaseError::TagNotInHistory { .. })) => {
             Err(DeployError::NoRollbackTarget {
                 app_env: app_env.clone(),
@@ -246,7 +253,12 @@ pub(crate) struct Finish<'a> {
     pub(crate) plan: &'a Plan,
     pub(crate) tags: &'a ReleaseTags,
     pub(crate) deployment_id: &'a str,
+    /// When the group update was sent.
     pub(crate) started_at: OffsetDateTime,
+    /// How long the deploy waited for the lock, when it waited.
+    pub(crate) lock_wait: Option<std::time::Duration>,
+    /// The message of the success record and event (an adoption says so).
+    pub(crate) note: Option<String>,
     pub(crate) progress: &'a ProgressSink,
 }
 
@@ -263,13 +275,18 @@ impl Finish<'_> {
             DeployKind::Rollback => ReleaseKind::Rollback,
             _ => ReleaseKind::Deploy,
         };
-        record.deployment_id = Some(self.deployment_id.to_owned());
+        record.deployment_id =
+            (!self.deployment_id.is_empty()).then(|| self.deployment_id.to_owned());
+        record.message.clone_from(&self.note);
         if let Some(digest) = &self.plan.digest {
             record
                 .image_digests
                 .insert(self.plan.new_image(), digest.clone());
         }
         record.image_check_skipped = self.plan.image_check_skipped;
+        record.lock_wait_ms = self
+            .lock_wait
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         record
     }
 
@@ -280,8 +297,10 @@ impl Finish<'_> {
             kind,
         )
         .with_tag(self.request.tag.clone())
-        .with_previous_tag(self.tags.current.clone())
-        .with_deployment_id(self.deployment_id);
+        .with_previous_tag(self.tags.current.clone());
+        if !self.deployment_id.is_empty() {
+            event = event.with_deployment_id(self.deployment_id);
+        }
         let mut notes: Vec<String> = message.into_iter().collect();
         if self.plan.image_check_skipped {
             notes.push("the registry check of the image was skipped (--skip-image-check)".into());
@@ -292,39 +311,57 @@ impl Finish<'_> {
         event
     }
 
-    /// Records in the audit log that the deploy started (Marathon accepted the update), so an
-    /// interrupted deploy still leaves a trace. Best-effort: a failure is a warning. Returns the
-    /// audit log's counter after the append (unknown when it failed), for the final record.
-    pub(crate) async fn started(&self) -> SeqCounter {
+    /// Records that the deploy started (Marathon accepted the update): the history record with
+    /// outcome `in_progress` and the deployment id, and the start event, in one transaction, so
+    /// an interrupted or killed deploy still leaves its trail. Best-effort: a failure is a
+    /// warning, and the end of the deploy then appends its record. Returns where the end's
+    /// records go.
+    pub(crate) async fn started(&self) -> Opened {
         let note = match self.request.kind {
             DeployKind::Rollback => Some("rollback".to_owned()),
             _ => None,
         };
         let event = self.event(EventKind::DeployStarted, note);
-        match crate::audit::log::append_counted(
+        let mut record = self.record(Outcome::InProgress);
+        record.message = Some(format!(
+            "deployment {} started; not yet finished",
+            self.deployment_id
+        ));
+        match record_started(
             &self.ctx.consul,
+            &self.request.app_env,
+            &record,
             &event,
             self.ctx.settings.audit_retention,
-            self.tags.counters.events,
+            self.tags.counters,
+            &self.request.options.commit_retry,
         )
         .await
         {
-            Ok(appended) => appended.counter,
+            Ok(opened) => opened,
             Err(error) => {
                 self.progress.warn(format!(
-                    "the start of the deploy could not be audited: {error}"
+                    "the start of the deploy could not be recorded: {error}"
                 ));
-                SeqCounter::default()
+                Opened {
+                    record: None,
+                    events: Default::default(),
+                }
             }
         }
     }
 
-    /// The counters for the final record: the history's as read under the lock, the audit log's
-    /// as left by the start's append.
-    fn counters(&self, events: SeqCounter) -> SeqCounters {
-        SeqCounters {
-            history: self.tags.counters.history,
-            events,
+    /// Where the final record goes: the open record, else a new one numbered from the history's
+    /// counter as read under the lock and the audit log's as left by the start's append.
+    fn slot(&self, opened: &Opened) -> Slot {
+        // A counter made stale by a start record whose answer was lost costs a lost race and a
+        // listing, never an overwrite.
+        Slot {
+            counters: SeqCounters {
+                history: self.tags.counters.history,
+                events: opened.events,
+            },
+            open: opened.record,
         }
     }
 
@@ -333,16 +370,17 @@ impl Finish<'_> {
     pub(crate) async fn succeeded(
         &self,
         lock: &WatchedLock,
-        events: SeqCounter,
+        opened: &Opened,
     ) -> Result<Notice, DeployError> {
         self.progress.emit(Progress::RecordingRelease);
         let kind = match self.request.kind {
             DeployKind::Rollback => EventKind::Rollback,
             _ => EventKind::DeploySucceeded,
         };
-        let event = self.event(kind, None);
+        let event = self.event(kind, self.note.clone());
         let mut tags = self.tags.clone();
-        tags.counters = self.counters(events);
+        let slot = self.slot(opened);
+        tags.counters = slot.counters;
         let commit = SuccessCommit {
             target: self.request.app_env.clone(),
             session: lock.session_id().to_owned(),
@@ -354,9 +392,10 @@ impl Finish<'_> {
         // The transaction unlocks the key: that is ours, not a loss to report. If the lock was
         // really lost, the transaction's check-session fails and says so.
         lock.stop_loss_reports();
-        match commit_success(
+        match commit_success_into(
             &self.ctx.consul,
             &commit,
+            slot.open,
             &self.request.options.commit_retry,
         )
         .await
@@ -371,31 +410,54 @@ impl Finish<'_> {
 
     /// Step 7's records: history and audit of the failure, tags untouched. A problem recording
     /// is a warning: the error stays the deploy's. Returns the notification to send.
-    pub(crate) async fn failed(&self, error: &DeployError, events: SeqCounter) -> Notice {
+    pub(crate) async fn failed(&self, error: &DeployError, opened: &Opened) -> Notice {
         let outcome = match error {
             DeployError::FailedRolledBack { .. } => Outcome::RolledBack,
             DeployError::FailedNotRolledBack { outcome, .. } => *outcome,
             _ => Outcome::Failed,
         };
-        let mut record = self.record(outcome);
-        record.message = Some(error.to_string());
         let event = self.event(outcome.event_kind(), Some(error.to_string()));
-        if let Err(problem) = record_failure(
+        self.finish(outcome, error.to_string(), event.clone(), opened)
+            .await;
+        self.notice(event)
+    }
+
+    /// Records an interruption after the update: outcome `interrupted`, with what Marathon was
+    /// doing, in the record the start opened. Not interruptible itself (bounded by its retries).
+    pub(crate) async fn interrupted(&self, marathon: &super::MarathonEnd, opened: &Opened) {
+        let message = format!(
+            "interrupted while deployment {} ran{}",
+            self.deployment_id,
+            super::interrupt::Interruption {
+                lock: super::LockEnd::Released,
+                marathon: marathon.clone(),
+            }
+            .marathon_part()
+        );
+        let event = self.event(Outcome::Interrupted.event_kind(), Some(message.clone()));
+        self.finish(Outcome::Interrupted, message, event, opened)
+            .await;
+    }
+
+    /// Finishes the deploy's record with `outcome` and appends `event`, tags untouched.
+    async fn finish(&self, outcome: Outcome, message: String, event: Event, opened: &Opened) {
+        let mut record = self.record(outcome);
+        record.message = Some(message);
+        if let Err(problem) = finish_failure(
             &self.ctx.consul,
             &self.request.app_env,
             &record,
             &event,
             self.ctx.settings.audit_retention,
-            self.counters(events),
+            self.slot(opened),
             &self.request.options.commit_retry,
         )
         .await
         {
             self.progress.warn(format!(
-                "the failed deploy could not be recorded: {problem}"
+                "the end of the deploy could not be recorded: {problem}"
             ));
         }
-        self.notice(event)
     }
 
     fn notice(&self, event: Event) -> Notice {

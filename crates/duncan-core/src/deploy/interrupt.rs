@@ -67,6 +67,19 @@ pub enum MarathonEnd {
     },
 }
 
+impl Interruption {
+    /// What Marathon was doing, as the text after the lock's part (`"; Marathon is …"`).
+    pub(crate) fn marathon_part(&self) -> String {
+        struct Part<'a>(&'a MarathonEnd);
+        impl std::fmt::Display for Part<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                marathon_text(self.0, f)
+            }
+        }
+        Part(&self.marathon).to_string()
+    }
+}
+
 impl std::fmt::Display for Interruption {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.lock {
@@ -78,7 +91,13 @@ impl std::fmt::Display for Interruption {
                  or run `duncan lock release`)"
             )?,
         }
-        match &self.marathon {
+        marathon_text(&self.marathon, f)
+    }
+}
+
+fn marathon_text(marathon: &MarathonEnd, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    {
+        match marathon {
             MarathonEnd::Unchanged => f.write_str("; nothing was changed in Marathon"),
             MarathonEnd::Running { deployment_id } => write!(
                 f,

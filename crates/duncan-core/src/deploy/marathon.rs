@@ -226,3 +226,66 @@ pub(crate) async fn roll_back(
         }
     }
 }
+
+/// Whether every app of `app_ids` in `group` has settled: no deployment holds it, as many
+/// running tasks as instances, and all of them healthy when it has health checks. One read of
+/// the group with its apps' counts and deployments.
+pub(crate) async fn apps_settled(
+    client: &Client,
+    group: &GroupId,
+    app_ids: &[String],
+) -> Result<bool, Error> {
+    let group = client
+        .group(
+            group.as_str(),
+            &[
+                GroupEmbed::Groups,
+                GroupEmbed::Apps,
+                GroupEmbed::AppCounts,
+                GroupEmbed::AppDeployments,
+            ],
+        )
+        .await?;
+    let group = serde_json::to_value(&group).map_err(|source| Error::Decode {
+        context: "group".to_owned(),
+        source,
+    })?;
+    let mut apps = Vec::new();
+    collect_apps(&group, &mut apps);
+    let settled = |app: &&Value| {
+        let count = |field: &str| app.get(field).and_then(Value::as_u64).unwrap_or(0);
+        let instances = count("instances");
+        let checked = app
+            .get("healthChecks")
+            .and_then(Value::as_array)
+            .is_some_and(|checks| !checks.is_empty());
+        let held = app
+            .get("deployments")
+            .and_then(Value::as_array)
+            .is_some_and(|d| !d.is_empty());
+        !held
+            && count("tasksRunning") >= instances
+            && (!checked || count("tasksHealthy") >= instances)
+    };
+    let selected: Vec<&Value> = apps
+        .into_iter()
+        .filter(|app| {
+            app.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| app_ids.iter().any(|want| want == id))
+        })
+        .collect();
+    Ok(selected.len() == app_ids.len() && selected.iter().all(settled))
+}
+
+/// Every app of a group JSON and its nested groups.
+fn collect_apps<'a>(group: &'a Value, into: &mut Vec<&'a Value>) {
+    if let Some(apps) = group.get("apps").and_then(Value::as_array) {
+        into.extend(apps);
+    }
+    if let Some(groups) = group.get("groups").and_then(Value::as_array) {
+        for nested in groups {
+            collect_apps(nested, into);
+        }
+    }
+}

@@ -143,6 +143,13 @@ pub enum DeployOutcome {
         /// The tag that was `current` before (now `previous`).
         previous: Option<Tag>,
     },
+    /// Marathon already ran the tag everywhere, healthy, with no deployment in progress, while
+    /// Consul recorded another `current` (or none): the tag was recorded as `current` under
+    /// the lock, nothing was sent to Marathon.
+    Adopted {
+        /// The tag that was `current` before (now `previous`).
+        previous: Option<Tag>,
+    },
 }
 
 /// The result of a deploy that did not fail.

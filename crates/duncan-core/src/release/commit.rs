@@ -10,10 +10,17 @@
 //! | 3 | `set` (or `delete`; a `get` of `current` when redeploying it) | `previous` = old current |
 //! | 4 | `cas` | `seq/history` — the history's counter, as read with the tags |
 //! | 5, 6 | `check-not-exists`, `set` | `history/{seq:020}` |
+//! | (4) | `cas` | `history/{seq:020}` at its index — instead of 4–6 when the deploy's record was opened |
 //! | 7 | `cas` | `seq/events` — the audit log's counter |
 //! | 8, 9 | `check-not-exists`, `set` | `events/{seq:020}` |
 //! | (10) | `delete` | `events/{seq - retention:020}`, once the log is full |
 //! | last | `unlock` | `lock` |
+//!
+//! A deploy opens its record (outcome `in_progress`, [`record_started`]) in the transaction
+//! that writes its start event, right after Marathon accepted the update; its end finishes that
+//! record in place (same number, a `cas` on the key's `ModifyIndex`), so the success
+//! transaction stays one transaction and a process killed half-way leaves a record naming its
+//! deployment.
 //!
 //! Sequence numbers come from the counters read with the release tags (see [`crate::sequence`]),
 //! so the transaction needs no read before it; a `cas` or `check-not-exists` that fails makes a
@@ -90,6 +97,28 @@ pub struct Committed {
     pub history_seq: u64,
     /// The audit event's sequence number.
     pub event_seq: u64,
+}
+
+/// A history record written before its deploy ended (outcome
+/// [`InProgress`](super::Outcome::InProgress)), which the end of the deploy finishes in place:
+/// same sequence number, a `cas` on the key's `ModifyIndex`, so a record someone else finished
+/// meanwhile (`duncan watch`) is never overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenRecord {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The record key's `ModifyIndex` as written.
+    pub index: u64,
+}
+
+/// What [`record_started`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// The open record, to finish (`None`: Consul did not answer with its index; the end of the
+    /// deploy then appends a record of its own).
+    pub record: Option<OpenRecord>,
+    /// The audit log's counter after the start event, for the next append.
+    pub events: crate::sequence::SeqCounter,
 }
 
 /// Shows an optional tag as itself or `(none)`.
@@ -237,12 +266,22 @@ enum RunError {
 
 /// What one attempt came to.
 enum Step {
-    /// The transaction is applied (by this attempt or an earlier one whose answer was lost).
-    Committed(Committed),
+    /// The transaction is applied (by this attempt or an earlier one whose answer was lost),
+    /// with what its answer says of the keys it wrote (unknown after a lost answer).
+    Committed(Committed, Written),
     /// Another writer took a sequence number; retry at once with fresh ones.
     LostRace,
     /// Consul could not be reached or failed; retry after a pause.
     Transient(consul_client::Error),
+}
+
+/// What a committed transaction's answer says of the keys it wrote.
+#[derive(Debug, Clone, Copy, Default)]
+struct Written {
+    /// The history record key's `ModifyIndex`.
+    history_index: Option<u64>,
+    /// The audit log's counter after the append.
+    events: crate::sequence::SeqCounter,
 }
 
 /// Sorts a Consul error into a retryable step or a fatal error.
@@ -258,6 +297,8 @@ fn transient_or_fatal(e: consul_client::Error) -> Result<Step, RunError> {
 struct Frame<'a> {
     /// Operations before the entries (fencing, tags).
     head: Vec<TxnOp>,
+    /// The record to finish in place; `None`: a new record is numbered.
+    open: Option<OpenRecord>,
     /// Operations after the entries (the unlock).
     tail: Vec<TxnOp>,
     /// The history record, encoded.
@@ -287,13 +328,19 @@ async fn attempt(
 ) -> Result<Step, RunError> {
     for c in unknown.iter() {
         match landed(consul, target, c.history_seq, frame.record_json).await {
-            Ok(true) => return Ok(Step::Committed(*c)),
-            Ok(false) => {}
+            Ok(Some(index)) => {
+                let written = Written {
+                    history_index: Some(index),
+                    ..Written::default()
+                };
+                return Ok(Step::Committed(*c, written));
+            }
+            Ok(None) => {}
             Err(e) => return transient_or_fatal(e),
         }
     }
     let counters = &mut numbering.counters;
-    let need_history = counters.history.next().is_none();
+    let need_history = frame.open.is_none() && counters.history.next().is_none();
     let need_events = counters.events.next().is_none();
     if need_history || need_events {
         // Only the series whose counter is unknown are listed (the first deploy of an app/env
@@ -324,18 +371,36 @@ async fn attempt(
         }
     }
     let seqs = Committed {
-        history_seq: counters.history.next().unwrap_or(1),
+        history_seq: match frame.open {
+            Some(open) => open.seq,
+            None => counters.history.next().unwrap_or(1),
+        },
         event_seq: counters.events.next().unwrap_or(1),
     };
     let mut ops = frame.head.clone();
     let base = ops.len();
-    ops.extend(claim_ops(
-        target,
-        Series::History,
-        counters.history,
-        seqs.history_seq,
-        frame.record_json.to_vec(),
-    ));
+    // The counters' `cas` and the entries' `check-not-exists`: a failure of one of them is a
+    // lost race. (A failed `cas` of an open record is not: someone finished it.)
+    let seq_ops: Vec<usize> = match frame.open {
+        Some(open) => {
+            ops.push(TxnOp::cas(
+                target.history_key(open.seq),
+                frame.record_json.to_vec(),
+                open.index,
+            ));
+            vec![base + 1, base + 2]
+        }
+        None => {
+            ops.extend(claim_ops(
+                target,
+                Series::History,
+                counters.history,
+                seqs.history_seq,
+                frame.record_json.to_vec(),
+            ));
+            vec![base, base + 1, base + 3, base + 4]
+        }
+    };
     ops.extend(append_ops(
         target,
         counters.events,
@@ -344,10 +409,24 @@ async fn attempt(
         frame.retention,
     ));
     ops.extend(frame.tail.iter().cloned());
-    // The counters' `cas` and the entries' `check-not-exists`.
-    let seq_ops = [base, base + 1, base + 3, base + 4];
     match consul.txn(&ops).await {
-        Ok(_) => Ok(Step::Committed(seqs)),
+        Ok(done) => {
+            let history_key = target.history_key(seqs.history_seq);
+            let written = Written {
+                history_index: done
+                    .results
+                    .iter()
+                    .rev()
+                    .find(|p| p.key == history_key)
+                    .map(|p| p.modify_index),
+                events: crate::sequence::SeqCounter::taken(
+                    &target.events_counter_key(),
+                    seqs.event_seq,
+                    &done.results,
+                ),
+            };
+            Ok(Step::Committed(seqs, written))
+        }
         Err(e) if lost_sequence_race(&e, &seq_ops) => {
             numbering.counters = SeqCounters::default();
             Ok(Step::LostRace)
@@ -371,7 +450,7 @@ async fn run_with_retry(
     frame: &Frame<'_>,
     counters: SeqCounters,
     retry: &CommitRetry,
-) -> Result<Committed, RunError> {
+) -> Result<(Committed, Written), RunError> {
     let attempts = retry.attempts.max(1);
     let mut failures = 0;
     let mut races = 0;
@@ -389,17 +468,23 @@ async fn run_with_retry(
             // nothing was written.
             Err(RunError::Rejected(e)) if !unknown.is_empty() => {
                 match applied_earlier(consul, target, frame, &unknown).await {
-                    Some(c) => Step::Committed(c),
+                    Some((c, index)) => Step::Committed(
+                        c,
+                        Written {
+                            history_index: Some(index),
+                            ..Written::default()
+                        },
+                    ),
                     None => return Err(RunError::Rejected(e)),
                 }
             }
             Err(e) => return Err(e),
         };
         match step {
-            Step::Committed(c) => {
+            Step::Committed(c, written) => {
                 let listing = numbering.events_listing.take();
                 prune_after(consul, target, c.event_seq, listing, frame.retention).await;
-                return Ok(c);
+                return Ok((c, written));
             }
             Step::LostRace => {
                 races += 1;
@@ -432,27 +517,30 @@ async fn applied_earlier(
     target: &AppEnv,
     frame: &Frame<'_>,
     unknown: &[Committed],
-) -> Option<Committed> {
+) -> Option<(Committed, u64)> {
     for c in unknown {
-        if let Ok(true) = landed(consul, target, c.history_seq, frame.record_json).await {
-            return Some(*c);
+        if let Ok(Some(index)) = landed(consul, target, c.history_seq, frame.record_json).await {
+            return Some((*c, index));
         }
     }
     None
 }
 
-/// Whether history entry `seq` holds exactly `record_json` (an earlier attempt was applied).
+/// Whether history entry `seq` holds exactly `record_json` (an earlier attempt was applied):
+/// its `ModifyIndex` when it does.
 async fn landed(
     consul: &Client,
     target: &AppEnv,
     seq: u64,
     record_json: &[u8],
-) -> Result<bool, consul_client::Error> {
+) -> Result<Option<u64>, consul_client::Error> {
     let (pair, _) = consul
         .kv()
         .get(&target.history_key(seq), &QueryOptions::consistent())
         .await?;
-    Ok(pair.is_some_and(|p| p.value == record_json))
+    Ok(pair
+        .filter(|p| p.value == record_json)
+        .map(|p| p.modify_index))
 }
 
 /// Records a successful deploy: step 8 of the deploy protocol, one fenced transaction (see the
@@ -466,6 +554,22 @@ async fn landed(
 pub async fn commit_success(
     consul: &Client,
     commit: &SuccessCommit,
+    retry: &CommitRetry,
+) -> Result<Committed, CommitError> {
+    commit_success_into(consul, commit, None, retry).await
+}
+
+/// [`commit_success`], finishing the open record `open` (written by [`record_started`]) in
+/// place of appending a new one, when there is one.
+///
+/// # Errors
+///
+/// As [`commit_success`]; a record finished by someone else meanwhile makes the transaction
+/// fail as a whole ([`CommitError::NotRecorded`]).
+pub async fn commit_success_into(
+    consul: &Client,
+    commit: &SuccessCommit,
+    open: Option<OpenRecord>,
     retry: &CommitRetry,
 ) -> Result<Committed, CommitError> {
     let target = &commit.target;
@@ -498,6 +602,7 @@ pub async fn commit_success(
             TxnOp::set(target.current_key(), tag.as_str().as_bytes().to_vec()),
             previous,
         ],
+        open,
         tail: vec![TxnOp::unlock(lock_key, Vec::new(), commit.session.clone())],
         record_json: &record_json,
         event_json: &event_json,
@@ -505,6 +610,7 @@ pub async fn commit_success(
     };
     run_with_retry(consul, target, &frame, commit.tags.counters, retry)
         .await
+        .map(|(committed, _)| committed)
         .map_err(|e| success_error(e, target, tag, old))
 }
 
@@ -572,11 +678,123 @@ pub async fn record_failure(
     counters: SeqCounters,
     retry: &CommitRetry,
 ) -> Result<Committed, CommitError> {
+    let entries = Entries {
+        record,
+        event,
+        audit_retention,
+        counters,
+    };
+    write_entries(consul, target, &entries, None, retry)
+        .await
+        .map(|(committed, _)| committed)
+}
+
+/// Writes the record of a deploy that has begun and not ended (outcome
+/// [`InProgress`](super::Outcome::InProgress), with its deployment id) and its start event, in
+/// one transaction, right after Marathon accepted the update. The end of the deploy finishes
+/// that record ([`commit_success_into`], [`finish_failure`]); a process killed before leaves it
+/// naming the deployment.
+///
+/// # Errors
+///
+/// As [`record_failure`].
+pub async fn record_started(
+    consul: &Client,
+    target: &AppEnv,
+    record: &HistoryRecord,
+    event: &Event,
+    audit_retention: usize,
+    counters: SeqCounters,
+    retry: &CommitRetry,
+) -> Result<Opened, CommitError> {
+    let entries = Entries {
+        record,
+        event,
+        audit_retention,
+        counters,
+    };
+    let (committed, written) = write_entries(consul, target, &entries, None, retry).await?;
+    Ok(Opened {
+        record: written.history_index.map(|index| OpenRecord {
+            seq: committed.history_seq,
+            index,
+        }),
+        events: written.events,
+    })
+}
+
+/// [`record_failure`], finishing the open record `open` in place when there is one (and
+/// appending a record when it is `None`, or when someone else finished it meanwhile).
+///
+/// # Errors
+///
+/// As [`record_failure`].
+pub async fn finish_failure(
+    consul: &Client,
+    target: &AppEnv,
+    record: &HistoryRecord,
+    event: &Event,
+    audit_retention: usize,
+    slot: Slot,
+    retry: &CommitRetry,
+) -> Result<Committed, CommitError> {
+    let Slot { counters, open } = slot;
+    let entries = Entries {
+        record,
+        event,
+        audit_retention,
+        counters,
+    };
+    match write_entries(consul, target, &entries, open, retry).await {
+        // The open record moved (someone finished it): ours is appended, nothing overwritten.
+        Err(CommitError::FailureNotRecorded { source, .. })
+            if open.is_some() && failed_at(&source, 0) =>
+        {
+            write_entries(consul, target, &entries, None, retry)
+                .await
+                .map(|(committed, _)| committed)
+        }
+        done => done.map(|(committed, _)| committed),
+    }
+}
+
+/// Where a deploy's final record goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Slot {
+    /// The counters that number new entries (as in [`ReleaseTags::counters`]).
+    pub counters: SeqCounters,
+    /// The record opened at the deploy's start, finished in place (`None`: a record is appended).
+    pub open: Option<OpenRecord>,
+}
+
+/// A record and event to write together.
+struct Entries<'a> {
+    record: &'a HistoryRecord,
+    event: &'a Event,
+    audit_retention: usize,
+    counters: SeqCounters,
+}
+
+/// Writes a record (new, or finishing `open`) and its event in one transaction, retried.
+async fn write_entries(
+    consul: &Client,
+    target: &AppEnv,
+    entries: &Entries<'_>,
+    open: Option<OpenRecord>,
+    retry: &CommitRetry,
+) -> Result<(Committed, Written), CommitError> {
+    let Entries {
+        record,
+        event,
+        audit_retention,
+        counters,
+    } = *entries;
     let record_json =
         serde_json::to_vec(record).map_err(|source| CommitError::Encode { source })?;
     let event_json = serde_json::to_vec(event).map_err(|source| CommitError::Encode { source })?;
     let frame = Frame {
         head: Vec::new(),
+        open,
         tail: Vec::new(),
         record_json: &record_json,
         event_json: &event_json,

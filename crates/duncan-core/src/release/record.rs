@@ -26,8 +26,16 @@ pub enum Outcome {
     Superseded,
     /// The deploy did not finish before its deadline or stalled.
     TimedOut,
-    /// The deploy was cancelled by its user (Ctrl-C) before it finished.
+    /// The deploy was cancelled by its user (Ctrl-C) before it finished. Written by earlier
+    /// versions; still read, never written now ([`Outcome::Interrupted`] replaced it).
     Cancelled,
+    /// Marathon accepted the group update and the deploy has not ended yet, or the process that
+    /// ran it died (SIGKILL, a crash) before recording the end: the record names the deployment,
+    /// which `duncan watch ID` follows and finishes the record of.
+    InProgress,
+    /// The deploy was interrupted (Ctrl-C, SIGTERM, SIGHUP) after Marathon accepted the update:
+    /// the deployment went on unwatched; the message says what Marathon was doing.
+    Interrupted,
 }
 
 impl Outcome {
@@ -41,12 +49,20 @@ impl Outcome {
             Outcome::Superseded => "superseded",
             Outcome::TimedOut => "timed_out",
             Outcome::Cancelled => "cancelled",
+            Outcome::InProgress => "in_progress",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
     /// Whether this outcome updated the release tags.
     pub fn is_success(self) -> bool {
         self == Outcome::Succeeded
+    }
+
+    /// Whether the deploy's end was not seen by the process that ran it (in progress, or
+    /// interrupted): `duncan watch` on its deployment may still finish the record.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, Outcome::InProgress | Outcome::Interrupted)
     }
 
     /// The audit event kind that records a deploy ending this way.
@@ -58,7 +74,9 @@ impl Outcome {
             | Outcome::RollbackFailed
             | Outcome::Superseded
             | Outcome::TimedOut
-            | Outcome::Cancelled => EventKind::DeployFailed,
+            | Outcome::Cancelled
+            | Outcome::Interrupted => EventKind::DeployFailed,
+            Outcome::InProgress => EventKind::DeployStarted,
         }
     }
 }
@@ -94,10 +112,16 @@ pub struct HistoryRecord {
     /// Deploy or rollback.
     #[serde(default)]
     pub kind: ReleaseKind,
-    /// When the deploy started (UTC, RFC 3339).
+    /// When the change began: the group update was sent to Marathon (UTC, RFC 3339). The
+    /// prompt and the wait for the lock are not in it. (Records written before the update was
+    /// sent, and by earlier versions, hold when the command started.)
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
-    /// When it ended (UTC, RFC 3339).
+    /// How long the deploy waited for the lock, in milliseconds, when it waited at all (the
+    /// lock was held by another at its first try).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_wait_ms: Option<u64>,
+    /// When it ended (UTC, RFC 3339); for an `in_progress` record, when it was written.
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
     /// How it ended.
@@ -132,12 +156,23 @@ impl HistoryRecord {
             deployer,
             kind: ReleaseKind::Deploy,
             started_at,
+            lock_wait_ms: None,
             finished_at: OffsetDateTime::now_utc(),
             outcome,
             deployment_id: None,
             image_digests: BTreeMap::new(),
             image_check_skipped: false,
             message: None,
+        }
+    }
+}
+
+impl HistoryRecord {
+    /// The kind as stored: `deploy` or `rollback`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ReleaseKind::Deploy => "deploy",
+            ReleaseKind::Rollback => "rollback",
         }
     }
 }
