@@ -1,14 +1,13 @@
-//! End-to-end scenarios across the duncan CLI and both simulators, and the test support they
-//! share.
+//! End-to-end scenarios across the duncan CLI and both simulators.
 //!
-//! - [`binary`]: the `duncan` binary under test.
-//! - [`example`]: the example cluster of `cargo xtask demo` and `cargo xtask sandbox`:
-//!   consul-sim, marathon-sim and a registry, seeded with the app `shop`.
+//! - [`binary`]: the `duncan` binary under test (from the test kit, `duncan-testkit`).
+//! - [`example`]: the example cluster of `cargo xtask demo` and `cargo xtask sandbox` (from
+//!   the test kit).
 //! - [`it_scope`]: the unique namespace and the real-or-simulated services of the
 //!   integration suite (`cargo xtask it`), which make it safe against real services.
 //!
-//! The test registry (a real CNCF registry on a loopback port) is the crate `test-registry`.
+//! The harness the scenarios share is the test kit, `duncan-testkit`; the test registry (a
+//! real CNCF registry on a loopback port) is the crate `test-registry`.
 
-pub mod binary;
-pub mod example;
+pub use duncan_testkit::{binary, example};
 pub mod it_scope;
