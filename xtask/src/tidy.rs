@@ -45,7 +45,7 @@ const SLEEP_ALLOWED: &[&str] = &[
     "crates/marathon-client/tests/it/sim_events.rs",
     "crates/marathon-sim/tests/it/events.rs",
     "crates/marathon-sim/tests/it/support.rs",
-    "crates/test-registry/src/lib.rs",
+    "crates/test-registry/src/server.rs",
     "tests/tests/it/marathon.rs",
     "tests/tests/reliability/chaos.rs", // the seeded schedule of kills, signals and faults
     "tests/tests/reliability/crash.rs",
