@@ -42,7 +42,7 @@ pub fn consul_client(
 ) -> consul_client::Client {
     let mut config = consul_client::Config::new(url)
         .expect("consul url")
-        .with_timeout(timeout)
+        .with_request_timeout(timeout)
         .with_retry(consul_client::RetryPolicy::new(
             retries,
             Duration::from_millis(10),
