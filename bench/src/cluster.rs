@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use duncan_testkit::apps;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
@@ -28,28 +29,17 @@ pub fn image(app: &str, tag: &str) -> String {
     format!("{REPO_PREFIX}/{app}:{tag}")
 }
 
-/// A Marathon app `/{app}-{env}/web` with health checks, as a deploy target.
+/// A Marathon app `/{app}-{env}/web` with health checks, as a deploy target: the test kit's
+/// example app with a production-like health check.
 pub fn web_app(app: &str, env: &str, instances: u32, tag: &str) -> Value {
-    json!({
-        "id": format!("/{app}-{env}/web"),
-        "instances": instances,
-        "cpus": 0.1,
-        "mem": 128.0,
-        "container": {
-            "type": "DOCKER",
-            "docker": { "image": image(app, tag), "network": "BRIDGE" }
-        },
-        "healthChecks": [{
-            "protocol": "HTTP",
-            "path": "/health",
-            "portIndex": 0,
-            "gracePeriodSeconds": 10,
-            "intervalSeconds": 2,
-            "timeoutSeconds": 5,
-            "maxConsecutiveFailures": 3
-        }],
-        "upgradeStrategy": { "minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0 }
-    })
+    apps::with(
+        apps::docker_app(&format!("/{app}-{env}/web"), instances, &image(app, tag)),
+        json!({
+            "mem": 128.0,
+            "healthChecks": [apps::production_health_check()],
+            "upgradeStrategy": apps::upgrade_strategy(1.0, 1.0),
+        }),
+    )
 }
 
 impl Cluster {
@@ -224,20 +214,7 @@ impl Cluster {
 
     /// The `duncan deploy` command of `app`/`env` to `tag`, without prompt or image check.
     pub fn deploy(&self, duncan: &Path, app: &str, env: &str, tag: &str) -> Command {
-        self.duncan(
-            duncan,
-            &[
-                "deploy",
-                "-a",
-                app,
-                "-e",
-                env,
-                "-t",
-                tag,
-                "--yes",
-                "--skip-image-check",
-            ],
-        )
+        self.duncan(duncan, &duncan_testkit::cli::deploy_args(app, env, tag))
     }
 }
 

@@ -35,16 +35,13 @@ use marathon_client::{Group, GroupUpdateOptions};
 
 mod target;
 
+pub use crate::address::{CONSUL_ADDR_VAR, MARATHON_URL_VAR};
 pub use target::{Target, address_has_credentials, display_address};
 
 /// Every prefix starts with this.
 pub const PREFIX_STEM: &str = "duncan-it-";
 /// How many lowercase hex digits follow [`PREFIX_STEM`].
 pub const PREFIX_HEX_DIGITS: usize = 16;
-/// The variable naming a real Consul for the suite (an address as `CONSUL_HTTP_ADDR` takes).
-pub const CONSUL_ADDR_VAR: &str = "DUNCAN_IT_CONSUL_ADDR";
-/// The variable naming a real Marathon for the suite (a URL as `MARATHON_URL` takes).
-pub const MARATHON_URL_VAR: &str = "DUNCAN_IT_MARATHON_URL";
 
 /// Why a scope or a target refused, or a service failed.
 #[derive(Debug, thiserror::Error)]

@@ -17,10 +17,9 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use duncan_tests::example::{APP, BROKEN_TAG, ExampleCluster};
 
+use crate::cluster::ExampleCluster;
 use crate::system::{self, NotInstalled};
-use crate::{cargo, project_root};
 
 /// One command of the demo and what it should do.
 struct Step {
@@ -73,11 +72,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let started = Instant::now();
     let duncan = build_duncan()?;
     let no_registry = system::install_missing(&[&system::DOCKER_REGISTRY]).err();
-    let cluster = start_cluster(Duration::from_millis(150), no_registry.as_ref())?;
+    let mut cluster = start_cluster(Duration::from_millis(150), no_registry.as_ref())?;
     let config = ExampleConfig::create("duncan-demo", &cluster)?;
+    let app = cluster.app().to_owned();
+    let broken = cluster.broken_tag().to_owned();
 
     use RegistryUse::{ImageCheck, Shows};
-    let a = format!("-a {APP}");
+    let a = format!("-a {app}");
     let steps = vec![
         step(
             "what runs where",
@@ -109,7 +110,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ),
         step(
             "a tag that never becomes healthy: the deploy fails and is rolled back",
-            &format!("deploy {a} -e stage -t {BROKEN_TAG} --yes --timeout 4s"),
+            &format!("deploy {a} -e stage -t {broken} --yes --timeout 4s"),
             4,
             "roll",
             ImageCheck,
@@ -144,7 +145,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
 
     let session = cluster.hold_lock_as("production", "alice", "v2")?;
-    eprintln!("\n(alice now holds the deploy lock of {APP}/production from another machine)");
+    eprintln!("\n(alice now holds the deploy lock of {app}/production from another machine)");
     let locked = step(
         "a deploy while someone else holds the lock is refused, naming them",
         &format!("deploy {a} -e production -t v2 --yes"),
@@ -193,19 +194,17 @@ pub(crate) fn start_cluster(
     let cluster = match no_registry {
         None => {
             eprintln!("starting consul-sim, marathon-sim and a registry on loopback…");
-            ExampleCluster::start(task_start)?
+            ExampleCluster::start(task_start, true)?
         }
         Some(why) => {
             eprintln!("{why}");
             eprintln!("starting consul-sim and marathon-sim on loopback, without a registry…");
-            ExampleCluster::start_without_registry(task_start)?
+            ExampleCluster::start(task_start, false)?
         }
     };
-    let registry = if cluster.has_registry() {
-        cluster.registry_host()
-    } else {
-        "none (deploys need --skip-image-check)".to_owned()
-    };
+    let registry = cluster
+        .registry_host()
+        .unwrap_or("none (deploys need --skip-image-check)");
     eprintln!(
         "  consul   {}\n  marathon {}\n  registry {registry}\n  (ready in {:.1} s)",
         cluster.consul_url(),
@@ -294,11 +293,7 @@ fn run_interleaved(
 
 /// Builds the `duncan` binary (debug profile: the demo is about behaviour, not speed).
 pub(crate) fn build_duncan() -> Result<PathBuf> {
-    crate::run_step(&cargo(), &["build", "--quiet", "--package", "duncan-cli"])?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    Ok(target_dir.join("debug").join("duncan"))
+    crate::cluster::build_binary("duncan-cli", "duncan")
 }
 
 /// A temporary directory holding the example's `duncan.yml`, removed on drop.

@@ -6,12 +6,13 @@
 //! `DUNCAN_IT_CONSUL_ADDR` / `DUNCAN_IT_MARATHON_URL`. Tokens stay in the environment the
 //! clients read (`CONSUL_HTTP_TOKEN`, `DCOS_ACS_TOKEN`, `MARATHON_TOKEN`): they are never
 //! flags, never in a URL and never printed. The tests' own safety (a unique prefix per test,
-//! exact cleanup) lives in `duncan_tests::it_scope`.
+//! exact cleanup) lives in `duncan_tests::it_scope`; xtask uses only its address checks
+//! (`duncan_tests::address`).
 
 use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
-use duncan_tests::it_scope::{
+use duncan_tests::address::{
     CONSUL_ADDR_VAR, MARATHON_URL_VAR, address_has_credentials, display_address,
 };
 

@@ -4,6 +4,7 @@
 //! `CARGO_MANIFEST_DIR`, so the commands work from any directory.
 
 mod bench;
+mod cluster;
 mod demo;
 mod it;
 mod release;

@@ -321,9 +321,16 @@ impl Config {
     }
 
     /// Sets the timeout of each request. Blocking queries get their wait time on top of it.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    /// (The same name as marathon-client's.)
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// The former name of [`Config::with_request_timeout`].
+    #[deprecated(note = "use `with_request_timeout`, the name the sibling clients use")]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.with_request_timeout(timeout)
     }
 
     /// Sets how reads are retried on transient failures.
@@ -704,6 +711,17 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    #[allow(deprecated, reason = "the former name must keep working")]
+    fn request_timeout_has_the_sibling_clients_name_and_the_former_one_still_sets_it() {
+        let timeout = Duration::from_millis(1234);
+        assert_eq!(
+            Config::default().with_request_timeout(timeout).timeout,
+            timeout
+        );
+        assert_eq!(Config::default().with_timeout(timeout).timeout, timeout);
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn retrying(config: Config) -> Client {
                 Duration::from_millis(200),
                 Duration::from_secs(1),
             ))
-            .with_timeout(Duration::from_secs(10)),
+            .with_request_timeout(Duration::from_secs(10)),
     )
     .expect("client")
 }

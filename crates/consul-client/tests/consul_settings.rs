@@ -38,7 +38,7 @@ fn client(config: Config) -> Client {
                 Duration::from_millis(100),
                 Duration::from_millis(200),
             ))
-            .with_timeout(Duration::from_secs(5)),
+            .with_request_timeout(Duration::from_secs(5)),
     )
     .expect("client")
 }

@@ -84,13 +84,7 @@ pub(crate) async fn endpoint(State(shared): State<Arc<Shared>>, req: Request) ->
     let (action, arg) = rest.split_once('/').unwrap_or((rest, ""));
     let method = req.method().clone();
     match (action, &method) {
-        ("create", &Method::PUT) => {
-            let body = match axum::body::to_bytes(req.into_body(), 1 << 20).await {
-                Ok(b) => b,
-                Err(e) => return decode_failed(e).into(),
-            };
-            create(&ctx, &body)
-        }
+        ("create", &Method::PUT) => create(&ctx, req.into_body()).await,
         ("renew", &Method::PUT) => renew(&ctx, arg),
         ("destroy", &Method::PUT) => destroy(&ctx, arg),
         ("info", &Method::GET) => info(&ctx, arg).await,
@@ -168,166 +162,217 @@ fn check_list(v: &Value, name: &str) -> Result<Vec<String>, Reject> {
     }
 }
 
-fn create(ctx: &Ctx, body: &[u8]) -> Response {
-    if !ctx.authz.non_key_write() {
-        return permission_denied();
-    }
-    let mut name = String::new();
-    let mut node = ctx.shared.node.clone();
-    let mut lock_delay = DEFAULT_LOCK_DELAY;
-    let mut behavior_raw = String::new();
-    let mut ttl = String::new();
-    let mut node_checks = vec![SERF_HEALTH.to_owned()];
-    let mut service_checks: Vec<(String, String)> = Vec::new();
+/// What a `PUT /v1/session/create` body asks for, decoded as Consul's Go decoder reads it, not
+/// yet checked against the agent.
+struct CreateRequest {
+    name: String,
+    node: String,
+    lock_delay: Duration,
+    behavior: String,
+    ttl: String,
+    node_checks: Vec<String>,
+    service_checks: Vec<(String, String)>,
+}
 
-    if !body.is_empty() {
-        let value: Value = match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(e) => return decode_failed(e).into(),
-        };
+impl CreateRequest {
+    /// The defaults of an empty body: the agent's node, its serfHealth check, 15 s lock delay.
+    fn defaults(node: &str) -> Self {
+        CreateRequest {
+            name: String::new(),
+            node: node.to_owned(),
+            lock_delay: DEFAULT_LOCK_DELAY,
+            behavior: String::new(),
+            ttl: String::new(),
+            node_checks: vec![SERF_HEALTH.to_owned()],
+            service_checks: Vec::new(),
+        }
+    }
+
+    /// Decodes `body` (empty or `null`: the defaults). Errors are the 400s Consul answers.
+    fn decode(body: &[u8], node: &str) -> Result<Self, Reject> {
+        let mut request = CreateRequest::defaults(node);
+        if body.is_empty() {
+            return Ok(request);
+        }
+        let value: Value = serde_json::from_slice(body).map_err(decode_failed)?;
         let obj = match value {
             Value::Object(obj) => obj,
             Value::Null => serde_json::Map::new(),
             other => {
-                return decode_failed(format!(
+                return Err(decode_failed(format!(
                     "json: cannot unmarshal {} into Go value of type structs.Session",
                     json_kind(&other)
-                ))
-                .into();
+                )));
             }
         };
-        let strings = (|| -> Result<(), Reject> {
-            if let Some(v) = string_field(&obj, "Name")? {
-                name = v;
-            }
-            if let Some(v) = string_field(&obj, "Node")? {
-                node = v;
-            }
-            if let Some(v) = string_field(&obj, "Behavior")? {
-                behavior_raw = v;
-            }
-            if let Some(v) = string_field(&obj, "TTL")? {
-                ttl = v;
-            }
-            Ok(())
-        })();
-        if let Err(resp) = strings {
-            return resp.into();
+        if let Some(v) = string_field(&obj, "Name")? {
+            request.name = v;
         }
-        match field(&obj, "LockDelay") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => match parse_go_duration(s) {
-                Some(n) if n < LOCK_DELAY_SECONDS_THRESHOLD => {
-                    lock_delay = duration_from_nanos(n.saturating_mul(1_000_000_000));
-                }
-                Some(n) => lock_delay = duration_from_nanos(n),
-                None => return decode_failed(format!("time: invalid duration {s:?}")).into(),
-            },
-            Some(Value::Number(n)) => {
-                let n = n.as_f64().unwrap_or(0.0) as i128;
-                lock_delay = if n < LOCK_DELAY_SECONDS_THRESHOLD {
-                    duration_from_nanos(n.saturating_mul(1_000_000_000))
-                } else {
-                    duration_from_nanos(n)
-                };
-            }
-            Some(other) => {
-                return decode_failed(format!(
-                    "json: cannot unmarshal {} into Go struct field Session.LockDelay of type time.Duration",
-                    json_kind(other)
-                ))
-                .into();
-            }
+        if let Some(v) = string_field(&obj, "Node")? {
+            request.node = v;
+        }
+        if let Some(v) = string_field(&obj, "Behavior")? {
+            request.behavior = v;
+        }
+        if let Some(v) = string_field(&obj, "TTL")? {
+            request.ttl = v;
+        }
+        if let Some(delay) = lock_delay_field(field(&obj, "LockDelay"))? {
+            request.lock_delay = delay;
         }
         // `Checks` (deprecated) and `NodeChecks` replace the default serfHealth check.
         let mut explicit: Option<Vec<String>> = None;
         for name in ["Checks", "NodeChecks"] {
             if let Some(v) = field(&obj, name) {
-                match check_list(v, name) {
-                    Ok(list) => explicit.get_or_insert_with(Vec::new).extend(list),
-                    Err(resp) => return resp.into(),
-                }
+                explicit
+                    .get_or_insert_with(Vec::new)
+                    .extend(check_list(v, name)?);
             }
         }
         if let Some(list) = explicit {
-            node_checks = list;
+            request.node_checks = list;
         }
         if let Some(Value::Array(items)) = field(&obj, "ServiceChecks") {
             for item in items {
                 if let Value::Object(sc) = item {
                     let id = field(sc, "ID").and_then(Value::as_str).unwrap_or("");
                     let ns = field(sc, "Namespace").and_then(Value::as_str).unwrap_or("");
-                    service_checks.push((id.to_owned(), ns.to_owned()));
+                    request.service_checks.push((id.to_owned(), ns.to_owned()));
                 }
             }
         }
+        Ok(request)
     }
 
-    let behavior = match behavior_raw.as_str() {
-        "" | "release" => Behavior::Release,
-        "delete" => Behavior::Delete,
-        other => {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Invalid Behavior setting '{other}'"),
-            );
-        }
-    };
-    let ttl_duration = if ttl.is_empty() {
-        None
-    } else {
-        let Some(nanos) = parse_go_duration(&ttl) else {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Session TTL '{ttl}' invalid: time: invalid duration {ttl:?}"),
-            );
+    /// Checks the request against the agent `agent_node`, as Consul does after decoding (its
+    /// answers are 500s), and gives the behaviour and the parsed TTL.
+    fn validate(&self, agent_node: &str) -> Result<(Behavior, Option<Duration>), Reject> {
+        let behavior = match self.behavior.as_str() {
+            "" | "release" => Behavior::Release,
+            "delete" => Behavior::Delete,
+            other => {
+                return Err(reject(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Invalid Behavior setting '{other}'"),
+                ));
+            }
         };
-        let too_short = nanos < SESSION_TTL_MIN.as_nanos() as i128;
-        let too_long = nanos > SESSION_TTL_MAX.as_nanos() as i128;
-        if nanos != 0 && (too_short || too_long) {
-            return text(
+        let ttl_duration = session_ttl(&self.ttl)?;
+        if self.node.is_empty() {
+            return Err(reject(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Invalid Session TTL '{nanos}', must be between [10s=24h0m0s]"),
-            );
+                "Must provide Node",
+            ));
         }
-        (nanos != 0).then(|| duration_from_nanos(nanos))
-    };
-    if node.is_empty() {
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "Must provide Node");
+        if self.node != agent_node {
+            return Err(reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Missing node registration",
+            ));
+        }
+        let unknown = self.node_checks.iter().find(|c| *c != SERF_HEALTH);
+        if let Some(unknown) = unknown.or(self.service_checks.first().map(|(id, _)| id)) {
+            return Err(reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Missing check '{unknown}' registration"),
+            ));
+        }
+        Ok((behavior, ttl_duration))
     }
-    if node != ctx.shared.node {
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Missing node registration",
-        );
-    }
-    if let Some(unknown) = node_checks.iter().find(|c| *c != SERF_HEALTH) {
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Missing check '{unknown}' registration"),
-        );
-    }
-    if let Some((unknown, _)) = service_checks.first() {
-        return text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("Missing check '{unknown}' registration"),
-        );
-    }
+}
 
+/// `LockDelay` as a Go duration string or a number; below 1000 it counts seconds.
+fn lock_delay_field(value: Option<&Value>) -> Result<Option<Duration>, Reject> {
+    let from = |n: i128| {
+        if n < LOCK_DELAY_SECONDS_THRESHOLD {
+            duration_from_nanos(n.saturating_mul(1_000_000_000))
+        } else {
+            duration_from_nanos(n)
+        }
+    };
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => match parse_go_duration(s) {
+            Some(n) => Ok(Some(from(n))),
+            None => Err(decode_failed(format!("time: invalid duration {s:?}"))),
+        },
+        Some(Value::Number(n)) => Ok(Some(from(n.as_f64().unwrap_or(0.0) as i128))),
+        Some(other) => Err(decode_failed(format!(
+            "json: cannot unmarshal {} into Go struct field Session.LockDelay of type time.Duration",
+            json_kind(other)
+        ))),
+    }
+}
+
+/// A session `TTL`: empty or zero is none; otherwise between 10 s and 24 h.
+fn session_ttl(ttl: &str) -> Result<Option<Duration>, Reject> {
+    if ttl.is_empty() {
+        return Ok(None);
+    }
+    let Some(nanos) = parse_go_duration(ttl) else {
+        return Err(reject(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Session TTL '{ttl}' invalid: time: invalid duration {ttl:?}"),
+        ));
+    };
+    let too_short = nanos < SESSION_TTL_MIN.as_nanos() as i128;
+    let too_long = nanos > SESSION_TTL_MAX.as_nanos() as i128;
+    if nanos != 0 && (too_short || too_long) {
+        return Err(reject(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Invalid Session TTL '{nanos}', must be between [10s=24h0m0s]"),
+        ));
+    }
+    Ok((nanos != 0).then(|| duration_from_nanos(nanos)))
+}
+
+/// `PUT /v1/session/create`: decode, check, then store the session.
+async fn create(ctx: &Ctx, body: axum::body::Body) -> Response {
+    let body = match axum::body::to_bytes(body, 1 << 20).await {
+        Ok(b) => b,
+        Err(e) => return decode_failed(e).into(),
+    };
+    if !ctx.authz.non_key_write() {
+        return permission_denied();
+    }
+    let request = match CreateRequest::decode(&body, &ctx.shared.node) {
+        Ok(request) => request,
+        Err(reject) => return reject.into(),
+    };
+    let (behavior, ttl_duration) = match request.validate(&ctx.shared.node) {
+        Ok(checked) => checked,
+        Err(reject) => return reject.into(),
+    };
+    let id = store(ctx, request, behavior, ttl_duration);
+    #[derive(Serialize)]
+    struct Created<'a> {
+        #[serde(rename = "ID")]
+        id: &'a str,
+    }
+    json(StatusCode::OK, &Created { id: &id }, &ctx.query)
+}
+
+/// Stores a checked session; returns its new id.
+fn store(
+    ctx: &Ctx,
+    request: CreateRequest,
+    behavior: Behavior,
+    ttl_duration: Option<Duration>,
+) -> String {
     let id = uuid();
     ctx.shared.write(|state, now| {
         let idx = state.next_index();
         state.sessions.insert(
             id.clone(),
             Session {
-                name,
-                node,
-                lock_delay,
+                name: request.name,
+                node: request.node,
+                lock_delay: request.lock_delay,
                 behavior,
-                ttl,
+                ttl: request.ttl,
                 ttl_duration,
-                node_checks,
-                service_checks,
+                node_checks: request.node_checks,
+                service_checks: request.service_checks,
                 create_index: idx,
                 modify_index: idx,
                 expires_at: ttl_duration.map(|ttl| now + ttl * 2),
@@ -336,12 +381,7 @@ fn create(ctx: &Ctx, body: &[u8]) -> Response {
         state.session_table_index = idx;
         state.index = idx;
     });
-    #[derive(Serialize)]
-    struct Created<'a> {
-        #[serde(rename = "ID")]
-        id: &'a str,
-    }
-    json(StatusCode::OK, &Created { id: &id }, &ctx.query)
+    id
 }
 
 fn renew(ctx: &Ctx, id: &str) -> Response {

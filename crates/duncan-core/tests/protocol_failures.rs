@@ -11,6 +11,7 @@ use consul_sim::{Access, Rule};
 use duncan_core::deploy::{DeployError, DeployOutcome, deploy};
 use duncan_core::progress::Progress;
 use duncan_core::release::Outcome;
+use duncan_testkit::wait;
 use marathon_sim::TaskOutcome;
 use protocol_common::{Recorder, Sims, app_env, app_id, image, request, seed_group};
 
@@ -101,14 +102,17 @@ async fn a_forced_deploy_by_someone_else_is_reported_as_superseded() {
     );
     let ctx = sims.ctx("alice");
     let other = sims.marathon_client();
+    let control = sims.marathon.control();
     let theirs = seed_group(&target, "theirs");
     let (recorder, sink) = Recorder::with_hook(move |p| {
         if let Progress::DeploymentStarted { .. } = p {
             let other = other.clone();
+            let control = control.clone();
             let group: marathon_client::Group =
                 serde_json::from_value(theirs.clone()).expect("group");
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Forced once the watch listens to Marathon's events.
+                wait::until_sync(|| control.event_stream_count() > 0).await;
                 other
                     .update_group(
                         &group,
@@ -165,7 +169,8 @@ async fn dropped_event_stream_mid_deploy_still_detects_success() {
         if let Progress::DeploymentStarted { .. } = p {
             let control = control.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Dropped once the watch has a stream to lose.
+                wait::until_sync(|| control.event_stream_count() > 0).await;
                 control.drop_event_streams();
             });
         }
@@ -426,14 +431,10 @@ async fn dropping_the_deploy_future_releases_the_lock_and_session() {
     // Dropped half-way, as the CLI does on Ctrl-C.
     drop(deploying);
 
-    let mut freed = false;
-    for _ in 0..100 {
-        if !sims.lock_held(&target).await && sims.session_count(&target).await == 0 {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let freed = wait::until(async || {
+        !sims.lock_held(&target).await && sims.session_count(&target).await == 0
+    })
+    .await;
     assert!(
         freed,
         "lock released and session destroyed after the drop (held: {}, sessions: {})",

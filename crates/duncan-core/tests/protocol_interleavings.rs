@@ -295,7 +295,7 @@ async fn a_success_transaction_applied_late_is_reported_as_recorded() {
     ctx.consul = consul_client::Client::new(
         consul_client::Config::new(&proxy)
             .expect("proxy url")
-            .with_timeout(Duration::from_millis(500)),
+            .with_request_timeout(Duration::from_millis(500)),
     )
     .expect("client");
     let report = deploy(&ctx, request(&target, "v2"), &Recorder::new().1)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use duncan_core::names::AppEnv;
 use duncan_core::release::Outcome;
+use duncan_testkit::wait;
 use marathon_sim::TaskOutcome;
 
 use crate::support::{Home, PREFIX, Run, Sims, app_env, deploy_args, marathon_options, report};
@@ -51,6 +52,16 @@ async fn finish(sims: &Sims, child: tokio::process::Child, id: &str) -> Run {
     collect(child).await
 }
 
+/// How many requests with a method `matching` Marathon refused with 503 (no leader).
+fn refused(sims: &Sims, matching: impl Fn(&str) -> bool) -> usize {
+    sims.marathon
+        .control()
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503 && matching(&r.method))
+        .count()
+}
+
 async fn collect(child: tokio::process::Child) -> Run {
     let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
@@ -80,7 +91,8 @@ async fn marathon_503_during_a_leader_election_is_ridden_out() {
     let (child, id) = deploy_slow(&sims, &home, &[]).await;
     let control = sims.marathon.control();
     control.set_leader_available(false);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The election lasts until duncan has been refused twice.
+    assert!(wait::until_sync(|| refused(&sims, |_| true) >= 2).await);
     control.set_leader_available(true);
     let run = finish(&sims, child, &id).await;
     assert_recorded(&sims, &target, &run, "slow");
@@ -99,8 +111,8 @@ async fn marathon_503_during_a_leader_election_is_ridden_out() {
         "Marathon 503 (leader election)",
         2,
         "pass",
-        "1.5 s of 503s during the watch: exit 0, recorded once; 503 from the start: exit 1 \
-         naming Marathon, nothing written",
+        "503s during the watch (until two requests were refused): exit 0, recorded once; 503 \
+         from the start: exit 1 naming Marathon, nothing written",
     );
 }
 
@@ -108,9 +120,12 @@ async fn marathon_503_during_a_leader_election_is_ridden_out() {
 async fn dropped_event_stream_is_reconnected_and_the_deploy_recorded_once() {
     let (sims, target, home) = setup(marathon_options()).await;
     let (child, id) = deploy_slow(&sims, &home, &[]).await;
-    sims.marathon.control().drop_event_streams();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    sims.marathon.control().drop_event_streams();
+    let control = sims.marathon.control();
+    assert!(wait::until_sync(|| control.event_stream_count() > 0).await);
+    control.drop_event_streams();
+    // Dropped again once duncan has reconnected.
+    assert!(wait::until_sync(|| control.event_stream_count() > 0).await);
+    control.drop_event_streams();
     let run = finish(&sims, child, &id).await;
     assert_recorded(&sims, &target, &run, "slow");
     report(
@@ -254,10 +269,10 @@ async fn marathon_503_when_the_rollback_starts_is_reported_truthfully() {
         sims.wait_until(async || !sims.deployments().await.is_empty())
             .await
     );
-    // Marathon loses its leader just before the deadline, for three seconds.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Marathon loses its leader before the deadline, and finds one again only once the write
+    // that starts the rollback has been refused.
     sims.marathon.control().set_leader_available(false);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(wait::until_sync(|| refused(&sims, |method| method != "GET") >= 1).await);
     sims.marathon.control().set_leader_available(true);
     let run = collect(child).await;
     // The cancel that starts the rollback is retried through the election, so the deploy is
@@ -275,7 +290,7 @@ async fn marathon_503_when_the_rollback_starts_is_reported_truthfully() {
         "Marathon 503 (leader election) when the rollback starts",
         1,
         "pass",
-        "3 s of 503s: the cancel is retried through the election, rolled back (exit 4), \
-         tags unchanged, lock released",
+        "503s until the cancel was refused: the cancel is retried through the election, \
+         rolled back (exit 4), tags unchanged, lock released",
     );
 }

@@ -111,7 +111,7 @@ async fn a_stalled_server_hits_the_request_timeout() {
     let sim = env.sim.as_ref().expect("sim");
     let config = Config::new(&sim.url())
         .expect("url")
-        .with_timeout(Duration::from_millis(200))
+        .with_request_timeout(Duration::from_millis(200))
         .with_retry(RetryPolicy::none());
     let client = Client::new(config).expect("client");
     env.control().pause();

@@ -68,7 +68,7 @@ pub fn client_for(sim: &ConsulSim, token: Option<&str>) -> Client {
 /// Short timeouts and retry delays, so failing tests fail fast.
 pub fn quick(config: Config) -> Config {
     config
-        .with_timeout(Duration::from_secs(5))
+        .with_request_timeout(Duration::from_secs(5))
         .with_retry(RetryPolicy::new(
             3,
             Duration::from_millis(10),

@@ -24,7 +24,7 @@ pub fn consul(config: &Config) -> Result<consul_client::Client, Failure> {
     };
     let mut settings = consul_client::Config::new(&config.consul_url.value)
         .map_err(|e| bad(&e))?
-        .with_timeout(config.request_timeout.value)
+        .with_request_timeout(config.request_timeout.value)
         .with_tls_verify(config.consul_ssl_verify.value);
     if let Some(token) = &config.consul_token.value {
         settings = settings.with_token(token.expose());

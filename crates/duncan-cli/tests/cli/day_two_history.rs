@@ -447,7 +447,7 @@ async fn watch_of_an_interrupted_deploy_that_ended_since_tells_it_succeeded_and_
     let (code, stderr) = signal_and_wait(child, "TERM").await;
     assert_eq!(code, Some(130), "{stderr}");
     assert!(sims.marathon.control().complete_deployment_now(&id));
-    sims.wait_for_no_deployments().await;
+    sims.wait_idle().await;
 
     let run = duncan(&home, &["watch", &id]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -489,7 +489,7 @@ async fn watch_of_a_deployment_that_ended_without_installing_the_tag_records_the
         .await
         .expect("DELETE deployment");
     assert!(cancelled.status().is_success(), "{}", cancelled.status());
-    sims.wait_for_no_deployments().await;
+    sims.wait_idle().await;
 
     let run = duncan(&home, &["watch", &id]).await;
     assert_eq!(run.code, 1, "{}", run.stderr);

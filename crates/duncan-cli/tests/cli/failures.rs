@@ -1,7 +1,7 @@
 //! Failure paths shared by many commands: an unreachable service, a refused token, a held lock
 //! that frees up while waiting.
 
-use std::time::Duration;
+use duncan_testkit::wait;
 
 use crate::sims::{Sims, marathon_options};
 use crate::util::{Home, deploy_args, run_async};
@@ -113,7 +113,17 @@ async fn wait_takes_the_lock_once_its_holder_lets_go() {
     let mut cmd = home.duncan();
     cmd.args(deploy_args("v2")).args(["--wait", "30s"]);
     let deploy = tokio::spawn(run_async(cmd));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Waiting shows in Consul's request log as a blocking query on the held lock key.
+    let waiting = wait::until_sync(|| {
+        sims.consul.control().requests().iter().any(|r| {
+            r.method == "GET"
+                && r.path_and_query
+                    .starts_with("/v1/kv/deploys/dogfood/stage/lock?")
+                && r.path_and_query.contains("index=")
+        })
+    })
+    .await;
+    assert!(waiting, "the deploy never waited on the lock");
     sims.release_lock("dogfood", "stage", &session).await;
     let out = deploy.await.expect("join");
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -1,95 +1,7 @@
-//! The test harness: a clean environment for the binary, and snapshot filters.
+//! The test harness: the test kit's clean home for the binary ([`Home`], [`run`]), snapshot
+//! filters, and this suite's example configuration and deploy arguments.
 
-use std::path::{Path, PathBuf};
-
-use assert_cmd::Command;
-use tempfile::TempDir;
-
-/// A home directory for one test, holding `.duncan.yml` when one is written.
-pub struct Home {
-    dir: TempDir,
-}
-
-impl Home {
-    /// An empty home directory.
-    pub fn new() -> Self {
-        Self {
-            dir: TempDir::new().expect("temp dir"),
-        }
-    }
-
-    /// A home directory with `~/.duncan.yml` holding `yaml` (mode 0600).
-    pub fn with_config(yaml: &str) -> Self {
-        let home = Self::new();
-        home.write_config(yaml, 0o600);
-        home
-    }
-
-    /// Writes `~/.duncan.yml` with the given mode.
-    pub fn write_config(&self, yaml: &str, mode: u32) {
-        let path = self.config_path();
-        std::fs::write(&path, yaml).expect("write config");
-        set_mode(&path, mode);
-    }
-
-    /// Where `~/.duncan.yml` is.
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join(".duncan.yml")
-    }
-
-    /// The home directory.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The `duncan` binary with an environment holding nothing but this home, a user and a host.
-    pub fn duncan(&self) -> Command {
-        let mut cmd = Command::cargo_bin("duncan").expect("duncan binary");
-        cmd.env_clear()
-            .env("HOME", self.path())
-            .env("USER", "tester")
-            .env("HOSTNAME", "testhost")
-            .env("COLUMNS", "100")
-            .env("TZ", "UTC");
-        cmd
-    }
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) {}
-
-/// What a run of the binary produced.
-pub struct Run {
-    /// Exit code.
-    pub code: i32,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
-}
-
-/// Runs a prepared command and collects its output.
-pub fn run(mut cmd: Command) -> Run {
-    let output = cmd.output().expect("run duncan");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Runs a prepared command off the async runtime (the sims run on it meanwhile).
-pub async fn run_async(cmd: Command) -> Run {
-    tokio::task::spawn_blocking(move || run(cmd))
-        .await
-        .expect("join")
-}
+pub use duncan_testkit::cli::{Home, Run, run, run_async};
 
 /// insta settings that hide what changes between runs: ports, temp dirs, times, ids.
 pub fn settings(home: &Home) -> insta::Settings {
@@ -161,15 +73,5 @@ pub fn go_example_config(consul: &str, marathon_base: &str) -> String {
 /// The arguments of an unattended deploy of `dogfood` to `stage` at `tag` (`-y`, no registry
 /// check), as most scenarios run it.
 pub fn deploy_args(tag: &str) -> [&str; 9] {
-    [
-        "deploy",
-        "-a",
-        "dogfood",
-        "-e",
-        "stage",
-        "-t",
-        tag,
-        "-y",
-        "--skip-image-check",
-    ]
+    duncan_testkit::cli::deploy_args("dogfood", "stage", tag)
 }

@@ -1,5 +1,5 @@
-//! The inputs and results of a deploy: the [`Context`] every operation runs in, the request and
-//! its options, and the report of a deploy that did not fail.
+//! The inputs and results of a deploy: the request and its options, and the report of a deploy
+//! that did not fail. The [`Context`] every operation runs in is in [`crate::context`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,39 +8,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::image::ImageCheck;
 use crate::names::{AppEnv, Tag};
 use crate::plan::Plan;
 use crate::release::CommitRetry;
-use crate::settings::Settings;
 use crate::watch::WatchOptions;
 
-/// Everything an operation needs: the clients, the image check and the settings. The CLI builds
-/// one and passes it to every operation.
-pub struct Context {
-    /// The Consul client.
-    pub consul: consul_client::Client,
-    /// The Marathon client.
-    pub marathon: marathon_client::Client,
-    /// The registry check of new images.
-    pub images: Arc<dyn ImageCheck>,
-    /// duncan's settings, including the deployer identity.
-    pub settings: Settings,
-    /// Cancelled to interrupt the operation running in this context (the CLI does on Ctrl-C,
-    /// SIGTERM and SIGHUP): it stops at its next safe point, cleans up and returns
-    /// [`DeployError::Interrupted`](crate::deploy::DeployError::Interrupted). See
-    /// [`Interruption`](crate::deploy::Interruption).
-    pub cancel: tokio_util::sync::CancellationToken,
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The clients and settings redact their own secrets.
-        f.debug_struct("Context")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::context::Context;
 
 /// The confirmation hook: called with the plan before anything changes; `false` declines. The
 /// CLI prompts here.

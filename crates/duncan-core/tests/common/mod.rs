@@ -1,11 +1,11 @@
-//! Shared setup of the foundations tests: a Consul (the in-process simulator, or a real one when
+//! Shared setup of the foundations tests (over the test kit, `duncan-testkit`): a Consul (the in-process simulator, or a real one when
 //! `CONSUL_HTTP_ADDR` points at one), clients, names and settings.
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 use std::time::Duration;
 
-use consul_client::{Client, Config, RetryPolicy};
+use consul_client::{Client, Config};
 use consul_sim::{ConsulSim, Control, SimOptions};
 use duncan_core::names::{AppEnv, Deployer};
 use duncan_core::settings::Settings;
@@ -24,16 +24,8 @@ impl Backend {
     /// A real Consul when `CONSUL_HTTP_ADDR` is set, else a fresh simulator. For tests that need
     /// no simulator controls.
     pub async fn start() -> Backend {
-        match std::env::var("CONSUL_HTTP_ADDR")
-            .ok()
-            .filter(|a| !a.is_empty())
-        {
-            Some(addr) => {
-                let url = if addr.contains("://") {
-                    addr
-                } else {
-                    format!("http://{addr}")
-                };
+        match duncan_testkit::core::real_consul() {
+            Some(url) => {
                 let mut config = Config::new(&url).expect("CONSUL_HTTP_ADDR is a valid address");
                 if let Ok(token) = std::env::var("CONSUL_HTTP_TOKEN") {
                     config = config.with_token(token);
@@ -76,18 +68,13 @@ impl Backend {
 
 /// A client of `url` with quick timeouts and retries, so failure tests stay fast.
 pub fn client(url: &str, token: Option<&str>) -> Client {
-    let mut config = Config::new(url)
-        .expect("valid address")
-        .with_timeout(Duration::from_secs(5))
-        .with_retry(RetryPolicy::new(
-            1,
-            Duration::from_millis(10),
-            Duration::from_millis(50),
-        ));
-    if let Some(t) = token {
-        config = config.with_token(t);
-    }
-    Client::new(config).expect("client")
+    duncan_testkit::core::consul_client(
+        url,
+        token,
+        Duration::from_secs(5),
+        1,
+        Duration::from_millis(50),
+    )
 }
 
 /// An app/env with a unique app name, so tests sharing a real Consul never collide.

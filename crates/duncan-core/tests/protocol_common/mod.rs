@@ -1,5 +1,6 @@
-//! Shared setup of the deploy-protocol tests: Consul and Marathon, a seeded group, a
-//! [`Context`] per deployer, and helpers to read what happened.
+//! Shared setup of the deploy-protocol tests: the test kit's pieces with this suite's
+//! defaults — Consul and Marathon, a seeded group, a [`Context`] per deployer, and helpers to
+//! read what happened.
 //!
 //! Consul is a real one when `CONSUL_HTTP_ADDR` points at one (token from `CONSUL_HTTP_TOKEN`;
 //! app names then get a unique suffix so runs never collide), else consul-sim; tests that inject
@@ -9,24 +10,24 @@
 
 #![allow(
     dead_code,
+    unused_imports,
     reason = "each test binary uses a different part of the harness"
 )]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use consul_sim::ConsulSim;
-use duncan_core::deploy::image::BoxFuture;
-use duncan_core::deploy::{
-    Context, DeployOptions, DeployRequest, ImageCheck, ImageCheckError, ImageFound,
-};
-use duncan_core::names::{AppEnv, Deployer, Tag};
-use duncan_core::progress::{Progress, ProgressSink};
-use duncan_core::release::{CommitRetry, HistoryRecord};
-use duncan_core::settings::Settings;
+use duncan_core::deploy::{Context, DeployOptions, DeployRequest, ImageCheck};
+use duncan_core::names::AppEnv;
+use duncan_core::release::HistoryRecord;
 use duncan_core::watch::WatchOptions;
+use duncan_testkit::core::{self as kit, real_consul};
+use duncan_testkit::{apps, wait};
 use marathon_sim::MarathonSim;
 use serde_json::{Value, json};
+
+pub use duncan_testkit::core::{FindsEverything, Recorder, tag};
 
 /// The image repository prefix the tests deploy under.
 pub const PREFIX: &str = "registry.test/acme";
@@ -41,18 +42,6 @@ pub struct Sims {
     consul_token: Option<String>,
     /// Marathon.
     pub marathon: MarathonSim,
-}
-
-/// The real Consul to test against, when `CONSUL_HTTP_ADDR` names one.
-fn real_consul() -> Option<String> {
-    let addr = std::env::var("CONSUL_HTTP_ADDR")
-        .ok()
-        .filter(|a| !a.is_empty())?;
-    Some(if addr.contains("://") {
-        addr
-    } else {
-        format!("http://{addr}")
-    })
 }
 
 impl Sims {
@@ -93,26 +82,18 @@ impl Sims {
 
     /// A Consul client with quick retries.
     pub fn consul_client(&self) -> consul_client::Client {
-        let mut config = consul_client::Config::new(&self.consul_url)
-            .expect("consul url")
-            .with_timeout(Duration::from_secs(3))
-            .with_retry(consul_client::RetryPolicy::new(
-                2,
-                Duration::from_millis(10),
-                Duration::from_millis(50),
-            ));
-        if let Some(token) = &self.consul_token {
-            config = config.with_token(token.clone());
-        }
-        consul_client::Client::new(config).expect("consul client")
+        kit::consul_client(
+            &self.consul_url,
+            self.consul_token.as_deref(),
+            Duration::from_secs(3),
+            2,
+            Duration::from_millis(50),
+        )
     }
 
     /// A Marathon client.
     pub fn marathon_client(&self) -> marathon_client::Client {
-        let config = marathon_client::Config::new(&self.marathon.url())
-            .expect("marathon url")
-            .with_request_timeout(Duration::from_secs(5));
-        marathon_client::Client::new(config).expect("marathon client")
+        kit::marathon_client(&self.marathon.url(), Duration::from_secs(5))
     }
 
     /// The context of deployer `user@test`, with an image check that finds every image.
@@ -122,16 +103,12 @@ impl Sims {
 
     /// The context of deployer `user@test` with the given image check.
     pub fn ctx_with_images(&self, user: &str, images: Arc<dyn ImageCheck>) -> Context {
-        let deployer = Deployer::new(user, "test").expect("deployer");
-        let mut settings = Settings::new(deployer, "0.0.0-test");
-        settings.docker_repo_prefix = PREFIX.to_owned();
-        Context {
-            consul: self.consul_client(),
-            marathon: self.marathon_client(),
+        kit::context(
+            self.consul_client(),
+            self.marathon_client(),
             images,
-            settings,
-            cancel: Default::default(),
-        }
+            kit::settings(user, "test", "0.0.0-test", PREFIX),
+        )
     }
 
     /// Creates the group `/{app}-{env}` with `web` (2 instances) and `worker` (1) on
@@ -150,13 +127,9 @@ impl Sims {
     /// Waits until Marathon runs no deployment.
     pub async fn wait_idle(&self) {
         let client = self.marathon_client();
-        for _ in 0..500 {
-            if client.deployments().await.expect("deployments").is_empty() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("Marathon did not become idle");
+        let idle =
+            wait::until(async || client.deployments().await.expect("deployments").is_empty());
+        assert!(idle.await, "Marathon did not become idle");
     }
 
     /// The image the app runs now, per the simulator.
@@ -231,20 +204,13 @@ impl Sims {
 
     /// Write requests Marathon received (anything but GET).
     pub fn marathon_writes(&self) -> Vec<String> {
-        self.marathon
-            .control()
-            .requests()
-            .into_iter()
-            .filter(|r| r.method != "GET")
-            .map(|r| format!("{} {}", r.method, r.path_and_query))
-            .collect()
+        duncan_testkit::sims::marathon_writes(&self.marathon)
     }
 }
 
 async fn start_marathon() -> MarathonSim {
     MarathonSim::start(
-        marathon_sim::SimOptions::default()
-            .task_start(Duration::from_millis(5))
+        duncan_testkit::sims::marathon_options(Duration::from_millis(5))
             .keepalive(Duration::from_millis(200)),
     )
     .await
@@ -256,22 +222,22 @@ pub fn seed_group(app_env: &AppEnv, tag: &str) -> Value {
     let group = app_env.group_id();
     let image = format!("{PREFIX}/{}:{tag}", app_env.app);
     let app = |name: &str, instances: u32, image: &str| {
-        json!({
-            "id": format!("{group}/{name}"),
-            "instances": instances,
-            "cpus": 0.1,
-            "mem": 64,
-            "labels": {"HAPROXY_0_VHOST": format!("{name}.{}.example.com", app_env.app)},
-            "container": {"type": "DOCKER", "docker": {"image": image, "network": "BRIDGE"}},
-            "healthChecks": [{"protocol": "HTTP", "path": "/health", "gracePeriodSeconds": 1,
-                              "intervalSeconds": 1, "maxConsecutiveFailures": 1}],
-            "upgradeStrategy": {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0}
-        })
+        apps::with(
+            apps::docker_app(&format!("{group}/{name}"), instances, image),
+            json!({
+                "labels": {"HAPROXY_0_VHOST": format!("{name}.{}.example.com", app_env.app)},
+                "upgradeStrategy": apps::upgrade_strategy(1.0, 1.0),
+            }),
+        )
     };
-    json!({
-        "id": group.as_str(),
-        "apps": [app("web", 2, &image), app("worker", 1, &image), app("redis", 1, "redis:3.2")]
-    })
+    apps::group(
+        group.as_str(),
+        vec![
+            app("web", 2, &image),
+            app("worker", 1, &image),
+            app("redis", 1, "redis:3.2"),
+        ],
+    )
 }
 
 /// An app/env for a test: `{app}` with stage, plus a unique suffix against a real Consul.
@@ -294,83 +260,17 @@ pub fn image(app_env: &AppEnv, tag: &str) -> String {
     format!("{PREFIX}/{}:{tag}", app_env.app)
 }
 
-/// A tag.
-pub fn tag(s: &str) -> Tag {
-    s.parse().expect("tag")
-}
-
 /// Watch windows short enough for tests.
 pub fn quick_watch() -> WatchOptions {
-    WatchOptions {
-        deadline: Some(Duration::from_secs(10)),
-        stall_window: Some(Duration::from_secs(3)),
-        poll_interval: Duration::from_millis(100),
-        resync_interval: Duration::from_secs(2),
-    }
+    kit::watch_options(Duration::from_secs(10), Duration::from_secs(3))
 }
 
 /// A deploy request with test windows and quick commit retries.
 pub fn request(app_env: &AppEnv, tag_name: &str) -> DeployRequest {
-    let mut request = DeployRequest::new(app_env.clone(), tag(tag_name));
-    request.options = quick_options();
-    request
+    kit::deploy_request(app_env, tag_name, quick_options())
 }
 
 /// Deploy options with test windows and quick commit retries.
 pub fn quick_options() -> DeployOptions {
-    DeployOptions {
-        watch: quick_watch(),
-        commit_retry: CommitRetry {
-            attempts: 3,
-            initial_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(50),
-        },
-        ..DeployOptions::default()
-    }
-}
-
-/// A progress sink that records every value, with an optional hook run on each.
-pub struct Recorder {
-    seen: Arc<Mutex<Vec<Progress>>>,
-}
-
-impl Recorder {
-    /// A recorder and its sink.
-    pub fn new() -> (Recorder, ProgressSink) {
-        Recorder::with_hook(|_| {})
-    }
-
-    /// A recorder whose sink also calls `hook` on each value (to inject a fault at a step).
-    pub fn with_hook(hook: impl Fn(&Progress) + Send + Sync + 'static) -> (Recorder, ProgressSink) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let store = Arc::clone(&seen);
-        let sink = ProgressSink::new(move |p| {
-            hook(&p);
-            store.lock().expect("progress lock").push(p);
-        });
-        (Recorder { seen }, sink)
-    }
-
-    /// Everything seen so far.
-    pub fn seen(&self) -> Vec<Progress> {
-        self.seen.lock().expect("progress lock").clone()
-    }
-
-    /// Whether a value matching `f` was seen.
-    pub fn saw(&self, f: impl Fn(&Progress) -> bool) -> bool {
-        self.seen().iter().any(f)
-    }
-}
-
-/// An image check that finds every image, with a digest derived from its name.
-pub struct FindsEverything;
-
-impl ImageCheck for FindsEverything {
-    fn check<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<ImageFound, ImageCheckError>> {
-        Box::pin(async move {
-            Ok(ImageFound {
-                digest: format!("sha256:{:0>64}", image.len()),
-            })
-        })
-    }
+    kit::deploy_options(quick_watch(), 3, Duration::from_millis(50))
 }

@@ -215,6 +215,7 @@ fn group_embed(q: &[(String, String)]) -> GroupEmbed {
     }
 }
 
+/// `/v2/groups…`: one handler per method.
 pub(super) fn groups(
     shared: &Shared,
     method: &Method,
@@ -223,91 +224,112 @@ pub(super) fn groups(
     body: &Bytes,
 ) -> Response {
     match *method {
-        Method::GET if segments.last() == Some(&"versions") => {
-            let parent = segments
-                .split_last()
-                .map(|(_, rest)| rest)
-                .unwrap_or_default();
-            let gid = path_id(parent).unwrap_or_default();
-            match shared.with_state(|st| st.group_version_list(&gid)) {
-                Some(list) => json_response(StatusCode::OK, &json!(list)),
-                None => message(
-                    StatusCode::NOT_FOUND,
-                    &format!("Group '{gid}' does not exist"),
-                ),
+        Method::GET if segments.last() == Some(&"versions") => group_versions(shared, segments),
+        Method::GET => show_group(shared, segments, q),
+        Method::PUT | Method::POST => match GroupChange::decode(method, segments, q, body) {
+            Ok(change) => change_group(shared, &change),
+            Err(res) => *res,
+        },
+        Method::DELETE => match path_id(segments) {
+            Ok(id) => {
+                let force = flag(q, "force", false);
+                applied(shared.mutate(|st| st.delete_group(&id, force)))
             }
-        }
-        Method::GET => {
-            let id = match path_id(segments) {
-                Ok(id) => id,
-                Err(_) => {
-                    return message(
-                        StatusCode::NOT_FOUND,
-                        &format!("Group '/{}' does not exist", segments.join("/")),
-                    );
-                }
-            };
-            let embed = group_embed(q);
-            match shared.with_state(|st| st.render_group(&id, embed)) {
-                Some(group) => json_response(StatusCode::OK, &group),
-                None => message(
-                    StatusCode::NOT_FOUND,
-                    &format!("Group '{id}' does not exist"),
-                ),
-            }
-        }
-        Method::PUT | Method::POST => {
-            let map = match object_body(body) {
-                Ok(m) => m,
-                Err(res) => return *res,
-            };
-            let id = if segments.is_empty() {
-                match map.get("id").and_then(Value::as_str) {
-                    Some(raw) => match model::resolve_id("/", raw) {
-                        Some(id) => id,
-                        None => {
-                            return rejection(Rejection::Invalid(vec![(
-                                "/id".to_owned(),
-                                id_error(),
-                            )]));
-                        }
-                    },
-                    None => "/".to_owned(),
-                }
-            } else {
-                match path_id(segments) {
-                    Ok(id) => id,
-                    Err(res) => return *res,
-                }
-            };
-            let force = flag(q, "force", false);
-            let dry_run = flag(q, "dryRun", false);
-            if *method == Method::POST && shared.with_state(|st| st.groups.contains_key(&id)) {
-                return message(
-                    StatusCode::CONFLICT,
-                    &format!("Group {id} is already created. Use PUT to change this group."),
-                );
-            }
-            let result = shared.mutate(|st| st.update_group(&id, &map, force, dry_run));
-            match (result, method) {
-                (
-                    Ok(Applied::Started {
-                        version,
-                        deployment_id,
-                    }),
-                    &Method::POST,
-                ) => started(StatusCode::CREATED, &version, &deployment_id),
-                (result, _) => applied(result),
-            }
-        }
-        Method::DELETE => {
-            let id = match path_id(segments) {
-                Ok(id) => id,
-                Err(res) => return *res,
-            };
-            let force = flag(q, "force", false);
-            applied(shared.mutate(|st| st.delete_group(&id, force)))
-        }
+            Err(res) => *res,
+        },
         _ => message(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+    }
+}
+
+fn group_not_found(id: &str) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        &format!("Group '{id}' does not exist"),
+    )
+}
+
+/// `GET /v2/groups/{id}/versions`.
+fn group_versions(shared: &Shared, segments: &[&str]) -> Response {
+    let parent = segments
+        .split_last()
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let gid = path_id(parent).unwrap_or_default();
+    match shared.with_state(|st| st.group_version_list(&gid)) {
+        Some(list) => json_response(StatusCode::OK, &json!(list)),
+        None => group_not_found(&gid),
+    }
+}
+
+/// `GET /v2/groups/{id}` with its `embed`s.
+fn show_group(shared: &Shared, segments: &[&str], q: &[(String, String)]) -> Response {
+    let Ok(id) = path_id(segments) else {
+        return group_not_found(&format!("/{}", segments.join("/")));
+    };
+    let embed = group_embed(q);
+    match shared.with_state(|st| st.render_group(&id, embed)) {
+        Some(group) => json_response(StatusCode::OK, &group),
+        None => group_not_found(&id),
+    }
+}
+
+/// A `PUT` or `POST` of a group, decoded: the id (from the path, else the body's `id`, else
+/// the root), the body, `force` and `dryRun`.
+struct GroupChange {
+    create: bool,
+    id: String,
+    body: serde_json::Map<String, Value>,
+    force: bool,
+    dry_run: bool,
+}
+
+impl GroupChange {
+    fn decode(
+        method: &Method,
+        segments: &[&str],
+        q: &[(String, String)],
+        body: &Bytes,
+    ) -> Result<Self, Box<Response>> {
+        let body = object_body(body)?;
+        let id = if segments.is_empty() {
+            match body.get("id").and_then(Value::as_str) {
+                Some(raw) => model::resolve_id("/", raw).ok_or_else(|| {
+                    Box::new(rejection(Rejection::Invalid(vec![(
+                        "/id".to_owned(),
+                        id_error(),
+                    )])))
+                })?,
+                None => "/".to_owned(),
+            }
+        } else {
+            path_id(segments)?
+        };
+        Ok(GroupChange {
+            create: *method == Method::POST,
+            id,
+            body,
+            force: flag(q, "force", false),
+            dry_run: flag(q, "dryRun", false),
+        })
+    }
+}
+
+/// Applies a decoded group change: `POST` refuses an existing group and answers 201.
+fn change_group(shared: &Shared, change: &GroupChange) -> Response {
+    let id = &change.id;
+    if change.create && shared.with_state(|st| st.groups.contains_key(id)) {
+        return message(
+            StatusCode::CONFLICT,
+            &format!("Group {id} is already created. Use PUT to change this group."),
+        );
+    }
+    let result =
+        shared.mutate(|st| st.update_group(id, &change.body, change.force, change.dry_run));
+    match result {
+        Ok(Applied::Started {
+            version,
+            deployment_id,
+        }) if change.create => started(StatusCode::CREATED, &version, &deployment_id),
+        result => applied(result),
     }
 }

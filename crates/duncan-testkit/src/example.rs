@@ -17,6 +17,8 @@ use serde_json::json;
 
 use test_registry::{RegistryAuth, TestRegistry};
 
+use crate::{apps, wait};
+
 /// The example application's name.
 pub const APP: &str = "shop";
 /// The environments the example has.
@@ -278,20 +280,28 @@ impl ExampleCluster {
         let consul = self.consul_url();
         self.runtime.block_on(async {
             for env in ENVIRONMENTS {
-                let group = json!({
-                    "id": format!("/{APP}-{env}"),
-                    "apps": [
-                        example_app(env, "web", 3, &image, Some(format!("{APP}-{env}.example.com"))),
+                let group = apps::group(
+                    &format!("/{APP}-{env}"),
+                    vec![
+                        example_app(
+                            env,
+                            "web",
+                            3,
+                            &image,
+                            Some(format!("{APP}-{env}.example.com")),
+                        ),
                         example_app(env, "worker", 2, &image, None),
                     ],
-                });
+                );
                 self.http
                     .put(format!("{marathon}/v2/groups/{APP}-{env}"))
                     .json(&group)
                     .send()
                     .await?
                     .error_for_status()
-                    .with_context(|| format!("marathon-sim refused the example group /{APP}-{env}"))?;
+                    .with_context(|| {
+                        format!("marathon-sim refused the example group /{APP}-{env}")
+                    })?;
                 self.http
                     .put(format!("{consul}/v1/kv/deploys/{APP}/{env}/current"))
                     .body("v1")
@@ -300,21 +310,25 @@ impl ExampleCluster {
                     .error_for_status()?;
             }
             // Let the seeding deployments finish, so the example starts from a steady state.
-            for _ in 0..200 {
-                let running: Vec<serde_json::Value> = self
+            let idle = wait::until(async || {
+                let running = self
                     .http
                     .get(format!("{marathon}/v2/deployments"))
                     .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                if running.is_empty() {
-                    return Ok(());
+                    .await;
+                match running {
+                    Ok(response) => response
+                        .json::<Vec<serde_json::Value>>()
+                        .await
+                        .is_ok_and(|running| running.is_empty()),
+                    Err(_) => false,
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            })
+            .await;
+            if !idle {
+                bail!("the example's seeding deployments did not finish within 10 s");
             }
-            bail!("the example's seeding deployments did not finish within 10 s")
+            Ok(())
         })
     }
 }
@@ -326,31 +340,18 @@ fn example_app(
     image: &str,
     vhost: Option<String>,
 ) -> serde_json::Value {
-    let mut labels = serde_json::Map::new();
-    if let Some(vhost) = vhost {
-        labels.insert("HAPROXY_0_VHOST".to_owned(), vhost.into());
-    }
-    json!({
-        "id": format!("/{APP}-{env}/{kind}"),
-        "cmd": null,
-        "instances": instances,
-        "cpus": 0.25,
-        "mem": 256.0,
-        "container": {
-            "type": "DOCKER",
-            "docker": { "image": image, "network": "BRIDGE", "forcePullImage": false }
-        },
-        "env": { "APP_ENV": env },
-        "labels": labels,
-        "healthChecks": [{
-            "protocol": "HTTP",
-            "path": "/health",
-            "portIndex": 0,
-            "gracePeriodSeconds": 10,
-            "intervalSeconds": 2,
-            "timeoutSeconds": 5,
-            "maxConsecutiveFailures": 3
-        }],
-        "upgradeStrategy": { "minimumHealthCapacity": 1.0, "maximumOverCapacity": 0.5 }
-    })
+    let app = apps::docker_app(&format!("/{APP}-{env}/{kind}"), instances, image);
+    apps::with(
+        app,
+        json!({
+            "cmd": null,
+            "cpus": 0.25,
+            "mem": 256.0,
+            "container": {"docker": {"forcePullImage": false}},
+            "env": {"APP_ENV": env},
+            "labels": apps::vhost_label(vhost),
+            "healthChecks": [apps::production_health_check()],
+            "upgradeStrategy": apps::upgrade_strategy(1.0, 0.5),
+        }),
+    )
 }
