@@ -6,14 +6,12 @@
 //! time.
 
 use futures_util::StreamExt;
+use marathon_client::{App, Group};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::deploy::Context;
 use crate::names::{AppEnv, GroupId, Tag};
-use crate::plan::{
-    app_image, app_type, group_apps, image_repository, image_tag, tag_in_repository,
-};
+use crate::plan::{app_type, image_repository, image_tag, tag_in_repository};
 
 /// How many app/envs [`status_many`] reads at once by default.
 pub const DEFAULT_STATUS_CONCURRENCY: usize = 8;
@@ -150,19 +148,19 @@ pub async fn status(ctx: &Context, app_env: &AppEnv) -> Result<GroupStatus, Stat
         app_env: app_env.clone(),
         source,
     })?;
-    let group = serde_json::to_value(&group).unwrap_or(Value::Null);
     let repository = image_repository(&ctx.settings.docker_repo_prefix, app_env.app.as_str());
     Ok(group_status(app_env, &group, &repository, current))
 }
 
-/// Builds the status of one app/env from its group JSON (with counts) and Consul's `current`.
+/// Builds the status of one app/env from its group (with counts) and Consul's `current`.
 pub fn group_status(
     app_env: &AppEnv,
-    group: &Value,
+    group: &Group,
     repository: &str,
     current: Option<Tag>,
 ) -> GroupStatus {
-    let apps: Vec<AppStatus> = group_apps(group)
+    let apps: Vec<AppStatus> = group
+        .all_apps()
         .into_iter()
         .map(|app| app_status(app, repository))
         .collect();
@@ -199,47 +197,31 @@ pub fn group_status(
     }
 }
 
-fn app_status(app: &Value, repository: &str) -> AppStatus {
-    let app_id = app
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let image = app_image(app).map(str::to_owned);
+fn app_status(app: &App, repository: &str) -> AppStatus {
+    let image = app.docker_image().map(str::to_owned);
     let deployed_by_duncan = image
         .as_deref()
         .is_some_and(|i| tag_in_repository(i, repository).is_some());
-    let count = |k: &str| app.get(k).and_then(Value::as_u64).unwrap_or(0);
     AppStatus {
-        app_type: app_type(&app_id).to_owned(),
+        app_type: app_type(&app.id).to_owned(),
         tag: image.as_deref().and_then(image_tag).map(str::to_owned),
         image,
         deployed_by_duncan,
-        instances: count("instances"),
-        running: count("tasksRunning"),
-        healthy: count("tasksHealthy"),
-        staged: count("tasksStaged"),
-        cpus: app.get("cpus").and_then(Value::as_f64),
-        mem: app.get("mem").and_then(Value::as_f64),
-        version: app
-            .get("version")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        vhost: app
-            .get("labels")
-            .and_then(|l| l.get("HAPROXY_0_VHOST"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        instances: app.instances.unwrap_or(0),
+        running: app.tasks_running.unwrap_or(0),
+        healthy: app.tasks_healthy.unwrap_or(0),
+        staged: app.tasks_staged.unwrap_or(0),
+        cpus: app.cpus(),
+        mem: app.mem(),
+        version: app.version.clone(),
+        vhost: app.label("HAPROXY_0_VHOST").map(str::to_owned),
         deployments: app
-            .get("deployments")
-            .and_then(Value::as_array)
-            .map(|ds| {
-                ds.iter()
-                    .filter_map(|d| d.get("id").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        app_id,
+            .deployment_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        app_id: app.id.clone(),
     }
 }
 
@@ -266,8 +248,9 @@ mod tests {
 
     use super::*;
 
-    fn group() -> Value {
-        json!({"id": "/shop-stage", "apps": [
+    /// Exact Marathon JSON, deserialised as the client does.
+    fn group() -> Group {
+        serde_json::from_value(json!({"id": "/shop-stage", "apps": [
             {"id": "/shop-stage/web", "instances": 3, "tasksRunning": 3, "tasksHealthy": 2,
              "tasksStaged": 0, "cpus": 0.5, "mem": 256.0, "version": "2017-01-01T00:00:00.000Z",
              "labels": {"HAPROXY_0_VHOST": "shop.example.com"},
@@ -275,7 +258,8 @@ mod tests {
              "container": {"docker": {"image": "acme/shop:v2"}}},
             {"id": "/shop-stage/redis", "instances": 1,
              "container": {"docker": {"image": "redis:3"}}}
-        ]})
+        ]}))
+        .expect("a group")
     }
 
     #[test]

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use futures_util::{FutureExt, Stream, StreamExt};
-use serde_json::Value;
+use marathon_client::{App, Deployment};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -59,13 +59,13 @@ pub trait MarathonRead: Send + Sync {
     /// The error of a read.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// `GET /v2/deployments`: every running deployment, as JSON. The watch of a known target
-    /// reads it only when an app's answer has no `deployments` array.
-    fn deployments(&self) -> impl Future<Output = Result<Vec<Value>, Self::Error>> + Send;
+    /// `GET /v2/deployments`: every running deployment. The watch of a known target reads it
+    /// only when an app's answer has no `deployments` array.
+    fn deployments(&self) -> impl Future<Output = Result<Vec<Deployment>, Self::Error>> + Send;
 
     /// `GET /v2/apps/{id}` with its tasks and the deployments holding it embedded
-    /// (`embed=app.tasks&embed=app.deployments`), as JSON; `None` when the app does not exist.
-    fn app(&self, app_id: &str) -> impl Future<Output = Result<Option<Value>, Self::Error>> + Send;
+    /// (`embed=app.tasks&embed=app.deployments`); `None` when the app does not exist.
+    fn app(&self, app_id: &str) -> impl Future<Output = Result<Option<App>, Self::Error>> + Send;
 }
 
 /// One thing the event stream said, reduced to what the watch acts on.

@@ -1,15 +1,15 @@
 //! What REST says about a deployment and its apps, and the verdict drawn from it.
 //!
-//! Pure functions over the JSON Marathon returns (`GET /v2/apps/{id}` with its tasks and
-//! deployments, and `GET /v2/deployments`), so the rules that decide success, supersession and
-//! cancellation can be tested on exact responses.
+//! Pure functions over marathon-client's models of what Marathon returns (`GET /v2/apps/{id}`
+//! with its tasks and deployments, and `GET /v2/deployments`), so the rules that decide
+//! success, supersession and cancellation can be tested on exact responses (deserialised).
 //!
 //! Which deployments are running is read from the apps themselves: Marathon lists every
 //! deployment that holds an app in the app's `deployments` array (`[{"id": …}]`). So one app
 //! read per changed app tells whether our deployment still runs and who else holds our apps;
 //! `/v2/deployments` is needed only when an answer has no such array (see [`holders_from_apps`]).
 
-use serde_json::Value;
+use marathon_client::{App, Deployment, Task};
 
 /// One app the watch expects to reach a new version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,20 +75,17 @@ impl AppObservation {
     }
 }
 
-/// Reads an app JSON (with tasks and deployments embedded, as
+/// Reads an app (with tasks and deployments embedded, as
 /// `GET /v2/apps/{id}?embed=app.tasks&embed=app.deployments` answers) against what is expected:
 /// `target_version` is the version the deployment gives the app (for an update, the
 /// deployment's own version).
 pub fn observe_app(
-    app: &Value,
+    app: &App,
     expected: &ExpectedApp,
     target_version: Option<&str>,
 ) -> AppObservation {
-    let version = app
-        .get("version")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let image = crate::plan::app_image(app).map(str::to_owned);
+    let version = app.version.clone();
+    let image = app.docker_image().map(str::to_owned);
     let version_ok = match (target_version, version.as_deref()) {
         (Some(target), Some(now)) => target == now,
         (Some(_), None) => false,
@@ -99,35 +96,23 @@ pub fn observe_app(
         (Some(_), None) => false,
         (None, _) => true,
     };
-    let instances = app
-        .get("instances")
-        .and_then(Value::as_u64)
-        .map_or(0, saturating_u32);
+    let instances = app.instances.map_or(0, saturating_u32);
     // A task belongs to the current definition when it was started at or after the last
     // configuration change: a pure scale changes `version` but keeps the old tasks valid.
     let config_since = app
-        .get("versionInfo")
-        .and_then(|v| v.get("lastConfigChangeAt"))
-        .and_then(Value::as_str)
+        .version_info
+        .as_ref()
+        .and_then(|v| v.last_config_change_at.as_deref())
         .or(version.as_deref());
-    let health_checks = app
-        .get("healthChecks")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
+    let health_checks = app.health_checks.as_ref().map_or(0, Vec::len);
     let mut new_running = 0u32;
     let mut new_healthy = 0u32;
     let mut old_tasks = 0u32;
-    for task in app
-        .get("tasks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for task in app.tasks.iter().flatten() {
         if !task_is_alive(task) {
             continue;
         }
-        let task_version = task.get("version").and_then(Value::as_str);
-        let current = match (task_version, config_since) {
+        let current = match (task.version.as_deref(), config_since) {
             // ISO-8601 timestamps in Marathon's single format compare correctly as strings.
             (Some(tv), Some(since)) => tv >= since,
             _ => false,
@@ -140,7 +125,7 @@ pub fn observe_app(
             continue;
         }
         new_running = new_running.saturating_add(1);
-        if health_checks == 0 || task_is_healthy(task) {
+        if health_checks == 0 || task.is_healthy() {
             new_healthy = new_healthy.saturating_add(1);
         }
     }
@@ -158,15 +143,10 @@ pub fn observe_app(
     }
 }
 
-/// The ids in an app's `deployments` array; `None` when the JSON has no such array.
-pub fn deployments_of(app: &Value) -> Option<Vec<String>> {
-    let list = app.get("deployments")?.as_array()?;
-    Some(
-        list.iter()
-            .filter_map(|d| d.get("id").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect(),
-    )
+/// The ids in an app's `deployments` array; `None` when the answer has no such array.
+pub fn deployments_of(app: &App) -> Option<Vec<String>> {
+    app.deployment_ids()
+        .map(|ids| ids.into_iter().map(str::to_owned).collect())
 }
 
 /// Who holds the watched apps, from the apps' own `deployments` arrays: whether
@@ -200,13 +180,13 @@ pub fn holders_from_apps(
 /// Who holds the watched apps, from `GET /v2/deployments`: whether `deployment_id` is listed,
 /// and the other listed deployments that affect one of `app_ids`.
 pub fn holders_from_deployments(
-    deployments: &[Value],
+    deployments: &[Deployment],
     deployment_id: &str,
     app_ids: &[&str],
 ) -> (bool, Vec<String>) {
     let mut ours = false;
     let mut others = Vec::new();
-    for summary in deployments.iter().filter_map(summarize_deployment) {
+    for summary in deployments.iter().map(summarize_deployment) {
         if summary.id == deployment_id {
             ours = true;
         } else if summary
@@ -224,15 +204,9 @@ fn saturating_u32(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn task_state(task: &Value) -> Option<&str> {
-    task.get("state")
-        .or_else(|| task.get("taskStatus"))
-        .and_then(Value::as_str)
-}
-
-fn task_is_alive(task: &Value) -> bool {
+fn task_is_alive(task: &Task) -> bool {
     !matches!(
-        task_state(task),
+        task.mesos_state(),
         Some(
             "TASK_FINISHED"
                 | "TASK_FAILED"
@@ -246,36 +220,27 @@ fn task_is_alive(task: &Value) -> bool {
     )
 }
 
-fn task_is_running(task: &Value) -> bool {
-    match task_state(task) {
+fn task_is_running(task: &Task) -> bool {
+    match task.mesos_state() {
         Some(state) => state == "TASK_RUNNING",
         // Marathon before 1.2 has no `state` on tasks; `startedAt` is set once running.
-        None => task.get("startedAt").is_some_and(|s| !s.is_null()),
-    }
-}
-
-fn task_is_healthy(task: &Value) -> bool {
-    match task.get("healthCheckResults").and_then(Value::as_array) {
-        Some(results) if !results.is_empty() => results
-            .iter()
-            .all(|r| r.get("alive").and_then(Value::as_bool) == Some(true)),
-        _ => false,
+        None => matches!(task.started_at, Some(Some(_))),
     }
 }
 
 /// The longest time one task may take to become healthy: for each health check its grace period
 /// plus interval × allowed failures; the maximum over the app's checks (0 without checks).
-pub fn health_allowance_secs(app: &Value) -> u64 {
-    app.get("healthChecks")
-        .and_then(Value::as_array)
-        .into_iter()
+pub fn health_allowance_secs(app: &App) -> u64 {
+    app.health_checks
+        .iter()
         .flatten()
         .map(|check| {
-            let num =
-                |k: &str, default: u64| check.get(k).and_then(Value::as_u64).unwrap_or(default);
             // Defaults are Marathon's own.
-            num("gracePeriodSeconds", 300).saturating_add(
-                num("intervalSeconds", 60).saturating_mul(num("maxConsecutiveFailures", 3)),
+            check.grace_period_seconds.unwrap_or(300).saturating_add(
+                check
+                    .interval_seconds
+                    .unwrap_or(60)
+                    .saturating_mul(check.max_consecutive_failures.unwrap_or(3)),
             )
         })
         .max()
@@ -297,35 +262,16 @@ pub struct DeploymentSummary {
     pub total_steps: u32,
 }
 
-/// Reads one entry of `GET /v2/deployments`.
-pub fn summarize_deployment(deployment: &Value) -> Option<DeploymentSummary> {
-    let id = deployment.get("id")?.as_str()?.to_owned();
-    let affected_apps = deployment
-        .get("affectedApps")
-        .and_then(Value::as_array)
-        .map(|apps| {
-            apps.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let num = |k: &str| {
-        deployment
-            .get(k)
-            .and_then(Value::as_u64)
-            .map_or(0, saturating_u32)
-    };
-    Some(DeploymentSummary {
-        id,
-        version: deployment
-            .get("version")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        affected_apps,
-        current_step: num("currentStep"),
-        total_steps: num("totalSteps"),
-    })
+/// Reduces one entry of `GET /v2/deployments` to what the watch needs.
+pub fn summarize_deployment(deployment: &Deployment) -> DeploymentSummary {
+    let num = |n: Option<u64>| n.map_or(0, saturating_u32);
+    DeploymentSummary {
+        id: deployment.id.clone(),
+        version: deployment.version.clone(),
+        affected_apps: deployment.affected_apps.clone(),
+        current_step: num(deployment.current_step),
+        total_steps: num(deployment.total_steps),
+    }
 }
 
 /// The state the verdict is drawn from.
