@@ -180,3 +180,116 @@ async fn status_with_consul_down_shows_marathon_and_says_consul_is_unknown() {
     assert_eq!(json[0]["activity"]["state"], "unknown");
     assert_eq!(json[0]["apps"][0]["tag"], "v1");
 }
+
+/// Sims whose `dogfood:{tag}` tasks behave as `outcome`, with `/dogfood-stage` at v1 recorded.
+async fn failing(tag: &str, outcome: marathon_sim::TaskOutcome) -> (Sims, Home) {
+    let sims = Sims::start_with(
+        consul_sim::SimOptions::default(),
+        crate::sims::marathon_options().rule(format!("quay.io/myorg/dogfood:{tag}"), outcome),
+    )
+    .await;
+    sims.seed_group("dogfood", "stage", "v1").await;
+    sims.put_key("deploys/dogfood/stage/current", "v1").await;
+    let home = Home::with_config(&sims.config());
+    (sims, home)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deploy_says_why_with_the_new_tasks_last_failure() {
+    let (_sims, home) = failing("crash", marathon_sim::TaskOutcome::CrashLoop).await;
+    let mut cmd = home.duncan();
+    cmd.args(crate::util::deploy_args("crash"))
+        .args(["--timeout", "3s", "--json"]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("last task TASK_FAILED at ")
+            && out.stderr.contains("(Command exited with status 1)"),
+        "{}",
+        out.stderr
+    );
+    let json: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let why = &json["error"]["why"];
+    assert_eq!(why[0]["app_id"], "/dogfood-stage/web", "{json}");
+    let failure = &why[0]["last_task_failure"];
+    assert_eq!(failure["state"], "TASK_FAILED", "{json}");
+    assert_eq!(failure["message"], "Command exited with status 1");
+    assert!(failure["timestamp"].is_string(), "{json}");
+}
+
+/// `/dogfood-stage` with one `web` app at v1 whose health checks count from the start (no
+/// grace period, one check a second, killed after 2 failures), recorded in Consul.
+async fn checked_at_once(sims: &Sims) {
+    let group = json!({"id": "/dogfood-stage", "apps": [{
+        "id": "/dogfood-stage/web", "instances": 1, "cpus": 0.1, "mem": 64,
+        "container": {"type": "DOCKER", "docker": {"image": "quay.io/myorg/dogfood:v1"}},
+        "healthChecks": [{"protocol": "HTTP", "path": "/health", "gracePeriodSeconds": 0,
+                          "intervalSeconds": 1, "maxConsecutiveFailures": 2}]}]});
+    let url = format!("{}/v2/groups/dogfood-stage", sims.marathon_url());
+    let response = reqwest::Client::new()
+        .put(url)
+        .json(&group)
+        .send()
+        .await
+        .expect("PUT group");
+    assert!(response.status().is_success(), "{}", response.status());
+    sims.wait_for_no_deployments().await;
+    sims.put_key("deploys/dogfood/stage/current", "v1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_healthy_deploy_names_the_failing_health_checks() {
+    let sims = Sims::start_with(
+        consul_sim::SimOptions::default(),
+        crate::sims::marathon_options().rule(
+            "quay.io/myorg/dogfood:sick",
+            marathon_sim::TaskOutcome::NeverHealthy,
+        ),
+    )
+    .await;
+    checked_at_once(&sims).await;
+    let home = Home::with_config(&sims.config());
+    let mut cmd = home.duncan();
+    cmd.args(crate::util::deploy_args("sick"))
+        .args(["--timeout", "3s", "--json"]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let why = &json["error"]["why"][0];
+    assert_eq!(why["app_id"], "/dogfood-stage/web", "{json}");
+    let killed = why["last_task_failure"]["state"] == "TASK_KILLED";
+    let unhealthy = why["unhealthy_tasks"][0]["last_failure_cause"] == "health check failed";
+    assert!(killed || unhealthy, "{json}");
+    assert!(out.stderr.contains("health check"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_automatic_rollback_is_shown_as_rolling_back_never_as_confirming() {
+    let (_sims, home) = failing("bad", marathon_sim::TaskOutcome::NeverHealthy).await;
+    let mut cmd = home.duncan();
+    cmd.args(crate::util::deploy_args("bad"))
+        .args(["--timeout", "1s"]);
+    let out = run_async(cmd).await;
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    // Not a terminal: plain timed lines, one per phase change.
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("rolling back") || l.contains("rollback"))
+        .unwrap_or_else(|| panic!("the rollback is said:\n{}", out.stderr));
+    let during: Vec<&str> = lines[start..]
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with('['))
+        .collect();
+    assert!(
+        during.iter().all(|l| !l.contains("confirming")),
+        "the rollback's end never reads like the new version's success:\n{}",
+        out.stderr
+    );
+    assert!(
+        during.iter().any(|l| l.contains("] rolling back")),
+        "{}",
+        out.stderr
+    );
+}

@@ -87,7 +87,17 @@ impl MarathonRead for Client {
     }
 
     async fn app(&self, app_id: &str) -> Result<Option<App>, Error> {
-        match Client::app(self, app_id, &[AppEmbed::Tasks, AppEmbed::Deployments]).await {
+        match Client::app(
+            self,
+            app_id,
+            &[
+                AppEmbed::Tasks,
+                AppEmbed::Deployments,
+                AppEmbed::LastTaskFailure,
+            ],
+        )
+        .await
+        {
             Ok(app) => Ok(Some(app)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(other) => Err(other),

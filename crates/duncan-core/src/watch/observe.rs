@@ -10,6 +10,7 @@
 //! `/v2/deployments` is needed only when an answer has no such array (see [`holders_from_apps`]).
 
 use marathon_client::{App, Deployment, Task};
+use serde::Serialize;
 
 /// One app the watch expects to reach a new version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,114 @@ pub struct AppObservation {
     /// The ids of the deployments holding the app, from its `deployments` array; `None` when
     /// the app does not exist or Marathon's answer has no such array.
     pub deployments: Option<Vec<String>>,
+    /// Marathon's `lastTaskFailure` of the app, when the failed task ran the current
+    /// definition (a failure of the new tasks, not an old one).
+    pub last_task_failure: Option<LastTaskFailure>,
+    /// The running tasks of the current definition whose health checks fail.
+    pub unhealthy_tasks: Vec<UnhealthyTask>,
+}
+
+/// Marathon's `lastTaskFailure` of an app, as far as a user needs it to see why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastTaskFailure {
+    /// The terminal Mesos state, such as `TASK_FAILED` or `TASK_KILLED`.
+    pub state: Option<String>,
+    /// Mesos' or Marathon's message, such as `Command exited with status 1`.
+    pub message: Option<String>,
+    /// When the task failed.
+    pub timestamp: Option<String>,
+    /// The failed task.
+    pub task_id: Option<String>,
+    /// The agent it ran on.
+    pub host: Option<String>,
+}
+
+/// A running task of the new definition that fails its health checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnhealthyTask {
+    /// The task id.
+    pub task_id: String,
+    /// The agent it runs on.
+    pub host: Option<String>,
+    /// Failed checks in a row.
+    pub consecutive_failures: Option<u64>,
+    /// Why the last check failed, when Marathon says.
+    pub last_failure_cause: Option<String>,
+    /// When the last check failed.
+    pub last_failure: Option<String>,
+}
+
+/// Why one app's new tasks fail, as Marathon tells it: the app's last task failure and the
+/// health check results of its unhealthy tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppTrouble {
+    /// The Marathon app id.
+    pub app_id: String,
+    /// The app's last task failure (of the new definition).
+    pub last_task_failure: Option<LastTaskFailure>,
+    /// The new tasks failing their health checks.
+    pub unhealthy_tasks: Vec<UnhealthyTask>,
+}
+
+impl AppTrouble {
+    /// What went wrong with the app's new tasks, as seen in `apps`; one entry per app with
+    /// something to say.
+    pub fn of(apps: &[AppObservation]) -> Vec<AppTrouble> {
+        apps.iter()
+            .filter(|a| a.last_task_failure.is_some() || !a.unhealthy_tasks.is_empty())
+            .map(|a| AppTrouble {
+                app_id: a.app_id.clone(),
+                last_task_failure: a.last_task_failure.clone(),
+                unhealthy_tasks: a.unhealthy_tasks.clone(),
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for AppTrouble {
+    /// `/shop/web: last task TASK_FAILED at T (Command exited with status 1); 2 tasks fail
+    /// their health checks (health check failed)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:", self.app_id)?;
+        let mut sep = " ";
+        if let Some(failure) = &self.last_task_failure {
+            write!(
+                f,
+                "{sep}last task {}",
+                failure.state.as_deref().unwrap_or("failed")
+            )?;
+            if let Some(at) = &failure.timestamp {
+                write!(f, " at {at}")?;
+            }
+            if let Some(message) = failure.message.as_deref().filter(|m| !m.is_empty()) {
+                write!(f, " ({message})")?;
+            }
+            sep = "; ";
+        }
+        if !self.unhealthy_tasks.is_empty() {
+            let n = self.unhealthy_tasks.len();
+            write!(
+                f,
+                "{sep}{n} new task{} fail{} health checks",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" }
+            )?;
+            let mut causes: Vec<&str> = Vec::new();
+            for cause in self
+                .unhealthy_tasks
+                .iter()
+                .filter_map(|t| t.last_failure_cause.as_deref())
+            {
+                if !causes.contains(&cause) {
+                    causes.push(cause);
+                }
+            }
+            if !causes.is_empty() {
+                write!(f, " ({})", causes.join("; "))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl AppObservation {
@@ -62,6 +171,8 @@ impl AppObservation {
             old_tasks: 0,
             health_allowance_secs: 0,
             deployments: None,
+            last_task_failure: None,
+            unhealthy_tasks: Vec::new(),
         }
     }
 
@@ -75,10 +186,10 @@ impl AppObservation {
     }
 }
 
-/// Reads an app (with tasks and deployments embedded, as
-/// `GET /v2/apps/{id}?embed=app.tasks&embed=app.deployments` answers) against what is expected:
-/// `target_version` is the version the deployment gives the app (for an update, the
-/// deployment's own version).
+/// Reads an app (with tasks, deployments and the last task failure embedded, as
+/// `GET /v2/apps/{id}?embed=app.tasks&embed=app.deployments&embed=app.lastTaskFailure`
+/// answers) against what is expected: `target_version` is the version the deployment gives
+/// the app (for an update, the deployment's own version).
 pub fn observe_app(
     app: &App,
     expected: &ExpectedApp,
@@ -108,6 +219,7 @@ pub fn observe_app(
     let mut new_running = 0u32;
     let mut new_healthy = 0u32;
     let mut old_tasks = 0u32;
+    let mut unhealthy_tasks = Vec::new();
     for task in app.tasks.iter().flatten() {
         if !task_is_alive(task) {
             continue;
@@ -127,8 +239,26 @@ pub fn observe_app(
         new_running = new_running.saturating_add(1);
         if health_checks == 0 || task.is_healthy() {
             new_healthy = new_healthy.saturating_add(1);
+        } else if let Some(unhealthy) = unhealthy_task(task) {
+            unhealthy_tasks.push(unhealthy);
         }
     }
+    // A failure of a task started from the current definition (or later) is the new tasks'.
+    let last_task_failure = app
+        .last_task_failure
+        .clone()
+        .flatten()
+        .filter(|f| match (f.version.as_deref(), config_since) {
+            (Some(fv), Some(since)) => fv >= since,
+            _ => false,
+        })
+        .map(|f| LastTaskFailure {
+            state: f.state,
+            message: f.message,
+            timestamp: f.timestamp,
+            task_id: f.task_id,
+            host: f.host,
+        });
     AppObservation {
         app_id: expected.app_id.clone(),
         on_target: version_ok && image_ok,
@@ -140,7 +270,26 @@ pub fn observe_app(
         old_tasks,
         health_allowance_secs: health_allowance_secs(app),
         deployments: deployments_of(app),
+        last_task_failure,
+        unhealthy_tasks,
     }
+}
+
+/// A task with a health check result that is not alive; `None` when no check has failed yet
+/// (results not in, or still in the grace period).
+fn unhealthy_task(task: &Task) -> Option<UnhealthyTask> {
+    let failing = task
+        .health_check_results
+        .iter()
+        .flatten()
+        .find(|r| r.alive == Some(false))?;
+    Some(UnhealthyTask {
+        task_id: task.id.clone(),
+        host: task.host.clone(),
+        consecutive_failures: failing.consecutive_failures,
+        last_failure_cause: failing.last_failure_cause.clone().flatten(),
+        last_failure: failing.last_failure.clone().flatten(),
+    })
 }
 
 /// The ids in an app's `deployments` array; `None` when the answer has no such array.

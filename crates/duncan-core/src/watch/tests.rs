@@ -504,6 +504,8 @@ fn default_windows_grow_with_instances_and_grace() {
         new_healthy: 0,
         old_tasks: 0,
         health_allowance_secs: allowance,
+        last_task_failure: None,
+        unhealthy_tasks: Vec::new(),
     };
     assert_eq!(default_deadline(&[]), Duration::from_secs(120));
     assert_eq!(

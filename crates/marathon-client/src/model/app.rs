@@ -318,6 +318,14 @@ pub struct HealthCheckResult {
         deserialize_with = "crate::model::nullable::deserialize"
     )]
     pub last_failure: Option<Option<String>>,
+    /// Why the last check failed, such as `ConnectionAttemptFailedException: …` or an HTTP
+    /// status; `null` before any failure.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::nullable::deserialize"
+    )]
+    pub last_failure_cause: Option<Option<String>>,
     /// Every other field, kept as received.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -122,6 +122,8 @@ fn snapshot(done: bool, on_target: bool, ours: bool, others: &[&str]) -> Snapsho
             old_tasks: 0,
             health_allowance_secs: 0,
             deployments: None,
+            last_task_failure: None,
+            unhealthy_tasks: Vec::new(),
         }],
     }
 }
@@ -274,4 +276,36 @@ fn deployments_list_entries_are_summarized() {
     let s = summarize_deployment(&typed(&d));
     assert_eq!((s.id.as_str(), s.current_step, s.total_steps), ("d1", 2, 3));
     assert_eq!(s.affected_apps, ["/a"]);
+}
+
+#[test]
+fn the_new_tasks_last_failure_and_failing_checks_are_kept_and_an_old_failure_is_not() {
+    let mut a = app(
+        V2,
+        "acme/shop:v2",
+        vec![
+            json!({"id": "web.2", "host": "agent-2", "state": "TASK_RUNNING",
+            "version": V2, "healthCheckResults": [{"alive": false, "consecutiveFailures": 2,
+            "lastFailure": V2, "lastFailureCause": "503 Service Unavailable"}]}),
+        ],
+    );
+    a["lastTaskFailure"] = json!({"appId": "/shop-stage/web", "host": "agent-1",
+        "message": "Command exited with status 1", "state": "TASK_FAILED",
+        "taskId": "web.1", "timestamp": V2, "version": V2, "slaveId": "s1"});
+    let obs = observe_app(&typed(&a), &expected(), Some(V2));
+    let troubles = AppTrouble::of(std::slice::from_ref(&obs));
+    assert_eq!(
+        troubles[0].to_string(),
+        format!(
+            "/shop-stage/web: last task TASK_FAILED at {V2} (Command exited with status 1); \
+             1 new task fails health checks (503 Service Unavailable)"
+        )
+    );
+    assert_eq!(obs.unhealthy_tasks[0].task_id, "web.2");
+
+    // A failure of a task of the previous definition says nothing about the new one.
+    a["lastTaskFailure"]["version"] = json!(V1);
+    a["tasks"] = json!([]);
+    let obs = observe_app(&typed(&a), &expected(), Some(V2));
+    assert!(AppTrouble::of(&[obs]).is_empty());
 }
