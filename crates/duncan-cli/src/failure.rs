@@ -69,6 +69,9 @@ pub struct Failure {
     pub message: String,
     /// What the user can do next.
     pub hint: Option<String>,
+    /// Why a deployment failed, as Marathon told (each app's last task failure, its unhealthy
+    /// tasks): the `why` of the `--json` error document. Empty when there is nothing to say.
+    pub why: Vec<duncan_core::watch::AppTrouble>,
 }
 
 impl Failure {
@@ -78,6 +81,7 @@ impl Failure {
             status,
             message: message.into(),
             hint: None,
+            why: Vec::new(),
         }
     }
 
@@ -89,6 +93,13 @@ impl Failure {
     /// A usage error (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(ExitStatus::Usage, message)
+    }
+
+    /// Adds why a deployment failed, as Marathon told.
+    #[must_use]
+    pub fn why(mut self, why: &[duncan_core::watch::AppTrouble]) -> Self {
+        self.why = why.to_vec();
+        self
     }
 
     /// Adds what the user can do next.

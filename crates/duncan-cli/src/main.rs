@@ -79,13 +79,16 @@ fn report(failure: &Failure, json: bool) {
     }
     // With --json, scripts reading stdout get the failure as a document too.
     if json && failure.status != ExitStatus::Ok {
-        let document = serde_json::json!({
+        let mut document = serde_json::json!({
             "error": {
                 "message": failure.message,
                 "hint": failure.hint,
                 "exit_code": failure.status.code(),
             }
         });
+        if !failure.why.is_empty() {
+            document["error"]["why"] = serde_json::to_value(&failure.why).unwrap_or_default();
+        }
         let _ = output::Output {
             json: true,
             quiet: false,

@@ -63,6 +63,9 @@ struct State {
     last_line: Option<Instant>,
     /// The phase and step the last plain line showed.
     last_phase: Option<(String, Option<(u32, u32)>)>,
+    /// Marathon's rollback of a failed deployment is running: its end is the rollback's, never
+    /// the new version's, and the counts are those of the version being restored.
+    rolling_back: bool,
 }
 
 impl State {
@@ -79,7 +82,13 @@ impl State {
         }
         for (app, (healthy, target)) in &self.health {
             let short = app.rsplit('/').next().unwrap_or(app);
-            details.push(format!("{short} {healthy}/{target} healthy"));
+            if self.rolling_back {
+                details.push(format!(
+                    "{short} {healthy}/{target} back on the previous version"
+                ));
+            } else {
+                details.push(format!("{short} {healthy}/{target} healthy"));
+            }
         }
         details
     }
@@ -316,10 +325,13 @@ impl ProgressView {
                 }
                 Progress::RollbackStarted { .. } => {
                     state.phase = "rolling back".to_owned();
+                    state.rolling_back = true;
                     state.step = None;
                     state.health.clear();
                     Some(progress.to_string())
                 }
+                // The end of a rollback is confirmed too, but it is still the rollback.
+                Progress::ConfirmingOverRest if state.rolling_back => None,
                 Progress::ConfirmingOverRest => {
                     state.phase = "confirming".to_owned();
                     None
@@ -530,6 +542,30 @@ mod tests {
             plain_line("deploying", &details(&["step 1/1", "web 1/2 healthy"]), 12),
             "[12s] deploying, step 1/1, web 1/2 healthy"
         );
+    }
+
+    #[test]
+    fn the_rollbacks_end_is_rolling_back_with_counts_of_the_previous_version() {
+        let view = ProgressView::new(
+            Output {
+                json: false,
+                quiet: true,
+            },
+            false,
+            "deploying",
+        );
+        view.show(&Progress::ConfirmingOverRest);
+        assert_eq!(view.lock().phase, "confirming");
+        view.show(&Progress::RollbackStarted { id: "r".into() });
+        view.show(&Progress::ConfirmingOverRest);
+        view.show(&Progress::AppHealth {
+            app: "/shop-stage/web".into(),
+            healthy: 2,
+            target: 2,
+        });
+        let state = view.lock();
+        assert_eq!(state.phase, "rolling back");
+        assert_eq!(state.details(), ["web 2/2 back on the previous version"]);
     }
 
     #[test]

@@ -663,6 +663,7 @@ pub(crate) async fn failed(
     report: crate::watch::WatchReport,
     progress: &ProgressSink,
 ) -> DeployError {
+    let why = report.troubles();
     let outcome = report.outcome;
     let reason = outcome.to_string();
     // Marathon not answering at the end: a rollback is tried (bounded), and if Marathon still
@@ -674,6 +675,7 @@ pub(crate) async fn failed(
         |outcome, superseded_by, rollback_problem| DeployError::FailedNotRolledBack {
             deployment_id: deployment_id.to_owned(),
             reason: reason.clone(),
+            why: why.clone(),
             outcome,
             superseded_by,
             rollback_problem,
@@ -716,6 +718,7 @@ pub(crate) async fn failed(
                 deployment_id: deployment_id.to_owned(),
                 rollback_id: id,
                 reason,
+                why,
             },
             marathon::RollbackResult::Failed {
                 id: None,

@@ -38,15 +38,15 @@ use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use futures_util::{FutureExt, Stream, StreamExt};
-use serde_json::Value;
+use marathon_client::{App, Deployment};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use client::{SignalStream, open_signals, signal_of, watch_running};
 pub use observe::{
-    AppObservation, DeploymentSummary, ExpectedApp, Seen, Snapshot, Verdict, deployments_of,
-    health_allowance_secs, holders_from_apps, holders_from_deployments, judge, observe_app,
-    summarize_deployment,
+    AppObservation, AppTrouble, DeploymentSummary, ExpectedApp, LastTaskFailure, Seen, Snapshot,
+    UnhealthyTask, Verdict, deployments_of, health_allowance_secs, holders_from_apps,
+    holders_from_deployments, judge, observe_app, summarize_deployment,
 };
 pub use target::target_of_running;
 
@@ -59,13 +59,14 @@ pub trait MarathonRead: Send + Sync {
     /// The error of a read.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// `GET /v2/deployments`: every running deployment, as JSON. The watch of a known target
-    /// reads it only when an app's answer has no `deployments` array.
-    fn deployments(&self) -> impl Future<Output = Result<Vec<Value>, Self::Error>> + Send;
+    /// `GET /v2/deployments`: every running deployment. The watch of a known target reads it
+    /// only when an app's answer has no `deployments` array.
+    fn deployments(&self) -> impl Future<Output = Result<Vec<Deployment>, Self::Error>> + Send;
 
-    /// `GET /v2/apps/{id}` with its tasks and the deployments holding it embedded
-    /// (`embed=app.tasks&embed=app.deployments`), as JSON; `None` when the app does not exist.
-    fn app(&self, app_id: &str) -> impl Future<Output = Result<Option<Value>, Self::Error>> + Send;
+    /// `GET /v2/apps/{id}` with its tasks, the deployments holding it and its last task
+    /// failure embedded (`embed=app.tasks&embed=app.deployments&embed=app.lastTaskFailure`);
+    /// `None` when the app does not exist.
+    fn app(&self, app_id: &str) -> impl Future<Output = Result<Option<App>, Self::Error>> + Send;
 }
 
 /// One thing the event stream said, reduced to what the watch acts on.
@@ -245,6 +246,14 @@ pub struct WatchReport {
     /// How long the reads had been failing in a row when the watch ended (`None`: the last
     /// read succeeded).
     pub unreachable_for: Option<Duration>,
+}
+
+impl WatchReport {
+    /// Why the apps' new tasks fail, as Marathon told at the last read: each app's last task
+    /// failure and its unhealthy tasks (empty when nothing was seen failing).
+    pub fn troubles(&self) -> Vec<AppTrouble> {
+        AppTrouble::of(&self.apps)
+    }
 }
 
 /// Why a watch could not run.

@@ -83,8 +83,8 @@ pub use event::{
 pub use login::ServiceAccount;
 pub use model::{
     App, Container, Deployment, DeploymentAction, DeploymentRef, DeploymentRefId, DeploymentStep,
-    DockerSpec, Group, HealthCheck, HealthCheckResult, ImageRef, Info, Task, UpgradeStrategy,
-    VersionInfo,
+    DockerSpec, Group, HealthCheck, HealthCheckResult, ImageRef, Info, Task, TaskFailure,
+    UpgradeStrategy, VersionInfo,
 };
 pub use params::{AppEmbed, AppUpdateOptions, GroupEmbed, GroupUpdateOptions};
 pub use stream::{

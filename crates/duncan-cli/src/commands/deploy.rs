@@ -319,7 +319,7 @@ pub fn failed(config: &Config, error: &DeployError) -> Failure {
     match (status, hint) {
         (ExitStatus::Error, None) => explain(error, config),
         (status, hint) => {
-            let failure = Failure::new(status, error_chain(error));
+            let failure = Failure::new(status, error_chain(error)).why(error.why());
             match hint {
                 Some(hint) => failure.hint(hint),
                 None => failure,

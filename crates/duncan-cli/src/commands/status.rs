@@ -1,9 +1,8 @@
 //! `duncan status` (alias `list`): what Marathon runs for each app/env, against Consul's record.
 
-use duncan_core::lock::lock_status;
 use duncan_core::names::{AppEnv, Tag};
 use duncan_core::status::{
-    DEFAULT_STATUS_CONCURRENCY, Drift, GroupStatus, StatusError, status_many,
+    Activity, AppStatus, DEFAULT_STATUS_CONCURRENCY, Drift, GroupStatus, StatusError, status_many,
 };
 use serde_json::json;
 
@@ -19,10 +18,10 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
     let targets = super::targets::targets(config, args.app.as_deref(), args.env.as_deref())?;
     let ctx = context::context(config)?;
     let runtime = super::runtime()?;
-    let results = runtime.block_on(async {
-        let results = status_many(&ctx, &targets, DEFAULT_STATUS_CONCURRENCY).await;
-        unhide_refusals(&ctx.consul, results).await
-    });
+    // A refusal of the lock's read (which every status makes) is the app/env's error, so a
+    // `current` hidden by the token's rules never reads as "not recorded".
+    let results =
+        runtime.block_on(async { status_many(&ctx, &targets, DEFAULT_STATUS_CONCURRENCY).await });
     let single = targets.len() == 1;
 
     // One target asked for by name: its error is the command's error.
@@ -46,6 +45,7 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
         return Err(explain_for(error, config, &Intent::read_deploys(target)));
     }
 
+    warn_consul_unknown(out, &results);
     if out.json {
         let items: Vec<_> = results
             .iter()
@@ -55,7 +55,7 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
             })
             .collect();
         out.json(&items)?;
-        return Ok(ExitStatus::Ok);
+        return Ok(exit_status(&results));
     }
     let mut rows = Vec::new();
     for (target, result) in &results {
@@ -79,45 +79,89 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
     ) {
         out.line(line)?;
     }
-    // A drift is only useful with the way out of it.
     for (target, result) in &results {
-        if let Ok(status) = result
-            && let Drift::Drifted { marathon, consul } = &status.drift
-        {
-            out.line(repair_hint(target, marathon, consul))?;
+        if let Ok(status) = result {
+            for line in notes(target, status) {
+                out.line(line)?;
+            }
         }
     }
-    Ok(ExitStatus::Ok)
+    Ok(exit_status(&results))
 }
 
-/// Consul leaves out of a read what the token may not see, so "no `current` recorded" may hide
-/// a refusal: for each app/env without one, a plain read of one of its keys (the lock) tells.
-/// A refusal (or any failure of that read) becomes the app/env's error, never "not recorded".
-async fn unhide_refusals(
-    consul: &consul_client::Client,
-    results: Vec<(AppEnv, Result<GroupStatus, StatusError>)>,
-) -> Vec<(AppEnv, Result<GroupStatus, StatusError>)> {
-    let mut probes = tokio::task::JoinSet::new();
-    for (i, (target, result)) in results.iter().enumerate() {
-        if let Ok(status) = result
-            && status.current.is_none()
+/// 1 when Consul's side of some app/env is unknown (Consul could not be read): the table shows
+/// Marathon's side only, which is not the whole status. 0 otherwise.
+fn exit_status(results: &[(AppEnv, Result<GroupStatus, StatusError>)]) -> ExitStatus {
+    if results
+        .iter()
+        .any(|(_, r)| r.as_ref().is_ok_and(GroupStatus::consul_unknown))
+    {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Ok
+    }
+}
+
+/// Says on stderr (kept with `--json` and `-q`) which app/envs' Consul side is unknown.
+fn warn_consul_unknown(out: Output, results: &[(AppEnv, Result<GroupStatus, StatusError>)]) {
+    for (target, result) in results {
+        if let Ok(GroupStatus {
+            drift: Drift::ConsulUnknown { reason, .. },
+            ..
+        }) = result
         {
-            let (consul, target) = (consul.clone(), target.clone());
-            probes.spawn(async move { (i, lock_status(&consul, &target).await.err()) });
+            out.warn(format!(
+                "{target}: Consul could not be read ({reason}); Marathon's side is shown, \
+                 Consul's (current tag, lock) is unknown"
+            ));
         }
     }
-    let mut results = results;
-    while let Some(joined) = probes.join_next().await {
-        if let Ok((i, Some(error))) = joined
-            && let Some((target, result)) = results.get_mut(i)
-        {
-            *result = Err(StatusError::Consul {
-                app_env: target.clone(),
-                source: Box::new(error),
-            });
+}
+
+/// The lines under the table for one app/env: what is going on, and the way out of a drift
+/// (only when nothing is going on: advice to deploy while a deploy runs would fail).
+fn notes(target: &AppEnv, status: &GroupStatus) -> Vec<String> {
+    let (app, env) = (target.app.as_str(), target.env.as_str());
+    let mut lines = Vec::new();
+    match &status.activity {
+        Activity::InProgress {
+            holder,
+            tag,
+            age_secs,
+            ..
+        } => {
+            let what = tag
+                .as_ref()
+                .map_or_else(|| "a change".to_owned(), |t| format!("deploy of {t}"));
+            let since = age_secs.map_or_else(String::new, |a| format!(", started {} ago", ago(a)));
+            lines.push(format!("{target}: {what} in progress by {holder}{since}"));
         }
+        Activity::Orphaned { deployments } => {
+            for id in deployments {
+                lines.push(format!(
+                    "{target}: Marathon deployment {id} is running but no duncan holds the lock \
+                     (a duncan that was killed, or another tool); to follow it: duncan watch {id}; \
+                     to go back: duncan rollback -a {app} -e {env}"
+                ));
+            }
+        }
+        Activity::Idle => {
+            if let Drift::Drifted { marathon, consul } = &status.drift {
+                lines.push(repair_hint(target, marathon, consul));
+            }
+        }
+        _ => {}
     }
-    results
+    lines
+}
+
+/// `11 s`, `4 min`, `2 h`.
+fn ago(secs: u64) -> String {
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        _ => format!("{} h", secs / 3600),
+    }
 }
 
 /// How to end a drift: deploy the recorded tag again, or record the one that runs.
@@ -146,16 +190,23 @@ fn short_error(error: &StatusError) -> String {
 }
 
 fn rows_of(status: &GroupStatus) -> Vec<Vec<Cell>> {
-    let current = status
-        .current
-        .as_ref()
-        .map_or_else(|| "-".to_owned(), ToString::to_string);
+    let current = match &status.current {
+        Some(tag) => tag.to_string(),
+        None if status.consul_unknown() => "?".to_owned(),
+        None => "-".to_owned(),
+    };
     let state = match &status.drift {
         Drift::InSync => Cell::styled("in sync", GREEN),
         Drift::Drifted { .. } => Cell::styled("drift: Marathon differs from Consul", YELLOW),
         Drift::NotRecorded { .. } => Cell::styled("not recorded in Consul", YELLOW),
         Drift::NoDeployedApps => Cell::styled("no app runs this app's image", DIM),
+        Drift::ConsulUnknown { .. } => Cell::styled("Consul unknown", YELLOW),
         _ => Cell::plain("-"),
+    };
+    // In a drifted group, an app that runs the recorded tag is in sync.
+    let state_of = |app: &AppStatus| match &status.drift {
+        Drift::Drifted { .. } if !app.drifted => Cell::styled("in sync", GREEN),
+        _ => state.clone(),
     };
     if status.apps.is_empty() {
         return vec![vec![
@@ -186,7 +237,7 @@ fn rows_of(status: &GroupStatus) -> Vec<Vec<Cell>> {
             } else {
                 YELLOW
             };
-            let mut app_state = state.clone();
+            let mut app_state = state_of(app);
             if !app.deployments.is_empty() {
                 app_state = Cell::styled(
                     format!("deploying ({})", app.deployments.join(", ")),

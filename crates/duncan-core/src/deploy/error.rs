@@ -5,6 +5,7 @@ use crate::names::{AppEnv, GroupId};
 use crate::plan::PlanError;
 use crate::release::Outcome;
 use crate::settings::EnvironmentNotAllowed;
+use crate::watch::AppTrouble;
 
 /// Why a deploy, rollback or scale failed. Every message is one line a user can act on and never
 /// contains a secret.
@@ -128,8 +129,9 @@ pub enum DeployError {
     /// The deployment failed and Marathon rolled the apps back to their previous version; the
     /// release tags are unchanged.
     #[error(
-        "deployment {deployment_id} failed ({reason}); rolled back by deployment {rollback_id}, \
-         the apps run their previous version and the release tags are unchanged"
+        "deployment {deployment_id} failed ({reason}{}); rolled back by deployment \
+         {rollback_id}, the apps run their previous version and the release tags are unchanged",
+        why_text(why)
     )]
     FailedRolledBack {
         /// Our deployment.
@@ -138,12 +140,16 @@ pub enum DeployError {
         rollback_id: String,
         /// Why ours failed.
         reason: String,
+        /// What Marathon said of the new tasks when the deployment was given up: each app's
+        /// last task failure and its unhealthy tasks.
+        why: Vec<AppTrouble>,
     },
     /// The deployment failed and was not rolled back (superseded, cancelled, `no_rollback`, or
     /// the rollback itself failed); the release tags are unchanged.
     #[error(
-        "deployment {deployment_id} failed ({reason}) and was not rolled back{}; the release \
+        "deployment {deployment_id} failed ({reason}{}) and was not rolled back{}; the release \
          tags are unchanged",
+        why_text(why),
         rollback_problem.as_ref().map(|p| format!(": {p}")).unwrap_or_default()
     )]
     FailedNotRolledBack {
@@ -151,6 +157,9 @@ pub enum DeployError {
         deployment_id: String,
         /// Why it failed.
         reason: String,
+        /// What Marathon said of the new tasks when the deployment was given up: each app's
+        /// last task failure and its unhealthy tasks.
+        why: Vec<AppTrouble>,
         /// The outcome recorded in history.
         outcome: Outcome,
         /// The deployments that superseded ours, if that is what happened.
@@ -204,6 +213,27 @@ impl DeployError {
             _ => 1,
         }
     }
+}
+
+impl DeployError {
+    /// What Marathon said of a failed deployment's new tasks (last task failure, unhealthy
+    /// tasks); empty for other errors, or when nothing was seen failing.
+    pub fn why(&self) -> &[AppTrouble] {
+        match self {
+            DeployError::FailedRolledBack { why, .. }
+            | DeployError::FailedNotRolledBack { why, .. } => why,
+            _ => &[],
+        }
+    }
+}
+
+/// `; new tasks: A; B` for the troubles seen, or nothing.
+fn why_text(why: &[AppTrouble]) -> String {
+    if why.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = why.iter().map(ToString::to_string).collect();
+    format!("; {}", each.join("; "))
 }
 
 /// `HH:MM:SS` of a time.

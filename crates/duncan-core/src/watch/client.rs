@@ -1,13 +1,13 @@
-//! The watch over [`marathon_client`]: REST reads as JSON, and events reduced to [`Signal`]s.
+//! The watch over [`marathon_client`]: REST reads as its typed models, and events reduced to
+//! [`Signal`]s.
 
 use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
 use marathon_client::{
-    AppEmbed, Client, DeploymentPlan, DeploymentStep, Error, Event, EventStreamOptions,
-    ReconnectPolicy, StreamItem,
+    App, AppEmbed, Client, Deployment, DeploymentPlan, DeploymentStep, Error, Event,
+    EventStreamOptions, ReconnectPolicy, StreamItem,
 };
-use serde_json::Value;
 
 use super::{MarathonRead, Signal, WatchError, WatchOptions, WatchReport};
 use crate::progress::ProgressSink;
@@ -82,29 +82,26 @@ pub async fn watch_running(
 impl MarathonRead for Client {
     type Error = Error;
 
-    async fn deployments(&self) -> Result<Vec<Value>, Error> {
-        let deployments = Client::deployments(self).await?;
-        deployments
-            .iter()
-            .map(|d| serde_json::to_value(d).map_err(|e| decode("deployment", e)))
-            .collect()
+    async fn deployments(&self) -> Result<Vec<Deployment>, Error> {
+        Client::deployments(self).await
     }
 
-    async fn app(&self, app_id: &str) -> Result<Option<Value>, Error> {
-        match Client::app(self, app_id, &[AppEmbed::Tasks, AppEmbed::Deployments]).await {
-            Ok(app) => serde_json::to_value(&app)
-                .map(Some)
-                .map_err(|e| decode("app", e)),
+    async fn app(&self, app_id: &str) -> Result<Option<App>, Error> {
+        match Client::app(
+            self,
+            app_id,
+            &[
+                AppEmbed::Tasks,
+                AppEmbed::Deployments,
+                AppEmbed::LastTaskFailure,
+            ],
+        )
+        .await
+        {
+            Ok(app) => Ok(Some(app)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(other) => Err(other),
         }
-    }
-}
-
-fn decode(context: &str, source: serde_json::Error) -> Error {
-    Error::Decode {
-        context: context.to_owned(),
-        source,
     }
 }
 

@@ -1,15 +1,16 @@
 //! What REST says about a deployment and its apps, and the verdict drawn from it.
 //!
-//! Pure functions over the JSON Marathon returns (`GET /v2/apps/{id}` with its tasks and
-//! deployments, and `GET /v2/deployments`), so the rules that decide success, supersession and
-//! cancellation can be tested on exact responses.
+//! Pure functions over marathon-client's models of what Marathon returns (`GET /v2/apps/{id}`
+//! with its tasks and deployments, and `GET /v2/deployments`), so the rules that decide
+//! success, supersession and cancellation can be tested on exact responses (deserialised).
 //!
 //! Which deployments are running is read from the apps themselves: Marathon lists every
 //! deployment that holds an app in the app's `deployments` array (`[{"id": …}]`). So one app
 //! read per changed app tells whether our deployment still runs and who else holds our apps;
 //! `/v2/deployments` is needed only when an answer has no such array (see [`holders_from_apps`]).
 
-use serde_json::Value;
+use marathon_client::{App, Deployment, Task};
+use serde::Serialize;
 
 /// One app the watch expects to reach a new version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,114 @@ pub struct AppObservation {
     /// The ids of the deployments holding the app, from its `deployments` array; `None` when
     /// the app does not exist or Marathon's answer has no such array.
     pub deployments: Option<Vec<String>>,
+    /// Marathon's `lastTaskFailure` of the app, when the failed task ran the current
+    /// definition (a failure of the new tasks, not an old one).
+    pub last_task_failure: Option<LastTaskFailure>,
+    /// The running tasks of the current definition whose health checks fail.
+    pub unhealthy_tasks: Vec<UnhealthyTask>,
+}
+
+/// Marathon's `lastTaskFailure` of an app, as far as a user needs it to see why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastTaskFailure {
+    /// The terminal Mesos state, such as `TASK_FAILED` or `TASK_KILLED`.
+    pub state: Option<String>,
+    /// Mesos' or Marathon's message, such as `Command exited with status 1`.
+    pub message: Option<String>,
+    /// When the task failed.
+    pub timestamp: Option<String>,
+    /// The failed task.
+    pub task_id: Option<String>,
+    /// The agent it ran on.
+    pub host: Option<String>,
+}
+
+/// A running task of the new definition that fails its health checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnhealthyTask {
+    /// The task id.
+    pub task_id: String,
+    /// The agent it runs on.
+    pub host: Option<String>,
+    /// Failed checks in a row.
+    pub consecutive_failures: Option<u64>,
+    /// Why the last check failed, when Marathon says.
+    pub last_failure_cause: Option<String>,
+    /// When the last check failed.
+    pub last_failure: Option<String>,
+}
+
+/// Why one app's new tasks fail, as Marathon tells it: the app's last task failure and the
+/// health check results of its unhealthy tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppTrouble {
+    /// The Marathon app id.
+    pub app_id: String,
+    /// The app's last task failure (of the new definition).
+    pub last_task_failure: Option<LastTaskFailure>,
+    /// The new tasks failing their health checks.
+    pub unhealthy_tasks: Vec<UnhealthyTask>,
+}
+
+impl AppTrouble {
+    /// What went wrong with the app's new tasks, as seen in `apps`; one entry per app with
+    /// something to say.
+    pub fn of(apps: &[AppObservation]) -> Vec<AppTrouble> {
+        apps.iter()
+            .filter(|a| a.last_task_failure.is_some() || !a.unhealthy_tasks.is_empty())
+            .map(|a| AppTrouble {
+                app_id: a.app_id.clone(),
+                last_task_failure: a.last_task_failure.clone(),
+                unhealthy_tasks: a.unhealthy_tasks.clone(),
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for AppTrouble {
+    /// `/shop/web: last task TASK_FAILED at T (Command exited with status 1); 2 tasks fail
+    /// their health checks (health check failed)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:", self.app_id)?;
+        let mut sep = " ";
+        if let Some(failure) = &self.last_task_failure {
+            write!(
+                f,
+                "{sep}last task {}",
+                failure.state.as_deref().unwrap_or("failed")
+            )?;
+            if let Some(at) = &failure.timestamp {
+                write!(f, " at {at}")?;
+            }
+            if let Some(message) = failure.message.as_deref().filter(|m| !m.is_empty()) {
+                write!(f, " ({message})")?;
+            }
+            sep = "; ";
+        }
+        if !self.unhealthy_tasks.is_empty() {
+            let n = self.unhealthy_tasks.len();
+            write!(
+                f,
+                "{sep}{n} new task{} fail{} health checks",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" }
+            )?;
+            let mut causes: Vec<&str> = Vec::new();
+            for cause in self
+                .unhealthy_tasks
+                .iter()
+                .filter_map(|t| t.last_failure_cause.as_deref())
+            {
+                if !causes.contains(&cause) {
+                    causes.push(cause);
+                }
+            }
+            if !causes.is_empty() {
+                write!(f, " ({})", causes.join("; "))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl AppObservation {
@@ -62,6 +171,8 @@ impl AppObservation {
             old_tasks: 0,
             health_allowance_secs: 0,
             deployments: None,
+            last_task_failure: None,
+            unhealthy_tasks: Vec::new(),
         }
     }
 
@@ -75,20 +186,17 @@ impl AppObservation {
     }
 }
 
-/// Reads an app JSON (with tasks and deployments embedded, as
-/// `GET /v2/apps/{id}?embed=app.tasks&embed=app.deployments` answers) against what is expected:
-/// `target_version` is the version the deployment gives the app (for an update, the
-/// deployment's own version).
+/// Reads an app (with tasks, deployments and the last task failure embedded, as
+/// `GET /v2/apps/{id}?embed=app.tasks&embed=app.deployments&embed=app.lastTaskFailure`
+/// answers) against what is expected: `target_version` is the version the deployment gives
+/// the app (for an update, the deployment's own version).
 pub fn observe_app(
-    app: &Value,
+    app: &App,
     expected: &ExpectedApp,
     target_version: Option<&str>,
 ) -> AppObservation {
-    let version = app
-        .get("version")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let image = crate::plan::app_image(app).map(str::to_owned);
+    let version = app.version.clone();
+    let image = app.docker_image().map(str::to_owned);
     let version_ok = match (target_version, version.as_deref()) {
         (Some(target), Some(now)) => target == now,
         (Some(_), None) => false,
@@ -99,35 +207,24 @@ pub fn observe_app(
         (Some(_), None) => false,
         (None, _) => true,
     };
-    let instances = app
-        .get("instances")
-        .and_then(Value::as_u64)
-        .map_or(0, saturating_u32);
+    let instances = app.instances.map_or(0, saturating_u32);
     // A task belongs to the current definition when it was started at or after the last
     // configuration change: a pure scale changes `version` but keeps the old tasks valid.
     let config_since = app
-        .get("versionInfo")
-        .and_then(|v| v.get("lastConfigChangeAt"))
-        .and_then(Value::as_str)
+        .version_info
+        .as_ref()
+        .and_then(|v| v.last_config_change_at.as_deref())
         .or(version.as_deref());
-    let health_checks = app
-        .get("healthChecks")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
+    let health_checks = app.health_checks.as_ref().map_or(0, Vec::len);
     let mut new_running = 0u32;
     let mut new_healthy = 0u32;
     let mut old_tasks = 0u32;
-    for task in app
-        .get("tasks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    let mut unhealthy_tasks = Vec::new();
+    for task in app.tasks.iter().flatten() {
         if !task_is_alive(task) {
             continue;
         }
-        let task_version = task.get("version").and_then(Value::as_str);
-        let current = match (task_version, config_since) {
+        let current = match (task.version.as_deref(), config_since) {
             // ISO-8601 timestamps in Marathon's single format compare correctly as strings.
             (Some(tv), Some(since)) => tv >= since,
             _ => false,
@@ -140,10 +237,28 @@ pub fn observe_app(
             continue;
         }
         new_running = new_running.saturating_add(1);
-        if health_checks == 0 || task_is_healthy(task) {
+        if health_checks == 0 || task.is_healthy() {
             new_healthy = new_healthy.saturating_add(1);
+        } else if let Some(unhealthy) = unhealthy_task(task) {
+            unhealthy_tasks.push(unhealthy);
         }
     }
+    // A failure of a task started from the current definition (or later) is the new tasks'.
+    let last_task_failure = app
+        .last_task_failure
+        .clone()
+        .flatten()
+        .filter(|f| match (f.version.as_deref(), config_since) {
+            (Some(fv), Some(since)) => fv >= since,
+            _ => false,
+        })
+        .map(|f| LastTaskFailure {
+            state: f.state,
+            message: f.message,
+            timestamp: f.timestamp,
+            task_id: f.task_id,
+            host: f.host,
+        });
     AppObservation {
         app_id: expected.app_id.clone(),
         on_target: version_ok && image_ok,
@@ -155,18 +270,32 @@ pub fn observe_app(
         old_tasks,
         health_allowance_secs: health_allowance_secs(app),
         deployments: deployments_of(app),
+        last_task_failure,
+        unhealthy_tasks,
     }
 }
 
-/// The ids in an app's `deployments` array; `None` when the JSON has no such array.
-pub fn deployments_of(app: &Value) -> Option<Vec<String>> {
-    let list = app.get("deployments")?.as_array()?;
-    Some(
-        list.iter()
-            .filter_map(|d| d.get("id").and_then(Value::as_str))
-            .map(str::to_owned)
-            .collect(),
-    )
+/// A task with a health check result that is not alive; `None` when no check has failed yet
+/// (results not in, or still in the grace period).
+fn unhealthy_task(task: &Task) -> Option<UnhealthyTask> {
+    let failing = task
+        .health_check_results
+        .iter()
+        .flatten()
+        .find(|r| r.alive == Some(false))?;
+    Some(UnhealthyTask {
+        task_id: task.id.clone(),
+        host: task.host.clone(),
+        consecutive_failures: failing.consecutive_failures,
+        last_failure_cause: failing.last_failure_cause.clone().flatten(),
+        last_failure: failing.last_failure.clone().flatten(),
+    })
+}
+
+/// The ids in an app's `deployments` array; `None` when the answer has no such array.
+pub fn deployments_of(app: &App) -> Option<Vec<String>> {
+    app.deployment_ids()
+        .map(|ids| ids.into_iter().map(str::to_owned).collect())
 }
 
 /// Who holds the watched apps, from the apps' own `deployments` arrays: whether
@@ -200,13 +329,13 @@ pub fn holders_from_apps(
 /// Who holds the watched apps, from `GET /v2/deployments`: whether `deployment_id` is listed,
 /// and the other listed deployments that affect one of `app_ids`.
 pub fn holders_from_deployments(
-    deployments: &[Value],
+    deployments: &[Deployment],
     deployment_id: &str,
     app_ids: &[&str],
 ) -> (bool, Vec<String>) {
     let mut ours = false;
     let mut others = Vec::new();
-    for summary in deployments.iter().filter_map(summarize_deployment) {
+    for summary in deployments.iter().map(summarize_deployment) {
         if summary.id == deployment_id {
             ours = true;
         } else if summary
@@ -224,15 +353,9 @@ fn saturating_u32(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn task_state(task: &Value) -> Option<&str> {
-    task.get("state")
-        .or_else(|| task.get("taskStatus"))
-        .and_then(Value::as_str)
-}
-
-fn task_is_alive(task: &Value) -> bool {
+fn task_is_alive(task: &Task) -> bool {
     !matches!(
-        task_state(task),
+        task.mesos_state(),
         Some(
             "TASK_FINISHED"
                 | "TASK_FAILED"
@@ -246,36 +369,27 @@ fn task_is_alive(task: &Value) -> bool {
     )
 }
 
-fn task_is_running(task: &Value) -> bool {
-    match task_state(task) {
+fn task_is_running(task: &Task) -> bool {
+    match task.mesos_state() {
         Some(state) => state == "TASK_RUNNING",
         // Marathon before 1.2 has no `state` on tasks; `startedAt` is set once running.
-        None => task.get("startedAt").is_some_and(|s| !s.is_null()),
-    }
-}
-
-fn task_is_healthy(task: &Value) -> bool {
-    match task.get("healthCheckResults").and_then(Value::as_array) {
-        Some(results) if !results.is_empty() => results
-            .iter()
-            .all(|r| r.get("alive").and_then(Value::as_bool) == Some(true)),
-        _ => false,
+        None => matches!(task.started_at, Some(Some(_))),
     }
 }
 
 /// The longest time one task may take to become healthy: for each health check its grace period
 /// plus interval × allowed failures; the maximum over the app's checks (0 without checks).
-pub fn health_allowance_secs(app: &Value) -> u64 {
-    app.get("healthChecks")
-        .and_then(Value::as_array)
-        .into_iter()
+pub fn health_allowance_secs(app: &App) -> u64 {
+    app.health_checks
+        .iter()
         .flatten()
         .map(|check| {
-            let num =
-                |k: &str, default: u64| check.get(k).and_then(Value::as_u64).unwrap_or(default);
             // Defaults are Marathon's own.
-            num("gracePeriodSeconds", 300).saturating_add(
-                num("intervalSeconds", 60).saturating_mul(num("maxConsecutiveFailures", 3)),
+            check.grace_period_seconds.unwrap_or(300).saturating_add(
+                check
+                    .interval_seconds
+                    .unwrap_or(60)
+                    .saturating_mul(check.max_consecutive_failures.unwrap_or(3)),
             )
         })
         .max()
@@ -297,35 +411,16 @@ pub struct DeploymentSummary {
     pub total_steps: u32,
 }
 
-/// Reads one entry of `GET /v2/deployments`.
-pub fn summarize_deployment(deployment: &Value) -> Option<DeploymentSummary> {
-    let id = deployment.get("id")?.as_str()?.to_owned();
-    let affected_apps = deployment
-        .get("affectedApps")
-        .and_then(Value::as_array)
-        .map(|apps| {
-            apps.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let num = |k: &str| {
-        deployment
-            .get(k)
-            .and_then(Value::as_u64)
-            .map_or(0, saturating_u32)
-    };
-    Some(DeploymentSummary {
-        id,
-        version: deployment
-            .get("version")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        affected_apps,
-        current_step: num("currentStep"),
-        total_steps: num("totalSteps"),
-    })
+/// Reduces one entry of `GET /v2/deployments` to what the watch needs.
+pub fn summarize_deployment(deployment: &Deployment) -> DeploymentSummary {
+    let num = |n: Option<u64>| n.map_or(0, saturating_u32);
+    DeploymentSummary {
+        id: deployment.id.clone(),
+        version: deployment.version.clone(),
+        affected_apps: deployment.affected_apps.clone(),
+        current_step: num(deployment.current_step),
+        total_steps: num(deployment.total_steps),
+    }
 }
 
 /// The state the verdict is drawn from.

@@ -197,7 +197,7 @@ async fn watch_of_a_quick_deploy_asks_marathon_for_the_app_once_and_never_for_de
         [
             events,
             "PUT /v2/groups/shop-stage",
-            "GET /v2/apps/shop-stage/web?embed=app.tasks&embed=app.deployments",
+            "GET /v2/apps/shop-stage/web?embed=app.tasks&embed=app.deployments&embed=app.lastTaskFailure",
         ],
         "one event stream, the update, one confirming read"
     );

@@ -1,7 +1,7 @@
 //! The target of `duncan watch ID`: what a running deployment, known only by its id, installs.
 
 use futures_util::future::try_join_all;
-use serde_json::Value;
+use marathon_client::App;
 
 use super::{
     DeploymentSummary, ExpectedApp, MarathonRead, WatchError, WatchTarget, deployments_of,
@@ -35,8 +35,8 @@ pub async fn target_of_running<M: MarathonRead>(
     let deployments = marathon.deployments().await.map_err(unreadable)?;
     let summary = deployments
         .iter()
-        .filter_map(summarize_deployment)
         .find(|d| d.id == deployment_id)
+        .map(summarize_deployment)
         .ok_or_else(|| WatchError::NotRunning {
             id: deployment_id.to_owned(),
         })?;
@@ -49,7 +49,7 @@ pub async fn target_of_running<M: MarathonRead>(
 /// The rule of [`target_of_running`], given the deployment and its apps as read.
 pub(super) fn target_of_deployment(
     summary: DeploymentSummary,
-    apps: &[Option<Value>],
+    apps: &[Option<App>],
 ) -> WatchTarget {
     let installed: Option<Vec<(String, Option<String>)>> = apps
         .iter()
@@ -57,9 +57,9 @@ pub(super) fn target_of_deployment(
             let app = app.as_ref()?;
             let held_by_ours_only = deployments_of(app)
                 .is_some_and(|ids| matches!(ids.as_slice(), [only] if *only == summary.id));
-            let version = app.get("version").and_then(Value::as_str)?;
+            let version = app.version.as_deref()?;
             held_by_ours_only.then(|| {
-                let image = crate::plan::app_image(app).map(str::to_owned);
+                let image = app.docker_image().map(str::to_owned);
                 (version.to_owned(), image)
             })
         })

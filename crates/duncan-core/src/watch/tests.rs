@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -68,16 +68,16 @@ impl FakeMarathon {
 impl MarathonRead for FakeMarathon {
     type Error = Down;
 
-    async fn deployments(&self) -> Result<Vec<Value>, Down> {
+    async fn deployments(&self) -> Result<Vec<Deployment>, Down> {
         let mut s = self.inner.lock().unwrap();
         s.deployment_reads += 1;
         if s.down {
             return Err(Down);
         }
-        Ok(s.deployments.clone())
+        Ok(s.deployments.iter().map(typed).collect())
     }
 
-    async fn app(&self, app_id: &str) -> Result<Option<Value>, Down> {
+    async fn app(&self, app_id: &str) -> Result<Option<App>, Down> {
         let delay = self.inner.lock().unwrap().delay;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -104,8 +104,13 @@ impl MarathonRead for FakeMarathon {
                 .collect();
             app["deployments"] = Value::Array(holders);
         }
-        Ok(Some(app))
+        Ok(Some(typed(&app)))
     }
+}
+
+/// Exact Marathon JSON, deserialised into marathon-client's model as the client does.
+fn typed<T: serde::de::DeserializeOwned>(json: &Value) -> T {
+    serde_json::from_value(json.clone()).expect("Marathon JSON the model reads")
 }
 
 /// Ends the deployment in `fake`: the app runs v2 with both tasks healthy and no old one, and
@@ -118,10 +123,10 @@ fn end_deployment(fake: &FakeMarathon) {
 fn app(version: &str, image: &str, healthy: &[bool], old: usize) -> Value {
     let mut tasks: Vec<Value> = healthy
         .iter()
-        .map(|h| json!({"state": "TASK_RUNNING", "version": version, "healthCheckResults": [{"alive": h}]}))
+        .map(|h| json!({"id": "web.new", "state": "TASK_RUNNING", "version": version, "healthCheckResults": [{"alive": h}]}))
         .collect();
     for _ in 0..old {
-        tasks.push(json!({"state": "TASK_RUNNING", "version": V1, "healthCheckResults": [{"alive": true}]}));
+        tasks.push(json!({"id": "web.old", "state": "TASK_RUNNING", "version": V1, "healthCheckResults": [{"alive": true}]}));
     }
     json!({"id": "/shop-stage/web", "instances": 2, "version": version,
            "versionInfo": {"lastConfigChangeAt": version},
@@ -499,6 +504,8 @@ fn default_windows_grow_with_instances_and_grace() {
         new_healthy: 0,
         old_tasks: 0,
         health_allowance_secs: allowance,
+        last_task_failure: None,
+        unhealthy_tasks: Vec::new(),
     };
     assert_eq!(default_deadline(&[]), Duration::from_secs(120));
     assert_eq!(

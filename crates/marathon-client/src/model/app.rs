@@ -73,7 +73,63 @@ pub struct App {
     /// The app's tasks (`embed=app.tasks` or `group.apps.tasks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<Task>>,
+    /// Why the app's last task failed (`GET /v2/apps/{id}`, and with
+    /// `embed=app.lastTaskFailure` / `group.apps.lastTaskFailure`); absent when no task of the
+    /// app failed since Marathon started, `Some(None)` when Marathon sent `null`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::nullable::deserialize"
+    )]
+    pub last_task_failure: Option<Option<TaskFailure>>,
     /// Every field not named above, in the order received.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The last failure of one of an app's tasks, as Marathon reports it in the app's
+/// `lastTaskFailure`.
+///
+/// ```
+/// use marathon_client::App;
+///
+/// let app: App = serde_json::from_str(r#"{"id": "/web", "lastTaskFailure": {
+///     "appId": "/web", "host": "agent-1", "message": "Container exited with status 1",
+///     "state": "TASK_FAILED", "taskId": "web.1", "timestamp": "2017-03-02T10:00:05.000Z",
+///     "version": "2017-03-02T10:00:00.000Z", "slaveId": "s1"}}"#)?;
+/// let failure = app.last_task_failure.flatten().unwrap();
+/// assert_eq!(failure.state.as_deref(), Some("TASK_FAILED"));
+/// assert_eq!(failure.message.as_deref(), Some("Container exited with status 1"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFailure {
+    /// The app the task belonged to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// The agent host it ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Mesos' message, such as `Container exited with status 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The terminal Mesos state, such as `TASK_FAILED` or `TASK_KILLED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The task's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// When the task failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// The app version the task ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The Mesos agent's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slave_id: Option<String>,
+    /// Every other field, kept as received.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -205,6 +261,14 @@ pub struct Task {
 }
 
 impl Task {
+    /// The task's Mesos state: `state` (Marathon 1.2 and later), else the `taskStatus` some
+    /// older versions and proxies send.
+    pub fn mesos_state(&self) -> Option<&str> {
+        self.state
+            .as_deref()
+            .or_else(|| self.extra.get("taskStatus").and_then(Value::as_str))
+    }
+
     /// True when the task has health check results and all of them are alive.
     ///
     /// A task of an app without health checks has no results and is reported as not
@@ -254,6 +318,14 @@ pub struct HealthCheckResult {
         deserialize_with = "crate::model::nullable::deserialize"
     )]
     pub last_failure: Option<Option<String>>,
+    /// Why the last check failed, such as `ConnectionAttemptFailedException: …` or an HTTP
+    /// status; `null` before any failure.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::nullable::deserialize"
+    )]
+    pub last_failure_cause: Option<Option<String>>,
     /// Every other field, kept as received.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -330,6 +402,30 @@ impl App {
         self.docker_image().and_then(|i| ImageRef::parse(i).tag)
     }
 
+    /// CPUs per instance (`cpus`, kept in [`App::extra`] as received), as a number.
+    pub fn cpus(&self) -> Option<f64> {
+        self.extra.get("cpus")?.as_f64()
+    }
+
+    /// Memory per instance in MiB (`mem`, kept in [`App::extra`] as received), as a number.
+    pub fn mem(&self) -> Option<f64> {
+        self.extra.get("mem")?.as_f64()
+    }
+
+    /// The value of label `key` (`labels`, kept in [`App::extra`] as received), when the app
+    /// has it as a string.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.extra.get("labels")?.get(key)?.as_str()
+    }
+
+    /// The ids of the deployments holding the app, from its `deployments` array; `None`
+    /// when the answer had no such array (not embedded, or an older Marathon).
+    pub fn deployment_ids(&self) -> Option<Vec<&str>> {
+        self.deployments
+            .as_ref()
+            .map(|list| list.iter().map(|d| d.id.as_str()).collect())
+    }
+
     /// Replaces the Docker image, changing nothing else, and returns the previous image.
     ///
     /// # Errors
@@ -388,6 +484,24 @@ mod tests {
         let app: App = serde_json::from_value(input.clone()).unwrap();
         assert_eq!(app.container, Some(None));
         assert_eq!(serde_json::to_value(&app).unwrap(), input);
+    }
+
+    #[test]
+    fn numbers_labels_and_last_task_failure_round_trip_unchanged() {
+        let input = json!({"id": "/a", "cpus": 1, "mem": 128.5,
+            "labels": {"HAPROXY_0_VHOST": "a.example.com", "odd": 3},
+            "lastTaskFailure": {"appId": "/a", "state": "TASK_FAILED", "message": "exit 1",
+                "timestamp": "2017-03-02T10:00:05.000Z", "extraField": true}});
+        let app: App = serde_json::from_value(input.clone()).unwrap();
+        assert_eq!(app.label("HAPROXY_0_VHOST"), Some("a.example.com"));
+        assert_eq!((app.cpus(), app.mem()), (Some(1.0), Some(128.5)));
+        assert_eq!(app.label("odd"), None);
+        let failure = app.last_task_failure.clone().flatten().unwrap();
+        assert_eq!(failure.message.as_deref(), Some("exit 1"));
+        assert_eq!(serde_json::to_value(&app).unwrap(), input);
+        let null_failure: App =
+            serde_json::from_value(json!({"id": "/a", "lastTaskFailure": null})).unwrap();
+        assert_eq!(null_failure.last_task_failure, Some(None));
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod nullable;
 
 pub use app::{
     App, Container, DeploymentRefId, DockerSpec, HealthCheck, HealthCheckResult, ImageRef, Task,
-    UpgradeStrategy, VersionInfo,
+    TaskFailure, UpgradeStrategy, VersionInfo,
 };
 pub use deployment::{Deployment, DeploymentAction, DeploymentStep};
 pub use group::{DeploymentRef, Group};

@@ -1,8 +1,13 @@
 //! The rules of observe.rs on exact Marathon JSON.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
+
+/// Exact Marathon JSON, deserialised into marathon-client's model as the client does.
+fn typed<T: serde::de::DeserializeOwned>(json: &Value) -> T {
+    serde_json::from_value(json.clone()).expect("Marathon JSON the model reads")
+}
 
 const V1: &str = "2017-03-01T10:00:00.000Z";
 const V2: &str = "2017-03-02T10:00:00.000Z";
@@ -39,7 +44,7 @@ fn all_new_tasks_healthy_and_no_old_ones_is_done() {
         "acme/shop:v2",
         vec![task(V2, Some(true)), task(V2, Some(true))],
     );
-    let obs = observe_app(&a, &expected(), Some(V2));
+    let obs = observe_app(&typed(&a), &expected(), Some(V2));
     assert!(obs.is_done(), "{obs:?}");
     assert_eq!(obs.health_allowance_secs, 20);
 }
@@ -55,7 +60,7 @@ fn an_old_task_left_means_not_done() {
             task(V1, Some(true)),
         ],
     );
-    let obs = observe_app(&a, &expected(), Some(V2));
+    let obs = observe_app(&typed(&a), &expected(), Some(V2));
     assert_eq!(obs.old_tasks, 1);
     assert!(!obs.is_done());
 }
@@ -67,7 +72,7 @@ fn unhealthy_new_task_means_not_done() {
         "acme/shop:v2",
         vec![task(V2, Some(true)), task(V2, Some(false))],
     );
-    let obs = observe_app(&a, &expected(), Some(V2));
+    let obs = observe_app(&typed(&a), &expected(), Some(V2));
     assert_eq!((obs.new_running, obs.new_healthy), (2, 1));
     assert!(!obs.is_done());
 }
@@ -79,7 +84,7 @@ fn wrong_image_is_not_on_target() {
         "acme/shop:v3",
         vec![task(V2, Some(true)), task(V2, Some(true))],
     );
-    assert!(!observe_app(&a, &expected(), Some(V2)).on_target);
+    assert!(!observe_app(&typed(&a), &expected(), Some(V2)).on_target);
 }
 
 #[test]
@@ -90,7 +95,7 @@ fn scaled_app_keeps_tasks_started_since_last_config_change() {
         vec![task(V1, Some(true)), task(V2, Some(true))],
     );
     a["versionInfo"]["lastConfigChangeAt"] = json!(V1);
-    let obs = observe_app(&a, &expected(), Some(V2));
+    let obs = observe_app(&typed(&a), &expected(), Some(V2));
     assert_eq!(obs.old_tasks, 0);
     assert!(obs.is_done());
 }
@@ -99,7 +104,7 @@ fn scaled_app_keeps_tasks_started_since_last_config_change() {
 fn apps_without_health_checks_count_running_tasks() {
     let mut a = app(V2, "acme/shop:v2", vec![task(V2, None), task(V2, None)]);
     a.as_object_mut().unwrap().remove("healthChecks");
-    assert!(observe_app(&a, &expected(), Some(V2)).is_done());
+    assert!(observe_app(&typed(&a), &expected(), Some(V2)).is_done());
 }
 
 fn snapshot(done: bool, on_target: bool, ours: bool, others: &[&str]) -> Snapshot {
@@ -117,6 +122,8 @@ fn snapshot(done: bool, on_target: bool, ours: bool, others: &[&str]) -> Snapsho
             old_tasks: 0,
             health_allowance_secs: 0,
             deployments: None,
+            last_task_failure: None,
+            unhealthy_tasks: Vec::new(),
         }],
     }
 }
@@ -204,7 +211,7 @@ fn held_by(ids: Option<&[&str]>) -> AppObservation {
             a.as_object_mut().unwrap().remove("deployments");
         }
     }
-    observe_app(&a, &expected(), Some(V2))
+    observe_app(&typed(&a), &expected(), Some(V2))
 }
 
 #[test]
@@ -244,11 +251,14 @@ fn app_answer_without_deployments_array_cannot_tell_who_holds_it() {
 
 #[test]
 fn deployments_list_names_ours_and_only_others_touching_our_apps() {
-    let list = [
+    let list: Vec<Deployment> = [
         json!({"id": "ours", "affectedApps": ["/shop-stage/web"]}),
         json!({"id": "theirs", "affectedApps": ["/shop-stage/web", "/x"]}),
         json!({"id": "unrelated", "affectedApps": ["/x"]}),
-    ];
+    ]
+    .iter()
+    .map(typed)
+    .collect();
     assert_eq!(
         holders_from_deployments(&list, "ours", &["/shop-stage/web"]),
         (true, vec!["theirs".to_owned()])
@@ -263,7 +273,39 @@ fn deployments_list_names_ours_and_only_others_touching_our_apps() {
 fn deployments_list_entries_are_summarized() {
     let d = json!({"id": "d1", "version": V2, "affectedApps": ["/a"], "currentStep": 2, "totalSteps": 3,
                    "steps": [], "currentActions": []});
-    let s = summarize_deployment(&d).unwrap();
+    let s = summarize_deployment(&typed(&d));
     assert_eq!((s.id.as_str(), s.current_step, s.total_steps), ("d1", 2, 3));
     assert_eq!(s.affected_apps, ["/a"]);
+}
+
+#[test]
+fn the_new_tasks_last_failure_and_failing_checks_are_kept_and_an_old_failure_is_not() {
+    let mut a = app(
+        V2,
+        "acme/shop:v2",
+        vec![
+            json!({"id": "web.2", "host": "agent-2", "state": "TASK_RUNNING",
+            "version": V2, "healthCheckResults": [{"alive": false, "consecutiveFailures": 2,
+            "lastFailure": V2, "lastFailureCause": "503 Service Unavailable"}]}),
+        ],
+    );
+    a["lastTaskFailure"] = json!({"appId": "/shop-stage/web", "host": "agent-1",
+        "message": "Command exited with status 1", "state": "TASK_FAILED",
+        "taskId": "web.1", "timestamp": V2, "version": V2, "slaveId": "s1"});
+    let obs = observe_app(&typed(&a), &expected(), Some(V2));
+    let troubles = AppTrouble::of(std::slice::from_ref(&obs));
+    assert_eq!(
+        troubles[0].to_string(),
+        format!(
+            "/shop-stage/web: last task TASK_FAILED at {V2} (Command exited with status 1); \
+             1 new task fails health checks (503 Service Unavailable)"
+        )
+    );
+    assert_eq!(obs.unhealthy_tasks[0].task_id, "web.2");
+
+    // A failure of a task of the previous definition says nothing about the new one.
+    a["lastTaskFailure"]["version"] = json!(V1);
+    a["tasks"] = json!([]);
+    let obs = observe_app(&typed(&a), &expected(), Some(V2));
+    assert!(AppTrouble::of(&[obs]).is_empty());
 }

@@ -32,14 +32,14 @@ async fn target_of_a_rollback_is_the_old_version_it_restores_not_its_own() {
 
 #[test]
 fn target_falls_back_to_the_deployment_version_when_the_app_is_not_ours_alone() {
-    let summary = summarize_deployment(&deployment("ours")).unwrap();
+    let summary = summarize_deployment(&typed(&deployment("ours")));
     let mut shared = app(V1, "acme/shop:v9", &[], 0);
     shared["deployments"] = json!([{"id": "ours"}, {"id": "theirs"}]);
     let mut unlisted = app(V1, "acme/shop:v9", &[], 0);
     unlisted["deployments"] = json!([]);
     let legacy = app(V1, "acme/shop:v9", &[], 0);
     for answer in [Some(shared), Some(unlisted), Some(legacy), None] {
-        let t = target_of_deployment(summary.clone(), &[answer]);
+        let t = target_of_deployment(summary.clone(), &[answer.as_ref().map(typed)]);
         assert_eq!(t.version.as_deref(), Some(V2), "{t:?}");
         assert_eq!(t.apps[0].image, None);
     }
@@ -49,13 +49,13 @@ fn target_falls_back_to_the_deployment_version_when_the_app_is_not_ours_alone() 
 fn target_of_apps_restored_to_different_versions_pins_their_images() {
     let summary = DeploymentSummary {
         affected_apps: vec!["/a".into(), "/b".into()],
-        ..summarize_deployment(&deployment("ours")).unwrap()
+        ..summarize_deployment(&typed(&deployment("ours")))
     };
     let held = |id: &str, version: &str, image: &str| {
         let mut a = app(version, image, &[], 0);
         a["id"] = json!(id);
         a["deployments"] = json!([{"id": "ours"}]);
-        Some(a)
+        Some(typed(&a))
     };
     let t = target_of_deployment(
         summary,
