@@ -47,6 +47,10 @@ pub enum EventKind {
     AutoscalingPolicyUpdate,
     /// An operator forced the deploy lock free.
     LockForced,
+    /// Deploys of the app/env were frozen (`duncan lock hold`); the message is the reason.
+    HoldSet,
+    /// A deploy freeze was ended (`duncan lock release`).
+    HoldReleased,
 }
 
 impl EventKind {
@@ -63,6 +67,8 @@ impl EventKind {
             EventKind::SecretsUpdate => "secrets_update",
             EventKind::AutoscalingPolicyUpdate => "autoscaling_policy_update",
             EventKind::LockForced => "lock_forced",
+            EventKind::HoldSet => "hold_set",
+            EventKind::HoldReleased => "hold_released",
         }
     }
 }
@@ -208,6 +214,10 @@ impl Event {
             }
             EventKind::LockForced => {
                 format!("{who} forced the deploy lock of {app} in {env} free{detail}")
+            }
+            EventKind::HoldSet => format!("{who} put deploys of {app} to {env} on hold{detail}"),
+            EventKind::HoldReleased => {
+                format!("{who} ended the hold on deploys of {app} to {env}{detail}")
             }
         }
     }

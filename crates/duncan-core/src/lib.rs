@@ -9,6 +9,7 @@ pub mod audit;
 pub mod deploy;
 pub mod env_vars;
 pub mod github;
+pub mod hold;
 pub mod lock;
 pub mod names;
 pub mod plan;

@@ -87,6 +87,10 @@ pub struct Plan {
     /// is no no-op while one runs.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub in_deployments: Vec<String>,
+    /// What is known, before the prompt, to stop or delay the deploy (a hold, the lock held,
+    /// Marathon deployments holding the apps); see [`crate::hold::Blocker`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<crate::hold::Blocker>,
 }
 
 impl Plan {
@@ -347,6 +351,7 @@ pub fn build_plan(
             diff_link: None,
             marathon_steps: None,
             in_deployments,
+            blockers: Vec::new(),
         },
         update_body,
     })

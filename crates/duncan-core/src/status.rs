@@ -88,6 +88,9 @@ pub struct GroupStatus {
     pub apps: Vec<AppStatus>,
     /// Marathon against Consul.
     pub drift: Drift,
+    /// The hold on deploys of the app/env (`duncan lock hold`), when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<crate::hold::HoldState>,
 }
 
 /// Why a status could not be read.
@@ -133,9 +136,10 @@ pub async fn status(ctx: &Context, app_env: &AppEnv) -> Result<GroupStatus, Stat
         marathon_client::GroupEmbed::AppCounts,
         marathon_client::GroupEmbed::AppDeployments,
     ];
-    let (group, current) = tokio::join!(
+    let (group, current, hold) = tokio::join!(
         ctx.marathon.group(group_id.as_str(), &embed),
-        crate::deploy::read_current(ctx, app_env)
+        crate::deploy::read_current(ctx, app_env),
+        crate::hold::read_hold(&ctx.consul, app_env)
     );
     let group = group.map_err(|source| match source {
         marathon_client::Error::NotFound { .. } => StatusError::GroupNotFound {
@@ -150,9 +154,15 @@ pub async fn status(ctx: &Context, app_env: &AppEnv) -> Result<GroupStatus, Stat
         app_env: app_env.clone(),
         source,
     })?;
+    let hold = hold.map_err(|source| StatusError::Consul {
+        app_env: app_env.clone(),
+        source: Box::new(source),
+    })?;
     let group = serde_json::to_value(&group).unwrap_or(Value::Null);
     let repository = image_repository(&ctx.settings.docker_repo_prefix, app_env.app.as_str());
-    Ok(group_status(app_env, &group, &repository, current))
+    let mut status = group_status(app_env, &group, &repository, current);
+    status.hold = hold;
+    Ok(status)
 }
 
 /// Builds the status of one app/env from its group JSON (with counts) and Consul's `current`.
@@ -196,6 +206,7 @@ pub fn group_status(
         current,
         apps,
         drift,
+        hold: None,
     }
 }
 

@@ -75,6 +75,18 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
         }
         Err(e) => return Err(explain(&e, config)),
     }
+    // A hold refuses before the prompt (and again under the lock).
+    match runtime.block_on(duncan_core::hold::read_hold(&ctx.consul, &app_env)) {
+        Ok(None) => {}
+        Ok(Some(hold)) => {
+            let error = DeployError::OnHold {
+                app_env: app_env.clone(),
+                hold: Box::new(hold),
+            };
+            return Err(scale_failure(config, &error));
+        }
+        Err(e) => return Err(explain(&e, config)),
+    }
     if !out.json {
         out.line("You are about to scale:")?;
         out.line("")?;
@@ -157,6 +169,9 @@ fn scale_failure(config: &Config, error: &DeployError) -> Failure {
         }
         DeployError::LockHeld { .. } => Failure::new(status, error_chain(error))
             .hint("wait for that deploy to end, then scale again"),
+        DeployError::OnHold { app_env, .. } => {
+            Failure::new(status, error_chain(error)).hint(super::lock::on_hold_hint(app_env))
+        }
         _ if status == ExitStatus::Error => explain(error, config),
         _ => Failure::new(status, error_chain(error)),
     }

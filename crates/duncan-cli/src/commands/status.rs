@@ -12,7 +12,7 @@ use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
-use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_width};
+use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, paint, render_table, table_width};
 
 /// Runs `duncan status`.
 pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
@@ -85,6 +85,14 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
             && let Drift::Drifted { marathon, consul } = &status.drift
         {
             out.line(repair_hint(target, marathon, consul))?;
+        }
+    }
+    for (target, result) in &results {
+        if let Ok(GroupStatus {
+            hold: Some(hold), ..
+        }) = result
+        {
+            out.line(format!("{target}: {} {hold}", paint(YELLOW, "on hold:")))?;
         }
     }
     Ok(ExitStatus::Ok)

@@ -379,6 +379,14 @@ pub(super) fn resolve(
     } else {
         Setting::new(Duration::ZERO, Source::Default)
     };
+    let stale_lock = if let Some(t) = timeouts.stale_lock {
+        Setting::new(t, Source::File("timeouts.stale_lock"))
+    } else {
+        Setting::new(
+            duncan_core::settings::DEFAULT_STALE_LOCK_AFTER,
+            Source::Default,
+        )
+    };
 
     let user = if let Some(u) = env("DUNCAN_USER") {
         Setting::new(u, Source::Env("DUNCAN_USER"))
@@ -544,7 +552,7 @@ pub(super) fn resolve(
         &mut notes,
         "timeouts",
         keys.timeouts.is_some(),
-        "deploy / request / lock_wait durations".to_owned(),
+        "deploy / request / lock_wait / stale_lock durations".to_owned(),
     );
     note(
         &mut notes,
@@ -605,6 +613,7 @@ pub(super) fn resolve(
         deploy_timeout,
         request_timeout,
         lock_wait,
+        stale_lock,
         confirm_by_name,
         user,
         host,

@@ -52,25 +52,117 @@ fn tags_error(app_env: &AppEnv, source: ReleaseError) -> DeployError {
     }
 }
 
+/// What the plan's read found that stops, or may stop, the deploy (see [`crate::hold`]).
+#[derive(Debug, Default)]
+pub(crate) struct KnownBlockers {
+    /// The hold on the app/env.
+    pub(crate) hold: Option<crate::hold::HoldState>,
+    /// The lock's holder, when held (by a session, or by a Go-tool lock younger than the limit).
+    pub(crate) lock: Option<crate::lock::LockHeld>,
+    /// A Go-tool lock past the limit, which the deploy takes over.
+    pub(crate) stale_go_lock: Option<crate::lock::LockHeld>,
+}
+
+impl KnownBlockers {
+    /// The blockers to show in the plan.
+    pub(crate) fn shown(
+        &self,
+        wait: Option<std::time::Duration>,
+        stale_after: std::time::Duration,
+        in_deployments: &[String],
+    ) -> Vec<crate::hold::Blocker> {
+        use crate::hold::Blocker;
+        let mut out = Vec::new();
+        if let Some(hold) = &self.hold {
+            out.push(Blocker::Hold { hold: hold.clone() });
+        }
+        if let Some(held) = &self.lock {
+            out.push(Blocker::Lock {
+                holder: held.to_string(),
+                probably_stale: held.is_probably_stale(stale_after),
+                waits_up_to: wait,
+            });
+        }
+        if !in_deployments.is_empty() {
+            out.push(Blocker::MarathonDeployments {
+                ids: in_deployments.to_vec(),
+            });
+        }
+        out
+    }
+
+    /// The refusal before the prompt: a hold, or a lock held that the deploy does not wait for.
+    pub(crate) fn refusal(
+        &self,
+        app_env: &AppEnv,
+        wait: Option<std::time::Duration>,
+    ) -> Option<DeployError> {
+        if let Some(hold) = &self.hold {
+            return Some(DeployError::OnHold {
+                app_env: app_env.clone(),
+                hold: Box::new(hold.clone()),
+            });
+        }
+        match (&self.lock, wait) {
+            (Some(held), None) => Some(DeployError::LockHeld {
+                held: Box::new(held.clone()),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Step 2's Consul reads in one round trip: the release tags (with the sequence counters) and the
 /// ACL probe, in one transaction. A token that may not manage the app/env is refused here,
 /// before any prompt; the probe leaves nothing behind.
-pub(crate) async fn plan_read(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags, DeployError> {
+/// The hold key is read in the same transaction, and what was found of it and of the lock are
+/// the blockers known before the prompt.
+pub(crate) async fn plan_read(
+    ctx: &Context,
+    app_env: &AppEnv,
+) -> Result<(ReleaseTags, KnownBlockers), DeployError> {
     let mut ops = probe_ops(app_env).to_vec();
     ops.extend(tags_read_ops(app_env));
+    ops.push(crate::hold::read_op(app_env));
     // The probe leaves nothing behind and the rest reads: safe to retry like a read.
-    match ctx.consul.idempotent_txn(&ops).await {
-        Ok(done) => {
-            tags_from_pairs(app_env, &done.results).map_err(|source| tags_error(app_env, source))
+    let results = match ctx.consul.idempotent_txn(&ops).await {
+        Ok(done) => done.results,
+        Err(error) if refusal(&error).is_some() => {
+            return Err(DeployError::NotAllowed {
+                app_env: app_env.clone(),
+            });
         }
-        Err(error) if refusal(&error).is_some() => Err(DeployError::NotAllowed {
-            app_env: app_env.clone(),
-        }),
-        Err(source) => Err(DeployError::Consul {
-            during: "reading the release tags",
-            source: Box::new(source),
-        }),
+        Err(source) => {
+            return Err(DeployError::Consul {
+                during: "reading the release tags",
+                source: Box::new(source),
+            });
+        }
+    };
+    let mut tags =
+        tags_from_pairs(app_env, &results).map_err(|source| tags_error(app_env, source))?;
+    let stale_after = ctx.settings.stale_lock_after;
+    let lock_key = app_env.lock_key();
+    let lock_pair = results.iter().rev().find(|p| p.key == lock_key);
+    let mut known = KnownBlockers {
+        hold: crate::hold::hold_from_pairs(app_env, &results),
+        ..KnownBlockers::default()
+    };
+    if let Some(pair) = lock_pair {
+        if pair.session.is_some() {
+            known.lock = Some(crate::lock::LockHeld::busy(app_env, pair));
+        } else if let Some(go) = crate::lock::LockHeld::go_tool(app_env, pair) {
+            if go.is_probably_stale(stale_after) {
+                known.stale_go_lock = Some(go);
+            } else {
+                // Honoured as held: the lock is taken only once it is gone (or stale), and the
+                // plan is then built again (the Go tool may have changed the group meanwhile).
+                tags.lock_free_at = None;
+                known.lock = Some(go);
+            }
+        }
     }
+    Ok((tags, known))
 }
 
 /// The ACL probe of step 2: refuses before any prompt when the token may not manage the app/env.
@@ -157,6 +249,18 @@ pub(crate) async fn acquire_lock(
             source: Box::new(other),
         },
     })?;
+    if let Some(go) = lock.replaced_go_lock() {
+        progress.warn(stale_go_lock_warning(go, ctx.settings.stale_lock_after));
+    }
+    // A hold set while this operation waited for the lock is honoured (the lock's transaction
+    // read the hold key, when asked to).
+    if let Some(hold) = crate::hold::hold_from_pairs(app_env, lock.acquired_reads()) {
+        let _ = lock.release().await;
+        return Err(DeployError::OnHold {
+            app_env: app_env.clone(),
+            hold: Box::new(hold),
+        });
+    }
     let mut loss = lock.subscribe();
     let sink = progress.clone();
     // Ends when the lock is lost (after saying so), released (its sender is dropped), or told
@@ -178,6 +282,18 @@ pub(crate) async fn acquire_lock(
         monitor,
         unlocked: AtomicBool::new(false),
     })
+}
+
+/// The warning when a Go-tool lock past the limit is taken over.
+pub(crate) fn stale_go_lock_warning(
+    go: &crate::lock::LockHeld,
+    limit: std::time::Duration,
+) -> String {
+    format!(
+        "taking over the lock of {}: it is held by {go}, older than {} (timeouts.stale_lock),          so probably left behind by a failed Go-tool deploy",
+        go.target,
+        crate::hold::human(limit)
+    )
 }
 
 /// The deploy lock while an operation holds it, with the task that reports its loss.
