@@ -33,6 +33,7 @@ const SLEEP_ALLOWED: &[&str] = &[
     "crates/consul-sim/tests/api/events.rs",
     "crates/consul-sim/tests/api/faults.rs",
     "crates/consul-sim/tests/api/kv.rs",
+    "crates/duncan-cli/tests/cli/day_two_lock.rs", // polls the sims for the waiting deploy's session
     "crates/duncan-cli/tests/cli/failures.rs",
     "crates/duncan-cli/tests/cli/interrupt.rs",
     "crates/duncan-cli/tests/cli/progress_lines.rs", // polls the sims for the deploy's steps

@@ -19,8 +19,9 @@ use crate::duration::{parse_deadline, parse_duration, parse_wait};
     propagate_version = true,
     max_term_width = 100,
     after_help = "Configuration is read from --config FILE, else $HOME/.duncan.yml.\n\
-                  Exit codes: 0 done, 1 error, 2 usage, 3 lock held or on hold, 4 failed and rolled back,\n\
-                  5 failed and not rolled back, 7 not allowed, 130 interrupted."
+                  Exit codes: 0 done, 1 error, 2 usage, 3 lock held or deploys on hold,\n\
+                  4 failed and rolled back, 5 failed and not rolled back, 7 not allowed,\n\
+                  130 interrupted."
 )]
 pub struct Cli {
     /// Options shared by every command.
@@ -83,9 +84,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Show the release history of an app in one environment.
     History(HistoryArgs),
-    /// Inspect or release the deploy lock of an app in one environment, or put deploys on hold.
+    /// Inspect or release the deploy lock of an app/env, or put its deploys on hold.
     Lock(LockArgs),
-    /// Show the audit log (deploys, rollbacks, scales, env changes, locks, holds), newest first.
+    /// Show the audit log of changes (deploys, scales, locks, holds…), newest first.
     #[command(
         after_help = "Examples:\n  duncan log -a dogfood -e production --since 24h\n  \
                             duncan log --limit 50 --json"

@@ -28,9 +28,10 @@ fn status(config: &Config, out: Output, app_env: &AppEnv) -> CommandResult {
     let settings = context::settings(config)?;
     let (status, hold) = super::runtime()?
         .block_on(async {
-            let (status, hold) =
-                tokio::join!(lock_status(&consul, app_env), read_hold(&consul, app_env));
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status?, hold?))
+            // One after the other: a Consul that cannot be reached is tried once.
+            let status = lock_status(&consul, app_env).await?;
+            let hold = read_hold(&consul, app_env).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, hold))
         })
         .map_err(|e| explain_for(&*e, config, &Intent::read_deploys(app_env)))?;
     let limit = settings.stale_lock_after;
@@ -128,9 +129,10 @@ fn release(config: &Config, out: Output, app_env: &AppEnv, yes: bool) -> Command
     let runtime = super::runtime()?;
     let (status, hold) = runtime
         .block_on(async {
-            let (status, hold) =
-                tokio::join!(lock_status(&consul, app_env), read_hold(&consul, app_env));
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status?, hold?))
+            // One after the other: a Consul that cannot be reached is tried once.
+            let status = lock_status(&consul, app_env).await?;
+            let hold = read_hold(&consul, app_env).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, hold))
         })
         .map_err(|e| explain_for(&*e, config, &Intent::read_deploys(app_env)))?;
     let held = match status {

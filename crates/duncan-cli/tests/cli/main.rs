@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod config_errors;
 mod config_refusals;
+mod day_two_lock;
 mod deploy;
 mod durations;
 mod env;
