@@ -551,3 +551,49 @@ async fn a_hold_and_a_marathon_deployment_are_shown_in_a_dry_run_plan() {
         out.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_that_changed_while_waiting_for_the_lock_is_shown_and_asked_again() {
+    let (sims, home) = seeded().await;
+    let alice = sims.hold_lock("dogfood", "stage", "alice").await;
+    let deploying = tokio::task::spawn_blocking(move || {
+        on_terminal(
+            &home,
+            "deploy -a dogfood -e stage -t v2 --skip-image-check --wait 30s",
+            "yes\nyes\n",
+        )
+    });
+    // Confirmed once: the deploy waits for the lock with its own session.
+    for _ in 0..1000 {
+        if sims.sessions().await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        sims.sessions().await.len(),
+        2,
+        "the deploy waits for the lock"
+    );
+    // Alice's deploy changes the group meanwhile, then ends.
+    sims.start_image_change("/dogfood-stage", "quay.io/myorg/dogfood:v3")
+        .await;
+    sims.wait_for_no_deployments().await;
+    sims.release_lock("dogfood", "stage", &alice).await;
+    let (code, screen) = deploying.await.unwrap();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("the plan changed while waiting for the lock:"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("quay.io/myorg/dogfood:v3 => quay.io/myorg/dogfood:v2"),
+        "{screen}"
+    );
+    assert_eq!(
+        screen.matches("are you sure?").count(),
+        2,
+        "asked again: {screen}"
+    );
+    assert_eq!(sims.image(WEB).as_deref(), Some("quay.io/myorg/dogfood:v2"));
+}
