@@ -2,7 +2,8 @@
 //! sent to notifiers.
 //!
 //! Every change duncan makes (a deploy and its outcome, a rollback, a scale, an environment or
-//! secrets update, an autoscaling-policy update, a forced lock release) is an [`Event`]. Events are
+//! secrets update, an autoscaling-policy update, a forced lock release, a hold set or ended) is
+//! an [`Event`]. Events are
 //! appended to the audit log under `deploys/{app}/{env}/events/{seq:020}` (see [`log`]), the
 //! oldest pruned beyond the configured retention, and announced best-effort (see [`notify`]).
 
