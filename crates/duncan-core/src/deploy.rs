@@ -649,6 +649,24 @@ pub(crate) async fn fetch_group_json(
         })
 }
 
+/// Refuses, as a deploy does before its prompt, when `app_env` is on hold or its lock is held
+/// (by duncan, or by the Go tool within the stale limit) and the operation does not `wait` for
+/// it. For operations that ask before they call into duncan-core (`scale`).
+///
+/// # Errors
+///
+/// [`DeployError::OnHold`], [`DeployError::LockHeld`], or the read's error.
+pub async fn check_blockers(
+    ctx: &Context,
+    app_env: &AppEnv,
+    wait: Option<Duration>,
+) -> Result<(), DeployError> {
+    match consul::refusal_before_prompt(ctx, app_env, wait).await? {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
+    }
+}
+
 /// Takes the deploy lock for an operation other than a deploy (no tag in the holder).
 pub(crate) async fn lock_for(
     ctx: &Context,

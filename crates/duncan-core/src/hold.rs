@@ -332,7 +332,9 @@ pub enum Blocker {
         holder: String,
         /// True when it has been held for longer than the configured limit.
         probably_stale: bool,
-        /// How long the deploy waits for it (`None`: it does not, and is refused).
+        /// How long the deploy waits for it (`None`: it does not, and is refused); in JSON,
+        /// seconds.
+        #[serde(serialize_with = "as_seconds")]
         waits_up_to: Option<Duration>,
     },
     /// Marathon deployments hold the apps: the update is refused by Marathon unless forced.
@@ -387,6 +389,13 @@ impl fmt::Display for Blocker {
 fn now_seconds() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(0).unwrap_or(now)
+}
+
+fn as_seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
 }
 
 /// How long ago `at` was, by this machine's clock (`None` when in the future).

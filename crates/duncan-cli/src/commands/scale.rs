@@ -75,17 +75,15 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
         }
         Err(e) => return Err(explain(&e, config)),
     }
-    // A hold refuses before the prompt (and again under the lock).
-    match runtime.block_on(duncan_core::hold::read_hold(&ctx.consul, &app_env)) {
-        Ok(None) => {}
-        Ok(Some(hold)) => {
-            let error = DeployError::OnHold {
-                app_env: app_env.clone(),
-                hold: Box::new(hold),
-            };
-            return Err(scale_failure(config, &error));
-        }
-        Err(e) => return Err(explain(&e, config)),
+    // A hold, or a lock held and not waited for, refuses before the prompt (the hold is read
+    // again under the lock).
+    let wait = args.wait.or_else(|| {
+        let wait = config.lock_wait.value;
+        (!wait.is_zero()).then_some(wait)
+    });
+    if let Err(error) = runtime.block_on(duncan_core::deploy::check_blockers(&ctx, &app_env, wait))
+    {
+        return Err(scale_failure(config, &error));
     }
     if !out.json {
         out.line("You are about to scale:")?;
@@ -113,10 +111,7 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
     let mut request = ScaleRequest::new(app_env.clone(), instances);
     request.force_marathon = args.force_marathon;
     request.no_rollback = args.no_rollback;
-    request.wait_for_lock = args.wait.or_else(|| {
-        let wait = config.lock_wait.value;
-        (!wait.is_zero()).then_some(wait)
-    });
+    request.wait_for_lock = wait;
     request.watch.deadline = args.timeout.or(config.deploy_timeout.value);
     let view = ProgressView::new(out, false, "scaling");
     let result = runtime.block_on(async {

@@ -256,6 +256,18 @@ async fn a_fresh_go_tool_lock_is_honoured_and_an_old_one_is_probably_stale_and_t
         "{}",
         status.stdout
     );
+    let scaled = duncan(
+        &home,
+        &["scale", "web=3", "-a", "dogfood", "-e", "stage", "-y"],
+    )
+    .await;
+    assert_eq!(scaled.code, 3, "{}", scaled.stderr);
+    assert!(
+        scaled.stderr.contains("held by the Go tool: root"),
+        "{}",
+        scaled.stderr
+    );
+    assert_eq!(sims.instances(WEB).await, 2);
 
     // Older than the limit (default 1h): called probably stale, with the way to free it.
     sims.put_key(lock_key, &go_lock("root", time::Duration::hours(3)))
@@ -452,6 +464,17 @@ async fn a_held_lock_is_in_the_plan_and_refuses_before_the_prompt_unless_waited_
         !screen.contains("are you sure?"),
         "refused before the prompt: {screen}"
     );
+    // A scale too.
+    let (code, screen) = tokio::task::block_in_place(|| {
+        on_terminal(home_ref, "scale web=3 -a dogfood -e stage", "yes\n")
+    });
+    assert_eq!(code, Some(3), "{screen}");
+    assert!(screen.contains("is held by alice@otherhost"), "{screen}");
+    assert!(
+        !screen.contains("are you sure?"),
+        "refused before the prompt: {screen}"
+    );
+    assert_eq!(sims.instances(WEB).await, 2);
 
     // With --wait, the plan says what it waits for, and asks.
     let (code, screen) = tokio::task::block_in_place(|| {

@@ -141,28 +141,61 @@ pub(crate) async fn plan_read(
     };
     let mut tags =
         tags_from_pairs(app_env, &results).map_err(|source| tags_error(app_env, source))?;
-    let stale_after = ctx.settings.stale_lock_after;
+    let known = known_blockers(ctx, app_env, &results);
+    if known.lock.is_some() {
+        // Held (a fresh Go-tool lock counts): the lock is taken only once it is free, and the
+        // plan is then built again (the holder may have changed the group meanwhile).
+        tags.lock_free_at = None;
+    }
+    Ok((tags, known))
+}
+
+/// The blockers among the results of a transaction that read the lock and the hold keys.
+fn known_blockers(
+    ctx: &Context,
+    app_env: &AppEnv,
+    results: &[consul_client::KvPair],
+) -> KnownBlockers {
     let lock_key = app_env.lock_key();
-    let lock_pair = results.iter().rev().find(|p| p.key == lock_key);
     let mut known = KnownBlockers {
-        hold: crate::hold::hold_from_pairs(app_env, &results),
+        hold: crate::hold::hold_from_pairs(app_env, results),
         ..KnownBlockers::default()
     };
-    if let Some(pair) = lock_pair {
+    if let Some(pair) = results.iter().rev().find(|p| p.key == lock_key) {
         if pair.session.is_some() {
             known.lock = Some(crate::lock::LockHeld::busy(app_env, pair));
         } else if let Some(go) = crate::lock::LockHeld::go_tool(app_env, pair) {
-            if go.is_probably_stale(stale_after) {
+            if go.is_probably_stale(ctx.settings.stale_lock_after) {
                 known.stale_go_lock = Some(go);
             } else {
-                // Honoured as held: the lock is taken only once it is gone (or stale), and the
-                // plan is then built again (the Go tool may have changed the group meanwhile).
-                tags.lock_free_at = None;
                 known.lock = Some(go);
             }
         }
     }
-    Ok((tags, known))
+    known
+}
+
+/// Reads the lock and the hold (one transaction) and returns what refuses an operation before
+/// its prompt: a hold, or a lock held that it does not `wait` for.
+pub(crate) async fn refusal_before_prompt(
+    ctx: &Context,
+    app_env: &AppEnv,
+    wait: Option<std::time::Duration>,
+) -> Result<Option<DeployError>, DeployError> {
+    let ops = [
+        consul_client::TxnOp::get_tree(app_env.lock_key()),
+        crate::hold::read_op(app_env),
+    ];
+    match ctx.consul.idempotent_txn(&ops).await {
+        Ok(done) => Ok(known_blockers(ctx, app_env, &done.results).refusal(app_env, wait)),
+        Err(error) if refusal(&error).is_some() => Err(DeployError::NotAllowed {
+            app_env: app_env.clone(),
+        }),
+        Err(source) => Err(DeployError::Consul {
+            during: "reading the deploy lock and the hold",
+            source: Box::new(source),
+        }),
+    }
 }
 
 /// The ACL probe of step 2: refuses before any prompt when the token may not manage the app/env.
