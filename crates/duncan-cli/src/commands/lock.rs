@@ -218,6 +218,14 @@ fn release(config: &Config, out: Output, app_env: &AppEnv, yes: bool) -> Command
     Ok(ExitStatus::Ok)
 }
 
+/// For a lock held longer than `timeouts.stale_lock`: that it is probably stale, and how to free
+/// it (`None` for a younger lock).
+pub fn stale_lock_hint(held: &LockHeld, config: &Config) -> Option<String> {
+    let limit = config.stale_lock.value;
+    held.is_probably_stale(limit)
+        .then(|| stale_hint(held, &held.target, limit))
+}
+
 /// What to do about a hold that refused an operation.
 pub fn on_hold_hint(app_env: &AppEnv) -> String {
     format!(

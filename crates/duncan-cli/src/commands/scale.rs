@@ -162,8 +162,10 @@ fn scale_failure(config: &Config, error: &DeployError) -> Failure {
         DeployError::UnknownAppType { .. } => {
             Failure::usage(error.to_string()).hint("use one of the types listed")
         }
-        DeployError::LockHeld { .. } => Failure::new(status, error_chain(error))
-            .hint("wait for that deploy to end, then scale again"),
+        DeployError::LockHeld { held } => Failure::new(status, error_chain(error)).hint(
+            super::lock::stale_lock_hint(held, config)
+                .unwrap_or_else(|| "wait for that deploy to end, then scale again".to_owned()),
+        ),
         DeployError::OnHold { app_env, .. } => {
             Failure::new(status, error_chain(error)).hint(super::lock::on_hold_hint(app_env))
         }

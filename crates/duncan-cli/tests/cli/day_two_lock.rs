@@ -476,6 +476,39 @@ async fn a_held_lock_is_in_the_plan_and_refuses_before_the_prompt_unless_waited_
     );
     assert_eq!(sims.instances(WEB).await, 2);
 
+    // Without the plan (-q), the error itself says the lock is probably stale and how to free it.
+    let quiet = duncan(
+        &home,
+        &[
+            "-q",
+            "deploy",
+            "-a",
+            "dogfood",
+            "-e",
+            "stage",
+            "-t",
+            "v2",
+            "-y",
+            "--skip-image-check",
+        ],
+    )
+    .await;
+    assert_eq!(quiet.code, 3, "{}", quiet.stderr);
+    assert!(
+        quiet
+            .stderr
+            .contains("probably stale: held for longer than 1h"),
+        "{}",
+        quiet.stderr
+    );
+    assert!(
+        quiet
+            .stderr
+            .contains("`duncan lock release -a dogfood -e stage`"),
+        "{}",
+        quiet.stderr
+    );
+
     // With --wait, the plan says what it waits for, and asks.
     let (code, screen) = tokio::task::block_in_place(|| {
         on_terminal(
