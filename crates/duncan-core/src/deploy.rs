@@ -667,7 +667,9 @@ pub async fn check_blockers(
     }
 }
 
-/// Takes the deploy lock for an operation other than a deploy (no tag in the holder).
+/// Takes the deploy lock for an operation other than a deploy (no tag in the holder) that
+/// changes the app/env (a scale): the transaction that takes it reads the hold too, and a hold
+/// found there refuses with [`DeployError::OnHold`] (the lock released again).
 pub(crate) async fn lock_for(
     ctx: &Context,
     app_env: &AppEnv,
