@@ -9,8 +9,8 @@
 //! CLI does that on Ctrl-C).
 //!
 //! Failures are [`DeployError`]s whose [`DeployError::exit_code`] is the CLI's documented code:
-//! 3 lock held or deploys on hold, 4 failed and rolled back, 5 failed and not rolled back, 7 not allowed, 1 for the
-//! rest.
+//! 3 lock held or deploys on hold, 4 failed and rolled back, 5 failed and not rolled back, 7 not
+//! allowed, 1 for the rest.
 
 mod consul;
 mod error;

@@ -323,7 +323,8 @@ pub(crate) fn stale_go_lock_warning(
     limit: std::time::Duration,
 ) -> String {
     format!(
-        "taking over the lock of {}: it is held by {go}, older than {} (timeouts.stale_lock),          so probably left behind by a failed Go-tool deploy",
+        "taking over the lock of {}: it is held by {go}, older than {} (timeouts.stale_lock), \
+         so probably left behind by a failed Go-tool deploy",
         go.target,
         crate::hold::human(limit)
     )

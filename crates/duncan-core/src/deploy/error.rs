@@ -198,9 +198,10 @@ pub enum DeployError {
 }
 
 impl DeployError {
-    /// The CLI's exit code for this error: 3 lock held or deploys on hold, 4 failed and rolled back, 5 failed and
-    /// not rolled back (or an update whose fate is unknown), 6 failed while Marathon was
-    /// unreachable (state unknown), 7 not allowed, 130 interrupted, 1 for everything else.
+    /// The CLI's exit code for this error: 3 lock held or deploys on hold, 4 failed and rolled
+    /// back, 5 failed and not rolled back (or an update whose fate is unknown), 6 failed while
+    /// Marathon was unreachable (state unknown), 7 not allowed, 130 interrupted, 1 for everything
+    /// else.
     pub fn exit_code(&self) -> i32 {
         match self {
             DeployError::Interrupted(_) => 130,
