@@ -295,7 +295,17 @@ async fn a_fresh_go_tool_lock_is_honoured_and_an_old_one_is_probably_stale_and_t
     let out = duncan(&home, &deploy_args("v2")).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stderr.contains("taking over the lock of dogfood/stage"),
+        out.stderr.contains(
+            "taking over the lock of dogfood/stage: it is held by the Go tool: root since "
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "older than 10m 0s (timeouts.stale_lock), so probably left behind by a failed \
+             Go-tool deploy"
+        ),
         "{}",
         out.stderr
     );
