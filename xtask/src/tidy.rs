@@ -34,6 +34,7 @@ const SLEEP_ALLOWED: &[&str] = &[
     "crates/consul-sim/tests/api/faults.rs",
     "crates/consul-sim/tests/api/kv.rs",
     "crates/duncan-cli/tests/cli/day_two_history.rs", // polls the sims for the deploy's steps
+    "crates/duncan-cli/tests/cli/day_two_lock.rs", // polls the sims for the waiting deploy's session
     "crates/duncan-cli/tests/cli/interrupt.rs",
     "crates/duncan-cli/tests/cli/progress_lines.rs", // polls the sims for the deploy's steps
     "crates/duncan-cli/tests/cli/signals.rs", // polls the sims between the steps it signals at

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::{parse_deadline, parse_wait};
+use crate::duration::{parse_deadline, parse_duration, parse_wait};
 
 /// Deploy Docker image tags to Mesos Marathon, with the deploy lock, release tags, history and
 /// audit log kept in Consul.
@@ -19,8 +19,9 @@ use crate::duration::{parse_deadline, parse_wait};
     propagate_version = true,
     max_term_width = 100,
     after_help = "Configuration is read from --config FILE, else $HOME/.duncan.yml.\n\
-                  Exit codes: 0 done, 1 error, 2 usage, 3 lock held, 4 failed and rolled back,\n\
-                  5 failed and not rolled back, 7 not allowed, 130 interrupted."
+                  Exit codes: 0 done, 1 error, 2 usage, 3 lock held or deploys on hold,\n\
+                  4 failed and rolled back, 5 failed and not rolled back, 7 not allowed,\n\
+                  130 interrupted."
 )]
 pub struct Cli {
     /// Options shared by every command.
@@ -83,8 +84,14 @@ pub enum Command {
     Status(StatusArgs),
     /// Show the release history of an app in one environment.
     History(HistoryArgs),
-    /// Inspect or release the deploy lock of an app in one environment.
+    /// Inspect or release the deploy lock of an app/env, or put its deploys on hold.
     Lock(LockArgs),
+    /// Show the audit log of changes (deploys, scales, locks, holds…), newest first.
+    #[command(
+        after_help = "Examples:\n  duncan log -a dogfood -e production --since 24h\n  \
+                            duncan log --limit 50 --json"
+    )]
+    Log(LogArgs),
     /// Manage an app's environment variables kept in Consul.
     Env(EnvArgs),
     /// Change the number of instances of an app's processes.
@@ -121,10 +128,11 @@ impl Command {
             Self::History(args) => Some(&args.target.app),
             Self::Scale(args) => Some(&args.target.app),
             Self::Lock(args) => match &args.action {
-                LockAction::Status { target } | LockAction::Release { target, .. } => {
-                    Some(&target.app)
-                }
+                LockAction::Status { target }
+                | LockAction::Release { target, .. }
+                | LockAction::Hold { target, .. } => Some(&target.app),
             },
+            Self::Log(args) => args.app.as_deref(),
             Self::Status(args) => args.app.as_deref(),
             Self::Report(args) => args.app.as_deref(),
             Self::Env(args) => args.app.as_deref(),
@@ -267,7 +275,19 @@ pub enum LockAction {
         #[command(flatten)]
         target: Target,
     },
-    /// Release a deploy lock left behind (asks for confirmation unless --yes).
+    /// Freeze deploys, rollbacks and scales of the app/env until `duncan lock release`.
+    #[command(
+        after_help = "Example: duncan lock hold -a dogfood -e production --reason \"incident 4711\""
+    )]
+    Hold {
+        /// App and environment.
+        #[command(flatten)]
+        target: Target,
+        /// Why (shown to everyone whose deploy is refused).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Release a deploy lock left behind, or end a hold (asks for confirmation unless --yes).
     Release {
         /// App and environment.
         #[command(flatten)]
@@ -276,6 +296,23 @@ pub enum LockAction {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+}
+
+/// Arguments of `duncan log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The app (default: every configured app).
+    #[arg(short, long)]
+    pub app: Option<String>,
+    /// The environment (default: every configured environment).
+    #[arg(short, long)]
+    pub env: Option<String>,
+    /// Only events newer than this (for example 24h or 30m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// Show at most this many events in all, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
 }
 
 /// Arguments of `duncan env`.

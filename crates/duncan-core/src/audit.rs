@@ -2,7 +2,8 @@
 //! sent to notifiers.
 //!
 //! Every change duncan makes (a deploy and its outcome, a rollback, a scale, an environment or
-//! secrets update, an autoscaling-policy update, a forced lock release) is an [`Event`]. Events are
+//! secrets update, an autoscaling-policy update, a forced lock release, a hold set or ended) is
+//! an [`Event`]. Events are
 //! appended to the audit log under `deploys/{app}/{env}/events/{seq:020}` (see [`log`]), the
 //! oldest pruned beyond the configured retention, and announced best-effort (see [`notify`]).
 
@@ -47,6 +48,10 @@ pub enum EventKind {
     AutoscalingPolicyUpdate,
     /// An operator forced the deploy lock free.
     LockForced,
+    /// Deploys of the app/env were frozen (`duncan lock hold`); the message is the reason.
+    HoldSet,
+    /// A deploy freeze was ended (`duncan lock release`).
+    HoldReleased,
 }
 
 impl EventKind {
@@ -63,6 +68,8 @@ impl EventKind {
             EventKind::SecretsUpdate => "secrets_update",
             EventKind::AutoscalingPolicyUpdate => "autoscaling_policy_update",
             EventKind::LockForced => "lock_forced",
+            EventKind::HoldSet => "hold_set",
+            EventKind::HoldReleased => "hold_released",
         }
     }
 }
@@ -208,6 +215,10 @@ impl Event {
             }
             EventKind::LockForced => {
                 format!("{who} forced the deploy lock of {app} in {env} free{detail}")
+            }
+            EventKind::HoldSet => format!("{who} put deploys of {app} to {env} on hold{detail}"),
+            EventKind::HoldReleased => {
+                format!("{who} ended the hold on deploys of {app} to {env}{detail}")
             }
         }
     }

@@ -9,8 +9,8 @@
 //! CLI does that on Ctrl-C).
 //!
 //! Failures are [`DeployError`]s whose [`DeployError::exit_code`] is the CLI's documented code:
-//! 3 lock held, 4 failed and rolled back, 5 failed and not rolled back, 7 not allowed, 1 for the
-//! rest.
+//! 3 lock held or deploys on hold, 4 failed and rolled back, 5 failed and not rolled back, 7 not
+//! allowed, 1 for the rest.
 
 mod consul;
 mod error;
@@ -126,7 +126,7 @@ async fn deploy_to(
     )
     .await?;
     let mut planned = planned?;
-    let planned_tags = planned_tags?;
+    let (planned_tags, blockers) = planned_tags?;
     progress.emit(Progress::AccessChecked);
     // The tags may have moved between the rollback's first read and this one.
     if let Some(resolved) = &mut rollback_to
@@ -191,7 +191,25 @@ async fn deploy_to(
             Err(error) => progress.warn(format!("Marathon's dry run failed: {error}")),
         }
     }
+    // Known blockers go into the plan; a hold, or a lock held that is not waited for, refuses
+    // here, before any prompt (a dry run shows them, and is refused the same way).
+    let wait = request.options.wait_for_lock;
+    planned.plan.blockers = blockers.shown(
+        wait,
+        ctx.settings.stale_lock_after,
+        &planned.plan.in_deployments,
+    );
+    if let Some(go) = &blockers.stale_go_lock {
+        progress.warn(consul::stale_go_lock_warning(
+            go,
+            ctx.settings.stale_lock_after,
+        ));
+    }
     progress.emit(Progress::PlanReady(Box::new(planned.plan.clone())));
+    if let Some(refusal) = blockers.refusal(&app_env, wait) {
+        progress.emit(Progress::Done);
+        return Err(refusal);
+    }
     if request.options.dry_run {
         progress.emit(Progress::Done);
         return Ok(DeployReport {
@@ -220,7 +238,7 @@ async fn deploy_to(
         Some(request.tag.clone()),
         request.options.wait_for_lock,
         planned_tags.lock_free_at,
-        crate::release::tags_read_ops(&app_env),
+        lock_reads(&app_env),
         progress,
     );
     // Step 4 beside it when the lock was free at the plan's read (it is then ours within a
@@ -284,6 +302,14 @@ async fn deploy_to(
     }
     progress.emit(Progress::Done);
     report
+}
+
+/// What the transaction that takes the lock reads: the tags, and the hold (honoured if it was
+/// set while the lock was waited for).
+fn lock_reads(app_env: &AppEnv) -> Vec<consul_client::TxnOp> {
+    let mut reads = crate::release::tags_read_ops(app_env);
+    reads.push(crate::hold::read_op(app_env));
+    reads
 }
 
 /// An interruption says what became of the lock once it was released.
@@ -763,14 +789,35 @@ pub(crate) async fn fetch_group_json(
         })
 }
 
-/// Takes the deploy lock for an operation other than a deploy (no tag in the holder).
+/// Refuses, as a deploy does before its prompt, when `app_env` is on hold or its lock is held
+/// (by duncan, or by the Go tool within the stale limit) and the operation does not `wait` for
+/// it. For operations that ask before they call into duncan-core (`scale`).
+///
+/// # Errors
+///
+/// [`DeployError::OnHold`], [`DeployError::LockHeld`], or the read's error.
+pub async fn check_blockers(
+    ctx: &Context,
+    app_env: &AppEnv,
+    wait: Option<Duration>,
+) -> Result<(), DeployError> {
+    match consul::refusal_before_prompt(ctx, app_env, wait).await? {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
+    }
+}
+
+/// Takes the deploy lock for an operation other than a deploy (no tag in the holder) that
+/// changes the app/env (a scale): the transaction that takes it reads the hold too, and a hold
+/// found there refuses with [`DeployError::OnHold`] (the lock released again).
 pub(crate) async fn lock_for(
     ctx: &Context,
     app_env: &AppEnv,
     wait: Option<Duration>,
     progress: &ProgressSink,
 ) -> Result<consul::WatchedLock, DeployError> {
-    consul::acquire_lock(ctx, app_env, None, wait, None, Vec::new(), progress).await
+    let reads = vec![crate::hold::read_op(app_env)];
+    consul::acquire_lock(ctx, app_env, None, wait, None, reads, progress).await
 }
 
 /// Releases a lock taken with [`lock_for`]; an interruption's report says whether it was.

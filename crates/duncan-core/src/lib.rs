@@ -28,6 +28,7 @@ pub mod context;
 pub mod deploy;
 pub mod env_vars;
 pub mod github;
+pub mod hold;
 pub mod lock;
 pub mod names;
 pub mod plan;

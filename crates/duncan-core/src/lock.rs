@@ -12,8 +12,15 @@
 //! background; if the process dies instead, the session expires after 2×TTL at most and the lock
 //! is free again after its lock-delay.
 //!
-//! The key is written with flags 0, the value the Go tool's plain lock key had, so that a
-//! leftover Go-tool lock key (which has no session) counts as free and is simply taken over.
+//! The key is written with flags 0, the value the Go tool's plain lock key had. The Go tool's
+//! lock is that key without a session, its value `user-YYYY-MM-DD-HH:MM:SS`, deleted when its
+//! deploy succeeds (a failed deploy left it behind for good). During a migration both tools run,
+//! so such a value younger than [`Settings::stale_lock_after`] (default 1 hour) is honoured as
+//! held ([`HolderInfo::GoTool`]: "held by the Go tool: root since …", waited for with `--wait`);
+//! an older one is probably left over by a failed deploy and is taken over, and `lock status`
+//! calls it probably stale. The stamp is read as UTC (the Go tool wrote its host's local time).
+//! The Go tool checks nothing before writing its key, so a Go deploy that starts in the round
+//! trip between duncan's read and its acquire is not seen: honouring it is best effort.
 
 use std::fmt;
 use std::time::Duration;
@@ -70,8 +77,27 @@ pub enum HolderInfo {
         /// The value, shortened.
         raw: String,
     },
+    /// The Go tool's plain lock (no session): `user-YYYY-MM-DD-HH:MM:SS`.
+    GoTool {
+        /// The user the Go tool recorded.
+        user: String,
+        /// When the Go tool took it (its stamp, read as UTC).
+        since: OffsetDateTime,
+    },
     /// Nobody holds the key, but a lost session's lock-delay is still running.
     LockDelay,
+}
+
+/// The Go tool's lock value `user-YYYY-MM-DD-HH:MM:SS`, parsed (`None`: not one).
+pub fn parse_go_lock(value: &[u8]) -> Option<(String, OffsetDateTime)> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    // The stamp is the last 19 characters, after a '-'; the user may contain '-' itself.
+    let split = text.len().checked_sub(20)?;
+    let (user, stamp) = (text.get(..split)?, text.get(split..)?);
+    let stamp = stamp.strip_prefix('-')?;
+    let format = time::macros::format_description!("[year]-[month]-[day]-[hour]:[minute]:[second]");
+    let at = time::PrimitiveDateTime::parse(stamp, format).ok()?;
+    (!user.is_empty()).then(|| (user.to_owned(), at.assume_utc()))
 }
 
 /// A lock held by someone else: who, deploying what, since when.
@@ -88,8 +114,41 @@ pub struct LockHeld {
 }
 
 impl LockHeld {
+    /// True when the lock has been held for longer than `limit` (a Go-tool lock that old is
+    /// not honoured; a duncan one is only said to be probably stale).
+    pub fn is_probably_stale(&self, limit: Duration) -> bool {
+        self.age.is_some_and(|age| age > limit)
+    }
+
+    /// A Go-tool lock on the key (no session), whatever its age.
+    pub(crate) fn go_tool(target: &AppEnv, pair: &KvPair) -> Option<LockHeld> {
+        if pair.session.is_some() || pair.flags != LOCK_FLAGS {
+            return None;
+        }
+        let (user, since) = parse_go_lock(&pair.value)?;
+        Some(LockHeld {
+            target: target.clone(),
+            age: Duration::try_from(OffsetDateTime::now_utc() - since).ok(),
+            holder: HolderInfo::GoTool { user, since },
+            session: None,
+        })
+    }
+
+    /// A Go-tool lock on the key younger than `limit`: honoured as held.
+    pub(crate) fn fresh_go_tool(target: &AppEnv, pair: &KvPair, limit: Duration) -> Option<Self> {
+        Self::go_tool(target, pair).filter(|held| !held.is_probably_stale(limit))
+    }
+
+    /// Reads a lock key held by a session.
+    pub(crate) fn busy(target: &AppEnv, pair: &KvPair) -> LockHeld {
+        Self::from_pair(target, Some(pair))
+    }
+
     /// Reads a busy lock key.
     fn from_pair(target: &AppEnv, pair: Option<&KvPair>) -> LockHeld {
+        if let Some(go) = pair.and_then(|p| Self::go_tool(target, p)) {
+            return go;
+        }
         let session = pair.and_then(|p| p.session.clone());
         let holder = match pair {
             Some(p) if session.is_some() => match serde_json::from_slice::<LockHolder>(&p.value) {
@@ -119,15 +178,7 @@ impl LockHeld {
     }
 }
 
-/// Formats a duration as `1h 2m 3s`, `4m 5s` or `6s`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m {s}s"),
-        (h, m, s) => format!("{h}h {m}m {s}s"),
-    }
-}
+use crate::hold::human;
 
 impl fmt::Display for LockHeld {
     /// `alice@laptop (pid 42) deploying v2 since 2026-01-02T03:04:05Z (5m 3s ago)`, or a
@@ -145,6 +196,17 @@ impl fmt::Display for LockHeld {
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_else(|_| h.started_at.to_string());
                 write!(f, " since {since}")?;
+                if let Some(age) = self.age {
+                    write!(f, " ({} ago)", human(age))?;
+                }
+                Ok(())
+            }
+            HolderInfo::GoTool { user, since } => {
+                write!(
+                    f,
+                    "the Go tool: {user} since {}",
+                    crate::hold::rfc3339(*since)
+                )?;
                 if let Some(age) = self.age {
                     write!(f, " ({} ago)", human(age))?;
                 }
@@ -259,6 +321,9 @@ pub struct LockRequest {
     /// Cancelled to give up taking the lock: the session created for it is destroyed and
     /// [`LockError::Interrupted`] returned.
     pub cancel: CancellationToken,
+    /// A Go-tool lock younger than this is honoured as held (default
+    /// [`Settings::stale_lock_after`]).
+    pub stale_after: Duration,
 }
 
 impl LockRequest {
@@ -275,6 +340,7 @@ impl LockRequest {
             seen_free_at: None,
             reads: Vec::new(),
             cancel: CancellationToken::new(),
+            stale_after: settings.stale_lock_after,
         }
     }
 
@@ -319,6 +385,7 @@ pub struct DeployLock {
     target: AppEnv,
     holder: LockHolder,
     held: HeldLock,
+    took_over: Option<LockHeld>,
 }
 
 impl DeployLock {
@@ -353,6 +420,19 @@ impl DeployLock {
             duncan_version: request.duncan_version.clone(),
         };
         let value = serde_json::to_vec(&holder).map_err(|source| LockError::Encode { source })?;
+        // Without an earlier read, look for the Go tool's lock first (one read) and wait it out.
+        let mut on_wait = Some(on_wait);
+        let mut took_over = None;
+        let mut seen_free_at = request.seen_free_at;
+        if seen_free_at.is_none() {
+            match wait_out_go_lock(consul, request, &mut on_wait).await? {
+                GoLockSeen::None => {}
+                GoLockSeen::Stale { held, modify_index } => {
+                    took_over = Some(*held);
+                    seen_free_at = Some(modify_index);
+                }
+            }
+        }
         let opts = LockOptions::new(target.lock_key(), value)
             .flags(LOCK_FLAGS)
             .session_name(request.session_name())
@@ -363,7 +443,7 @@ impl DeployLock {
         // Only the first attempt may rely on the earlier read; a wait starts from a fresh one.
         let waiting = Lock::new(consul.clone(), opts.clone())
             .map_err(|e| LockError::from_consul(target, e))?;
-        let first = match request.seen_free_at {
+        let first = match seen_free_at {
             Some(index) => Lock::new(consul.clone(), opts.seen_free_at(index))
                 .map_err(|e| LockError::from_consul(target, e))?,
             None => waiting.clone(),
@@ -377,7 +457,9 @@ impl DeployLock {
             .await
             .map_err(|e| LockError::from_consul(target, e))?;
         let busy = match first {
-            LockAttempt::Acquired(held) => return Ok(DeployLock::new(target, holder, held)),
+            LockAttempt::Acquired(held) => {
+                return Ok(DeployLock::new(target, holder, held).took_over(took_over));
+            }
             LockAttempt::Cancelled { cleaned_up } => return Err(interrupted(cleaned_up)),
             LockAttempt::Busy { holder } => LockHeld::from_pair(target, holder.as_ref()),
             other => return Err(unexpected_attempt(target, &other)),
@@ -385,7 +467,9 @@ impl DeployLock {
         let Some(wait) = request.wait else {
             return Err(LockError::Held(Box::new(busy)));
         };
-        on_wait(&busy);
+        if let Some(on_wait) = on_wait.take() {
+            on_wait(&busy);
+        }
         match waiting
             .acquire_cancellable(AcquireMode::WaitUpTo(wait), &request.cancel)
             .await
@@ -406,7 +490,18 @@ impl DeployLock {
             target: target.clone(),
             holder,
             held,
+            took_over: None,
         }
+    }
+
+    fn took_over(mut self, took_over: Option<LockHeld>) -> Self {
+        self.took_over = took_over;
+        self
+    }
+
+    /// The stale Go-tool lock this lock replaced, when it replaced one (worth a warning).
+    pub fn replaced_go_lock(&self) -> Option<&LockHeld> {
+        self.took_over.as_ref()
     }
 
     /// The app/env locked.
@@ -478,6 +573,69 @@ impl DeployLock {
     }
 }
 
+/// What [`wait_out_go_lock`] found on the key once no fresh Go-tool lock was left.
+enum GoLockSeen {
+    /// No Go-tool lock (free, or a session holds it: the usual acquire handles both).
+    None,
+    /// A Go-tool lock past the limit, to be taken over.
+    Stale {
+        /// It.
+        held: Box<LockHeld>,
+        /// The key's `ModifyIndex`, for the guarded acquire.
+        modify_index: u64,
+    },
+}
+
+/// Reads the lock key; while it holds a Go-tool lock younger than the request's limit, waits
+/// for it to change (blocking queries, up to the request's wait) and fails with
+/// [`LockError::Held`] when it does not go away in time (at once without a wait).
+async fn wait_out_go_lock(
+    consul: &Client,
+    request: &LockRequest,
+    on_wait: &mut Option<impl FnOnce(&LockHeld)>,
+) -> Result<GoLockSeen, LockError> {
+    let target = &request.target;
+    let deadline = request.wait.map(|w| tokio::time::Instant::now() + w);
+    let mut index = 0;
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+        let opts = match left {
+            Some(left) if index > 0 => QueryOptions::new().blocking(index, left),
+            _ => QueryOptions::consistent(),
+        };
+        let kv = consul.kv();
+        let key = target.lock_key();
+        let (pair, meta) = tokio::select! {
+            read = kv.get(&key, &opts) => read.map_err(|e| LockError::from_consul(target, e))?,
+            () = request.cancel.cancelled() => {
+                return Err(LockError::Interrupted { target: target.clone(), cleaned_up: true });
+            }
+        };
+        let Some(pair) = pair else {
+            return Ok(GoLockSeen::None);
+        };
+        if let Some(held) = LockHeld::fresh_go_tool(target, &pair, request.stale_after) {
+            match left {
+                Some(left) if !left.is_zero() => {
+                    if let Some(on_wait) = on_wait.take() {
+                        on_wait(&held);
+                    }
+                    index = meta.index.max(1);
+                    continue;
+                }
+                _ => return Err(LockError::Held(Box::new(held))),
+            }
+        }
+        return Ok(match LockHeld::go_tool(target, &pair) {
+            Some(held) => GoLockSeen::Stale {
+                held: Box::new(held),
+                modify_index: pair.modify_index,
+            },
+            None => GoLockSeen::None,
+        });
+    }
+}
+
 fn unexpected_attempt(target: &AppEnv, attempt: &LockAttempt) -> LockError {
     LockError::Consul {
         target: target.clone(),
@@ -512,7 +670,12 @@ pub async fn lock_status(consul: &Client, target: &AppEnv) -> Result<LockStatus,
         Some(p) if p.session.is_some() => {
             LockStatus::Held(Box::new(LockHeld::from_pair(target, Some(&p))))
         }
-        _ => LockStatus::Free,
+        // A Go-tool lock, fresh or not: the caller says whether it is probably stale.
+        Some(p) => match LockHeld::go_tool(target, &p) {
+            Some(held) => LockStatus::Held(Box::new(held)),
+            None => LockStatus::Free,
+        },
+        None => LockStatus::Free,
     })
 }
 
@@ -541,7 +704,23 @@ pub async fn force_release(
         .map_err(|e| LockError::from_consul(target, e))?;
     let Some(pair) = pair else { return Ok(None) };
     let Some(session) = pair.session.clone() else {
-        return Ok(None);
+        // The Go tool's lock has no session: delete it, unless it changed since the read.
+        let Some(held) = LockHeld::go_tool(target, &pair) else {
+            return Ok(None);
+        };
+        let deleted = consul
+            .kv()
+            .delete(
+                &pair.key,
+                &consul_client::DeleteOptions::new().cas(pair.modify_index),
+            )
+            .await
+            .map_err(|e| LockError::from_consul(target, e))?;
+        if !deleted {
+            return Ok(None);
+        }
+        audit_forced(consul, target, by, &held, audit_retention).await?;
+        return Ok(Some(held));
     };
     let held = LockHeld::from_pair(target, Some(&pair));
     let release = PutOptions::new().release(session.clone()).flags(pair.flags);
@@ -555,6 +734,18 @@ pub async fn force_release(
         .destroy(&session)
         .await
         .map_err(|e| LockError::from_consul(target, e))?;
+    audit_forced(consul, target, by, &held, audit_retention).await?;
+    Ok(Some(held))
+}
+
+/// Records that `by` forced the lock `held` free.
+async fn audit_forced(
+    consul: &Client,
+    target: &AppEnv,
+    by: &Deployer,
+    held: &LockHeld,
+    audit_retention: usize,
+) -> Result<(), LockError> {
     let mut event = Event::new(target, by.clone(), EventKind::LockForced)
         .with_message(format!("the lock was held by {held}"));
     if let HolderInfo::Duncan(h) = &held.holder {
@@ -566,7 +757,7 @@ pub async fn force_release(
             target: target.clone(),
             source,
         })?;
-    Ok(Some(held))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -578,6 +769,51 @@ mod tests {
         assert_eq!(human(Duration::from_secs(5)), "5s");
         assert_eq!(human(Duration::from_secs(125)), "2m 5s");
         assert_eq!(human(Duration::from_secs(3725)), "1h 2m 5s");
+    }
+
+    #[test]
+    fn go_tool_lock_values_are_parsed_with_dashes_in_the_user() {
+        let (user, since) = parse_go_lock(b"ops-team-2017-01-02-03:04:05").unwrap();
+        assert_eq!(user, "ops-team");
+        assert_eq!(since, time::macros::datetime!(2017-01-02 03:04:05 UTC));
+        assert_eq!(parse_go_lock(b"2017-01-02-03:04:05"), None);
+        assert_eq!(parse_go_lock(b"bob-2017-13-02-03:04:05"), None);
+        assert_eq!(parse_go_lock(br#"{"user":"bob"}"#), None);
+    }
+
+    #[test]
+    fn a_go_tool_lock_is_fresh_until_the_limit_then_probably_stale() {
+        let target = AppEnv::parse("web", "stage").unwrap();
+        let stamp = |ago: time::Duration| {
+            let at = OffsetDateTime::now_utc() - ago;
+            let format =
+                time::macros::format_description!("[year]-[month]-[day]-[hour]:[minute]:[second]");
+            format!("root-{}", at.format(format).unwrap())
+        };
+        let pair = |value: String| {
+            let mut pair: KvPair = serde_json::from_str(
+                r#"{"Key":"deploys/web/stage/lock","Value":null,"Flags":0,"LockIndex":0,
+                    "CreateIndex":1,"ModifyIndex":1}"#,
+            )
+            .unwrap();
+            pair.value = value.into_bytes();
+            pair
+        };
+        let limit = Duration::from_secs(3600);
+        let fresh = pair(stamp(time::Duration::minutes(5)));
+        let held = LockHeld::fresh_go_tool(&target, &fresh, limit).unwrap();
+        assert!(
+            held.to_string().starts_with("the Go tool: root since "),
+            "{held}"
+        );
+        assert!(held.to_string().ends_with("(5m 0s ago)"), "{held}");
+        let old = pair(stamp(time::Duration::hours(2)));
+        assert_eq!(LockHeld::fresh_go_tool(&target, &old, limit), None);
+        assert!(
+            LockHeld::go_tool(&target, &old)
+                .unwrap()
+                .is_probably_stale(limit)
+        );
     }
 
     #[test]

@@ -420,6 +420,11 @@ impl AppEnv {
         format!("{}lock", self.prefix())
     }
 
+    /// `deploys/{app}/{env}/hold`: a deploy freeze set by `duncan lock hold` (no session).
+    pub fn hold_key(&self) -> String {
+        format!("{}hold", self.prefix())
+    }
+
     /// `deploys/{app}/{env}/seq/`: the counters of the history's and the audit log's sequence
     /// numbers (added by duncan; the Go tool has neither).
     pub fn counters_prefix(&self) -> String {

@@ -91,6 +91,10 @@ pub struct Plan {
     /// when it was rolled back from).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<crate::release::RollbackSource>,
+    /// What is known, before the prompt, to stop or delay the deploy (a hold, the lock held,
+    /// Marathon deployments holding the apps); see [`crate::hold::Blocker`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<crate::hold::Blocker>,
 }
 
 impl Plan {
@@ -352,6 +356,7 @@ pub fn build_plan(
             marathon_steps: None,
             in_deployments,
             rollback: None,
+            blockers: Vec::new(),
         },
         update_body,
     })

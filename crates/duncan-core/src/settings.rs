@@ -28,6 +28,10 @@ pub const DEFAULT_AUDIT_RETENTION: usize = 1000;
 /// How long one notifier request may take unless configured otherwise.
 pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How old a deploy lock may get before it is called probably stale, unless configured otherwise;
+/// a Go-tool lock older than this is no longer honoured (see [`crate::lock`]).
+pub const DEFAULT_STALE_LOCK_AFTER: Duration = Duration::from_secs(3600);
+
 /// The environments allowed unless configured otherwise (the Go tool's only two).
 pub const DEFAULT_ENVIRONMENTS: [&str; 2] = ["stage", "production"];
 
@@ -116,6 +120,9 @@ pub struct Settings {
     pub deployer: Deployer,
     /// duncan's version, recorded in the lock holder.
     pub duncan_version: String,
+    /// A lock held for longer is reported as probably stale; a Go-tool lock older than this is
+    /// taken over (a younger one is honoured as held).
+    pub stale_lock_after: Duration,
 }
 
 impl Settings {
@@ -133,6 +140,7 @@ impl Settings {
             notify_timeout: DEFAULT_NOTIFY_TIMEOUT,
             deployer,
             duncan_version: duncan_version.into(),
+            stale_lock_after: DEFAULT_STALE_LOCK_AFTER,
         }
     }
 

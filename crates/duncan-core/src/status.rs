@@ -137,6 +137,9 @@ pub struct GroupStatus {
     pub drift: Drift,
     /// What is being done to it now.
     pub activity: Activity,
+    /// The hold on deploys of the app/env (`duncan lock hold`), when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<crate::hold::HoldState>,
 }
 
 impl GroupStatus {
@@ -206,10 +209,11 @@ pub async fn status(ctx: &Context, app_env: &AppEnv) -> Result<GroupStatus, Stat
         marathon_client::GroupEmbed::AppCounts,
         marathon_client::GroupEmbed::AppDeployments,
     ];
-    let (group, current, lock) = tokio::join!(
+    let (group, current, lock, hold) = tokio::join!(
         ctx.marathon.group(group_id.as_str(), &embed),
         crate::release::read_tags(&ctx.consul, app_env),
-        lock_status(&ctx.consul, app_env)
+        lock_status(&ctx.consul, app_env),
+        crate::hold::read_hold(&ctx.consul, app_env)
     );
     let group = group.map_err(|source| match source {
         marathon_client::Error::NotFound { .. } => StatusError::GroupNotFound {
@@ -246,8 +250,21 @@ pub async fn status(ctx: &Context, app_env: &AppEnv) -> Result<GroupStatus, Stat
             reason: chain(&source),
         },
     };
+    // The hold is Consul's too: unknown with the rest when Consul cannot be reached.
+    let hold = match hold {
+        Ok(hold) => hold,
+        Err(_) if matches!(consul, ConsulSide::Unknown { .. }) => None,
+        Err(source) => {
+            return Err(StatusError::Consul {
+                app_env: app_env.clone(),
+                source: Box::new(source),
+            });
+        }
+    };
     let repository = image_repository(&ctx.settings.docker_repo_prefix, app_env.app.as_str());
-    Ok(group_status(app_env, &group, &repository, consul))
+    let mut status = group_status(app_env, &group, &repository, consul);
+    status.hold = hold;
+    Ok(status)
 }
 
 /// An error and its causes on one line.
@@ -363,6 +380,7 @@ pub fn group_status(
         apps,
         drift,
         activity,
+        hold: None,
     }
 }
 

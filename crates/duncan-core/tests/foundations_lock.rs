@@ -358,7 +358,7 @@ async fn force_release_frees_the_lock_and_records_who_forced_it() {
 }
 
 #[tokio::test]
-async fn a_lock_key_left_by_the_go_tool_is_taken_over() {
+async fn a_go_tool_lock_older_than_the_limit_is_probably_stale_and_taken_over() {
     let backend = Backend::start().await;
     let target = unique_target("stage");
     // The Go tool wrote `user-YYYY-MM-DD-HH:MM:SS` with no session, and left it after a failure.
@@ -372,12 +372,25 @@ async fn a_lock_key_left_by_the_go_tool_is_taken_over() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        lock_status(&backend.client, &target).await.unwrap(),
-        LockStatus::Free
+    let LockStatus::Held(shown) = lock_status(&backend.client, &target).await.unwrap() else {
+        panic!("a Go-tool lock is shown by lock status");
+    };
+    assert!(shown.is_probably_stale(Duration::from_secs(3600)));
+    assert!(
+        shown
+            .to_string()
+            .starts_with("the Go tool: carol since 2017-03-04T05:06:07Z"),
+        "{shown}"
     );
     let lock = DeployLock::acquire(&backend.client, &request(&target, "alice", "v2"))
         .await
-        .expect("a sessionless Go-tool key does not block a deploy");
+        .expect("a stale Go-tool key does not block a deploy");
+    assert!(
+        matches!(
+            lock.replaced_go_lock().map(|h| &h.holder),
+            Some(HolderInfo::GoTool { user, .. }) if user == "carol"
+        ),
+        "the takeover is reported"
+    );
     lock.release().await.unwrap();
 }

@@ -150,6 +150,9 @@ fn rows(config: &Config) -> Vec<Row> {
         row("timeouts.lock_wait", &config.lock_wait, |d| {
             format_duration(*d)
         }),
+        row("timeouts.stale_lock", &config.stale_lock, |d| {
+            format_duration(*d)
+        }),
         row("confirm_by_name", &config.confirm_by_name, |v| {
             if v.is_empty() {
                 "-".to_owned()

@@ -124,6 +124,7 @@ pub fn settings(config: &Config) -> Result<Settings, Failure> {
         })?);
     }
     settings.environments = environments;
+    settings.stale_lock_after = config.stale_lock.value;
     settings.notifiers = config
         .webhooks
         .value

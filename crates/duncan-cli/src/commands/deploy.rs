@@ -294,6 +294,14 @@ pub fn failed(config: &Config, error: &DeployError) -> Failure {
         );
     }
     let status = ExitStatus::from_code(error.exit_code());
+    if let DeployError::OnHold { app_env, .. } = error {
+        return Failure::new(status, error_chain(error)).hint(super::lock::on_hold_hint(app_env));
+    }
+    if let DeployError::LockHeld { held } = error
+        && let Some(stale) = super::lock::stale_lock_hint(held, config)
+    {
+        return Failure::new(status, error_chain(error)).hint(stale);
+    }
     let hint = match error {
         DeployError::LockHeld { .. } => {
             Some("wait for that deploy to end, or pass --wait 5m to wait for the lock")

@@ -7,6 +7,7 @@ mod deploy;
 mod env;
 mod history;
 mod lock;
+mod log;
 mod plan_view;
 mod report;
 mod scale;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Status(args) => status::run(&config, out, &args),
         Command::History(args) => history::run(&config, out, &args),
         Command::Lock(args) => lock::run(&config, out, &args),
+        Command::Log(args) => log::run(&config, out, &args),
         Command::Env(args) => env::run(&config, out, args),
         Command::Scale(args) => scale::run(&config, out, &args),
         Command::Watch(args) => watch::run(&config, out, &args),

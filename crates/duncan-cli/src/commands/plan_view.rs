@@ -2,7 +2,7 @@
 
 use duncan_core::plan::Plan;
 
-use crate::output::{BOLD, CYAN, DIM, YELLOW, env_name, paint};
+use crate::output::{BOLD, CYAN, DIM, RED, YELLOW, env_name, paint};
 
 /// Writes the plan on stderr, for `--json` runs that ask before going ahead (stdout holds the
 /// JSON document alone).
@@ -89,6 +89,19 @@ pub fn plan_lines(plan: &Plan, verb: &str) -> Vec<String> {
     }
     if let Some(steps) = &plan.marathon_steps {
         lines.push(format!("  {} {steps}", label("marathon:")));
+    }
+    // Known blockers, before any prompt: what refuses is said as such.
+    for blocker in &plan.blockers {
+        let (name, style) = if blocker.refuses() {
+            ("blocked:", RED)
+        } else {
+            ("note:", YELLOW)
+        };
+        lines.push(format!(
+            "  {} {}",
+            paint(style, format!("{name:<9}")),
+            blocker
+        ));
     }
     lines
 }

@@ -75,6 +75,16 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
         }
         Err(e) => return Err(explain(&e, config)),
     }
+    // A hold, or a lock held and not waited for, refuses before the prompt (the hold is read
+    // again under the lock).
+    let wait = args.wait.or_else(|| {
+        let wait = config.lock_wait.value;
+        (!wait.is_zero()).then_some(wait)
+    });
+    if let Err(error) = runtime.block_on(duncan_core::deploy::check_blockers(&ctx, &app_env, wait))
+    {
+        return Err(scale_failure(config, &error));
+    }
     if !out.json {
         out.line("You are about to scale:")?;
         out.line("")?;
@@ -101,10 +111,7 @@ pub fn run(config: &Config, out: Output, args: &ScaleArgs) -> CommandResult {
     let mut request = ScaleRequest::new(app_env.clone(), instances);
     request.force_marathon = args.force_marathon;
     request.no_rollback = args.no_rollback;
-    request.wait_for_lock = args.wait.or_else(|| {
-        let wait = config.lock_wait.value;
-        (!wait.is_zero()).then_some(wait)
-    });
+    request.wait_for_lock = wait;
     request.watch.deadline = args.timeout.or(config.deploy_timeout.value);
     let view = ProgressView::new(out, false, "scaling");
     let result = runtime.block_on(async {
@@ -155,8 +162,13 @@ fn scale_failure(config: &Config, error: &DeployError) -> Failure {
         DeployError::UnknownAppType { .. } => {
             Failure::usage(error.to_string()).hint("use one of the types listed")
         }
-        DeployError::LockHeld { .. } => Failure::new(status, error_chain(error))
-            .hint("wait for that deploy to end, then scale again"),
+        DeployError::LockHeld { held } => Failure::new(status, error_chain(error)).hint(
+            super::lock::stale_lock_hint(held, config)
+                .unwrap_or_else(|| "wait for that deploy to end, then scale again".to_owned()),
+        ),
+        DeployError::OnHold { app_env, .. } => {
+            Failure::new(status, error_chain(error)).hint(super::lock::on_hold_hint(app_env))
+        }
         _ if status == ExitStatus::Error => explain(error, config),
         _ => Failure::new(status, error_chain(error)),
     }

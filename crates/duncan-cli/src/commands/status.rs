@@ -11,7 +11,7 @@ use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::explain::{Intent, explain_for};
 use crate::failure::{CommandResult, ExitStatus, Failure, error_chain};
-use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_width};
+use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, paint, render_table, table_width};
 
 /// Runs `duncan status`.
 pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
@@ -84,6 +84,14 @@ pub fn run(config: &Config, out: Output, args: &StatusArgs) -> CommandResult {
             for line in notes(target, status) {
                 out.line(line)?;
             }
+        }
+    }
+    for (target, result) in &results {
+        if let Ok(GroupStatus {
+            hold: Some(hold), ..
+        }) = result
+        {
+            out.line(format!("{target}: {} {hold}", paint(YELLOW, "on hold:")))?;
         }
     }
     Ok(exit_status(&results))

@@ -221,6 +221,10 @@ pub struct TimeoutsKey {
     /// How long a deploy waits for a held lock by default (`0`: not at all).
     #[serde(default, deserialize_with = "wait")]
     pub lock_wait: Option<Duration>,
+    /// Age past which a held lock is called probably stale, and a Go-tool lock is taken over
+    /// (`1h`).
+    #[serde(default, deserialize_with = "deadline")]
+    pub stale_lock: Option<Duration>,
 }
 
 fn deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -606,7 +610,7 @@ mod tests {
         assert_eq!(
             err,
             "line 2, column 3: timeouts: unknown key `deplyo`; did you mean `deploy`? (known: \
-             deploy, request, lock_wait)"
+             deploy, request, lock_wait, stale_lock)"
         );
     }
 
@@ -637,11 +641,14 @@ mod tests {
         assert!(err.contains("the most is 7 days (168h)"), "{err}");
         let err = parse("timeouts:\n  request: 0\n").unwrap_err();
         assert!(err.contains("every request needs a timeout"), "{err}");
-        let keys = parse("timeouts:\n  deploy: 10m\n  request:\n  lock_wait: 0\n").unwrap();
+        let keys =
+            parse("timeouts:\n  deploy: 10m\n  request:\n  lock_wait: 0\n  stale_lock: 2h\n")
+                .unwrap();
         let timeouts = keys.timeouts.unwrap();
         assert_eq!(timeouts.deploy, Some(Duration::from_secs(600)));
         assert_eq!(timeouts.request, None);
         assert_eq!(timeouts.lock_wait, Some(Duration::ZERO));
+        assert_eq!(timeouts.stale_lock, Some(Duration::from_secs(7200)));
     }
 
     #[test]

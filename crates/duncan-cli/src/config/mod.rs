@@ -170,6 +170,8 @@ pub struct Config {
     pub request_timeout: Setting<Duration>,
     /// Default wait for a held lock.
     pub lock_wait: Setting<Duration>,
+    /// Age past which a lock is probably stale (and a Go-tool lock is taken over).
+    pub stale_lock: Setting<Duration>,
     /// Environments whose deploys are confirmed by typing the environment's name.
     pub confirm_by_name: Setting<Vec<String>>,
     /// Name recorded as deployer.

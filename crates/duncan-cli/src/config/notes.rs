@@ -162,7 +162,7 @@ pub(super) const KEY_NOTES: &[KeyNote] = &[
     },
     KeyNote {
         key: "timeouts",
-        note: "deploy / request / lock_wait durations",
+        note: "deploy / request / lock_wait / stale_lock durations",
         set: |k| k.timeouts.is_some(),
     },
     KeyNote {

@@ -232,6 +232,13 @@ pub(super) fn resolve(
         [(Source::File("timeouts.lock_wait"), timeouts.lock_wait)],
         Setting::new(Duration::ZERO, Source::Default),
     );
+    let stale_lock = first(
+        [(Source::File("timeouts.stale_lock"), timeouts.stale_lock)],
+        Setting::new(
+            duncan_core::settings::DEFAULT_STALE_LOCK_AFTER,
+            Source::Default,
+        ),
+    );
 
     let user = first(
         [
@@ -279,6 +286,7 @@ pub(super) fn resolve(
         deploy_timeout,
         request_timeout,
         lock_wait,
+        stale_lock,
         confirm_by_name,
         user,
         host,

@@ -11,6 +11,7 @@ mod config_errors;
 mod config_refusals;
 mod consul_settings;
 mod day_two_history;
+mod day_two_lock;
 mod day_two_status;
 mod deploy;
 mod durations;

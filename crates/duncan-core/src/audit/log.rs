@@ -420,3 +420,32 @@ pub async fn list(
         .map(|(seq, event)| AuditEntry { seq, event })
         .collect())
 }
+
+/// The whole audit log of `target`, newest first, in one read (a `recurse` on `events/`), only
+/// the entries at or after `since` when given.
+///
+/// Consul filters a listing down to what the token may read, so an empty listing may hide a
+/// refusal: then one plain read of a key under the prefix (the lock) tells, and a refusal is an
+/// error rather than "no events".
+///
+/// # Errors
+///
+/// [`AuditError`] when Consul could not be read, or refused.
+pub async fn read_log(
+    consul: &Client,
+    target: &AppEnv,
+    since: Option<time::OffsetDateTime>,
+) -> Result<Vec<AuditEntry>, AuditError> {
+    let mut entries = list(consul, target, None).await?;
+    if entries.is_empty() {
+        consul
+            .kv()
+            .get(&target.lock_key(), &QueryOptions::consistent())
+            .await
+            .map_err(|e| AuditError::from_consul(target, e))?;
+    }
+    if let Some(since) = since {
+        entries.retain(|e| e.event.timestamp >= since);
+    }
+    Ok(entries)
+}

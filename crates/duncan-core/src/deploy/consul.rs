@@ -53,22 +53,147 @@ fn tags_error(app_env: &AppEnv, source: ReleaseError) -> DeployError {
     }
 }
 
+/// What the plan's read found that stops, or may stop, the deploy (see [`crate::hold`]).
+#[derive(Debug, Default)]
+pub(crate) struct KnownBlockers {
+    /// The hold on the app/env.
+    pub(crate) hold: Option<crate::hold::HoldState>,
+    /// The lock's holder, when held (by a session, or by a Go-tool lock younger than the limit).
+    pub(crate) lock: Option<crate::lock::LockHeld>,
+    /// A Go-tool lock past the limit, which the deploy takes over.
+    pub(crate) stale_go_lock: Option<crate::lock::LockHeld>,
+}
+
+impl KnownBlockers {
+    /// The blockers to show in the plan.
+    pub(crate) fn shown(
+        &self,
+        wait: Option<std::time::Duration>,
+        stale_after: std::time::Duration,
+        in_deployments: &[String],
+    ) -> Vec<crate::hold::Blocker> {
+        use crate::hold::Blocker;
+        let mut out = Vec::new();
+        if let Some(hold) = &self.hold {
+            out.push(Blocker::Hold { hold: hold.clone() });
+        }
+        if let Some(held) = &self.lock {
+            out.push(Blocker::Lock {
+                holder: held.to_string(),
+                probably_stale: held.is_probably_stale(stale_after),
+                waits_up_to: wait,
+            });
+        }
+        if !in_deployments.is_empty() {
+            out.push(Blocker::MarathonDeployments {
+                ids: in_deployments.to_vec(),
+            });
+        }
+        out
+    }
+
+    /// The refusal before the prompt: a hold, or a lock held that the deploy does not wait for.
+    pub(crate) fn refusal(
+        &self,
+        app_env: &AppEnv,
+        wait: Option<std::time::Duration>,
+    ) -> Option<DeployError> {
+        if let Some(hold) = &self.hold {
+            return Some(DeployError::OnHold {
+                app_env: app_env.clone(),
+                hold: Box::new(hold.clone()),
+            });
+        }
+        match (&self.lock, wait) {
+            (Some(held), None) => Some(DeployError::LockHeld {
+                held: Box::new(held.clone()),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Step 2's Consul reads in one round trip: the release tags (with the sequence counters) and the
 /// ACL probe, in one transaction. A token that may not manage the app/env is refused here,
 /// before any prompt; the probe leaves nothing behind.
-pub(crate) async fn plan_read(ctx: &Context, app_env: &AppEnv) -> Result<ReleaseTags, DeployError> {
+/// The hold key is read in the same transaction, and what was found of it and of the lock are
+/// the blockers known before the prompt.
+pub(crate) async fn plan_read(
+    ctx: &Context,
+    app_env: &AppEnv,
+) -> Result<(ReleaseTags, KnownBlockers), DeployError> {
     let mut ops = probe_ops(app_env).to_vec();
     ops.extend(tags_read_ops(app_env));
+    ops.push(crate::hold::read_op(app_env));
     // The probe leaves nothing behind and the rest reads: safe to retry like a read.
-    match ctx.consul.idempotent_txn(&ops).await {
-        Ok(done) => {
-            tags_from_pairs(app_env, &done.results).map_err(|source| tags_error(app_env, source))
+    let results = match ctx.consul.idempotent_txn(&ops).await {
+        Ok(done) => done.results,
+        Err(error) if refusal(&error).is_some() => {
+            return Err(DeployError::NotAllowed {
+                app_env: app_env.clone(),
+            });
         }
+        Err(source) => {
+            return Err(DeployError::Consul {
+                during: "reading the release tags",
+                source: Box::new(source),
+            });
+        }
+    };
+    let mut tags =
+        tags_from_pairs(app_env, &results).map_err(|source| tags_error(app_env, source))?;
+    let known = known_blockers(ctx, app_env, &results);
+    if known.lock.is_some() {
+        // Held (a fresh Go-tool lock counts): the lock is taken only once it is free, and the
+        // plan is then built again (the holder may have changed the group meanwhile).
+        tags.lock_free_at = None;
+    }
+    Ok((tags, known))
+}
+
+/// The blockers among the results of a transaction that read the lock and the hold keys.
+fn known_blockers(
+    ctx: &Context,
+    app_env: &AppEnv,
+    results: &[consul_client::KvPair],
+) -> KnownBlockers {
+    let lock_key = app_env.lock_key();
+    let mut known = KnownBlockers {
+        hold: crate::hold::hold_from_pairs(app_env, results),
+        ..KnownBlockers::default()
+    };
+    if let Some(pair) = results.iter().rev().find(|p| p.key == lock_key) {
+        if pair.session.is_some() {
+            known.lock = Some(crate::lock::LockHeld::busy(app_env, pair));
+        } else if let Some(go) = crate::lock::LockHeld::go_tool(app_env, pair) {
+            if go.is_probably_stale(ctx.settings.stale_lock_after) {
+                known.stale_go_lock = Some(go);
+            } else {
+                known.lock = Some(go);
+            }
+        }
+    }
+    known
+}
+
+/// Reads the lock and the hold (one transaction) and returns what refuses an operation before
+/// its prompt: a hold, or a lock held that it does not `wait` for.
+pub(crate) async fn refusal_before_prompt(
+    ctx: &Context,
+    app_env: &AppEnv,
+    wait: Option<std::time::Duration>,
+) -> Result<Option<DeployError>, DeployError> {
+    let ops = [
+        consul_client::TxnOp::get_tree(app_env.lock_key()),
+        crate::hold::read_op(app_env),
+    ];
+    match ctx.consul.idempotent_txn(&ops).await {
+        Ok(done) => Ok(known_blockers(ctx, app_env, &done.results).refusal(app_env, wait)),
         Err(error) if refusal(&error).is_some() => Err(DeployError::NotAllowed {
             app_env: app_env.clone(),
         }),
         Err(source) => Err(DeployError::Consul {
-            during: "reading the release tags",
+            during: "reading the deploy lock and the hold",
             source: Box::new(source),
         }),
     }
@@ -164,6 +289,18 @@ pub(crate) async fn acquire_lock(
             source: Box::new(other),
         },
     })?;
+    if let Some(go) = lock.replaced_go_lock() {
+        progress.warn(stale_go_lock_warning(go, ctx.settings.stale_lock_after));
+    }
+    // A hold set while this operation waited for the lock is honoured (the lock's transaction
+    // read the hold key, when asked to).
+    if let Some(hold) = crate::hold::hold_from_pairs(app_env, lock.acquired_reads()) {
+        let _ = lock.release().await;
+        return Err(DeployError::OnHold {
+            app_env: app_env.clone(),
+            hold: Box::new(hold),
+        });
+    }
     let mut loss = lock.subscribe();
     let sink = progress.clone();
     // Ends when the lock is lost (after saying so), released (its sender is dropped), or told
@@ -185,6 +322,19 @@ pub(crate) async fn acquire_lock(
         monitor,
         unlocked: AtomicBool::new(false),
     })
+}
+
+/// The warning when a Go-tool lock past the limit is taken over.
+pub(crate) fn stale_go_lock_warning(
+    go: &crate::lock::LockHeld,
+    limit: std::time::Duration,
+) -> String {
+    format!(
+        "taking over the lock of {}: it is held by {go}, older than {} (timeouts.stale_lock), \
+         so probably left behind by a failed Go-tool deploy",
+        go.target,
+        crate::hold::human(limit)
+    )
 }
 
 /// The deploy lock while an operation holds it, with the task that reports its loss.

@@ -64,6 +64,14 @@ pub enum DeployError {
         /// Who holds it: user@host, tag, since when.
         held: Box<crate::lock::LockHeld>,
     },
+    /// Deploys of the app/env are on hold (`duncan lock hold`): nothing was changed.
+    #[error("deploys of {app_env} are on hold: {hold}; nothing was changed")]
+    OnHold {
+        /// The app/env.
+        app_env: AppEnv,
+        /// The hold: reason, who, since when.
+        hold: Box<crate::hold::HoldState>,
+    },
     /// Marathon deployments hold the apps, and `force_marathon` was not given.
     #[error(
         "the apps of {group} are locked by Marathon deployment(s) {}; nothing was changed \
@@ -199,13 +207,14 @@ pub enum DeployError {
 }
 
 impl DeployError {
-    /// The CLI's exit code for this error: 3 lock held, 4 failed and rolled back, 5 failed and
-    /// not rolled back (or an update whose fate is unknown), 6 failed while Marathon was
-    /// unreachable (state unknown), 7 not allowed, 130 interrupted, 1 for everything else.
+    /// The CLI's exit code for this error: 3 lock held or deploys on hold, 4 failed and rolled
+    /// back, 5 failed and not rolled back (or an update whose fate is unknown), 6 failed while
+    /// Marathon was unreachable (state unknown), 7 not allowed, 130 interrupted, 1 for everything
+    /// else.
     pub fn exit_code(&self) -> i32 {
         match self {
             DeployError::Interrupted(_) => 130,
-            DeployError::LockHeld { .. } => 3,
+            DeployError::LockHeld { .. } | DeployError::OnHold { .. } => 3,
             DeployError::FailedRolledBack { .. } => 4,
             DeployError::FailedNotRolledBack { .. } | DeployError::UpdateUnconfirmed { .. } => 5,
             DeployError::StateUnknown { .. } => 6,
