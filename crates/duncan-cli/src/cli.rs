@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration::{parse_deadline, parse_duration, parse_wait};
+use crate::duration::{parse_deadline, parse_wait};
 
 /// Deploy Docker image tags to Mesos Marathon, with the deploy lock, release tags, history and
 /// audit log kept in Consul.
@@ -307,8 +307,8 @@ pub struct LogArgs {
     /// The environment (default: every configured environment).
     #[arg(short, long)]
     pub env: Option<String>,
-    /// Only events newer than this (for example 24h or 30m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Only events newer than this (for example 24h, 30m or 7d; at most 3650d).
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_lookback)]
     pub since: Option<Duration>,
     /// Show at most this many events in all, newest first.
     #[arg(long, default_value_t = 50)]

@@ -5,7 +5,6 @@
 //! asked at once.
 
 use duncan_core::audit::{AuditEntry, EventKind, log::read_log};
-use duncan_core::names::AppEnv;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -18,7 +17,7 @@ use crate::output::{Cell, DIM, GREEN, Output, RED, YELLOW, render_table, table_w
 
 /// Runs `duncan log`.
 pub fn run(config: &Config, out: Output, args: &LogArgs) -> CommandResult {
-    let targets = targets(config, args)?;
+    let targets = super::targets::targets(config, args.app.as_deref(), args.env.as_deref())?;
     let consul = context::consul(config)?;
     let since = match args.since {
         Some(d) => Some(
@@ -99,36 +98,6 @@ pub fn run(config: &Config, out: Output, args: &LogArgs) -> CommandResult {
         out.line(line)?;
     }
     Ok(status)
-}
-
-/// The app/envs to read: the one named, else every configured app and/or environment.
-fn targets(config: &Config, args: &LogArgs) -> Result<Vec<AppEnv>, Failure> {
-    let apps: Vec<String> = match &args.app {
-        Some(app) => vec![app.clone()],
-        None if config.apps.value.is_empty() => {
-            return Err(Failure::usage("no app given and none configured").hint(
-                "pass -a APP (and -e ENV), or list your apps under `apps` in ~/.duncan.yml",
-            ));
-        }
-        None => config.apps.value.clone(),
-    };
-    let envs: Vec<String> = match &args.env {
-        Some(env) => {
-            config.check_environment(env)?;
-            vec![env.clone()]
-        }
-        None => config.environments.value.clone(),
-    };
-    let mut targets = Vec::new();
-    for app in &apps {
-        for env in &envs {
-            targets.push(AppEnv::parse(app, env).map_err(|e| {
-                Failure::usage(e.to_string())
-                    .hint("app and environment names are lowercase letters, digits and '-'")
-            })?);
-        }
-    }
-    Ok(targets)
 }
 
 fn row(entry: &AuditEntry) -> Vec<Cell> {

@@ -1,4 +1,4 @@
-//! The app/envs a command over many (`status`, `report`) covers: the one named, or every
+//! The app/envs a command over many (`status`, `log`, `report`) covers: the one named, or every
 //! configured app in every allowed environment.
 
 use duncan_core::names::AppEnv;
