@@ -226,9 +226,9 @@ mod tests {
     #[test]
     fn rejects_unknown_units_and_garbage() {
         assert!(
-            parse_duration("5d")
+            parse_duration("5y")
                 .unwrap_err()
-                .contains("unknown unit `d`")
+                .contains("unknown unit `y`")
         );
         assert!(parse_duration("m5").is_err());
         assert!(parse_duration("").is_err());

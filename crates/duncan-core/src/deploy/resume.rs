@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::{Context, DeployError, consul, interrupt, marathon};
 use crate::audit::{Event, EventKind};
+use crate::lock::HolderInfo;
 use crate::names::{AppEnv, Tag};
 use crate::progress::ProgressSink;
 use crate::release::{
@@ -98,7 +99,13 @@ pub struct Resumed {
     pub already: Option<Outcome>,
 }
 
-/// Finishes the record of a deploy duncan started (see the module documentation).
+/// How long finishing a record waits for a free key's lock-delay (Consul's default is 15 s):
+/// the deploy being finished was often killed a moment ago, its session invalidated.
+const LOCK_DELAY_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Finishes the record of a deploy duncan started (see the module documentation). A lock held
+/// by someone is refused; a free key still under a lost session's lock-delay is waited for (at
+/// most 20 s).
 ///
 /// # Errors
 ///
@@ -113,16 +120,25 @@ pub async fn resume(
 ) -> Result<Resumed, DeployError> {
     let app_env = &started.app_env;
     let tag = started.entry.record.tag.clone();
-    let lock = consul::acquire_lock(
-        ctx,
-        app_env,
-        Some(tag.clone()),
-        None,
-        None,
-        tags_read_ops(app_env),
-        progress,
-    )
-    .await?;
+    let acquire = |wait| {
+        consul::acquire_lock(
+            ctx,
+            app_env,
+            Some(tag.clone()),
+            wait,
+            None,
+            tags_read_ops(app_env),
+            progress,
+        )
+    };
+    let lock = match acquire(None).await {
+        // The deploy being finished was killed: its session's lock-delay may still keep the
+        // free key. That ends by itself within Consul's lock-delay; wait for it, bounded.
+        Err(DeployError::LockHeld { held }) if matches!(held.holder, HolderInfo::LockDelay) => {
+            acquire(Some(LOCK_DELAY_WAIT)).await?
+        }
+        other => other?,
+    };
     let result = resume_locked(ctx, started, options, &lock, progress).await;
     let released = consul::release_lock(lock, progress).await;
     result.map_err(|error| super::with_lock_end(error, released))
