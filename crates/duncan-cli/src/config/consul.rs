@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use consul_client::{HttpAuth, env as var};
 
 use super::file::FileKeys;
+use super::resolve::{trimmed, with_scheme};
 use super::{DEFAULT_CONSUL_URL, Overrides, Secret, Setting, Source};
 use crate::failure::Failure;
 
@@ -44,23 +45,6 @@ fn optional<T>(rows: impl IntoIterator<Item = (Source, Option<T>)>) -> Setting<O
         rows.into_iter().map(|(source, v)| (source, v.map(Some))),
         Setting::new(None, Source::Unset),
     )
-}
-
-fn trimmed(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-}
-
-fn with_scheme(host: &str, default_scheme: &str) -> String {
-    let host = host.trim_end_matches('/');
-    if host.contains("://") {
-        host.to_owned()
-    } else {
-        format!("{default_scheme}://{host}")
-    }
 }
 
 /// Where a token comes from, read only once its row has won.

@@ -15,7 +15,8 @@ use super::{
 use crate::duration::{Kind, parse_kind};
 use crate::failure::Failure;
 
-fn trimmed(value: &Option<String>) -> Option<String> {
+/// A file key's text, trimmed; empty counts as unset.
+pub(super) fn trimmed(value: &Option<String>) -> Option<String> {
     value
         .as_deref()
         .map(str::trim)
@@ -23,7 +24,8 @@ fn trimmed(value: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn with_scheme(host: &str, default_scheme: &str) -> String {
+/// `host` with `default_scheme://` in front when it has no scheme (trailing `/` dropped).
+pub(super) fn with_scheme(host: &str, default_scheme: &str) -> String {
     let host = host.trim_end_matches('/');
     if host.contains("://") {
         host.to_owned()
