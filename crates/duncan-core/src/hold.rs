@@ -83,7 +83,7 @@ impl fmt::Display for HoldState {
 }
 
 impl HoldState {
-    fn from_pair(pair: &KvPair) -> Self {
+    pub(crate) fn from_pair(pair: &KvPair) -> Self {
         match serde_json::from_slice::<Hold>(&pair.value) {
             Ok(hold) => HoldState::Hold(hold),
             Err(_) => HoldState::Foreign {

@@ -666,17 +666,22 @@ pub async fn lock_status(consul: &Client, target: &AppEnv) -> Result<LockStatus,
         .get(&target.lock_key(), &QueryOptions::consistent())
         .await
         .map_err(|e| LockError::from_consul(target, e))?;
-    Ok(match pair {
+    Ok(lock_status_of(target, pair.as_ref()))
+}
+
+/// What the lock key's pair (as read, `None` when it does not exist) says about the lock.
+pub(crate) fn lock_status_of(target: &AppEnv, pair: Option<&KvPair>) -> LockStatus {
+    match pair {
         Some(p) if p.session.is_some() => {
-            LockStatus::Held(Box::new(LockHeld::from_pair(target, Some(&p))))
+            LockStatus::Held(Box::new(LockHeld::from_pair(target, Some(p))))
         }
         // A Go-tool lock, fresh or not: the caller says whether it is probably stale.
-        Some(p) => match LockHeld::go_tool(target, &p) {
+        Some(p) => match LockHeld::go_tool(target, p) {
             Some(held) => LockStatus::Held(Box::new(held)),
             None => LockStatus::Free,
         },
         None => LockStatus::Free,
-    })
+    }
 }
 
 /// For operators: frees the lock of `target` held by someone else, and records a

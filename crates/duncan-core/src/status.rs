@@ -209,11 +209,9 @@ pub async fn status(ctx: &Context, app_env: &AppEnv) -> Result<GroupStatus, Stat
         marathon_client::GroupEmbed::AppCounts,
         marathon_client::GroupEmbed::AppDeployments,
     ];
-    let (group, current, lock, hold) = tokio::join!(
+    let (group, consul) = tokio::join!(
         ctx.marathon.group(group_id.as_str(), &embed),
-        crate::release::read_tags(&ctx.consul, app_env),
-        lock_status(&ctx.consul, app_env),
-        crate::hold::read_hold(&ctx.consul, app_env)
+        consul_side(ctx, app_env)
     );
     let group = group.map_err(|source| match source {
         marathon_client::Error::NotFound { .. } => StatusError::GroupNotFound {
@@ -224,47 +222,63 @@ pub async fn status(ctx: &Context, app_env: &AppEnv) -> Result<GroupStatus, Stat
             source,
         },
     })?;
-    let consul = match (current, lock) {
-        (Ok(tags), Ok(lock)) => ConsulSide::Read {
-            current: tags.current,
-            lock,
-        },
-        // A refusal, or a key that holds no tag, is the answer of a Consul that works: an
-        // error of this app/env, never "unknown".
-        (Err(source), _) if !consul_unreachable(&source) => {
-            return Err(StatusError::Consul {
-                app_env: app_env.clone(),
-                source: Box::new(source),
-            });
-        }
-        (_, Err(source)) if !lock_unreachable(&source) => {
-            return Err(StatusError::Consul {
-                app_env: app_env.clone(),
-                source: Box::new(source),
-            });
-        }
-        (Err(source), _) => ConsulSide::Unknown {
-            reason: chain(&source),
-        },
-        (_, Err(source)) => ConsulSide::Unknown {
-            reason: chain(&source),
-        },
-    };
-    // The hold is Consul's too: unknown with the rest when Consul cannot be reached.
-    let hold = match hold {
-        Ok(hold) => hold,
-        Err(_) if matches!(consul, ConsulSide::Unknown { .. }) => None,
-        Err(source) => {
-            return Err(StatusError::Consul {
-                app_env: app_env.clone(),
-                source: Box::new(source),
-            });
-        }
-    };
+    let (consul, hold) = consul?;
     let repository = image_repository(&ctx.settings.docker_repo_prefix, app_env.app.as_str());
     let mut status = group_status(app_env, &group, &repository, consul);
     status.hold = hold;
     Ok(status)
+}
+
+/// Consul's side of one app/env in one consistent read transaction: `current`, the lock and
+/// the hold (`get-tree` of each key, so a missing key does not fail the read). Consul leaves
+/// out of such a read what the token may not see, so without a `current` a plain read of the
+/// lock key tells a refusal from "not recorded". An unreachable Consul is "unknown", never an
+/// error of the app/env; a refusal or a key that holds no tag is one.
+async fn consul_side(
+    ctx: &Context,
+    app_env: &AppEnv,
+) -> Result<(ConsulSide, Option<crate::hold::HoldState>), StatusError> {
+    let consul_error = |source: Box<dyn std::error::Error + Send + Sync>| StatusError::Consul {
+        app_env: app_env.clone(),
+        source,
+    };
+    let mut ops = crate::release::tags_read_ops(app_env);
+    ops.push(consul_client::TxnOp::get_tree(app_env.hold_key()));
+    let read = match ctx
+        .consul
+        .read_txn(&ops, &consul_client::QueryOptions::consistent())
+        .await
+        .map_err(|e| crate::release::ReleaseError::from_consul(app_env, e))
+    {
+        Ok(read) => read,
+        Err(source) if consul_unreachable(&source) => {
+            let reason = chain(&source);
+            return Ok((ConsulSide::Unknown { reason }, None));
+        }
+        Err(source) => return Err(consul_error(Box::new(source))),
+    };
+    let tags = crate::release::tags_from_pairs(app_env, &read.results)
+        .map_err(|source| consul_error(Box::new(source)))?;
+    let find = |key: &str| read.results.iter().rev().find(|p| p.key == key);
+    let lock = match find(&app_env.lock_key()) {
+        None if tags.current.is_none() => match lock_status(&ctx.consul, app_env).await {
+            Ok(lock) => lock,
+            Err(source) if lock_unreachable(&source) => {
+                let reason = chain(&source);
+                return Ok((ConsulSide::Unknown { reason }, None));
+            }
+            Err(source) => return Err(consul_error(Box::new(source))),
+        },
+        pair => crate::lock::lock_status_of(app_env, pair),
+    };
+    let hold = find(&app_env.hold_key()).map(crate::hold::HoldState::from_pair);
+    Ok((
+        ConsulSide::Read {
+            current: tags.current,
+            lock,
+        },
+        hold,
+    ))
 }
 
 /// An error and its causes on one line.
