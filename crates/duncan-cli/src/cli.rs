@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Configuration file to read instead of $HOME/.duncan.yml.
+    /// Configuration file to read (default: $DUNCAN_CONFIG, else $HOME/.duncan.yml).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Print one JSON document on stdout (JSON lines for streams); no colour, no progress line.
@@ -78,11 +78,19 @@ pub enum Command {
     #[command(after_help = "Example: duncan deploy -a dogfood -e stage -t v1.2.3")]
     Deploy(DeployArgs),
     /// Deploy the previously deployed tag again (or the tag given with --to).
+    #[command(
+        after_help = "Examples:\n  duncan rollback -a dogfood -e production\n  \
+                            duncan rollback -a dogfood -e production --to v1.2.2"
+    )]
     Rollback(RollbackArgs),
     /// Show the running tag of each app and environment, and drift from Consul's record.
-    #[command(visible_alias = "list")]
+    #[command(
+        visible_alias = "list",
+        after_help = "Examples:\n  duncan status\n  duncan status -a dogfood -e production --json"
+    )]
     Status(StatusArgs),
     /// Show the release history of an app in one environment.
+    #[command(after_help = "Example: duncan history -a dogfood -e production --limit 5")]
     History(HistoryArgs),
     /// Inspect or release the deploy lock of an app/env, or put its deploys on hold.
     Lock(LockArgs),
@@ -101,6 +109,9 @@ pub enum Command {
     )]
     Scale(ScaleArgs),
     /// Follow a Marathon deployment until it ends.
+    #[command(
+        after_help = "Example: duncan watch 6c1f2a9e-0b7d-4c3e-9f1a-2b3c4d5e6f70 --timeout 10m"
+    )]
     Watch(WatchArgs),
     /// Delivery figures from the history: deploys per day, change failure rate, time to restore.
     #[command(after_help = "Examples:\n  duncan report --since 30d\n  \
@@ -324,12 +335,23 @@ pub struct EnvArgs {
     /// The environment (may also be given after the subcommand).
     #[arg(short, long, global = true)]
     pub env: Option<String>,
-    /// Do not ask for confirmation before changing variables.
-    #[arg(short = 'y', long, global = true, alias = "force", short_alias = 'f')]
+    /// Do not ask for confirmation before changing variables (also after `set`/`unset`).
+    #[arg(short = 'y', long, alias = "force", short_alias = 'f')]
     pub yes: bool,
     /// What to do with the variables.
     #[command(subcommand)]
     pub action: EnvAction,
+}
+
+impl EnvArgs {
+    /// `-y` given before the subcommand or after `set`/`unset`.
+    pub fn confirmed(&self) -> bool {
+        self.yes
+            || matches!(
+                self.action,
+                EnvAction::Set { yes: true, .. } | EnvAction::Unset { yes: true, .. }
+            )
+    }
 }
 
 /// `duncan env` subcommands.
@@ -343,17 +365,25 @@ pub enum EnvAction {
         keys: Vec<String>,
     },
     /// Set variables; everything after the first `=` is the value.
+    #[command(after_help = "Example: duncan env set -a dogfood -e stage LOG_LEVEL=debug TZ=UTC")]
     Set {
         /// KEY=VALUE pairs.
         #[arg(required = true, value_name = "KEY=VALUE")]
         pairs: Vec<String>,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long, alias = "force", short_alias = 'f')]
+        yes: bool,
     },
     /// Remove variables.
     #[command(visible_alias = "del")]
+    #[command(after_help = "Example: duncan env unset -a dogfood -e stage LOG_LEVEL")]
     Unset {
         /// Variable names.
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long, alias = "force", short_alias = 'f')]
+        yes: bool,
     },
 }
 

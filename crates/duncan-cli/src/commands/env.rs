@@ -26,6 +26,7 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
     let keys = format!("env/{app_env}/");
     let read = |e: EnvVarError| failure(config, &e, &Intent::Read(keys.clone()));
     let write = |e: EnvVarError| failure(config, &e, &Intent::Write(keys.clone()));
+    let confirmed = args.confirmed();
     match args.action {
         EnvAction::List => list(
             &runtime
@@ -76,7 +77,7 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
                 )
             }
         }
-        EnvAction::Set { pairs } => {
+        EnvAction::Set { pairs, .. } => {
             let mut assignments = Vec::with_capacity(pairs.len());
             for pair in &pairs {
                 assignments.push(parse_assignment(pair).map_err(|e| {
@@ -88,7 +89,7 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            ask(out, &app_env, "set", &shown, args.yes)?;
+            ask(out, &app_env, "set", &shown, confirmed)?;
             let settings = context::settings(config)?;
             let changes = runtime
                 .block_on(env_vars::set(
@@ -101,10 +102,10 @@ pub fn run(config: &Config, out: Output, args: EnvArgs) -> CommandResult {
                 .map_err(write)?;
             report(out, &changes)
         }
-        EnvAction::Unset { keys } => {
+        EnvAction::Unset { keys, .. } => {
             let names = names(&keys)?;
             let shown: Vec<String> = names.iter().map(ToString::to_string).collect();
-            ask(out, &app_env, "delete", &shown, args.yes)?;
+            ask(out, &app_env, "delete", &shown, confirmed)?;
             let settings = context::settings(config)?;
             let changes = runtime
                 .block_on(env_vars::unset(
