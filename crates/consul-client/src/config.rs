@@ -153,7 +153,7 @@ impl Config {
     }
 
     /// A configuration read from Consul's standard environment variables, with the meanings
-    /// Consul's own CLI (its Go `api` package) gives them; the names are in [`env`]:
+    /// Consul's own CLI (its Go `api` package) gives them; the names are in [`mod@env`]:
     ///
     /// | variable | meaning |
     /// | --- | --- |
